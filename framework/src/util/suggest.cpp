@@ -1,0 +1,53 @@
+#include "util/suggest.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+namespace gradlab {
+
+std::size_t editDistance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> previous(b.size() + 1), current(b.size() + 1);
+    std::iota(previous.begin(), previous.end(), 0);
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        current[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+            current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
+        }
+        std::swap(previous, current);
+    }
+    return previous[b.size()];
+}
+
+std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates) {
+    std::string best;
+    std::size_t bestDistance = std::string::npos;
+    for (const auto& candidate : candidates) {
+        const std::size_t distance = editDistance(word, candidate);
+        if (distance < bestDistance) {
+            bestDistance = distance;
+            best = candidate;
+        }
+    }
+    // A plausible typo: at most a third of the word's letters differ (and at least one edit is allowed).
+    const std::size_t allowed = std::max<std::size_t>(1, std::max(word.size(), best.size()) / 3);
+    return bestDistance <= allowed ? best : std::string();
+}
+
+std::string joinNames(const std::vector<std::string>& names) {
+    std::string joined;
+    for (const auto& name : names) joined += (joined.empty() ? "" : ", ") + name;
+    return joined;
+}
+
+std::string suggestionSuffix(const std::string& word, const std::vector<std::string>& candidates) {
+    if (candidates.empty()) return "";
+    std::vector<std::string> sorted = candidates;
+    std::sort(sorted.begin(), sorted.end());
+    const std::string match = closestMatch(word, sorted);
+    std::string suffix = " (";
+    if (!match.empty()) suffix += "did you mean '" + match + "'? ";
+    return suffix + "known: " + joinNames(sorted) + ")";
+}
+
+}  // namespace gradlab
