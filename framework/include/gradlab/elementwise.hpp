@@ -6,8 +6,12 @@
 ///   template <class X> auto value(const X& x) const;                    // f(x)
 ///   template <class X, class Y> auto derivative(const X& x, const Y& y) const;  // f'(x), y = f(x)
 /// Written over arrays, the same definition is vectorised for whole batches and evaluated for single values.
+/// A function object with options takes `const Options&` in its constructor.
 
+#include <type_traits>
 #include <utility>
+
+#include "gradlab/options.hpp"
 
 #include "gradlab/activation.hpp"
 
@@ -18,8 +22,11 @@ class ElementwiseActivation : public Activation<Scalar> {
 public:
     using MatrixType = Matrix<Scalar>;
 
-    template <typename... Args>
-    explicit ElementwiseActivation(Args&&... args) : function_(std::forward<Args>(args)...) {}
+    /// Default-constructs the function object (for functions without options).
+    ElementwiseActivation() = default;
+
+    /// Builds the function object from the plugin's options when it takes them, else default-constructs it.
+    explicit ElementwiseActivation(const Options& options) : function_(makeFunction(options)) {}
 
     void forward(const MatrixType& x, MatrixType& y) override {
         y.resize(x.rows(), x.cols());
@@ -52,6 +59,15 @@ public:
     }
 
 protected:
+    static Function makeFunction(const Options& options) {
+        if constexpr (std::is_constructible_v<Function, const Options&>)
+            return Function(options);
+        else {
+            (void)options;
+            return Function();
+        }
+    }
+
     Function function_;
 };
 

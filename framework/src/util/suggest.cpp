@@ -6,14 +6,18 @@
 namespace gradlab {
 
 std::size_t editDistance(const std::string& a, const std::string& b) {
-    std::vector<std::size_t> previous(b.size() + 1), current(b.size() + 1);
+    // Optimal string alignment: insertions, deletions, substitutions and swaps of neighbours ("rleu").
+    std::vector<std::size_t> beforePrevious(b.size() + 1), previous(b.size() + 1), current(b.size() + 1);
     std::iota(previous.begin(), previous.end(), 0);
     for (std::size_t i = 1; i <= a.size(); ++i) {
         current[0] = i;
         for (std::size_t j = 1; j <= b.size(); ++j) {
             const std::size_t substitution = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
             current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitution});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                current[j] = std::min(current[j], beforePrevious[j - 2] + 1);
         }
+        std::swap(beforePrevious, previous);
         std::swap(previous, current);
     }
     return previous[b.size()];
