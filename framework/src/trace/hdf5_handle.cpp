@@ -1,0 +1,184 @@
+#include "trace/hdf5_handle.hpp"
+
+#include <filesystem>
+#include <system_error>
+
+#include "gradlab/error.hpp"
+
+namespace gradlab::trace {
+
+Hdf5Handle& Hdf5Handle::operator=(Hdf5Handle&& other) noexcept {
+    if (this != &other) {
+        reset();
+        id_ = other.id_;
+        closer_ = other.closer_;
+        other.id_ = -1;
+    }
+    return *this;
+}
+
+void Hdf5Handle::reset() noexcept { close(); }
+
+herr_t Hdf5Handle::close() noexcept {
+    herr_t status = 0;
+    if (id_ >= 0 && closer_ != nullptr) {
+        Hdf5ErrorSilencer silencer;
+        status = closer_(id_);
+    }
+    id_ = -1;
+    return status;
+}
+
+hid_t Hdf5Handle::release() noexcept {
+    const hid_t id = id_;
+    id_ = -1;
+    return id;
+}
+
+Hdf5ErrorSilencer::Hdf5ErrorSilencer() noexcept {
+    H5Eget_auto2(H5E_DEFAULT, &function_, &data_);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+Hdf5ErrorSilencer::~Hdf5ErrorSilencer() { H5Eset_auto2(H5E_DEFAULT, function_, data_); }
+
+namespace {
+
+struct ReasonSearch {
+    std::string innermost;
+};
+
+herr_t collectInnermost(unsigned position, const H5E_error2_t* error, void* data) {
+    auto* search = static_cast<ReasonSearch*>(data);
+    if (position == 0 && error != nullptr && error->desc != nullptr) search->innermost = error->desc;
+    return 0;
+}
+
+}  // namespace
+
+std::string hdf5ErrorReason() {
+    ReasonSearch search;
+    // Walking upward starts at the most specific error (where it happened) and ends at the API call.
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, &collectInnermost, &search);
+    const std::string& text = search.innermost;
+    if (text.empty()) return "unknown HDF5 error";
+    // File driver errors embed the operating system's message: "..., error message = 'No such file', ...".
+    const std::string marker = "error message = '";
+    const std::size_t start = text.find(marker);
+    if (start != std::string::npos) {
+        const std::size_t begin = start + marker.size();
+        const std::size_t end = text.find('\'', begin);
+        if (end != std::string::npos) return text.substr(begin, end - begin);
+    }
+    return text;
+}
+
+hid_t checkHdf5(hid_t id, const std::string& what) {
+    if (id < 0) throw Error(what + ": " + hdf5ErrorReason());
+    return id;
+}
+
+herr_t checkHdf5Status(herr_t status, const std::string& what) {
+    if (status < 0) throw Error(what + ": " + hdf5ErrorReason());
+    return status;
+}
+
+Hdf5Handle openHdf5ReadOnly(const std::string& path) {
+    Hdf5ErrorSilencer silencer;
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) throw Error("cannot open '" + path + "': no such file");
+    if (std::filesystem::is_directory(path, error)) throw Error("cannot open '" + path + "': it is a folder");
+#if H5_VERSION_GE(1, 12, 0)
+    const htri_t isHdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
+#else
+    const htri_t isHdf5 = H5Fis_hdf5(path.c_str());
+#endif
+    if (isHdf5 == 0) throw Error("'" + path + "' is not an HDF5 file");
+    if (isHdf5 < 0) throw Error("cannot open '" + path + "': " + hdf5ErrorReason());
+    Hdf5Handle file = Hdf5Handle::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    if (!file.valid()) throw Error("cannot open '" + path + "': " + hdf5ErrorReason());
+    return file;
+}
+
+bool hdf5LinkExists(hid_t location, const std::string& path) {
+    Hdf5ErrorSilencer silencer;
+    const bool absolute = !path.empty() && path.front() == '/';
+    std::string prefix;
+    std::size_t start = 0;
+    while (start < path.size()) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string::npos) end = path.size();
+        if (end > start) {
+            prefix += (prefix.empty() && !absolute ? "" : "/") + path.substr(start, end - start);
+            if (H5Lexists(location, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+        }
+        start = end + 1;
+    }
+    return true;
+}
+
+namespace {
+
+herr_t collectName(hid_t, const char* name, const H5L_info_t*, void* data) {
+    static_cast<std::vector<std::string>*>(data)->push_back(name);
+    return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> hdf5GroupMembers(hid_t location, const std::string& groupPath) {
+    Hdf5ErrorSilencer silencer;
+    std::vector<std::string> names;
+    hsize_t index = 0;
+    checkHdf5Status(H5Literate_by_name(location, groupPath.c_str(), H5_INDEX_NAME, H5_ITER_INC, &index, &collectName,
+                                       &names, H5P_DEFAULT),
+                    "cannot list group '" + groupPath + "'");
+    return names;
+}
+
+std::vector<std::string> hdf5GroupDatasets(hid_t location, const std::string& groupPath) {
+    Hdf5ErrorSilencer silencer;
+    std::vector<std::string> datasets;
+    const std::string prefix = groupPath == "/" ? "/" : groupPath + "/";
+    for (const std::string& name : hdf5GroupMembers(location, groupPath)) {
+        H5O_info_t info;
+#if H5_VERSION_GE(1, 12, 0)
+        const herr_t status =
+            H5Oget_info_by_name3(location, (prefix + name).c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#else
+        const herr_t status =
+            H5Oget_info_by_name2(location, (prefix + name).c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT);
+#endif
+        if (status >= 0 && info.type == H5O_TYPE_DATASET) datasets.push_back(name);
+    }
+    return datasets;
+}
+
+std::string hdf5TypeClassName(hid_t datatype) {
+    switch (H5Tget_class(datatype)) {
+        case H5T_INTEGER:
+            return "integer";
+        case H5T_FLOAT:
+            return "float";
+        case H5T_STRING:
+            return "string";
+        case H5T_BITFIELD:
+            return "bitfield";
+        case H5T_OPAQUE:
+            return "opaque";
+        case H5T_COMPOUND:
+            return "compound";
+        case H5T_REFERENCE:
+            return "reference";
+        case H5T_ENUM:
+            return "enum";
+        case H5T_VLEN:
+            return "variable-length sequence";
+        case H5T_ARRAY:
+            return "array";
+        default:
+            return "unknown";
+    }
+}
+
+}  // namespace gradlab::trace

@@ -1,0 +1,114 @@
+#pragma once
+/// @file hdf5_handle.hpp
+/// RAII ownership of HDF5 C API identifiers, and turning HDF5 failures into gradlab::Error.
+
+#include <hdf5.h>
+
+#include <string>
+#include <vector>
+
+namespace gradlab::trace {
+
+/// Owns one HDF5 identifier (file, group, dataset, dataspace, datatype, property list or attribute) and
+/// closes it with the matching H5*close when destroyed. Move-only; an invalid handle holds a negative id.
+class Hdf5Handle {
+public:
+    /// The H5*close function matching the kind of identifier.
+    using Closer = herr_t (*)(hid_t);
+
+    /// An empty handle that owns nothing.
+    Hdf5Handle() noexcept = default;
+
+    /// Takes ownership of `id` (ignored when negative), to be closed with `closer`.
+    Hdf5Handle(hid_t id, Closer closer) noexcept : id_(id), closer_(closer) {}
+
+    Hdf5Handle(const Hdf5Handle&) = delete;
+    Hdf5Handle& operator=(const Hdf5Handle&) = delete;
+
+    /// Takes over the other handle's identifier, leaving it empty.
+    Hdf5Handle(Hdf5Handle&& other) noexcept : id_(other.id_), closer_(other.closer_) { other.id_ = -1; }
+
+    /// Closes the current identifier, then takes over the other's.
+    Hdf5Handle& operator=(Hdf5Handle&& other) noexcept;
+
+    /// Closes the identifier if valid; never throws.
+    ~Hdf5Handle() { reset(); }
+
+    /// The raw identifier, for HDF5 calls.
+    hid_t get() const noexcept { return id_; }
+
+    /// True when the handle owns a valid (non-negative) identifier.
+    bool valid() const noexcept { return id_ >= 0; }
+
+    /// Closes the identifier now (errors ignored) and leaves the handle empty.
+    void reset() noexcept;
+
+    /// Closes the identifier now and returns H5*close's status (negative on failure); empty handles give 0.
+    herr_t close() noexcept;
+
+    /// Gives up ownership without closing and returns the identifier.
+    hid_t release() noexcept;
+
+    /// A handle closed with H5Fclose.
+    static Hdf5Handle file(hid_t id) noexcept { return {id, &H5Fclose}; }
+    /// A handle closed with H5Gclose.
+    static Hdf5Handle group(hid_t id) noexcept { return {id, &H5Gclose}; }
+    /// A handle closed with H5Dclose.
+    static Hdf5Handle dataset(hid_t id) noexcept { return {id, &H5Dclose}; }
+    /// A handle closed with H5Sclose.
+    static Hdf5Handle dataspace(hid_t id) noexcept { return {id, &H5Sclose}; }
+    /// A handle closed with H5Tclose.
+    static Hdf5Handle datatype(hid_t id) noexcept { return {id, &H5Tclose}; }
+    /// A handle closed with H5Pclose.
+    static Hdf5Handle propertyList(hid_t id) noexcept { return {id, &H5Pclose}; }
+    /// A handle closed with H5Aclose.
+    static Hdf5Handle attribute(hid_t id) noexcept { return {id, &H5Aclose}; }
+
+private:
+    hid_t id_ = -1;
+    Closer closer_ = nullptr;
+};
+
+/// Turns off HDF5's automatic printing of its error stack to stderr while alive, restoring the previous
+/// handler afterwards; gradlab reports HDF5 failures as Error instead.
+class Hdf5ErrorSilencer {
+public:
+    /// Saves the current automatic error handler and installs none.
+    Hdf5ErrorSilencer() noexcept;
+    /// Restores the saved handler.
+    ~Hdf5ErrorSilencer();
+    Hdf5ErrorSilencer(const Hdf5ErrorSilencer&) = delete;
+    Hdf5ErrorSilencer& operator=(const Hdf5ErrorSilencer&) = delete;
+
+private:
+    H5E_auto2_t function_ = nullptr;
+    void* data_ = nullptr;
+};
+
+/// The most specific message on the current HDF5 error stack, e.g. "No such file or directory";
+/// "unknown HDF5 error" when the stack is empty. Call right after the failing HDF5 call.
+std::string hdf5ErrorReason();
+
+/// Returns `id` when non-negative, else throws Error("<what>: <HDF5 reason>").
+hid_t checkHdf5(hid_t id, const std::string& what);
+
+/// Returns `status` when non-negative, else throws Error("<what>: <HDF5 reason>").
+herr_t checkHdf5Status(herr_t status, const std::string& what);
+
+/// Opens an existing HDF5 file read-only. Throws Error "cannot open 'PATH': no such file",
+/// "'PATH' is not an HDF5 file" or "cannot open 'PATH': <HDF5 reason>".
+Hdf5Handle openHdf5ReadOnly(const std::string& path);
+
+/// True when `path` (absolute, e.g. "/trace/loss") names an existing link, checking each component in turn.
+bool hdf5LinkExists(hid_t location, const std::string& path);
+
+/// Names of the links directly inside a group, in name order.
+std::vector<std::string> hdf5GroupMembers(hid_t location, const std::string& groupPath);
+
+/// Names of the datasets directly inside a group, in name order.
+std::vector<std::string> hdf5GroupDatasets(hid_t location, const std::string& groupPath);
+
+/// A readable name of a dataset's type class: "integer", "float", "string", "enum", "compound", ...
+std::string hdf5TypeClassName(hid_t datatype);
+
+}  // namespace gradlab::trace

@@ -1,0 +1,439 @@
+#include "trace/trace_writer.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "gradlab/error.hpp"
+#include "util/suggest.hpp"
+
+namespace gradlab::trace {
+
+namespace {
+
+constexpr hsize_t scalarChunkRows = 1024;
+constexpr hsize_t matrixChunkElements = 16384;
+constexpr unsigned deflateLevel = 4;
+
+std::string quoted(const std::string& text) { return "'" + text + "'"; }
+
+Hdf5Handle makeUtf8StringType() {
+    Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Tcopy(H5T_C_S1), "cannot copy the string type"));
+    checkHdf5Status(H5Tset_size(type.get(), H5T_VARIABLE), "cannot make a variable-length string type");
+    checkHdf5Status(H5Tset_cset(type.get(), H5T_CSET_UTF8), "cannot make a UTF-8 string type");
+    return type;
+}
+
+void deleteAttributeIfPresent(hid_t object, const std::string& name, const std::string& where) {
+    const htri_t exists =
+        checkHdf5Status(H5Aexists(object, name.c_str()), where + ": cannot look up attribute " + quoted(name));
+    if (exists > 0)
+        checkHdf5Status(H5Adelete(object, name.c_str()), where + ": cannot replace attribute " + quoted(name));
+}
+
+/// Writes a scalar attribute of `fileType` from `data` in `memoryType`, replacing any previous one.
+void writeScalarAttribute(hid_t object, const std::string& name, hid_t fileType, hid_t memoryType, const void* data,
+                          const std::string& where) {
+    deleteAttributeIfPresent(object, name, where);
+    const std::string what = where + ": cannot write attribute " + quoted(name);
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
+    Hdf5Handle attribute = Hdf5Handle::attribute(
+        checkHdf5(H5Acreate2(object, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT), what));
+    checkHdf5Status(H5Awrite(attribute.get(), memoryType, data), what);
+}
+
+void writeStringAttribute(hid_t object, const std::string& name, const std::string& value, const std::string& where) {
+    Hdf5Handle type = makeUtf8StringType();
+    const char* text = value.c_str();
+    writeScalarAttribute(object, name, type.get(), type.get(), &text, where);
+}
+
+void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
+                        const std::string& where) {
+    const std::string what = where + ": cannot write dataset " + quoted(name);
+    Hdf5Handle type = makeUtf8StringType();
+    const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, dims, nullptr), what));
+    Hdf5Handle dataset = Hdf5Handle::dataset(checkHdf5(
+        H5Dcreate2(group, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+    if (values.empty()) return;
+    std::vector<const char*> pointers;
+    pointers.reserve(values.size());
+    for (const auto& value : values) pointers.push_back(value.c_str());
+    checkHdf5Status(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
+}
+
+/// "/trace" from "trace" or "/trace"; refuses nested, empty and reserved names.
+std::string normaliseGroup(const std::string& group, const std::string& filePath) {
+    std::string name = !group.empty() && group.front() == '/' ? group.substr(1) : group;
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+        throw Error("trace file " + quoted(filePath) + ": invalid table group " + quoted(group) +
+                    " (expected a top-level name such as '/trace' or '/eval')");
+    if (name == "meta" || name == "snapshots")
+        throw Error("trace file " + quoted(filePath) + ": group '/" + name + "' is reserved and cannot be a table");
+    return "/" + name;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------
+// Table
+
+Table::Table(std::string group, std::string filePath, std::int64_t capacityRows)
+    : group_(std::move(group)), filePath_(std::move(filePath)), capacityRows_(capacityRows) {}
+
+ColumnId Table::addColumn(const std::string& name, Index width, ColumnType type) {
+    const std::string where = "trace file " + quoted(filePath_) + ", table " + quoted(group_);
+    if (rows() > 0 || datasetsCreated_)
+        throw Error(where + ": cannot add column " + quoted(name) + " after rows were committed");
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+        throw Error(where + ": invalid column name " + quoted(name));
+    if (width < 0) throw Error(where + ": column " + quoted(name) + " has negative width " + std::to_string(width));
+    for (const auto& column : columns_)
+        if (column.name == name) throw Error(where + ": duplicate column " + quoted(name));
+    Column column;
+    column.name = name;
+    column.width = width;
+    column.type = type;
+    const std::size_t elements = static_cast<std::size_t>(capacityRows_) * static_cast<std::size_t>(column.slots());
+    if (type == ColumnType::float64)
+        column.values.resize(elements);
+    else
+        column.integers.resize(elements);
+    columns_.push_back(std::move(column));
+    resetRow(columns_.back(), 0);
+    return ColumnId{columns_.size() - 1};
+}
+
+ColumnId Table::column(const std::string& name) const {
+    for (std::size_t index = 0; index < columns_.size(); ++index)
+        if (columns_[index].name == name) return ColumnId{index};
+    throw Error("trace file " + quoted(filePath_) + ", table " + quoted(group_) + ": no column " + quoted(name) +
+                suggestionSuffix(name, columnNames()));
+}
+
+std::vector<std::string> Table::columnNames() const {
+    std::vector<std::string> names;
+    for (const auto& column : columns_) names.push_back(column.name);
+    return names;
+}
+
+Table::Column& Table::checkedColumn(ColumnId id, ColumnType type) {
+    if (id.index >= columns_.size())
+        throw Error("trace file " + quoted(filePath_) + ", table " + quoted(group_) + ": column id " +
+                    std::to_string(id.index) + " out of range (" + std::to_string(columns_.size()) + " columns)");
+    Column& column = columns_[id.index];
+    if (column.type != type)
+        throw Error("trace file " + quoted(filePath_) + ", table " + quoted(group_) + ": column " +
+                    quoted(column.name) + " is " + (column.type == ColumnType::float64 ? "float64" : "int64") +
+                    ", not " + (type == ColumnType::float64 ? "float64" : "int64"));
+    return column;
+}
+
+double* Table::row(ColumnId id) {
+    Column& column = checkedColumn(id, ColumnType::float64);
+    return column.values.data() + bufferedRows_ * column.slots();
+}
+
+std::int64_t* Table::integerRow(ColumnId id) {
+    Column& column = checkedColumn(id, ColumnType::int64);
+    return column.integers.data() + bufferedRows_ * column.slots();
+}
+
+void Table::resetRow(Column& column, std::int64_t rowIndex) {
+    const Index slots = column.slots();
+    if (column.type == ColumnType::float64) {
+        double* first = column.values.data() + rowIndex * slots;
+        std::fill(first, first + slots, std::numeric_limits<double>::quiet_NaN());
+    } else {
+        std::int64_t* first = column.integers.data() + rowIndex * slots;
+        std::fill(first, first + slots, std::int64_t{0});
+    }
+}
+
+void Table::reserveRows(std::int64_t capacityRows) {
+    capacityRows_ = capacityRows;
+    for (auto& column : columns_) {
+        const std::size_t elements = static_cast<std::size_t>(capacityRows) * static_cast<std::size_t>(column.slots());
+        if (column.type == ColumnType::float64)
+            column.values.resize(elements);
+        else
+            column.integers.resize(elements);
+    }
+}
+
+void Table::commit() {
+    ++bufferedRows_;
+    // The buffers always hold the row being filled after the committed ones; grow only if nobody flushed.
+    if (bufferedRows_ + 1 > capacityRows_) reserveRows(2 * capacityRows_);
+    for (auto& column : columns_) resetRow(column, bufferedRows_);
+}
+
+void Table::createDatasets(hid_t groupLocation) {
+    for (auto& column : columns_) {
+        const std::string what =
+            "trace file " + quoted(filePath_) + ": cannot create dataset " + quoted(group_ + "/" + column.name);
+        const int rank = column.width == 0 ? 1 : 2;
+        const hsize_t width = static_cast<hsize_t>(column.width);
+        const hsize_t dims[2] = {0, width};
+        const hsize_t maxDims[2] = {H5S_UNLIMITED, width};
+        const hsize_t chunk[2] = {
+            rank == 1 ? scalarChunkRows : std::max<hsize_t>(1, matrixChunkElements / std::max<hsize_t>(1, width)),
+            std::max<hsize_t>(1, width)};
+        Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, dims, maxDims), what));
+        Hdf5Handle properties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_DATASET_CREATE), what));
+        checkHdf5Status(H5Pset_chunk(properties.get(), rank, chunk), what);
+        checkHdf5Status(H5Pset_shuffle(properties.get()), what);
+        checkHdf5Status(H5Pset_deflate(properties.get(), deflateLevel), what);
+        hid_t fileType = H5T_STD_I64LE;
+        if (column.type == ColumnType::float64) {
+            fileType = H5T_IEEE_F64LE;
+            const double fill = std::numeric_limits<double>::quiet_NaN();
+            checkHdf5Status(H5Pset_fill_value(properties.get(), H5T_NATIVE_DOUBLE, &fill), what);
+        }
+        column.dataset =
+            Hdf5Handle::dataset(checkHdf5(H5Dcreate2(groupLocation, column.name.c_str(), fileType, space.get(),
+                                                     H5P_DEFAULT, properties.get(), H5P_DEFAULT),
+                                          what));
+    }
+    datasetsCreated_ = true;
+}
+
+void Table::flush(hid_t groupLocation) {
+    if (!datasetsCreated_) createDatasets(groupLocation);
+    if (bufferedRows_ == 0) return;
+    const hsize_t start = static_cast<hsize_t>(writtenRows_);
+    const hsize_t count = static_cast<hsize_t>(bufferedRows_);
+    for (auto& column : columns_) {
+        const std::string what =
+            "trace file " + quoted(filePath_) + ": cannot write rows to " + quoted(group_ + "/" + column.name);
+        const int rank = column.width == 0 ? 1 : 2;
+        const hsize_t width = static_cast<hsize_t>(column.width);
+        const hsize_t newDims[2] = {start + count, width};
+        checkHdf5Status(H5Dset_extent(column.dataset.get(), newDims), what);
+        Hdf5Handle fileSpace = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(column.dataset.get()), what));
+        const hsize_t offset[2] = {start, 0};
+        const hsize_t block[2] = {count, width};
+        checkHdf5Status(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, offset, nullptr, block, nullptr), what);
+        Hdf5Handle memorySpace = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, block, nullptr), what));
+        if (column.type == ColumnType::float64)
+            checkHdf5Status(H5Dwrite(column.dataset.get(), H5T_NATIVE_DOUBLE, memorySpace.get(), fileSpace.get(),
+                                     H5P_DEFAULT, column.values.data()),
+                            what);
+        else
+            checkHdf5Status(H5Dwrite(column.dataset.get(), H5T_NATIVE_INT64, memorySpace.get(), fileSpace.get(),
+                                     H5P_DEFAULT, column.integers.data()),
+                            what);
+    }
+    // Move the row being filled (possibly partly set) to the front of the buffers.
+    for (auto& column : columns_) {
+        const Index slots = column.slots();
+        if (column.type == ColumnType::float64)
+            std::copy_n(column.values.data() + bufferedRows_ * slots, slots, column.values.data());
+        else
+            std::copy_n(column.integers.data() + bufferedRows_ * slots, slots, column.integers.data());
+    }
+    writtenRows_ += bufferedRows_;
+    bufferedRows_ = 0;
+}
+
+void Table::closeDatasets() noexcept {
+    for (auto& column : columns_) column.dataset.reset();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// TraceWriter
+
+TraceWriter::TraceWriter(const std::string& path, const TraceHeader& header, std::int64_t flushEveryRows)
+    : path_(path), flushEveryRows_(flushEveryRows) {
+    Hdf5ErrorSilencer silencer;
+    if (flushEveryRows < 1)
+        throw Error("trace file " + quoted(path) + ": flushEveryRows must be at least 1, got " +
+                    std::to_string(flushEveryRows));
+    if (header.precision != "float32" && header.precision != "float64")
+        throw Error("trace file " + quoted(path) + ": precision must be 'float32' or 'float64', got " +
+                    quoted(header.precision));
+    if (header.layerKinds.size() != header.layerNames.size())
+        throw Error("trace file " + quoted(path) + ": " + std::to_string(header.layerNames.size()) +
+                    " layer names but " + std::to_string(header.layerKinds.size()) + " layer kinds");
+
+    // Default (earliest) format bounds, no SWMR: no superblock consistency flags, so a file whose writer was
+    // killed still opens everywhere (HDF5 >= 1.10 refuses such files when written with the 1.10 format).
+    Hdf5Handle access = Hdf5Handle::propertyList(
+        checkHdf5(H5Pcreate(H5P_FILE_ACCESS), "trace file " + quoted(path) + ": cannot make file access properties"));
+#if H5_VERSION_GE(1, 10, 7)
+    // No file lock: users may read the rows flushed so far (h5py, gradlab inspect) while the run goes on.
+    checkHdf5Status(H5Pset_file_locking(access.get(), false, true),
+                    "trace file " + quoted(path) + ": cannot turn off file locking");
+#endif
+    file_ = Hdf5Handle::file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()));
+    if (!file_.valid()) throw Error("cannot create trace file " + quoted(path) + ": " + hdf5ErrorReason());
+
+    const std::string where = "trace file " + quoted(path);
+    const hid_t root = file_.get();
+    writeStringAttribute(root, "schema", traceSchemaName, where);
+    const std::int64_t version = traceSchemaVersion;
+    writeScalarAttribute(root, "schema_version", H5T_STD_I64LE, H5T_NATIVE_INT64, &version, where);
+    writeStringAttribute(root, "gradlab_version", header.gradlabVersion, where);
+    writeStringAttribute(root, "config", header.config, where);
+    const std::uint64_t seed = header.seed;
+    writeScalarAttribute(root, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, where);
+    writeStringAttribute(root, "precision", header.precision, where);
+    writeStringAttribute(root, "status", "running", where);
+    writeStringAttribute(root, "status_message", "", where);
+    writeStringAttribute(root, "started_at", header.startedAt, where);
+    writeStringAttribute(root, "finished_at", "", where);
+    writeMeta(header);
+    checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), where + ": cannot flush");
+}
+
+TraceWriter::~TraceWriter() {
+    if (!file_.valid()) return;
+    try {
+        flush();
+    } catch (...) {
+        // Destructors never throw; the rows flushed before stay readable.
+    }
+    closeFile();
+}
+
+void TraceWriter::writeMeta(const TraceHeader& header) {
+    const std::string where = "trace file " + quoted(path_);
+    Hdf5Handle meta = Hdf5Handle::group(checkHdf5(
+        H5Gcreate2(file_.get(), "/meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where + ": cannot create '/meta'"));
+    writeStringDataset(meta.get(), "layer_names", header.layerNames, where + ", group '/meta'");
+    writeStringDataset(meta.get(), "layer_kinds", header.layerKinds, where + ", group '/meta'");
+    writeStringDataset(meta.get(), "param_names", header.paramNames, where + ", group '/meta'");
+}
+
+void TraceWriter::requireOpen(const std::string& action) const {
+    if (!file_.valid()) throw Error("trace file " + quoted(path_) + ": cannot " + action + " after finish()");
+}
+
+Table& TraceWriter::table(const std::string& group) {
+    // Fast path for the per-step lookup with the canonical name: no allocation.
+    auto existing = tables_.find(group);
+    if (existing != tables_.end()) return *existing->second;
+    const std::string name = normaliseGroup(group, path_);
+    auto found = tables_.find(name);
+    if (found != tables_.end()) return *found->second;
+    requireOpen("create table " + quoted(name));
+    Hdf5ErrorSilencer silencer;
+    groups_[name] =
+        Hdf5Handle::group(checkHdf5(H5Gcreate2(file_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                    "trace file " + quoted(path_) + ": cannot create group " + quoted(name)));
+    // One extra row: the buffers hold flushEveryRows committed rows plus the row being filled.
+    std::unique_ptr<Table> created(new Table(name, path_, flushEveryRows_ + 1));
+    Table& result = *created;
+    tables_.emplace(name, std::move(created));
+    return result;
+}
+
+void TraceWriter::flush() {
+    requireOpen("flush");
+    Hdf5ErrorSilencer silencer;
+    for (auto& [name, table] : tables_) table->flush(groups_.at(name).get());
+    checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "trace file " + quoted(path_) + ": cannot flush");
+}
+
+bool TraceWriter::flushIfDue() {
+    for (const auto& entry : tables_) {
+        if (entry.second->bufferedRows() >= flushEveryRows_) {
+            flush();
+            return true;
+        }
+    }
+    return false;
+}
+
+template <typename Scalar>
+void TraceWriter::writeSnapshotImpl(std::int64_t step, const std::string& paramName,
+                                    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& grad,
+                                    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& value) {
+    requireOpen("write a snapshot");
+    Hdf5ErrorSilencer silencer;
+    if (paramName.empty() || paramName.find('/') != std::string::npos || paramName == "." || paramName == "..")
+        throw Error("trace file " + quoted(path_) + ": invalid parameter name " + quoted(paramName) +
+                    " for a snapshot");
+    if (step < 0) throw Error("trace file " + quoted(path_) + ": negative snapshot step " + std::to_string(step));
+    const std::string groupPath = "/snapshots/" + std::to_string(step) + "/" + paramName;
+    const std::string where = "trace file " + quoted(path_);
+    if (hdf5LinkExists(file_.get(), groupPath))
+        throw Error(where + ": snapshot " + quoted(groupPath) + " was written already");
+
+    Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), where));
+    checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), where);
+    Hdf5Handle group = Hdf5Handle::group(
+        checkHdf5(H5Gcreate2(file_.get(), groupPath.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
+                  where + ": cannot create group " + quoted(groupPath)));
+
+    const hid_t fileType = std::is_same_v<Scalar, float> ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
+    const hid_t memoryType = std::is_same_v<Scalar, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
+    auto writeMatrix = [&](const char* name, const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& matrix) {
+        const std::string what = where + ": cannot write " + quoted(groupPath + "/" + name);
+        // HDF5 is row-major: a row-major copy gives the dataset Eigen's [rows x cols] orientation.
+        const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rowMajor = matrix;
+        const hsize_t dims[2] = {static_cast<hsize_t>(matrix.rows()), static_cast<hsize_t>(matrix.cols())};
+        Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(2, dims, nullptr), what));
+        Hdf5Handle dataset = Hdf5Handle::dataset(checkHdf5(
+            H5Dcreate2(group.get(), name, fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+        if (matrix.size() > 0)
+            checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowMajor.data()), what);
+    };
+    writeMatrix("grad", grad);
+    writeMatrix("value", value);
+}
+
+void TraceWriter::writeSnapshot(std::int64_t step, const std::string& paramName, const Eigen::MatrixXf& grad,
+                                const Eigen::MatrixXf& value) {
+    writeSnapshotImpl<float>(step, paramName, grad, value);
+}
+
+void TraceWriter::writeSnapshot(std::int64_t step, const std::string& paramName, const Eigen::MatrixXd& grad,
+                                const Eigen::MatrixXd& value) {
+    writeSnapshotImpl<double>(step, paramName, grad, value);
+}
+
+void TraceWriter::setAttribute(const std::string& name, const std::string& value) {
+    requireOpen("set attribute " + quoted(name));
+    Hdf5ErrorSilencer silencer;
+    writeStringAttribute(file_.get(), name, value, "trace file " + quoted(path_));
+}
+
+void TraceWriter::setAttribute(const std::string& name, double value) {
+    requireOpen("set attribute " + quoted(name));
+    Hdf5ErrorSilencer silencer;
+    writeScalarAttribute(file_.get(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, "trace file " + quoted(path_));
+}
+
+void TraceWriter::setIntegerAttribute(const std::string& name, std::int64_t value) {
+    requireOpen("set attribute " + quoted(name));
+    Hdf5ErrorSilencer silencer;
+    writeScalarAttribute(file_.get(), name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, "trace file " + quoted(path_));
+}
+
+void TraceWriter::finish(const std::string& status, const std::string& message, const std::string& finishedAt) {
+    requireOpen("finish");
+    const std::vector<std::string> known = {"completed", "diverged", "failed", "interrupted"};
+    if (std::find(known.begin(), known.end(), status) == known.end())
+        throw Error("trace file " + quoted(path_) + ": unknown final status " + quoted(status) +
+                    suggestionSuffix(status, known));
+    Hdf5ErrorSilencer silencer;
+    const std::string where = "trace file " + quoted(path_);
+    for (auto& [name, table] : tables_) table->flush(groups_.at(name).get());
+    writeStringAttribute(file_.get(), "status", status, where);
+    writeStringAttribute(file_.get(), "status_message", message, where);
+    writeStringAttribute(file_.get(), "finished_at", finishedAt, where);
+    checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), where + ": cannot flush");
+    for (auto& entry : tables_) entry.second->closeDatasets();
+    groups_.clear();
+    if (file_.close() < 0) throw Error(where + ": cannot close: " + hdf5ErrorReason());
+}
+
+void TraceWriter::closeFile() noexcept {
+    for (auto& entry : tables_) entry.second->closeDatasets();
+    groups_.clear();
+    file_.reset();
+}
+
+}  // namespace gradlab::trace

@@ -1,0 +1,212 @@
+#pragma once
+/// @file trace_writer.hpp
+/// Writes a training run's trace, an HDF5 file of schema "gradlab-trace" version 1 (docs/hdf5-schema.md).
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "gradlab/tensor.hpp"
+#include "trace/hdf5_handle.hpp"
+
+namespace gradlab::trace {
+
+/// The schema tag every trace carries in its root attribute "schema".
+inline constexpr const char* traceSchemaName = "gradlab-trace";
+
+/// The schema version this writer produces and the newest the reader understands.
+inline constexpr std::int64_t traceSchemaVersion = 1;
+
+/// What the file says about the run at its root.
+struct TraceHeader {
+    /// gradlab's version, e.g. "0.1.0".
+    std::string gradlabVersion;
+    /// The fully resolved YAML configuration text.
+    std::string config;
+    /// The run's master seed.
+    std::uint64_t seed = 0;
+    /// "float32" or "float64": the precision the model was trained in (norms are float64 regardless).
+    std::string precision;
+    /// ISO 8601 UTC start time, e.g. "2026-11-27T03:10:00Z".
+    std::string startedAt;
+    /// One name per layer, "layers.<index>.<kind>"; written to /meta/layer_names.
+    std::vector<std::string> layerNames;
+    /// One kind per layer, e.g. "dense"; written to /meta/layer_kinds.
+    std::vector<std::string> layerKinds;
+    /// One name per parameter, "layers.<index>.<kind>.<param>"; written to /meta/param_names.
+    std::vector<std::string> paramNames;
+};
+
+/// Element type of a table column as stored in the file.
+enum class ColumnType { float64, int64 };
+
+/// Identifies one column of a Table; returned by Table::addColumn.
+struct ColumnId {
+    /// Position of the column in its table, in declaration order.
+    std::size_t index = 0;
+};
+
+class TraceWriter;
+
+/// Rows appended together, one per traced step (group "/trace") or evaluation (group "/eval").
+/// Each column is a dataset of the group: [S] for width 0, [S x width] otherwise, S growing with each row.
+/// Rows are buffered in memory; commit() never touches HDF5, TraceWriter::flush() writes them.
+class Table {
+public:
+    Table(const Table&) = delete;
+    Table& operator=(const Table&) = delete;
+
+    /// Declares a column before the first row: width 0 gives a dataset [S], width w gives [S x w].
+    /// Throws Error on a duplicate name, a negative width, or once rows were committed.
+    ColumnId addColumn(const std::string& name, Index width = 0, ColumnType type = ColumnType::float64);
+
+    /// The column with this name; throws Error listing the known columns.
+    ColumnId column(const std::string& name) const;
+
+    /// The current row's max(1, width) slots of a float64 column, NaN-initialised for each row;
+    /// valid until the next commit() or flush.
+    double* row(ColumnId column);
+
+    /// The current row's max(1, width) slots of an int64 column, zero-initialised for each row;
+    /// valid until the next commit() or flush.
+    std::int64_t* integerRow(ColumnId column);
+
+    /// Sets the current row's value of a width-0 float64 column.
+    void set(ColumnId column, double value) { *row(column) = value; }
+
+    /// Sets the current row's value of a width-0 int64 column.
+    void setInteger(ColumnId column, std::int64_t value) { *integerRow(column) = value; }
+
+    /// Appends the current row to the buffer and starts a new one. Never touches HDF5 and does not allocate
+    /// while fewer than flushEveryRows rows are buffered (the buffer grows if nobody flushes).
+    void commit();
+
+    /// Rows committed so far, written or still buffered.
+    std::int64_t rows() const { return writtenRows_ + bufferedRows_; }
+
+    /// Rows committed but not yet written to the file.
+    std::int64_t bufferedRows() const { return bufferedRows_; }
+
+    /// The group's absolute path, e.g. "/trace".
+    const std::string& group() const { return group_; }
+
+    /// Column names in declaration order.
+    std::vector<std::string> columnNames() const;
+
+private:
+    friend class TraceWriter;
+
+    struct Column {
+        std::string name;
+        Index width = 0;
+        ColumnType type = ColumnType::float64;
+        std::vector<double> values;          // float64 columns: capacity rows x max(1, width), row-major
+        std::vector<std::int64_t> integers;  // int64 columns: same layout
+        Hdf5Handle dataset;
+        Index slots() const { return width == 0 ? 1 : width; }
+    };
+
+    Table(std::string group, std::string filePath, std::int64_t capacityRows);
+    Column& checkedColumn(ColumnId column, ColumnType type);
+    void resetRow(Column& column, std::int64_t rowIndex);
+    void reserveRows(std::int64_t capacityRows);
+    void createDatasets(hid_t groupLocation);
+    void flush(hid_t groupLocation);
+    void closeDatasets() noexcept;
+
+    std::string group_;
+    std::string filePath_;
+    std::vector<Column> columns_;
+    std::int64_t capacityRows_ = 0;  // rows the buffers hold, including the row being filled
+    std::int64_t bufferedRows_ = 0;
+    std::int64_t writtenRows_ = 0;
+    bool datasetsCreated_ = false;
+};
+
+/// Creates and fills one trace file. Not copyable or movable (tables are handed out by reference).
+/// Every failure throws Error naming the file and the HDF5 object.
+class TraceWriter {
+public:
+    /// Creates the file (truncating), writes the root attributes (status "running") and /meta.
+    /// Throws Error "cannot create trace file 'PATH': <reason>" when the file cannot be created.
+    TraceWriter(const std::string& path, const TraceHeader& header, std::int64_t flushEveryRows = 100);
+
+    /// If finish() was not called: writes the buffered rows and closes, leaving status "running". Never throws.
+    ~TraceWriter();
+
+    TraceWriter(const TraceWriter&) = delete;
+    TraceWriter& operator=(const TraceWriter&) = delete;
+
+    /// The table of a group, "/trace" or "/eval" (a leading '/' is optional); created on first call.
+    Table& table(const std::string& group);
+
+    /// Stores full tensors as /snapshots/<step>/<paramName>/grad and /value, each [rows x cols] as in Eigen,
+    /// in float32. Throws Error if that snapshot exists already.
+    void writeSnapshot(std::int64_t step, const std::string& paramName, const Eigen::MatrixXf& grad,
+                       const Eigen::MatrixXf& value);
+
+    /// Same as above for a float64 run; stored in float64.
+    void writeSnapshot(std::int64_t step, const std::string& paramName, const Eigen::MatrixXd& grad,
+                       const Eigen::MatrixXd& value);
+
+    /// Writes every table's buffered rows (one H5Dset_extent + H5Dwrite per column), then H5Fflush, so that
+    /// a process killed afterwards leaves a readable file holding these rows.
+    void flush();
+
+    /// Calls flush() when some table holds flushEveryRows buffered rows; returns whether it did.
+    /// Meant to be called once per step, after the step's rows were committed.
+    bool flushIfDue();
+
+    /// Sets (or replaces) a root string attribute.
+    void setAttribute(const std::string& name, const std::string& value);
+
+    /// Sets (or replaces) a root string attribute (keeps string literals from becoming integers).
+    void setAttribute(const std::string& name, const char* value) { setAttribute(name, std::string(value)); }
+
+    /// Sets (or replaces) a root float64 attribute.
+    void setAttribute(const std::string& name, double value);
+
+    /// Sets (or replaces) a root int64 attribute, for any integer argument.
+    template <typename Integer, typename = std::enable_if_t<std::is_integral_v<Integer>>>
+    void setAttribute(const std::string& name, Integer value) {
+        setIntegerAttribute(name, static_cast<std::int64_t>(value));
+    }
+
+    /// Sets (or replaces) a root int64 attribute.
+    void setIntegerAttribute(const std::string& name, std::int64_t value);
+
+    /// Records the final status ("completed", "diverged", "failed" or "interrupted"), its message and the
+    /// ISO 8601 UTC finish time, writes the buffered rows and closes the file. Tables stay valid objects,
+    /// but nothing more reaches the file: flush, snapshots and attributes then throw Error.
+    void finish(const std::string& status, const std::string& message, const std::string& finishedAt);
+
+    /// True once finish() has closed the file.
+    bool finished() const { return !file_.valid(); }
+
+    /// The file's path as given.
+    const std::string& path() const { return path_; }
+
+    /// Rows a table buffers before flushIfDue() writes them.
+    std::int64_t flushEveryRows() const { return flushEveryRows_; }
+
+private:
+    template <typename Scalar>
+    void writeSnapshotImpl(std::int64_t step, const std::string& paramName,
+                           const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& grad,
+                           const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& value);
+    void requireOpen(const std::string& action) const;
+    void writeMeta(const TraceHeader& header);
+    void closeFile() noexcept;
+
+    std::string path_;
+    std::int64_t flushEveryRows_ = 100;
+    Hdf5Handle file_;
+    std::map<std::string, Hdf5Handle> groups_;
+    std::map<std::string, std::unique_ptr<Table>> tables_;
+};
+
+}  // namespace gradlab::trace
