@@ -1,0 +1,84 @@
+/// @file sgd.cpp
+/// Stochastic gradient descent with optional (Nesterov) momentum, exactly as PyTorch's torch.optim.SGD
+/// (dampening 0, no weight decay: penalties are regularizer plugins).
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gradlab/sdk.hpp"
+
+namespace {
+
+/// Per slot, with learning rate lr (the host's scheduled value), momentum mu and gradient g:
+///   plain (mu = 0):   delta = -lr g
+///   momentum:         v <- mu v + g, delta = -lr v                 (Polyak 1964; v starts at 0)
+///   nesterov:         v <- mu v + g, delta = -lr (g + mu v)        (Sutskever et al. 2013)
+/// Starting v at 0 matches PyTorch, whose first step sets v = g.
+template <typename Scalar>
+class Sgd : public gradlab::Optimizer<Scalar> {
+public:
+    using MatrixType = gradlab::Matrix<Scalar>;
+
+    /// Reads `lr`, `momentum` and `nesterov`; nesterov needs momentum > 0.
+    explicit Sgd(const gradlab::Options& options)
+        : learningRate_(options.real("lr")),
+          momentum_(options.real("momentum")),
+          nesterov_(options.boolean("nesterov")) {
+        if (nesterov_ && momentum_ == 0.0)
+            throw gradlab::Error("option 'nesterov' needs 'momentum' > 0, got momentum = 0");
+    }
+
+    double learningRate() const override { return learningRate_; }
+
+    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override {
+        slots_ = parameters;
+        velocities_.clear();
+        if (momentum_ == 0.0) return;
+        velocities_.reserve(parameters.size());
+        for (const auto& slot : parameters) velocities_.push_back(MatrixType::Zero(slot.rows, slot.cols));
+    }
+
+    void update(std::size_t slot, const MatrixType& value, const MatrixType& grad, double learningRate,
+                std::int64_t step, MatrixType& delta) override {
+        if (slot >= slots_.size())
+            throw gradlab::Error("sgd: update of slot " + std::to_string(slot) + ", but " +
+                                 std::to_string(slots_.size()) + " parameters were attached");
+        if (grad.rows() != slots_[slot].rows || grad.cols() != slots_[slot].cols) {
+            std::ostringstream message;
+            message << "sgd: gradient of '" << slots_[slot].name << "' is [" << grad.rows() << " x " << grad.cols()
+                    << "], attached as [" << slots_[slot].rows << " x " << slots_[slot].cols << "]";
+            throw gradlab::Error(message.str());
+        }
+        const Scalar rate = static_cast<Scalar>(learningRate);
+        if (momentum_ == 0.0) {
+            delta.noalias() = -rate * grad;
+            return;
+        }
+        const Scalar momentum = static_cast<Scalar>(momentum_);
+        MatrixType& velocity = velocities_[slot];
+        velocity = momentum * velocity + grad;
+        if (nesterov_)
+            delta.noalias() = -rate * (grad + momentum * velocity);
+        else
+            delta.noalias() = -rate * velocity;
+    }
+
+private:
+    double learningRate_ = 0.01;
+    double momentum_ = 0.0;
+    bool nesterov_ = false;
+    std::vector<gradlab::ParameterSlot> slots_;
+    std::vector<MatrixType> velocities_;  ///< v per slot; empty without momentum
+};
+
+}  // namespace
+
+GRADLAB_PLUGIN("gradlab_optimizers_sgd", "1.0.0", registry) {
+    using gradlab::OptionSpec;
+    registry.addOptimizer<Sgd>("sgd", "w += -lr g, or with momentum v = mu v + g, w += -lr v "
+                                      "(nesterov: -lr (g + mu v)); PyTorch's SGD")
+        .option(OptionSpec::real("lr", 0.01, "learning rate (scaled by the schedule)").above(0.0))
+        .option(OptionSpec::real("momentum", 0.0, "momentum factor mu").min(0.0).below(1.0))
+        .option(OptionSpec::boolean("nesterov", false, "Nesterov momentum (needs momentum > 0)"));
+}

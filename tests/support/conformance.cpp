@@ -1,0 +1,284 @@
+#include "support/conformance.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "gradlab/activation.hpp"
+#include "gradlab/layer.hpp"
+#include "gradlab/random.hpp"
+#include "support/plugin_fixture.hpp"
+
+namespace gradlab::testing {
+namespace {
+
+constexpr Index kBatch = 3;
+constexpr double kGradientTolerance = 1e-6;
+constexpr double kPrecisionTolerance = 1e-4;
+constexpr std::uint64_t kSeed = 20240611;
+
+/// The plugin under test seen through one interface, whether it is a layer or an activation.
+template <typename Scalar>
+struct Subject {
+    using MatrixType = Matrix<Scalar>;
+    std::function<void(const MatrixType& x, MatrixType& y)> forward;
+    std::function<void(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx)> backward;
+    std::vector<NamedParameter<Scalar>> parameters;
+    Shape input;
+    Shape output;
+    std::shared_ptr<Module<Scalar>> module;  ///< keeps the plugin object (and its library) alive
+};
+
+template <typename Scalar>
+Subject<Scalar> makeLayerSubject(const std::string& yaml, const Shape& input) {
+    auto layer = builtinPlugins().makeLayer<Scalar>(spec(PluginKind::layer, yaml));
+    Subject<Scalar> subject;
+    subject.input = input;
+    subject.output = layer->build(input);
+    layer->collectParameters("", subject.parameters);
+    subject.forward = [layer](const Matrix<Scalar>& x, Matrix<Scalar>& y) { layer->forward(x, y, Phase::train); };
+    subject.backward = [layer](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy,
+                               Matrix<Scalar>& dx) { layer->backward(x, y, dy, &dx); };
+    subject.module = layer;
+    return subject;
+}
+
+template <typename Scalar>
+Subject<Scalar> makeActivationSubject(const std::string& yaml, Index units) {
+    auto activation = builtinPlugins().makeActivation<Scalar>(spec(PluginKind::activation, yaml));
+    activation->build(units);
+    Subject<Scalar> subject;
+    subject.input = Shape{units, 1};
+    subject.output = subject.input;
+    activation->collectParameters("", subject.parameters);
+    subject.forward = [activation](const Matrix<Scalar>& x, Matrix<Scalar>& y) { activation->forward(x, y); };
+    subject.backward = [activation](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy,
+                                    Matrix<Scalar>& dx) { activation->backward(x, y, dy, dx); };
+    subject.module = activation;
+    return subject;
+}
+
+/// Entries uniform in [-1, 1).
+Matrix<double> uniformMatrix(Index rows, Index cols, Random& random) {
+    Matrix<double> result(rows, cols);
+    for (Index i = 0; i < result.size(); ++i) result.data()[i] = random.uniform(-1.0, 1.0);
+    return result;
+}
+
+/// Entries with |x| uniform in [0.05, 2] and a random sign: away from the kinks of relu-like functions.
+Matrix<double> inputMatrix(Index rows, Index cols, Random& random) {
+    Matrix<double> result(rows, cols);
+    for (Index i = 0; i < result.size(); ++i)
+        result.data()[i] = (random.uniform() < 0.5 ? -1.0 : 1.0) * random.uniform(0.05, 2.0);
+    return result;
+}
+
+/// The random problem every check of one plugin shares: parameters, input x and loss weights R.
+struct Problem {
+    std::vector<Matrix<double>> parameters;
+    Matrix<double> x;
+    Matrix<double> lossWeights;
+};
+
+Problem makeProblem(const Subject<double>& subject) {
+    Random random(kSeed);
+    Problem problem;
+    for (const auto& named : subject.parameters) {
+        const auto& value = named.parameter->value;
+        problem.parameters.push_back(uniformMatrix(value.rows(), value.cols(), random));
+    }
+    problem.x = inputMatrix(subject.input.features, kBatch * subject.input.timesteps, random);
+    problem.lossWeights = uniformMatrix(subject.output.features, kBatch * subject.output.timesteps, random);
+    return problem;
+}
+
+template <typename Scalar>
+void setParameters(Subject<Scalar>& subject, const Problem& problem) {
+    REQUIRE(subject.parameters.size() == problem.parameters.size());
+    for (std::size_t i = 0; i < subject.parameters.size(); ++i) {
+        subject.parameters[i].parameter->value = problem.parameters[i].cast<Scalar>();
+        subject.parameters[i].parameter->grad.setZero();
+    }
+}
+
+template <typename Scalar>
+void zeroGradients(Subject<Scalar>& subject) {
+    for (auto& named : subject.parameters) named.parameter->grad.setZero();
+}
+
+/// L = sum(R .* y(x)) at the subject's current parameters.
+double loss(Subject<double>& subject, const Matrix<double>& x, const Matrix<double>& lossWeights) {
+    Matrix<double> y;
+    subject.forward(x, y);
+    return (lossWeights.array() * y.array()).sum();
+}
+
+/// dL/dv by central differences, perturbing each entry of `v` (an input or a parameter value) in place.
+Matrix<double> numericGradient(Subject<double>& subject, Matrix<double>& v, const Matrix<double>& x,
+                               const Matrix<double>& lossWeights) {
+    Matrix<double> gradient(v.rows(), v.cols());
+    for (Index i = 0; i < v.size(); ++i) {
+        const double original = v.data()[i];
+        const double step = 1e-6 * std::max(1.0, std::abs(original));
+        v.data()[i] = original + step;
+        const double plus = loss(subject, x, lossWeights);
+        v.data()[i] = original - step;
+        const double minus = loss(subject, x, lossWeights);
+        v.data()[i] = original;
+        gradient.data()[i] = (plus - minus) / (2.0 * step);
+    }
+    return gradient;
+}
+
+/// |a - b| <= tolerance max(1, |b|) entry-wise, for comparing float32 results to float64 ones.
+void requireCloseToReference(const Matrix<double>& actual, const Matrix<double>& reference, const std::string& what) {
+    INFO(what);
+    REQUIRE(actual.rows() == reference.rows());
+    REQUIRE(actual.cols() == reference.cols());
+    const double scale = std::max(1.0, reference.cwiseAbs().maxCoeff());
+    const double difference = (actual - reference).cwiseAbs().maxCoeff();
+    CAPTURE(difference, scale);
+    REQUIRE(difference <= kPrecisionTolerance * scale);
+}
+
+/// The checks shared by layers and activations; `makeFloat32` builds the same plugin in float32.
+void checkSubject(Subject<double>& subject, const std::function<Subject<float>()>& makeFloat32) {
+    const Problem problem = makeProblem(subject);
+    setParameters(subject, problem);
+    const Matrix<double>& x = problem.x;
+    const Matrix<double>& lossWeights = problem.lossWeights;
+
+    SECTION("shapes: output as built, dx like x, unique parameter names") {
+        CAPTURE(subject.output.features, subject.output.timesteps);
+        REQUIRE(subject.output.features >= 1);
+        REQUIRE(subject.output.timesteps >= 1);
+        Matrix<double> y, dx;
+        subject.forward(x, y);
+        REQUIRE(y.rows() == subject.output.features);
+        REQUIRE(y.cols() == kBatch * subject.output.timesteps);
+        subject.backward(x, y, lossWeights, dx);
+        REQUIRE(dx.rows() == x.rows());
+        REQUIRE(dx.cols() == x.cols());
+        std::set<std::string> names;
+        for (const auto& named : subject.parameters) {
+            CAPTURE(named.name);
+            REQUIRE(!named.name.empty());
+            REQUIRE(names.insert(named.name).second);
+            REQUIRE(named.parameter->grad.rows() == named.parameter->value.rows());
+            REQUIRE(named.parameter->grad.cols() == named.parameter->value.cols());
+        }
+    }
+
+    SECTION("gradients: dx and every parameter gradient match float64 central differences") {
+        Matrix<double> y, dx;
+        subject.forward(x, y);
+        subject.backward(x, y, lossWeights, dx);
+        std::vector<Matrix<double>> analytic;
+        for (const auto& named : subject.parameters) analytic.push_back(named.parameter->grad);
+
+        Matrix<double> perturbed = x;
+        const Matrix<double> numericDx = numericGradient(subject, perturbed, perturbed, lossWeights);
+        {
+            INFO("dL/dx: analytic\n" << dx << "\nnumeric\n" << numericDx);
+            REQUIRE(maxRelativeError(dx, numericDx) < kGradientTolerance);
+        }
+        for (std::size_t i = 0; i < subject.parameters.size(); ++i) {
+            auto& named = subject.parameters[i];
+            const Matrix<double> numeric = numericGradient(subject, named.parameter->value, x, lossWeights);
+            INFO("dL/d" << named.name << ": analytic\n" << analytic[i] << "\nnumeric\n" << numeric);
+            REQUIRE(maxRelativeError(analytic[i], numeric) < kGradientTolerance);
+        }
+    }
+
+    SECTION("contract: backward overwrites dx and accumulates (+=) parameter gradients") {
+        Matrix<double> y, clean;
+        subject.forward(x, y);
+        subject.backward(x, y, lossWeights, clean);
+        std::vector<Matrix<double>> once;
+        for (const auto& named : subject.parameters) once.push_back(named.parameter->grad);
+
+        // A second forward/backward pair (the contract allows one backward per forward) without zeroing.
+        Matrix<double> garbage = Matrix<double>::Constant(x.rows(), x.cols(), std::numeric_limits<double>::quiet_NaN());
+        subject.forward(x, y);
+        subject.backward(x, y, lossWeights, garbage);
+        REQUIRE(garbage.rows() == x.rows());
+        REQUIRE(garbage.cols() == x.cols());
+        REQUIRE(garbage.allFinite());
+        REQUIRE(maxRelativeError(garbage, clean, 1e-12) < 1e-12);
+        for (std::size_t i = 0; i < subject.parameters.size(); ++i) {
+            INFO("parameter " << subject.parameters[i].name);
+            REQUIRE(maxRelativeError(subject.parameters[i].parameter->grad, 2.0 * once[i], 1e-12) < 1e-12);
+        }
+    }
+
+    SECTION("precision: float32 agrees with float64") {
+        Subject<float> single = makeFloat32();
+        REQUIRE(single.output == subject.output);
+        REQUIRE(single.parameters.size() == subject.parameters.size());
+        for (std::size_t i = 0; i < single.parameters.size(); ++i)
+            REQUIRE(single.parameters[i].name == subject.parameters[i].name);
+        setParameters(single, problem);
+
+        Matrix<double> y, dx;
+        subject.forward(x, y);
+        subject.backward(x, y, lossWeights, dx);
+        Matrix<float> y32, dx32;
+        const Matrix<float> x32 = x.cast<float>();
+        single.forward(x32, y32);
+        single.backward(x32, y32, lossWeights.cast<float>(), dx32);
+        requireCloseToReference(y32.cast<double>(), y, "y");
+        requireCloseToReference(dx32.cast<double>(), dx, "dx");
+        for (std::size_t i = 0; i < single.parameters.size(); ++i)
+            requireCloseToReference(single.parameters[i].parameter->grad.cast<double>(),
+                                    subject.parameters[i].parameter->grad, "gradient of " + single.parameters[i].name);
+    }
+}
+
+}  // namespace
+
+double maxRelativeError(const Matrix<double>& analytic, const Matrix<double>& numeric, double floor) {
+    REQUIRE(analytic.rows() == numeric.rows());
+    REQUIRE(analytic.cols() == numeric.cols());
+    if (analytic.size() == 0) return 0.0;
+    const Eigen::ArrayXXd scale = (analytic.array().abs() + numeric.array().abs()).max(floor);
+    return ((analytic - numeric).array().abs() / scale).maxCoeff();
+}
+
+void checkLayerConformance(const std::string& yaml, const Shape& input) {
+    INFO("layer " << yaml << " on input [" << input.features << " features x " << input.timesteps << " timesteps]");
+    Subject<double> subject = makeLayerSubject<double>(yaml, input);
+    checkSubject(subject, [&] { return makeLayerSubject<float>(yaml, input); });
+}
+
+void checkActivationConformance(const std::string& yaml, Index units) {
+    INFO("activation " << yaml << " for " << units << " units");
+    Subject<double> subject = makeActivationSubject<double>(yaml, units);
+    checkSubject(subject, [&] { return makeActivationSubject<float>(yaml, units); });
+
+    SECTION("activation: derivative() is backward(dy = 1); value() and slope() agree with the first unit") {
+        auto activation = std::dynamic_pointer_cast<Activation<double>>(subject.module);
+        REQUIRE(activation != nullptr);
+        Random random(kSeed + 1);
+        const Matrix<double> x = inputMatrix(units, kBatch, random);
+        Matrix<double> y, d, dx;
+        activation->forward(x, y);
+        activation->derivative(x, y, d);
+        activation->backward(x, y, Matrix<double>::Ones(units, kBatch), dx);
+        REQUIRE(d.rows() == units);
+        REQUIRE(d.cols() == kBatch);
+        REQUIRE(maxRelativeError(d, dx, 1e-12) < 1e-12);
+        for (Index j = 0; j < kBatch; ++j) {
+            CAPTURE(x(0, j));
+            REQUIRE(activation->value(x(0, j)) == Approx(y(0, j)).epsilon(1e-12).margin(1e-14));
+            REQUIRE(activation->slope(x(0, j)) == Approx(d(0, j)).epsilon(1e-12).margin(1e-14));
+        }
+    }
+}
+
+}  // namespace gradlab::testing
