@@ -1,0 +1,193 @@
+#include "cli/commands.hpp"
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "config/run_config.hpp"
+#include "plugin/plugin_host.hpp"
+#include "training/trainer.hpp"
+#include "util/suggest.hpp"
+
+namespace po = boost::program_options;
+
+namespace gradlab::cli {
+namespace {
+
+/// Options every command shares.
+struct Common {
+    std::vector<std::string> pluginPath;
+    bool help = false;
+};
+
+void addCommon(po::options_description& description, Common& common) {
+    description.add_options()("help,h", po::bool_switch(&common.help), "show this help")(
+        "plugin-path", po::value(&common.pluginPath)->composing(),
+        "also load plugin libraries from this folder or file (repeatable; after GRADLAB_PLUGIN_PATH)");
+}
+
+po::variables_map parse(const std::vector<std::string>& arguments, const po::options_description& description,
+                        const po::positional_options_description& positional) {
+    po::variables_map values;
+    po::store(po::command_line_parser(arguments).options(description).positional(positional).run(), values);
+    po::notify(values);
+    return values;
+}
+
+void loadPlugins(PluginHost& host, const Common& common) { host.loadSearchPath(pluginSearchPath(common.pluginPath)); }
+
+std::string formatNumber(double value) {
+    std::ostringstream text;
+    text << std::setprecision(4) << value;
+    return text.str();
+}
+
+}  // namespace
+
+int runCommand(const std::vector<std::string>& arguments) {
+    Common common;
+    std::string configFile, output;
+    std::vector<std::string> overrides;
+    bool quiet = false;
+    po::options_description description(
+        "usage: gradlab run CONFIG [options]\n\nTrains the model CONFIG describes and traces its gradients to HDF5.\n\noptions");
+    description.add_options()("config", po::value(&configFile), "the run's YAML config")(
+        "set", po::value(&overrides)->composing(), "override a config key: --set training.steps=100 (repeatable)")(
+        "output,o", po::value(&output), "write the trace here instead of the config's output path")(
+        "quiet,q", po::bool_switch(&quiet), "no progress and no summary");
+    addCommon(description, common);
+    po::positional_options_description positional;
+    positional.add("config", 1);
+    parse(arguments, description, positional);
+    if (common.help) {
+        std::cout << description << "\n";
+        return 0;
+    }
+    if (configFile.empty()) throw po::error("missing CONFIG");
+
+    PluginHost host;
+    loadPlugins(host, common);
+    const RunConfig config = loadRunConfig(configFile, overrides, host);
+    RunOptions options;
+    options.output = output;
+    options.progress = quiet ? ProgressStyle::none : (::isatty(STDERR_FILENO) ? ProgressStyle::live : ProgressStyle::line);
+    const RunResult result = runTraining(config, host, options);
+    if (!quiet) {
+        std::cout << "run " << config.name << ": " << result.status << " (" << result.message << ") in "
+                  << formatNumber(result.seconds) << " s, "
+                  << formatNumber(static_cast<double>(result.steps) / std::max(result.seconds, 1e-9)) << " steps/s\n";
+        std::cout << "  loss       " << formatNumber(result.firstLoss) << " -> " << formatNumber(result.lastLoss) << "\n";
+        if (!result.output.empty()) {
+            std::cout << "  grad norm  " << formatNumber(result.firstGradNorm) << " -> "
+                      << formatNumber(result.lastGradNorm) << "\n";
+            std::cout << "  signal gradient norm per layer at the last traced step:\n    " << result.signalProfile
+                      << "\n";
+            std::cout << "  trace      " << result.output << "\n";
+        } else {
+            std::cout << "  trace      off\n";
+        }
+    }
+    if (result.status == "failed") {
+        std::cerr << "gradlab run: error: " << result.message << "\n";
+        return 1;
+    }
+    return 0;
+}
+
+int validateCommand(const std::vector<std::string>& arguments) {
+    Common common;
+    std::string configFile;
+    std::vector<std::string> overrides;
+    po::options_description description(
+        "usage: gradlab validate CONFIG [options]\n\nChecks a config (keys, types, ranges, plugin names and options) "
+        "without running it.\n\noptions");
+    description.add_options()("config", po::value(&configFile), "the YAML config")(
+        "set", po::value(&overrides)->composing(), "override a config key: --set training.steps=100 (repeatable)");
+    addCommon(description, common);
+    po::positional_options_description positional;
+    positional.add("config", 1);
+    parse(arguments, description, positional);
+    if (common.help) {
+        std::cout << description << "\n";
+        return 0;
+    }
+    if (configFile.empty()) throw po::error("missing CONFIG");
+    PluginHost host;
+    loadPlugins(host, common);
+    const RunConfig config = loadRunConfig(configFile, overrides, host);
+    std::cout << configFile << ": ok (" << config.layers.size() << " layers, " << config.training.steps
+              << " steps, " << config.precision << ")\n";
+    return 0;
+}
+
+int pluginsCommand(const std::vector<std::string>& arguments) {
+    Common common;
+    std::string describe;
+    po::options_description description(
+        "usage: gradlab plugins [options]\n\nLists the loaded plugins (kind, name, library, version), or describes "
+        "one.\n\noptions");
+    description.add_options()("describe", po::value(&describe), "show one plugin's options");
+    addCommon(description, common);
+    po::positional_options_description positional;
+    parse(arguments, description, positional);
+    if (common.help) {
+        std::cout << description << "\n";
+        return 0;
+    }
+    PluginHost host;
+    loadPlugins(host, common);
+
+    if (!describe.empty()) {
+        std::vector<std::string> all;
+        bool found = false;
+        for (const auto& plugin : host.plugins()) {
+            all.push_back(plugin.descriptor.name);
+            if (plugin.descriptor.name != describe) continue;
+            found = true;
+            const auto& d = plugin.descriptor;
+            std::cout << kindName(d.kind) << " " << d.name << " (" << plugin.library->file.string() << ", "
+                      << plugin.library->name << " " << plugin.library->version << ")\n  " << d.description << "\n";
+            if (d.options.empty()) std::cout << "  options: none\n";
+            for (const auto& option : d.options) {
+                std::cout << "  " << option.name << " (" << typeName(option.type);
+                if (option.required())
+                    std::cout << ", required";
+                else
+                    std::visit(
+                        [](const auto& value) {
+                            using T = std::decay_t<decltype(value)>;
+                            if constexpr (std::is_same_v<T, bool>) std::cout << ", default " << (value ? "true" : "false");
+                            else if constexpr (!std::is_same_v<T, std::monostate>) std::cout << ", default " << value;
+                        },
+                        option.defaultValue);
+                if (std::isfinite(option.minimum))
+                    std::cout << ", " << (option.minimumExclusive ? "> " : ">= ") << option.minimum;
+                if (std::isfinite(option.maximum))
+                    std::cout << ", " << (option.maximumExclusive ? "< " : "<= ") << option.maximum;
+                if (!option.choices.empty()) std::cout << ", one of: " << joinNames(option.choices);
+                std::cout << "): " << option.description << "\n";
+            }
+        }
+        if (!found) throw Error("no plugin named '" + describe + "'" + suggestionSuffix(describe, all));
+        return 0;
+    }
+
+    for (PluginKind kind : {PluginKind::activation, PluginKind::layer, PluginKind::initializer,
+                            PluginKind::optimizer, PluginKind::regularizer}) {
+        std::cout << kindName(kind) << "s:\n";
+        for (const auto& name : host.names(kind)) {
+            const RegisteredPlugin* plugin = host.find(kind, name);
+            std::cout << "  " << std::left << std::setw(16) << name << " " << std::setw(44)
+                      << plugin->library->file.filename().string() << " " << plugin->library->name << " "
+                      << plugin->library->version << "\n";
+        }
+    }
+    return 0;
+}
+
+}  // namespace gradlab::cli

@@ -1,0 +1,63 @@
+/// @file main.cpp
+/// The `gradlab` command: run, validate, plugins.
+
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "util/suggest.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+
+const char* kUsage =
+    "usage: gradlab <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  run CONFIG        train the model a config describes and trace its gradients to HDF5\n"
+    "  validate CONFIG   check a config (keys, types, ranges, plugin names) without running it\n"
+    "  plugins           list the loaded plugins, or describe one with --describe NAME\n"
+    "\n"
+    "Run 'gradlab <command> --help' for a command's options.\n";
+
+const std::vector<std::string> kCommands{"run", "validate", "plugins"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::cerr << kUsage;
+        return 2;
+    }
+    const std::string command = argv[1];
+    if (command == "--help" || command == "-h" || command == "help") {
+        std::cout << kUsage;
+        return 0;
+    }
+    if (command == "--version") {
+        std::cout << "gradlab " << GRADLAB_VERSION << "\n";
+        return 0;
+    }
+    std::vector<std::string> arguments(argv + 2, argv + argc);
+    try {
+        if (command == "run") return gradlab::cli::runCommand(arguments);
+        if (command == "validate") return gradlab::cli::validateCommand(arguments);
+        if (command == "plugins") return gradlab::cli::pluginsCommand(arguments);
+    } catch (const po::error& error) {
+        std::cerr << "gradlab " << command << ": " << error.what() << " (see 'gradlab " << command << " --help')\n";
+        return 2;
+    } catch (const std::exception& error) {
+        std::cerr << "gradlab " << command << ": error: " << error.what() << "\n";
+        return 1;
+    }
+    std::cerr << "gradlab: unknown command '" << command << "'" << gradlab::suggestionSuffix(command, kCommands)
+              << "\n\n"
+              << kUsage;
+    return 2;
+}

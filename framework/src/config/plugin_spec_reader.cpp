@@ -1,0 +1,167 @@
+#include "config/plugin_spec_reader.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "util/suggest.hpp"
+
+namespace gradlab {
+namespace {
+
+std::string rangeText(const OptionSpec& spec) {
+    std::ostringstream text;
+    const bool hasMin = std::isfinite(spec.minimum), hasMax = std::isfinite(spec.maximum);
+    if (hasMin && hasMax)
+        text << (spec.minimumExclusive ? "(" : "[") << spec.minimum << ", " << spec.maximum
+             << (spec.maximumExclusive ? ")" : "]");
+    else if (hasMin)
+        text << (spec.minimumExclusive ? "> " : ">= ") << spec.minimum;
+    else if (hasMax)
+        text << (spec.maximumExclusive ? "< " : "<= ") << spec.maximum;
+    return text.str();
+}
+
+void checkRange(const ConfigNode& node, const OptionSpec& spec, double value) {
+    const bool low = spec.minimumExclusive ? !(value > spec.minimum) : !(value >= spec.minimum);
+    const bool high = spec.maximumExclusive ? !(value < spec.maximum) : !(value <= spec.maximum);
+    if (low || high) {
+        std::ostringstream message;
+        message << "option '" << spec.name << "' must be " << rangeText(spec) << ", got " << value;
+        node.fail(message.str());
+    }
+}
+
+std::string resolvePath(const ConfigNode& node, const std::string& path) {
+    std::filesystem::path file(path);
+    if (file.is_absolute() || node.where().rfind("--set", 0) == 0) return path;
+    const std::filesystem::path folder = std::filesystem::path(node.source()->file).parent_path();
+    return (folder / file).lexically_normal().string();
+}
+
+}  // namespace
+
+std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& descriptor, const PluginHost& host) {
+    auto options = std::make_shared<Options>();
+    options->setFactory(&host);
+    for (const OptionSpec& spec : descriptor.options) {
+        ConfigNode value = reader.optional(spec.name);
+        const bool given = value.yaml().IsDefined() && !value.yaml().IsNull();
+        if (!given && spec.required())
+            reader.node().fail(std::string(kindName(descriptor.kind)) + " '" + descriptor.name +
+                               "' needs option '" + spec.name + "' (" + typeName(spec.type) + ": " +
+                               spec.description + ")");
+        switch (spec.type) {
+            case OptionType::boolean: {
+                const bool result = given ? value.asBoolean() : std::get<bool>(spec.defaultValue);
+                options->set(spec.name, result);
+                reader.resolve(spec.name, YAML::Node(result));
+                break;
+            }
+            case OptionType::integer: {
+                const std::int64_t result = given ? value.asInteger() : std::get<std::int64_t>(spec.defaultValue);
+                if (given) checkRange(value, spec, static_cast<double>(result));
+                options->set(spec.name, result);
+                reader.resolve(spec.name, YAML::Node(result));
+                break;
+            }
+            case OptionType::real: {
+                const double result = given ? value.asReal() : std::get<double>(spec.defaultValue);
+                if (given) checkRange(value, spec, result);
+                options->set(spec.name, result);
+                reader.resolve(spec.name, YAML::Node(result));
+                break;
+            }
+            case OptionType::string:
+            case OptionType::choice:
+            case OptionType::path: {
+                std::string result = given ? value.asString() : std::get<std::string>(spec.defaultValue);
+                if (spec.type == OptionType::choice) {
+                    bool found = false;
+                    for (const auto& choice : spec.choices) found = found || choice == result;
+                    if (!found)
+                        (given ? value : reader.node())
+                            .fail("option '" + spec.name + "': unknown value '" + result + "'" +
+                                  suggestionSuffix(result, spec.choices));
+                }
+                if (spec.type == OptionType::path && given) result = resolvePath(value, result);
+                options->set(spec.name, result);
+                reader.resolve(spec.name, YAML::Node(result));
+                break;
+            }
+            case OptionType::activation: {
+                PluginSpec nested;
+                YAML::Node nestedResolved = reader.resolvedChild(spec.name);
+                if (given) {
+                    nested = readPluginSpec(value, PluginKind::activation, host, nestedResolved);
+                } else {
+                    nested = readPluginSpecText(std::get<std::string>(spec.defaultValue), PluginKind::activation,
+                                                host, "default of option '" + spec.name + "'");
+                    nestedResolved["kind"] = nested.name;
+                }
+                options->setPlugin(spec.name, std::move(nested));
+                break;
+            }
+        }
+    }
+    return options;
+}
+
+PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginHost& host, YAML::Node resolved,
+                          const HostKeysReader& hostKeys) {
+    std::string name;
+    ConfigNode body = node;
+    if (node.isScalar()) {
+        name = node.asString();
+        // A bare name: no options given; read an empty map so defaults apply.
+        body = ConfigNode(YAML::Node(YAML::NodeType::Map), node.source(), node.path());
+    } else if (node.isMap()) {
+        const YAML::Node& map = node.yaml();
+        if (!map["kind"].IsDefined())
+            node.fail(std::string("missing key 'kind': which ") + kindName(kind) + "? (known: " +
+                      joinNames(host.names(kind)) + ")");
+        name = node.child("kind").asString();
+    } else {
+        node.fail(std::string("expected a ") + kindName(kind) + ": a name or a map with 'kind'");
+    }
+
+    if (kind == PluginKind::layer && host.find(PluginKind::layer, name) == nullptr &&
+        host.find(PluginKind::activation, name) != nullptr && host.find(PluginKind::layer, "activation") != nullptr) {
+        // `- relu` as a layer: an activation layer around that activation.
+        YAML::Node innerResolved(YAML::NodeType::Map);
+        PluginSpec inner = readPluginSpec(node, PluginKind::activation, host, innerResolved, hostKeys);
+        for (const auto& entry : innerResolved) resolved[entry.first.as<std::string>()] = entry.second;
+        auto options = std::make_shared<Options>();
+        options->setFactory(&host);
+        options->setPlugin("activation", inner);
+        return PluginSpec{PluginKind::layer, "activation", options, node.where()};
+    }
+
+    const RegisteredPlugin* plugin = host.find(kind, name);
+    if (plugin == nullptr) {
+        std::vector<std::string> known = host.names(kind);
+        if (kind == PluginKind::layer)
+            for (const auto& activation : host.names(PluginKind::activation)) known.push_back(activation);
+        const ConfigNode at = node.isMap() ? node.child("kind") : node;
+        if (known.empty())
+            at.fail(std::string("unknown ") + kindName(kind) + " '" + name + "': no " + kindName(kind) +
+                    " plugins are loaded (check GRADLAB_PLUGIN_PATH and --plugin-path)");
+        at.fail(std::string("unknown ") + kindName(kind) + " '" + name + "'" + suggestionSuffix(name, known));
+    }
+    MapReader reader(body, resolved, std::string("the options of ") + kindName(kind) + " '" + name + "'");
+    reader.optional("kind");
+    resolved["kind"] = name;
+    if (hostKeys) hostKeys(reader);
+    auto options = readOptions(reader, plugin->descriptor, host);
+    reader.finish();
+    return PluginSpec{kind, name, options, node.where()};
+}
+
+PluginSpec readPluginSpecText(const std::string& text, PluginKind kind, const PluginHost& host,
+                              const std::string& name) {
+    ConfigNode node = loadConfigText(text, name);
+    YAML::Node resolved(YAML::NodeType::Map);
+    return readPluginSpec(node, kind, host, resolved);
+}
+
+}  // namespace gradlab

@@ -1,0 +1,221 @@
+#include "config/run_config.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "config/plugin_spec_reader.hpp"
+#include "util/suggest.hpp"
+
+namespace gradlab {
+namespace {
+
+constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node resolved) {
+    MapReader reader(node, resolved, "the data section");
+    DataConfig data;
+    data.where = node.where();
+    data.kind = reader.choice("kind", "random_regression", {"random_regression", "teacher", "spirals", "csv", "hdf5"});
+    if (data.kind == "random_regression" || data.kind == "teacher") {
+        data.samples = reader.requiredInteger("samples", 1, kMaxInt);
+        data.inputs = reader.requiredInteger("inputs", 1, kMaxInt);
+        data.outputs = reader.requiredInteger("outputs", 1, kMaxInt);
+        if (data.kind == "teacher") {
+            ConfigNode hidden = reader.optional("hidden");
+            YAML::Node resolvedHidden(YAML::NodeType::Sequence);
+            if (hidden.yaml().IsDefined())
+                for (const auto& item : hidden.items()) {
+                    const std::int64_t width = item.asInteger();
+                    if (width < 1) item.fail("expected a width >= 1, got " + std::to_string(width));
+                    data.hidden.push_back(width);
+                    resolvedHidden.push_back(width);
+                }
+            else
+                data.hidden = {32}, resolvedHidden.push_back(32);
+            reader.resolve("hidden", resolvedHidden);
+            data.noise = reader.real("noise", 0.0, 0.0, kInf);
+        }
+    } else if (data.kind == "spirals") {
+        data.samples = reader.requiredInteger("samples", 2, kMaxInt);
+        data.classes = reader.integer("classes", 3, 2, 1000);
+        data.noise = reader.real("noise", 0.2, 0.0, kInf);
+        data.inputs = 2;
+        data.outputs = data.classes;
+        data.classification = true;
+    } else {
+        ConfigNode file = reader.required("file");
+        const std::filesystem::path path(file.asString());
+        data.file = path.is_absolute() ? path.string()
+                                       : (std::filesystem::path(node.source()->file).parent_path() / path)
+                                             .lexically_normal()
+                                             .string();
+        reader.resolve("file", YAML::Node(data.file));
+        data.classification = reader.boolean("classification", false);
+        if (data.kind == "csv") {
+            data.header = reader.boolean("header", true);
+            ConfigNode columns = reader.optional("targets");
+            YAML::Node resolvedColumns(YAML::NodeType::Sequence);
+            if (!columns.yaml().IsDefined())
+                data.targetColumns = {"-1"};
+            else if (columns.isScalar())
+                data.targetColumns = {columns.asString()};
+            else
+                for (const auto& item : columns.items()) data.targetColumns.push_back(item.asString());
+            for (const auto& column : data.targetColumns) resolvedColumns.push_back(column);
+            reader.resolve("targets", resolvedColumns);
+        } else {
+            data.inputsDataset = reader.string("inputs", "inputs");
+            data.targetsDataset = reader.string("targets", "targets");
+        }
+    }
+    data.validation = reader.real("validation", 0.0, 0.0, 0.9);
+    data.shuffle = reader.boolean("shuffle", true);
+    data.seed = static_cast<std::uint64_t>(reader.integer("seed", static_cast<std::int64_t>(runSeed), 0, kMaxInt));
+    reader.finish();
+    return data;
+}
+
+/// Reads the layer list, expanding `{repeat: N, layers: [...]}` blocks in place.
+void readLayers(const ConfigNode& list, const PluginHost& host, std::vector<LayerConfig>& layers,
+                YAML::Node resolvedList) {
+    for (const ConfigNode& item : list.items()) {
+        if (item.isMap() && item.yaml()["repeat"].IsDefined()) {
+            YAML::Node ignored;
+            MapReader reader(item, ignored, "a repeat block");
+            const std::int64_t times = reader.requiredInteger("repeat", 1, 100000);
+            ConfigNode body = reader.required("layers");
+            reader.finish();
+            if (!body.isSequence() || body.yaml().size() == 0)
+                body.fail("expected a non-empty list of layers to repeat");
+            for (std::int64_t i = 0; i < times; ++i) readLayers(body, host, layers, resolvedList);
+            continue;
+        }
+        LayerConfig layer;
+        layer.where = item.where();
+        YAML::Node resolvedLayer(YAML::NodeType::Map);
+        layer.spec = readPluginSpec(item, PluginKind::layer, host, resolvedLayer, [&](MapReader& reader) {
+            ConfigNode init = reader.optional("init");
+            if (!init.yaml().IsDefined()) return;
+            YAML::Node resolvedInit = reader.resolvedChild("init");
+            MapReader initReader(init, resolvedInit, "a map from parameter name to initializer");
+            for (const auto& entry : init.yaml()) {
+                const std::string parameter = entry.first.as<std::string>();
+                YAML::Node resolvedOne = resolvedInit[parameter];
+                layer.init[parameter] =
+                    readPluginSpec(initReader.optional(parameter), PluginKind::initializer, host, resolvedOne);
+            }
+        });
+        resolvedList.push_back(resolvedLayer);
+        layers.push_back(std::move(layer));
+    }
+}
+
+}  // namespace
+
+RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
+    RunConfig config;
+    config.file = root.source()->file;
+    YAML::Node resolved(YAML::NodeType::Map);
+    MapReader reader(root, resolved, "a run config");
+
+    config.name = reader.string("name", std::filesystem::path(config.file).stem().string());
+    config.seed = static_cast<std::uint64_t>(reader.integer("seed", 0, 0, kMaxInt));
+    config.precision = reader.choice("precision", "float32", {"float32", "float64"});
+
+    config.data = readData(reader.required("data"), config.seed, reader.resolvedChild("data"));
+
+    {
+        ConfigNode modelNode = reader.required("model");
+        MapReader model(modelNode, reader.resolvedChild("model"), "the model section");
+        ConfigNode layers = model.required("layers");
+        if (!layers.isSequence() || layers.yaml().size() == 0) layers.fail("expected a non-empty list of layers");
+        YAML::Node resolvedLayers(YAML::NodeType::Sequence);
+        readLayers(layers, host, config.layers, resolvedLayers);
+        model.resolve("layers", resolvedLayers);
+        model.finish();
+    }
+
+    {
+        ConfigNode lossNode = reader.optional("loss");
+        const std::vector<std::string> losses{"sse", "mse", "softmax_cross_entropy", "binary_cross_entropy"};
+        if (!lossNode.yaml().IsDefined() || lossNode.isScalar()) {
+            config.loss.kind = reader.choice("loss", "mse", losses);
+        } else {
+            MapReader loss(lossNode, reader.resolvedChild("loss"), "a loss");
+            config.loss.kind = loss.choice("kind", "mse", losses);
+            if (config.loss.kind == "binary_cross_entropy") config.loss.fromLogits = loss.boolean("from_logits", true);
+            loss.finish();
+        }
+    }
+
+    config.optimizer =
+        readPluginSpec(reader.required("optimizer"), PluginKind::optimizer, host, reader.resolvedChild("optimizer"));
+
+    {
+        ConfigNode list = reader.optional("regularizers");
+        YAML::Node resolvedList(YAML::NodeType::Sequence);
+        if (list.yaml().IsDefined() && !list.isNull()) {
+            for (const ConfigNode& item : list.items()) {
+                RegularizerConfig regularizer;
+                YAML::Node resolvedOne(YAML::NodeType::Map);
+                regularizer.spec = readPluginSpec(item, PluginKind::regularizer, host, resolvedOne,
+                                                  [&](MapReader& keys) { regularizer.params = keys.string("params", "weights"); });
+                resolvedList.push_back(resolvedOne);
+                config.regularizers.push_back(std::move(regularizer));
+            }
+        }
+        reader.resolve("regularizers", resolvedList);
+    }
+
+    {
+        ConfigNode node = reader.required("training");
+        MapReader training(node, reader.resolvedChild("training"), "the training section");
+        config.training.batchSize = training.integer("batch_size", 32, 1, kMaxInt);
+        const bool hasSteps = training.has("steps"), hasEpochs = training.has("epochs");
+        training.optional("steps");  // known keys, for did-you-mean, even when absent
+        training.optional("epochs");
+        if (hasSteps) config.training.steps = training.integer("steps", 1, 1, kMaxInt);
+        const double epochs = hasEpochs ? training.real("epochs", 1.0, 1e-9, 1e9) : 0.0;
+        config.training.threads = static_cast<int>(training.integer("threads", 1, 1, 256));
+        config.training.evalEvery = training.integer("eval_every", 0, 0, kMaxInt);
+        training.finish();
+        if (hasSteps == hasEpochs) node.fail("give exactly one of 'steps' and 'epochs'");
+        if (hasEpochs) {
+            if (config.data.samples <= 0) node.fail("'epochs' needs a known sample count; for file data give 'steps'");
+            const double trainSamples = static_cast<double>(config.data.samples) * (1.0 - config.data.validation);
+            config.training.steps = std::max<std::int64_t>(
+                1, static_cast<std::int64_t>(
+                       std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize))));
+            training.resolve("steps", YAML::Node(config.training.steps));
+        }
+    }
+
+    {
+        ConfigNode node = reader.optional("trace");
+        YAML::Node resolvedTrace = reader.resolvedChild("trace");
+        if (!node.yaml().IsDefined()) node = ConfigNode(YAML::Node(YAML::NodeType::Map), root.source(), "trace");
+        MapReader trace(node, resolvedTrace, "the trace section");
+        config.trace.enabled = trace.boolean("enabled", true);
+        config.trace.every = trace.integer("every", 1, 1, kMaxInt);
+        config.trace.snapshotEvery = trace.integer("snapshot_every", 0, 0, kMaxInt);
+        config.trace.flushEvery = trace.integer("flush_every", 100, 1, 1000000);
+        trace.finish();
+    }
+
+    config.output = reader.string("output", "runs/" + config.name + ".h5");
+    reader.finish();
+
+    YAML::Emitter emitter;
+    emitter << resolved;
+    config.resolvedYaml = std::string(emitter.c_str()) + "\n";
+    return config;
+}
+
+RunConfig loadRunConfig(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host) {
+    return readRunConfig(loadConfigFile(file, overrides), host);
+}
+
+}  // namespace gradlab

@@ -1,0 +1,95 @@
+#pragma once
+/// @file run_config.hpp
+/// The configuration of one training run, read strictly from YAML (see docs/config-reference.md).
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config_node.hpp"
+#include "plugin/plugin_host.hpp"
+
+namespace gradlab {
+
+/// Where the data comes from and how it is split.
+struct DataConfig {
+    std::string kind;  ///< random_regression | teacher | spirals | csv | hdf5
+    std::int64_t samples = 0;
+    std::int64_t inputs = 0;
+    std::int64_t outputs = 0;
+    std::vector<std::int64_t> hidden;  ///< teacher's hidden widths
+    double noise = 0.0;
+    std::int64_t classes = 0;          ///< spirals
+    std::string file;                  ///< csv, hdf5 (resolved against the config's folder)
+    bool header = true;                ///< csv
+    std::vector<std::string> targetColumns;  ///< csv
+    std::string inputsDataset;         ///< hdf5
+    std::string targetsDataset;        ///< hdf5
+    bool classification = false;       ///< csv, hdf5
+    double validation = 0.0;           ///< fraction held out
+    bool shuffle = true;
+    std::uint64_t seed = 0;
+    std::string where;                 ///< of the data section, for data errors
+};
+
+/// One layer: the plugin and per-parameter initializers given in `init:`.
+struct LayerConfig {
+    PluginSpec spec;
+    std::map<std::string, PluginSpec> init;  ///< parameter local name -> initializer
+    std::string where;
+};
+
+/// The loss and its options.
+struct LossConfig {
+    std::string kind;  ///< sse | mse | softmax_cross_entropy | binary_cross_entropy
+    bool fromLogits = true;
+};
+
+/// A regularizer and the parameters it applies to.
+struct RegularizerConfig {
+    PluginSpec spec;
+    std::string params = "weights";  ///< "weights", "all", or a glob over qualified names ("*.W")
+};
+
+/// Length and pace of training.
+struct TrainingConfig {
+    std::int64_t steps = 0;
+    std::int64_t batchSize = 0;
+    int threads = 1;
+    std::int64_t evalEvery = 0;  ///< 0: only at the end
+};
+
+/// What is traced and how often.
+struct TraceConfig {
+    bool enabled = true;
+    std::int64_t every = 1;
+    std::int64_t snapshotEvery = 0;  ///< 0: no snapshots
+    std::int64_t flushEvery = 100;   ///< traced rows between flushes to disk
+};
+
+/// A whole run.
+struct RunConfig {
+    std::string file;
+    std::string name;
+    std::uint64_t seed = 0;
+    std::string precision = "float32";
+    DataConfig data;
+    std::vector<LayerConfig> layers;
+    LossConfig loss;
+    PluginSpec optimizer;
+    std::vector<RegularizerConfig> regularizers;
+    TrainingConfig training;
+    TraceConfig trace;
+    std::string output;
+    std::string resolvedYaml;  ///< every key with its value, defaults included, repeats expanded
+};
+
+/// Reads and validates a run config; plugin names and options are checked against `host`.
+/// Throws ConfigError with file:line:column, the key path and what was expected.
+RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host);
+
+/// Loads `file`, applies `--set` overrides, and reads it.
+RunConfig loadRunConfig(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host);
+
+}  // namespace gradlab

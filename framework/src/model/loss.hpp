@@ -1,0 +1,37 @@
+#pragma once
+/// @file loss.hpp
+/// Losses: the objective's data term and its gradient with respect to the network's output.
+
+#include <memory>
+#include <string>
+
+#include "gradlab/tensor.hpp"
+
+namespace gradlab {
+
+/// A loss over one batch. Targets are [outputs x batch] values, or [1 x batch] class indices for
+/// classification losses.
+template <typename Scalar>
+class Loss {
+public:
+    virtual ~Loss() = default;
+
+    /// requires: prediction [outputs x batch]; target as above. ensures: returns the loss (in double);
+    /// gradient overwritten with dLoss/dprediction, same shape as prediction.
+    virtual double evaluate(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target,
+                            Matrix<Scalar>& gradient) = 0;
+
+    /// The loss only (evaluation); no gradient.
+    virtual double value(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) = 0;
+
+    /// Number of correct predictions in the batch (classification losses); -1 when accuracy is not defined.
+    virtual double correct(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) const { return -1; }
+};
+
+/// Makes a loss by name: "sse" (sum of squared errors, as in the classic two-layer example: sum (p - y)^2),
+/// "mse" (mean over every element), "softmax_cross_entropy" (mean over the batch; class-index or one-hot
+/// targets), "binary_cross_entropy" (mean over every element; predictions are logits if fromLogits).
+template <typename Scalar>
+std::unique_ptr<Loss<Scalar>> makeLoss(const std::string& kind, bool fromLogits);
+
+}  // namespace gradlab

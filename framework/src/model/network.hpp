@@ -1,0 +1,60 @@
+#pragma once
+/// @file network.hpp
+/// A stack of layer plugins with the buffers that forward and backward passes reuse step after step.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/run_config.hpp"
+#include "gradlab/layer.hpp"
+#include "gradlab/random.hpp"
+#include "plugin/plugin_host.hpp"
+
+namespace gradlab {
+
+/// Layers in sequence. Output l is layer l's output; signal l is dLoss/d(output l), the back-propagated
+/// signal whose norm the trace records per layer.
+template <typename Scalar>
+class Network {
+public:
+    using MatrixType = Matrix<Scalar>;
+
+    /// Makes and builds every layer for `input`, then initialises every parameter from the layer's `init:`
+    /// or its declared default, drawing from `random`. Errors name the layer's place in the config.
+    Network(const std::vector<LayerConfig>& layers, Shape input, const PluginHost& host, Random& random);
+
+    std::size_t size() const { return layers_.size(); }
+    Shape outputShape() const { return outputShape_; }
+    const std::vector<std::string>& layerNames() const { return names_; }
+    const std::vector<std::string>& layerKinds() const { return kinds_; }
+    Layer<Scalar>& layer(std::size_t index) { return *layers_[index]; }
+
+    /// Every parameter, qualified `layers.<index>.<layer>.<name>`, in layer order.
+    const std::vector<NamedParameter<Scalar>>& parameters() const { return parameters_; }
+
+    /// requires: x is [input features x columns]. ensures: every output recomputed; returns the last.
+    const MatrixType& forward(const MatrixType& x, Phase phase);
+
+    /// The gradient of the loss with respect to the network's output, for the loss to fill before backward().
+    MatrixType& outputGradient() { return signals_.back(); }
+
+    /// requires: forward(x, train) and outputGradient() filled. ensures: every signal computed; parameter
+    /// gradients accumulated (+=). The input gradient of the first layer is not computed.
+    void backward(const MatrixType& x);
+
+    /// Sets every parameter gradient to zero.
+    void zeroGradients();
+
+    const MatrixType& output(std::size_t layer) const { return outputs_[layer]; }
+    const MatrixType& signal(std::size_t layer) const { return signals_[layer]; }
+
+private:
+    std::vector<std::shared_ptr<Layer<Scalar>>> layers_;
+    std::vector<std::string> names_, kinds_;
+    std::vector<NamedParameter<Scalar>> parameters_;
+    std::vector<MatrixType> outputs_, signals_;
+    Shape outputShape_;
+};
+
+}  // namespace gradlab

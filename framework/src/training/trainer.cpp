@@ -1,0 +1,422 @@
+#include "training/trainer.hpp"
+
+#include <fnmatch.h>
+#include <unistd.h>
+
+#include <Eigen/Core>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "data/batcher.hpp"
+#include "data/dataset.hpp"
+#include "model/loss.hpp"
+#include "model/network.hpp"
+#include "trace/trace_writer.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace gradlab {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string utcNow() {
+    const std::time_t now = std::time(nullptr);
+    std::tm parts{};
+    gmtime_r(&now, &parts);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return text;
+}
+
+/// Makes the configured dataset; file errors name the file, generator errors the data section.
+data::Dataset loadDataset(const DataConfig& config) {
+    data::Dataset dataset;
+    if (config.kind == "random_regression")
+        dataset = data::makeRandomRegression(config.samples, config.inputs, config.outputs, config.seed);
+    else if (config.kind == "teacher")
+        dataset = data::makeTeacher(config.samples, config.inputs, config.outputs,
+                                    std::vector<Index>(config.hidden.begin(), config.hidden.end()), config.noise,
+                                    config.seed);
+    else if (config.kind == "spirals")
+        dataset = data::makeSpirals(config.samples, config.classes, config.noise, config.seed);
+    else if (config.kind == "csv") {
+        data::CsvSpec spec;
+        spec.header = config.header;
+        spec.targetColumns = config.targetColumns;
+        spec.classification = config.classification;
+        dataset = data::loadCsv(config.file, spec);
+    } else if (config.kind == "hdf5")
+        dataset = data::loadHdf5(config.file, config.inputsDataset, config.targetsDataset, config.classification);
+    else
+        throw Error(config.where + ": unknown data kind '" + config.kind + "'");
+    data::checkFinite(dataset, config.file.empty() ? config.kind : config.file);
+    return dataset;
+}
+
+/// Whether a regularizer's `params:` selection takes this parameter.
+template <typename Scalar>
+bool selects(const std::string& pattern, const NamedParameter<Scalar>& parameter) {
+    if (pattern == "weights") return parameter.parameter->init.isWeight;
+    if (pattern == "all") return true;
+    return fnmatch(pattern.c_str(), parameter.name.c_str(), 0) == 0;
+}
+
+std::string formatSeconds(double seconds) {
+    char text[32];
+    if (seconds < 60)
+        std::snprintf(text, sizeof text, "%.1fs", seconds);
+    else if (seconds < 3600)
+        std::snprintf(text, sizeof text, "%dm%02ds", static_cast<int>(seconds) / 60, static_cast<int>(seconds) % 60);
+    else
+        std::snprintf(text, sizeof text, "%dh%02dm", static_cast<int>(seconds) / 3600,
+                      (static_cast<int>(seconds) / 60) % 60);
+    return text;
+}
+
+/// One run in one precision: owns the model, the optimizer state, the buffers and the trace.
+template <typename Scalar>
+class TrainingRun {
+public:
+    using MatrixType = Matrix<Scalar>;
+
+    TrainingRun(const RunConfig& config, const PluginHost& host, const RunOptions& options)
+        : config_(config), options_(options) {
+        Random master(config.seed);
+        Random initRandom(master.next());
+        const std::uint64_t batchSeed = master.next();
+
+        data::Dataset dataset = loadDataset(config.data);
+        data::Split split = data::splitValidation(dataset, config.data.validation, config.data.seed);
+        train_ = std::move(split.train);
+        validation_ = std::move(split.validation);
+        if (train_.inputs.cols() < 1) throw Error(config.data.where + ": no training samples left after the split");
+        classification_ = train_.classes > 0;
+
+        network_ = std::make_unique<Network<Scalar>>(config.layers, Shape{train_.inputs.rows(), 1}, host, initRandom);
+        checkOutputShape();
+        loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
+
+        optimizer_ = host.makeOptimizer<Scalar>(config.optimizer);
+        std::vector<ParameterSlot> slots;
+        for (const auto& parameter : network_->parameters())
+            slots.push_back({parameter.name, parameter.parameter->value.rows(), parameter.parameter->value.cols()});
+        optimizer_->attach(slots);
+        deltas_.resize(slots.size());
+        for (std::size_t i = 0; i < slots.size(); ++i) deltas_[i].setZero(slots[i].rows, slots[i].cols);
+
+        for (const auto& regularizerConfig : config.regularizers) {
+            Regularized entry{host.makeRegularizer<Scalar>(regularizerConfig.spec), {}};
+            for (std::size_t i = 0; i < network_->parameters().size(); ++i)
+                if (selects(regularizerConfig.params, network_->parameters()[i])) entry.parameters.push_back(i);
+            if (entry.parameters.empty())
+                throw Error(config.file + ": regularizer '" + regularizerConfig.spec.name + "': params '" +
+                            regularizerConfig.params + "' selects no parameter");
+            regularizers_.push_back(std::move(entry));
+        }
+
+        batcher_ = std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
+                                                            batchSeed);
+    }
+
+    RunResult run() {
+        RunResult result;
+        result.output = options_.output.empty() ? config_.output : options_.output;
+        if (config_.trace.enabled) openTrace(result.output);
+        else result.output.clear();
+
+        const std::int64_t steps = config_.training.steps;
+        const auto start = Clock::now();
+        auto lastReport = start;
+        const double learningRate = optimizer_->learningRate();
+        try {
+            for (step_ = 0; step_ < steps; ++step_) {
+                const bool traced = config_.trace.enabled &&
+                                    (step_ % config_.trace.every == 0 || step_ == steps - 1);
+                const double loss = trainStep(traced, learningRate);
+                if (step_ == 0) result.firstLoss = loss;
+                result.lastLoss = loss;
+                result.steps = step_ + 1;
+                if (traced) {
+                    if (step_ == 0) result.firstGradNorm = lastGradNorm_;
+                    result.lastGradNorm = lastGradNorm_;
+                }
+                if (!std::isfinite(loss) || (traced && !std::isfinite(lastGradNorm_))) {
+                    result.status = "diverged";
+                    result.divergedAt = step_;
+                    result.message = std::string(std::isfinite(loss) ? "gradient norm" : "loss") + " became " +
+                                     (std::isnan(std::isfinite(loss) ? lastGradNorm_ : loss) ? "NaN" : "Inf") +
+                                     " at step " + std::to_string(step_);
+                    break;
+                }
+                const bool evaluate = (config_.training.evalEvery > 0 && step_ % config_.training.evalEvery == 0) ||
+                                      step_ == steps - 1;
+                if (evaluate && trace_) evaluateAndTrace();
+                const auto now = Clock::now();
+                if (options_.progress != ProgressStyle::none) report(now, start, lastReport, loss, steps);
+            }
+            if (result.status.empty()) {
+                result.status = "completed";
+                result.message = std::to_string(result.steps) + " steps";
+            }
+        } catch (const std::exception& error) {
+            result.status = "failed";
+            result.message = "step " + std::to_string(step_) + ": " + error.what();
+        }
+        result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        if (options_.progress == ProgressStyle::live) std::cerr << "\r\033[K" << std::flush;
+        result.signalProfile = signalProfile();
+        if (trace_) trace_->finish(result.status, result.message, utcNow());
+        return result;
+    }
+
+private:
+    struct Regularized {
+        std::shared_ptr<Regularizer<Scalar>> regularizer;
+        std::vector<std::size_t> parameters;
+    };
+
+    void checkOutputShape() {
+        const Index outputs = network_->outputShape().features;
+        const std::string& loss = config_.loss.kind;
+        const bool classIndices = classification_ && train_.targets.rows() == 1;
+        Index expected = train_.targets.rows();
+        if (classIndices && loss == "softmax_cross_entropy") expected = train_.classes;
+        if (classIndices && (loss == "sse" || loss == "mse"))
+            throw Error(config_.file + ": loss '" + loss + "' needs numeric targets, but the data has class labels "
+                        "(use softmax_cross_entropy, or binary_cross_entropy for two classes)");
+        if (classIndices && loss == "binary_cross_entropy" && train_.classes > 2)
+            throw Error(config_.file + ": binary_cross_entropy needs two classes, the data has " +
+                        std::to_string(train_.classes));
+        if (outputs != expected)
+            throw Error(config_.file + ": the model ends with " + std::to_string(outputs) + " outputs, but " +
+                        (classIndices && loss == "softmax_cross_entropy"
+                             ? "the data has " + std::to_string(train_.classes) + " classes"
+                             : "the targets have " + std::to_string(expected) + " rows") +
+                        "; set the last layer's units to " + std::to_string(expected));
+    }
+
+    void openTrace(const std::string& path) {
+        const std::filesystem::path file(path);
+        if (file.has_parent_path()) {
+            std::error_code error;
+            std::filesystem::create_directories(file.parent_path(), error);
+            if (error)
+                throw Error("cannot create the output folder '" + file.parent_path().string() + "': " +
+                            error.message());
+        }
+        trace::TraceHeader header;
+        header.gradlabVersion = GRADLAB_VERSION;
+        header.config = config_.resolvedYaml;
+        header.seed = config_.seed;
+        header.precision = config_.precision;
+        header.startedAt = utcNow();
+        header.layerNames = network_->layerNames();
+        header.layerKinds = network_->layerKinds();
+        for (const auto& parameter : network_->parameters()) header.paramNames.push_back(parameter.name);
+        trace_ = std::make_unique<trace::TraceWriter>(path, header, config_.trace.flushEvery);
+
+        const Index parameters = static_cast<Index>(network_->parameters().size());
+        const Index layers = static_cast<Index>(network_->size());
+        trace::Table& table = trace_->table("/trace");
+        columns_.step = table.addColumn("step", 0, trace::ColumnType::int64);
+        columns_.loss = table.addColumn("loss");
+        columns_.regLoss = table.addColumn("reg_loss");
+        columns_.lr = table.addColumn("lr");
+        columns_.gradNorm = table.addColumn("grad_norm");
+        columns_.paramGradNorm = table.addColumn("param_grad_norm", parameters);
+        columns_.paramNorm = table.addColumn("param_norm", parameters);
+        columns_.updateNorm = table.addColumn("update_norm", parameters);
+        columns_.signalGradNorm = table.addColumn("signal_grad_norm", layers);
+        columns_.activationMean = table.addColumn("activation_mean", layers);
+        columns_.activationStd = table.addColumn("activation_std", layers);
+        trace::Table& eval = trace_->table("/eval");
+        columns_.evalStep = eval.addColumn("step", 0, trace::ColumnType::int64);
+        columns_.evalLoss = eval.addColumn("loss");
+        if (classification_) columns_.evalAccuracy = eval.addColumn("accuracy");
+    }
+
+    /// One step: forward, loss, backward, penalties, update; traced quantities when asked. Returns the loss.
+    double trainStep(bool traced, double learningRate) {
+        batcher_->next(x_, y_);
+        const MatrixType& prediction = network_->forward(x_, Phase::train);
+        const double loss = loss_->evaluate(prediction, y_, network_->outputGradient());
+        network_->zeroGradients();
+        network_->backward(x_);
+
+        double penalty = 0;
+        for (const auto& entry : regularizers_)
+            for (std::size_t index : entry.parameters) {
+                Parameter<Scalar>& parameter = *network_->parameters()[index].parameter;
+                if (traced) penalty += entry.regularizer->penalty(parameter.value);
+                entry.regularizer->addGradient(parameter.value, parameter.grad);
+            }
+
+        if (traced) recordBeforeUpdate(loss, penalty, learningRate);
+        if (config_.trace.snapshotEvery > 0 && trace_ && step_ % config_.trace.snapshotEvery == 0)
+            for (const auto& parameter : network_->parameters())
+                trace_->writeSnapshot(step_, parameter.name, parameter.parameter->grad, parameter.parameter->value);
+
+        const auto& parameters = network_->parameters();
+        for (std::size_t i = 0; i < parameters.size(); ++i) {
+            Parameter<Scalar>& parameter = *parameters[i].parameter;
+            optimizer_->update(i, parameter.value, parameter.grad, learningRate, step_ + 1, deltas_[i]);
+            parameter.value += deltas_[i];
+        }
+        for (const auto& entry : regularizers_)
+            for (std::size_t index : entry.parameters) entry.regularizer->project(parameters[index].parameter->value);
+
+        if (traced) {
+            trace::Table& table = trace_->table("/trace");
+            double* updateNorm = table.row(columns_.updateNorm);
+            for (std::size_t i = 0; i < parameters.size(); ++i)
+                updateNorm[i] = static_cast<double>(deltas_[i].template cast<double>().norm());
+            table.commit();
+            trace_->flushIfDue();
+        }
+        return loss;
+    }
+
+    /// Norms and statistics of the step, from the gradients and values before the update.
+    void recordBeforeUpdate(double loss, double penalty, double learningRate) {
+        trace::Table& table = trace_->table("/trace");
+        table.setInteger(columns_.step, step_);
+        *table.row(columns_.loss) = loss;
+        *table.row(columns_.regLoss) = penalty;
+        *table.row(columns_.lr) = learningRate;
+        const auto& parameters = network_->parameters();
+        double* gradNorms = table.row(columns_.paramGradNorm);
+        double* valueNorms = table.row(columns_.paramNorm);
+        double total = 0;
+        for (std::size_t i = 0; i < parameters.size(); ++i) {
+            const double gradSquared = squaredNorm(parameters[i].parameter->grad);
+            total += gradSquared;
+            gradNorms[i] = std::sqrt(gradSquared);
+            valueNorms[i] = std::sqrt(squaredNorm(parameters[i].parameter->value));
+        }
+        lastGradNorm_ = std::sqrt(total);
+        *table.row(columns_.gradNorm) = lastGradNorm_;
+
+        double* signal = table.row(columns_.signalGradNorm);
+        double* mean = table.row(columns_.activationMean);
+        double* deviation = table.row(columns_.activationStd);
+        for (std::size_t l = 0; l < network_->size(); ++l) {
+            signal[l] = std::sqrt(squaredNorm(network_->signal(l)));
+            const MatrixType& output = network_->output(l);
+            const double count = static_cast<double>(output.size());
+            const double sum = static_cast<double>(output.template cast<double>().sum());
+            const double sumSquares = squaredNorm(output);
+            mean[l] = sum / count;
+            deviation[l] = std::sqrt(std::max(0.0, sumSquares / count - mean[l] * mean[l]));
+        }
+        lastSignal_.assign(signal, signal + network_->size());
+    }
+
+    /// Sum of squares accumulated in double, so that float32 runs trace norms far below float32's range.
+    static double squaredNorm(const MatrixType& matrix) {
+        return matrix.template cast<double>().squaredNorm();
+    }
+
+    /// Loss (and accuracy) on the validation set, or on the training set when there is none.
+    void evaluateAndTrace() {
+        const data::Dataset& set = validation_.inputs.cols() > 0 ? validation_ : train_;
+        const Index samples = set.inputs.cols();
+        const Index chunk = std::min<Index>(samples, std::max<Index>(config_.training.batchSize, 256));
+        double lossSum = 0, correct = 0;
+        bool hasAccuracy = classification_;
+        for (Index start = 0; start < samples; start += chunk) {
+            const Index count = std::min(chunk, samples - start);
+            evalX_ = set.inputs.middleCols(start, count).template cast<Scalar>();
+            evalY_ = set.targets.middleCols(start, count).template cast<Scalar>();
+            const MatrixType& prediction = network_->forward(evalX_, Phase::eval);
+            lossSum += loss_->value(prediction, evalY_) * static_cast<double>(count);
+            if (hasAccuracy) {
+                const double hits = loss_->correct(prediction, evalY_);
+                if (hits < 0) hasAccuracy = false;
+                correct += hits;
+            }
+        }
+        trace::Table& eval = trace_->table("/eval");
+        eval.setInteger(columns_.evalStep, step_);
+        // sse sums over the batch; report it per sample-batch the way training does: mean of batch losses
+        // scaled to the training batch size keeps the two comparable.
+        double loss = lossSum / static_cast<double>(samples);
+        if (config_.loss.kind == "sse") loss *= static_cast<double>(config_.training.batchSize);
+        *eval.row(columns_.evalLoss) = loss;
+        if (classification_) *eval.row(columns_.evalAccuracy) = hasAccuracy ? correct / static_cast<double>(samples) : NAN;
+        eval.commit();
+        trace_->flushIfDue();
+    }
+
+    void report(Clock::time_point now, Clock::time_point start, Clock::time_point& lastReport, double loss,
+                std::int64_t steps) {
+        const double sinceReport = std::chrono::duration<double>(now - lastReport).count();
+        const bool last = step_ == steps - 1;
+        const bool live = options_.progress == ProgressStyle::live;
+        const std::int64_t tenth = std::max<std::int64_t>(1, steps / 10);
+        if (live ? (sinceReport < 0.1 && !last) : ((step_ + 1) % tenth != 0 && !last)) return;
+        lastReport = now;
+        const double elapsed = std::chrono::duration<double>(now - start).count();
+        const double rate = static_cast<double>(step_ + 1) / std::max(elapsed, 1e-9);
+        const double eta = static_cast<double>(steps - step_ - 1) / std::max(rate, 1e-9);
+        char line[200];
+        std::snprintf(line, sizeof line, "step %lld/%lld  loss %.6g  %.0f steps/s  ETA %s",
+                      static_cast<long long>(step_ + 1), static_cast<long long>(steps), loss, rate,
+                      formatSeconds(eta).c_str());
+        if (live)
+            std::cerr << "\r\033[K" << line << std::flush;
+        else
+            std::cerr << line << "\n";
+    }
+
+    std::string signalProfile() const {
+        if (lastSignal_.empty()) return "";
+        std::ostringstream text;
+        text.precision(3);
+        for (std::size_t l = 0; l < lastSignal_.size(); ++l)
+            text << (l ? " " : "") << network_->layerNames()[l] << "=" << lastSignal_[l];
+        return text.str();
+    }
+
+    struct Columns {
+        trace::ColumnId step{}, loss{}, regLoss{}, lr{}, gradNorm{}, paramGradNorm{}, paramNorm{}, updateNorm{},
+            signalGradNorm{}, activationMean{}, activationStd{}, evalStep{}, evalLoss{}, evalAccuracy{};
+    };
+
+    const RunConfig& config_;
+    RunOptions options_;
+    data::Dataset train_, validation_;
+    bool classification_ = false;
+    std::unique_ptr<Network<Scalar>> network_;
+    std::unique_ptr<Loss<Scalar>> loss_;
+    std::shared_ptr<Optimizer<Scalar>> optimizer_;
+    std::vector<Regularized> regularizers_;
+    std::unique_ptr<data::Batcher<Scalar>> batcher_;
+    std::unique_ptr<trace::TraceWriter> trace_;
+    Columns columns_;
+    std::vector<MatrixType> deltas_;
+    MatrixType x_, y_, evalX_, evalY_;
+    std::int64_t step_ = 0;
+    double lastGradNorm_ = 0;
+    std::vector<double> lastSignal_;
+};
+
+}  // namespace
+
+RunResult runTraining(const RunConfig& config, const PluginHost& host, const RunOptions& options) {
+    Eigen::setNbThreads(config.training.threads);
+#ifdef _OPENMP
+    omp_set_num_threads(config.training.threads);
+#endif
+    if (config.precision == "float64") return TrainingRun<double>(config, host, options).run();
+    return TrainingRun<float>(config, host, options).run();
+}
+
+}  // namespace gradlab

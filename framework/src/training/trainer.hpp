@@ -1,0 +1,40 @@
+#pragma once
+/// @file trainer.hpp
+/// Runs one training job from a validated config and traces it to HDF5.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "config/run_config.hpp"
+#include "plugin/plugin_host.hpp"
+
+namespace gradlab {
+
+/// How a run reports progress while it goes.
+enum class ProgressStyle { none, line, live };
+
+/// What the caller asks of a run beyond its config.
+struct RunOptions {
+    std::string output;  ///< overrides the config's output path when not empty
+    ProgressStyle progress = ProgressStyle::none;
+};
+
+/// How a run ended.
+struct RunResult {
+    std::string status;   ///< completed | diverged | failed
+    std::string message;  ///< one line: why it ended
+    std::string output;   ///< trace path ("" when tracing is off)
+    std::int64_t steps = 0;          ///< training steps taken
+    std::int64_t divergedAt = -1;    ///< step whose loss or gradient was first non-finite
+    double firstLoss = 0, lastLoss = 0;
+    double firstGradNorm = 0, lastGradNorm = 0;
+    double seconds = 0;
+    std::string signalProfile;  ///< per-layer signal gradient norms at the last traced step, one line
+};
+
+/// Trains the configured model. Bad data or model errors are thrown (ConfigError/Error) before any trace
+/// file is created; a non-finite loss ends the run with status "diverged", recorded in the trace.
+RunResult runTraining(const RunConfig& config, const PluginHost& host, const RunOptions& options);
+
+}  // namespace gradlab

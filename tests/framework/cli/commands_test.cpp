@@ -1,0 +1,107 @@
+// The gradlab binary as a user meets it: exit codes, messages, and what it leaves on disk.
+#include <sys/wait.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "support/plugin_fixture.hpp"
+#include "trace/trace_reader.hpp"
+
+using Catch::Matchers::Contains;
+
+namespace {
+
+struct Outcome {
+    int exitCode = -1;
+    std::string output;  ///< stdout and stderr together
+};
+
+Outcome runGradlab(const std::string& arguments) {
+    const std::string command = std::string(GRADLAB_BINARY) + " " + arguments + " 2>&1";
+    Outcome outcome;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buffer{};
+    while (std::fgets(buffer.data(), buffer.size(), pipe)) outcome.output += buffer.data();
+    const int status = ::pclose(pipe);
+    outcome.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return outcome;
+}
+
+const std::string kTwoLayer = std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml";
+
+}  // namespace
+
+TEST_CASE("gradlab run trains, prints a summary and where the trace went", "[cli]") {
+    const std::string output = gradlab::testing::scratchPath("cli_run.h5");
+    const Outcome outcome = runGradlab("run " + kTwoLayer + " --set training.steps=20 -o " + output);
+    INFO(outcome.output);
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("completed"));
+    CHECK_THAT(outcome.output, Contains("steps/s"));
+    CHECK_THAT(outcome.output, Contains("trace      " + output));
+    gradlab::trace::TraceReader reader(output);
+    CHECK(reader.stringAttribute("status") == "completed");
+}
+
+TEST_CASE("gradlab run on a bad config fails with file:line and writes nothing", "[cli][errors]") {
+    const std::string config = gradlab::testing::scratchPath("bad.yaml");
+    const std::string output = gradlab::testing::scratchPath("bad.h5");
+    std::filesystem::remove(output);
+    std::ifstream original(kTwoLayer);
+    std::string text((std::istreambuf_iterator<char>(original)), std::istreambuf_iterator<char>());
+    text.replace(text.find("    - relu"), 10, "    - rleu");
+    std::ofstream(config) << text;
+    const Outcome outcome = runGradlab("run " + config + " -o " + output);
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("bad.yaml:19:7: model.layers.1: unknown layer 'rleu' (did you mean 'relu'?"));
+    CHECK_FALSE(std::filesystem::exists(output));
+}
+
+TEST_CASE("gradlab validate checks without running", "[cli]") {
+    Outcome outcome = runGradlab("validate " + kTwoLayer);
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("ok (3 layers, 500 steps, float32)"));
+    outcome = runGradlab("validate " + kTwoLayer + " --set optimizer.kind=sdg");
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("unknown optimizer 'sdg' (did you mean 'sgd'?"));
+}
+
+TEST_CASE("gradlab plugins lists kinds, names and libraries, and describes one", "[cli]") {
+    Outcome outcome = runGradlab("plugins");
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("activations:"));
+    CHECK_THAT(outcome.output, Contains("leaky_relu"));
+    CHECK_THAT(outcome.output, Contains("libgradlab_layers_dense.so"));
+    outcome = runGradlab("plugins --describe leaky_relu");
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("alpha (number, default 0.01"));
+    outcome = runGradlab("plugins --describe leaky_rel");
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("did you mean 'leaky_relu'?"));
+}
+
+TEST_CASE("usage errors exit 2 and point to --help", "[cli][errors]") {
+    Outcome outcome = runGradlab("rnu");
+    CHECK(outcome.exitCode == 2);
+    CHECK_THAT(outcome.output, Contains("unknown command 'rnu' (did you mean 'run'?"));
+    outcome = runGradlab("run " + kTwoLayer + " --sett x=1");
+    CHECK(outcome.exitCode == 2);
+    CHECK_THAT(outcome.output, Contains("--sett"));
+    CHECK_THAT(outcome.output, Contains("gradlab run --help"));
+    outcome = runGradlab("run --help");
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("--set"));
+    outcome = runGradlab("run " + kTwoLayer + " --plugin-path /no/such/folder");
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("/no/such/folder"));
+}
+
+TEST_CASE("an output folder that cannot be created is reported before training", "[cli][errors]") {
+    const Outcome outcome = runGradlab("run " + kTwoLayer + " -o /proc/forbidden/run.h5 --set training.steps=3");
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("/proc/forbidden"));
+}

@@ -1,0 +1,152 @@
+#include "config/run_config.hpp"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "support/plugin_fixture.hpp"
+
+using namespace gradlab;
+using Catch::Matchers::Contains;
+
+namespace {
+
+/// A small valid config; tests replace one line to break it.
+const char* kValid = R"(name: small
+seed: 4
+data:
+  kind: random_regression
+  samples: 16
+  inputs: 5
+  outputs: 2
+model:
+  layers:
+    - {kind: dense, units: 8, activation: tanh}
+    - repeat: 3
+      layers:
+        - {kind: dense, units: 8}
+        - relu
+    - {kind: dense, units: 2}
+loss: mse
+optimizer: {kind: sgd, lr: 0.01}
+training:
+  steps: 10
+  batch_size: 4
+)";
+
+std::string writeConfig(const std::string& name, const std::string& text) {
+    const std::string path = testing::scratchPath(name);
+    std::ofstream(path) << text;
+    return path;
+}
+
+std::string replaceLine(std::string text, const std::string& from, const std::string& to) {
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    return text.replace(at, from.size(), to);
+}
+
+/// The message a config fails with ("" if it loads).
+std::string configError(const std::string& text, const std::vector<std::string>& overrides = {}) {
+    const std::string path = writeConfig("config.yaml", text);
+    try {
+        loadRunConfig(path, overrides, testing::builtinPlugins());
+    } catch (const Error& error) {
+        return error.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("a valid config loads, with repeats expanded and defaults resolved", "[config]") {
+    const std::string path = writeConfig("valid.yaml", kValid);
+    const RunConfig config = loadRunConfig(path, {}, testing::builtinPlugins());
+    CHECK(config.name == "small");
+    CHECK(config.seed == 4);
+    CHECK(config.precision == "float32");
+    REQUIRE(config.layers.size() == 8);
+    CHECK(config.layers[0].spec.name == "dense");
+    CHECK(config.layers[2].spec.name == "activation");  // `relu` as a layer
+    CHECK(config.layers[2].spec.options->plugin("activation").name == "relu");
+    CHECK(config.training.steps == 10);
+    CHECK(config.trace.every == 1);
+    CHECK(config.output == "runs/small.h5");
+    // The resolved YAML holds the defaults too, and reads back as a valid config.
+    CHECK_THAT(config.resolvedYaml, Contains("precision: float32"));
+    CHECK_THAT(config.resolvedYaml, Contains("bias: true"));
+    const std::string again = writeConfig("resolved.yaml", config.resolvedYaml);
+    const RunConfig reread = loadRunConfig(again, {}, testing::builtinPlugins());
+    CHECK(reread.layers.size() == 8);
+    CHECK(reread.resolvedYaml == config.resolvedYaml);
+}
+
+TEST_CASE("config errors name the file, line, column and key", "[config][errors]") {
+    SECTION("unknown key, with did-you-mean") {
+        const std::string message = configError(replaceLine(kValid, "  steps: 10", "  stpes: 10"));
+        CHECK_THAT(message, Contains("config.yaml:19:3: training.stpes: unknown key (did you mean 'steps'?"));
+    }
+    SECTION("wrong type") {
+        const std::string message = configError(replaceLine(kValid, "  batch_size: 4", "  batch_size: four"));
+        CHECK_THAT(message, Contains("config.yaml:20:15: training.batch_size: expected an integer, got 'four'"));
+    }
+    SECTION("out of range") {
+        const std::string message = configError(replaceLine(kValid, "  batch_size: 4", "  batch_size: 0"));
+        CHECK_THAT(message, Contains("config.yaml:20:15: training.batch_size: expected an integer in [1,"));
+    }
+    SECTION("unknown plugin name, with did-you-mean") {
+        const std::string message = configError(replaceLine(kValid, "        - relu", "        - rleu"));
+        CHECK_THAT(message, Contains("config.yaml:14:11: model.layers.1.layers.1: unknown layer 'rleu' (did you mean 'relu'?"));
+    }
+    SECTION("plugin option out of range") {
+        const std::string message =
+            configError(replaceLine(kValid, "{kind: sgd, lr: 0.01}", "{kind: sgd, lr: -0.01}"));
+        CHECK_THAT(message, Contains("config.yaml:17:28: optimizer.lr: option 'lr' must be > 0, got -0.01"));
+    }
+    SECTION("unknown plugin option") {
+        const std::string message =
+            configError(replaceLine(kValid, "{kind: dense, units: 2}", "{kind: dense, unit: 2}"));
+        CHECK_THAT(message, Contains("config.yaml:15:7: model.layers.2: layer 'dense' needs option 'units'"));
+        const std::string extra =
+            configError(replaceLine(kValid, "{kind: dense, units: 2}", "{kind: dense, units: 2, biass: false}"));
+        CHECK_THAT(extra, Contains("config.yaml:15:31: model.layers.2.biass: unknown key (did you mean 'bias'?"));
+    }
+    SECTION("missing section") {
+        const std::string message = configError(replaceLine(kValid, "optimizer: {kind: sgd, lr: 0.01}\n", ""));
+        CHECK_THAT(message, Contains("missing required key 'optimizer'"));
+    }
+    SECTION("unknown choice") {
+        const std::string message = configError(replaceLine(kValid, "loss: mse", "loss: msee"));
+        CHECK_THAT(message, Contains("config.yaml:16:7: loss: unknown value 'msee' (did you mean 'mse'?"));
+    }
+    SECTION("invalid YAML") {
+        const std::string message = configError(replaceLine(kValid, "  steps: 10", "  steps: [10"));
+        CHECK_THAT(message, Contains("config.yaml:"));
+        CHECK_THAT(message, Contains("invalid YAML"));
+    }
+    SECTION("steps and epochs together") {
+        const std::string message = configError(replaceLine(kValid, "  steps: 10", "  steps: 10\n  epochs: 2"));
+        CHECK_THAT(message, Contains("training: give exactly one of 'steps' and 'epochs'"));
+    }
+    SECTION("a missing file") {
+        CHECK_THROWS_WITH(loadRunConfig("/no/such/config.yaml", {}, testing::builtinPlugins()),
+                          Contains("/no/such/config.yaml: cannot open config file"));
+    }
+}
+
+TEST_CASE("overrides with --set reach any key, and errors in them name the override", "[config][set]") {
+    const std::string path = writeConfig("set.yaml", kValid);
+    auto& host = testing::builtinPlugins();
+    const RunConfig config = loadRunConfig(
+        path, {"training.steps=77", "optimizer.lr=1e-3", "model.layers.0.units=9", "precision=float64"}, host);
+    CHECK(config.training.steps == 77);
+    CHECK(config.layers[0].spec.options->integer("units") == 9);
+    CHECK(config.precision == "float64");
+    CHECK_THAT(config.resolvedYaml, Contains("lr: 0.001"));
+
+    CHECK_THROWS_WITH(loadRunConfig(path, {"training.steps=abc"}, host),
+                      Contains("--set training.steps=abc: training.steps: expected an integer, got 'abc'"));
+    CHECK_THROWS_WITH(loadRunConfig(path, {"training.stesp=5"}, host),
+                      Contains("training.stesp: unknown key (did you mean 'steps'?"));
+    CHECK_THROWS_WITH(loadRunConfig(path, {"training.steps"}, host), Contains("expected key.path=value"));
+    CHECK_THROWS_WITH(loadRunConfig(path, {"model.layers.9.units=3"}, host), Contains("past the end of a list"));
+}
