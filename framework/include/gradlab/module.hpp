@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,23 @@ struct Parameter {
     ParameterInit init;
 };
 
+/// A named, non-trained tensor a module keeps between steps (batch norm's running statistics). Saved with
+/// the model; never touched by optimizers or regularizers.
+template <typename Scalar>
+struct Buffer {
+    std::string name;
+    Matrix<Scalar> value;
+};
+
+/// Receives the per-step statistics a module computed while the host was tracing (see Module::tracing()):
+/// e.g. an RNN's "timestep_grad_norm" [T], an LSTM's "forget_gate_mean" [1]. The host writes each series to
+/// /trace/<name>/<layer name>, one row per traced step; a series keeps its length from step to step.
+class StatisticsSink {
+public:
+    virtual ~StatisticsSink() = default;
+    virtual void add(const std::string& name, const double* values, Index count) = 0;
+};
+
 /// A parameter with its qualified name, as the trace and the optimizer know it: `layers.3.dense.W`.
 template <typename Scalar>
 struct NamedParameter {
@@ -60,6 +78,32 @@ public:
         throw Error("no parameter '" + name + "' (known: " + (known.empty() ? "none" : known) + ")");
     }
 
+    /// The buffer called `name`; throws listing the known names.
+    Buffer<Scalar>& buffer(const std::string& name) {
+        for (auto& entry : buffers_)
+            if (entry->name == name) return *entry;
+        throw Error("no buffer '" + name + "'");
+    }
+
+    /// Every buffer of this module and its children, names qualified with `prefix`.
+    void collectBuffers(const std::string& prefix, std::vector<std::pair<std::string, Buffer<Scalar>*>>& out) {
+        for (auto& entry : buffers_) out.emplace_back(prefix + entry->name, entry.get());
+        for (auto& [childName, child] : children_) child->collectBuffers(prefix + childName + ".", out);
+    }
+
+    /// Whether the host traces the current step: compute optional statistics (O(size) extras) only then.
+    bool tracing() const { return tracing_; }
+
+    /// Host side: sets the tracing flag of this module and its children before a step.
+    void setTracing(bool tracing) {
+        tracing_ = tracing;
+        for (auto& child : children_) child.second->setTracing(tracing);
+    }
+
+    /// Reports the statistics computed in the last traced forward/backward; the default reports nothing.
+    /// Names are plain words ("timestep_grad_norm"); the host adds the layer's name.
+    virtual void statistics(StatisticsSink& sink) const { (void)sink; }
+
     /// This module's own parameters, in declaration order.
     const std::vector<std::unique_ptr<Parameter<Scalar>>>& ownParameters() const { return parameters_; }
 
@@ -84,12 +128,46 @@ protected:
         return *parameters_.back();
     }
 
+    /// Declares a buffer of shape [rows x cols], zero-filled.
+    Buffer<Scalar>& addBuffer(std::string name, Index rows, Index cols) {
+        auto entry = std::make_unique<Buffer<Scalar>>();
+        entry->name = std::move(name);
+        entry->value = Matrix<Scalar>::Zero(rows, cols);
+        buffers_.push_back(std::move(entry));
+        return *buffers_.back();
+    }
+
     /// Makes a child's parameters part of this module's, under `name.`.
     void addChild(std::string name, Module<Scalar>& child) { children_.emplace_back(std::move(name), &child); }
 
 private:
     std::vector<std::unique_ptr<Parameter<Scalar>>> parameters_;
     std::vector<std::pair<std::string, Module<Scalar>*>> children_;
+    std::vector<std::unique_ptr<Buffer<Scalar>>> buffers_;
+    bool tracing_ = false;
 };
+
+/// Applies a config's `init:` overrides (parameter local name -> initializer as YAML text) to a built
+/// module's parameters; the host then initialises every parameter from its init.initializer.
+/// Throws Error naming an override that matches no parameter.
+template <typename Scalar>
+void applyInitOverrides(Module<Scalar>& module, const std::map<std::string, std::string>& overrides) {
+    if (overrides.empty()) return;
+    std::vector<NamedParameter<Scalar>> parameters;
+    module.collectParameters("", parameters);
+    for (const auto& [name, initializer] : overrides) {
+        bool found = false;
+        for (auto& parameter : parameters)
+            if (parameter.name == name) {
+                parameter.parameter->init.initializer = initializer;
+                found = true;
+            }
+        if (!found) {
+            std::string known;
+            for (auto& parameter : parameters) known += (known.empty() ? "" : ", ") + parameter.name;
+            throw Error("init: no parameter '" + name + "' (known: " + (known.empty() ? "none" : known) + ")");
+        }
+    }
+}
 
 }  // namespace gradlab

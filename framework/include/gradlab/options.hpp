@@ -42,6 +42,7 @@ enum class OptionType {
     choice,      ///< one of a fixed list of strings
     path,        ///< a file path; relative paths are resolved against the config file's folder
     activation,  ///< a nested activation plugin: a name (`relu`) or a map (`{kind: leaky_relu, alpha: 0.1}`)
+    layers,      ///< a list of nested layers (with `repeat:` blocks), e.g. a residual block's body
 };
 
 /// The type's name as shown in errors and docs.
@@ -54,6 +55,7 @@ inline const char* typeName(OptionType type) {
         case OptionType::choice: return "choice";
         case OptionType::path: return "path";
         case OptionType::activation: return "activation";
+        case OptionType::layers: return "list of layers";
     }
     return "?";
 }
@@ -102,6 +104,11 @@ struct GRADLAB_API OptionSpec {
         return make(std::move(name), OptionType::activation, std::move(value), std::move(description));
     }
 
+    /// A nested list of layers; required unless it may be empty (`allowEmpty`: default empty list).
+    static OptionSpec layers(std::string name, std::string description) {
+        return make(std::move(name), OptionType::layers, std::monostate{}, std::move(description));
+    }
+
     /// Makes the option required (no default).
     OptionSpec& requiredValue() {
         defaultValue = std::monostate{};
@@ -132,6 +139,8 @@ struct GRADLAB_API PluginSpec {
     std::string name;
     std::shared_ptr<const Options> options;
     std::string where;  ///< where it was written ("configs/deep.yaml:12:9"), for messages
+    /// Layers only: the config's `init:` overrides, parameter local name -> initializer as YAML text.
+    std::map<std::string, std::string> init;
 };
 
 /// Validated option values handed to a plugin's constructor. Every declared option has a value (the
@@ -151,6 +160,12 @@ public:
         if (it == plugins_.end()) throw Error("option '" + name + "' is not a declared plugin option");
         return it->second;
     }
+    /// A nested list of plugins (e.g. layers).
+    const std::vector<PluginSpec>& pluginList(const std::string& name) const {
+        auto it = pluginLists_.find(name);
+        if (it == pluginLists_.end()) throw Error("option '" + name + "' is not a declared list option");
+        return it->second;
+    }
     /// The host's factory, to build nested plugins (set by the host; null in a bare Options).
     const PluginFactory* factory() const { return factory_; }
 
@@ -158,6 +173,8 @@ public:
     void set(const std::string& name, OptionValue value) { values_[name] = std::move(value); }
     /// Host side: sets a nested plugin.
     void setPlugin(const std::string& name, PluginSpec spec) { plugins_[name] = std::move(spec); }
+    /// Host side: sets a nested list.
+    void setPluginList(const std::string& name, std::vector<PluginSpec> specs) { pluginLists_[name] = std::move(specs); }
     /// Host side: sets the factory used for nested plugins.
     void setFactory(const PluginFactory* factory) { factory_ = factory; }
 
@@ -175,6 +192,7 @@ private:
 
     std::map<std::string, OptionValue> values_;
     std::map<std::string, PluginSpec> plugins_;
+    std::map<std::string, std::vector<PluginSpec>> pluginLists_;
     const PluginFactory* factory_ = nullptr;
 };
 

@@ -137,4 +137,15 @@ std::shared_ptr<Activation<Scalar>> makeActivation(const Options& options, const
         return factory->makeActivation64(options.plugin(name));
 }
 
+/// Builds one nested layer spec in precision Scalar (before build(); apply its spec.init after building).
+template <typename Scalar>
+std::shared_ptr<Layer<Scalar>> makeLayer(const Options& options, const PluginSpec& spec) {
+    const PluginFactory* factory = options.factory();
+    if (factory == nullptr) throw Error("no plugin factory to build layer '" + spec.name + "'");
+    if constexpr (std::is_same_v<Scalar, float>)
+        return factory->makeLayer32(spec);
+    else
+        return factory->makeLayer64(spec);
+}
+
 }  // namespace gradlab

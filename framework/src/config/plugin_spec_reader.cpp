@@ -39,7 +39,48 @@ std::string resolvePath(const ConfigNode& node, const std::string& path) {
     return (folder / file).lexically_normal().string();
 }
 
+/// A layer's `init:` map: parameter local name -> initializer, each validated, kept as resolved YAML text.
+std::map<std::string, std::string> readInitOverrides(MapReader& reader, const PluginHost& host) {
+    std::map<std::string, std::string> init;
+    ConfigNode node = reader.optional("init");
+    if (!node.yaml().IsDefined()) return init;
+    YAML::Node resolvedInit = reader.resolvedChild("init");
+    MapReader initReader(node, resolvedInit, "a map from parameter name to initializer");
+    for (const auto& entry : node.yaml()) {
+        const std::string parameter = entry.first.as<std::string>();
+        YAML::Node resolvedOne(YAML::NodeType::Map);
+        readPluginSpec(initReader.optional(parameter), PluginKind::initializer, host, resolvedOne);
+        resolvedInit[parameter] = resolvedOne;
+        YAML::Emitter text;
+        text << YAML::Flow << resolvedOne;
+        init[parameter] = text.c_str();
+    }
+    return init;
+}
+
 }  // namespace
+
+std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& host, YAML::Node resolvedList) {
+    std::vector<PluginSpec> layers;
+    for (const ConfigNode& item : list.items()) {
+        if (item.isMap() && item.yaml()["repeat"].IsDefined()) {
+            YAML::Node ignored(YAML::NodeType::Map);
+            MapReader reader(item, ignored, "a repeat block");
+            const std::int64_t times = reader.requiredInteger("repeat", 1, 100000);
+            ConfigNode body = reader.required("layers");
+            reader.finish();
+            if (!body.isSequence() || body.yaml().size() == 0)
+                body.fail("expected a non-empty list of layers to repeat");
+            for (std::int64_t i = 0; i < times; ++i)
+                for (auto& layer : readLayerList(body, host, resolvedList)) layers.push_back(std::move(layer));
+            continue;
+        }
+        YAML::Node resolvedLayer(YAML::NodeType::Map);
+        layers.push_back(readPluginSpec(item, PluginKind::layer, host, resolvedLayer));
+        resolvedList.push_back(resolvedLayer);
+    }
+    return layers;
+}
 
 std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& descriptor, const PluginHost& host) {
     auto options = std::make_shared<Options>();
@@ -87,6 +128,17 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                 if (spec.type == OptionType::path && given) result = resolvePath(value, result);
                 options->set(spec.name, result);
                 reader.resolve(spec.name, YAML::Node(result));
+                break;
+            }
+            case OptionType::layers: {
+                YAML::Node resolvedList = reader.resolvedChild(spec.name);
+                std::vector<PluginSpec> list;
+                if (given) {
+                    if (!value.isSequence() || value.yaml().size() == 0)
+                        value.fail("option '" + spec.name + "': expected a non-empty list of layers");
+                    list = readLayerList(value, host, resolvedList);
+                }
+                options->setPluginList(spec.name, std::move(list));
                 break;
             }
             case OptionType::activation: {
@@ -151,10 +203,14 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
     MapReader reader(body, resolved, std::string("the options of ") + kindName(kind) + " '" + name + "'");
     reader.optional("kind");
     resolved["kind"] = name;
+    std::map<std::string, std::string> init;
+    if (kind == PluginKind::layer) init = readInitOverrides(reader, host);
     if (hostKeys) hostKeys(reader);
     auto options = readOptions(reader, plugin->descriptor, host);
     reader.finish();
-    return PluginSpec{kind, name, options, node.where()};
+    PluginSpec result{kind, name, options, node.where()};
+    result.init = std::move(init);
+    return result;
 }
 
 PluginSpec readPluginSpecText(const std::string& text, PluginKind kind, const PluginHost& host,

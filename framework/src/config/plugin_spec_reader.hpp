@@ -22,6 +22,10 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
 /// Reads the declared options of `descriptor` from `reader` into a validated Options.
 std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& descriptor, const PluginHost& host);
 
+/// Reads a list of layers, expanding `{repeat: N, layers: [...]}` blocks in place; resolved gets the
+/// expanded list.
+std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& host, YAML::Node resolvedList);
+
 /// A spec from YAML text, e.g. a parameter's default initializer "{kind: constant, value: 0.25}".
 PluginSpec readPluginSpecText(const std::string& text, PluginKind kind, const PluginHost& host,
                               const std::string& name);

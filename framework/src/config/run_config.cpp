@@ -78,41 +78,6 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
     return data;
 }
 
-/// Reads the layer list, expanding `{repeat: N, layers: [...]}` blocks in place.
-void readLayers(const ConfigNode& list, const PluginHost& host, std::vector<LayerConfig>& layers,
-                YAML::Node resolvedList) {
-    for (const ConfigNode& item : list.items()) {
-        if (item.isMap() && item.yaml()["repeat"].IsDefined()) {
-            YAML::Node ignored;
-            MapReader reader(item, ignored, "a repeat block");
-            const std::int64_t times = reader.requiredInteger("repeat", 1, 100000);
-            ConfigNode body = reader.required("layers");
-            reader.finish();
-            if (!body.isSequence() || body.yaml().size() == 0)
-                body.fail("expected a non-empty list of layers to repeat");
-            for (std::int64_t i = 0; i < times; ++i) readLayers(body, host, layers, resolvedList);
-            continue;
-        }
-        LayerConfig layer;
-        layer.where = item.where();
-        YAML::Node resolvedLayer(YAML::NodeType::Map);
-        layer.spec = readPluginSpec(item, PluginKind::layer, host, resolvedLayer, [&](MapReader& reader) {
-            ConfigNode init = reader.optional("init");
-            if (!init.yaml().IsDefined()) return;
-            YAML::Node resolvedInit = reader.resolvedChild("init");
-            MapReader initReader(init, resolvedInit, "a map from parameter name to initializer");
-            for (const auto& entry : init.yaml()) {
-                const std::string parameter = entry.first.as<std::string>();
-                YAML::Node resolvedOne = resolvedInit[parameter];
-                layer.init[parameter] =
-                    readPluginSpec(initReader.optional(parameter), PluginKind::initializer, host, resolvedOne);
-            }
-        });
-        resolvedList.push_back(resolvedLayer);
-        layers.push_back(std::move(layer));
-    }
-}
-
 }  // namespace
 
 RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
@@ -133,7 +98,7 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         ConfigNode layers = model.required("layers");
         if (!layers.isSequence() || layers.yaml().size() == 0) layers.fail("expected a non-empty list of layers");
         YAML::Node resolvedLayers(YAML::NodeType::Sequence);
-        readLayers(layers, host, config.layers, resolvedLayers);
+        config.layers = readLayerList(layers, host, resolvedLayers);
         model.resolve("layers", resolvedLayers);
         model.finish();
     }

@@ -33,13 +33,6 @@ struct DataConfig {
     std::string where;                 ///< of the data section, for data errors
 };
 
-/// One layer: the plugin and per-parameter initializers given in `init:`.
-struct LayerConfig {
-    PluginSpec spec;
-    std::map<std::string, PluginSpec> init;  ///< parameter local name -> initializer
-    std::string where;
-};
-
 /// The loss and its options.
 struct LossConfig {
     std::string kind;  ///< sse | mse | softmax_cross_entropy | binary_cross_entropy
@@ -75,7 +68,7 @@ struct RunConfig {
     std::uint64_t seed = 0;
     std::string precision = "float32";
     DataConfig data;
-    std::vector<LayerConfig> layers;
+    std::vector<PluginSpec> layers;  ///< with repeats expanded; each carries its `init:` overrides
     LossConfig loss;
     PluginSpec optimizer;
     std::vector<RegularizerConfig> regularizers;

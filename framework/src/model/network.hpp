@@ -22,7 +22,7 @@ public:
 
     /// Makes and builds every layer for `input`, then initialises every parameter from the layer's `init:`
     /// or its declared default, drawing from `random`. Errors name the layer's place in the config.
-    Network(const std::vector<LayerConfig>& layers, Shape input, const PluginHost& host, Random& random);
+    Network(const std::vector<PluginSpec>& layers, Shape input, const PluginHost& host, Random& random);
 
     std::size_t size() const { return layers_.size(); }
     Shape outputShape() const { return outputShape_; }

@@ -65,9 +65,9 @@ TEST_CASE("a valid config loads, with repeats expanded and defaults resolved", "
     CHECK(config.seed == 4);
     CHECK(config.precision == "float32");
     REQUIRE(config.layers.size() == 8);
-    CHECK(config.layers[0].spec.name == "dense");
-    CHECK(config.layers[2].spec.name == "activation");  // `relu` as a layer
-    CHECK(config.layers[2].spec.options->plugin("activation").name == "relu");
+    CHECK(config.layers[0].name == "dense");
+    CHECK(config.layers[2].name == "activation");  // `relu` as a layer
+    CHECK(config.layers[2].options->plugin("activation").name == "relu");
     CHECK(config.training.steps == 10);
     CHECK(config.trace.every == 1);
     CHECK(config.output == "runs/small.h5");
@@ -139,7 +139,7 @@ TEST_CASE("overrides with --set reach any key, and errors in them name the overr
     const RunConfig config = loadRunConfig(
         path, {"training.steps=77", "optimizer.lr=1e-3", "model.layers.0.units=9", "precision=float64"}, host);
     CHECK(config.training.steps == 77);
-    CHECK(config.layers[0].spec.options->integer("units") == 9);
+    CHECK(config.layers[0].options->integer("units") == 9);
     CHECK(config.precision == "float64");
     CHECK_THAT(config.resolvedYaml, Contains("lr: 0.001"));
 
