@@ -69,12 +69,15 @@ public:
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
 
-    /// The parameter called `name`; throws listing the known names.
+    /// The parameter called `name`, own ("W") or a child's by qualified name ("activation.slope");
+    /// throws listing the known names.
     Parameter<Scalar>& param(const std::string& name) {
-        for (auto& parameter : parameters_)
-            if (parameter->name == name) return *parameter;
+        std::vector<NamedParameter<Scalar>> all;
+        collectParameters("", all);
+        for (auto& parameter : all)
+            if (parameter.name == name) return *parameter.parameter;
         std::string known;
-        for (auto& parameter : parameters_) known += (known.empty() ? "" : ", ") + parameter->name;
+        for (auto& parameter : all) known += (known.empty() ? "" : ", ") + parameter.name;
         throw Error("no parameter '" + name + "' (known: " + (known.empty() ? "none" : known) + ")");
     }
 
