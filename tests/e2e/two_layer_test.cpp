@@ -165,3 +165,33 @@ TEST_CASE("a learning rate too large diverges: recorded, not a crash", "[e2e][di
     CHECK_FALSE(std::isfinite(loss(loss.size() - 1)));
     CHECK(std::isfinite(loss(0)));
 }
+
+TEST_CASE("clipping and schedules are traced step by step", "[e2e][clipping]") {
+    const std::string output = testing::scratchPath("two_layer_clip.h5");
+    const RunResult result = run({"training.steps=20", "training.clip={mode: parameter_norm, threshold: 1000}",
+                                  "training.schedule={kind: step, step_size: 5, gamma: 0.5}"},
+                                 output);
+    REQUIRE(result.status == "completed");
+    trace::TraceReader reader(output);
+    const Eigen::VectorXd before = reader.readVector("/trace/grad_norm");
+    const Eigen::VectorXd after = reader.readVector("/trace/grad_norm_clipped");
+    const Eigen::VectorXd clipped = reader.readVector("/trace/clipped");
+    const Eigen::MatrixXd parameterClipped = reader.readMatrix("/trace/param_clipped");
+    const Eigen::MatrixXd paramGrad = reader.readMatrix("/trace/param_grad_norm");  // before clipping
+    const Eigen::VectorXd lr = reader.readVector("/trace/lr");
+    const Eigen::MatrixXd update = reader.readMatrix("/trace/update_norm");
+    REQUIRE(before.size() == 20);
+    CHECK(before(0) > 1000);
+    CHECK(clipped(0) == 1);
+    for (int p = 0; p < 2; ++p) {
+        INFO("parameter " << p);
+        CHECK(parameterClipped(0, p) == (paramGrad(0, p) > 1000 ? 1 : 0));
+        // The applied update is lr times the clipped gradient.
+        const double clippedNorm = std::min(paramGrad(0, p), 1000.0);
+        CHECK(update(0, p) == Approx(lr(0) * clippedNorm).epsilon(1e-4));
+    }
+    CHECK(after(0) < before(0));
+    CHECK(lr(0) == Approx(1e-6));
+    CHECK(lr(5) == Approx(0.5e-6));
+    CHECK(lr(19) == Approx(0.125e-6));
+}

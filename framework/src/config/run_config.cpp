@@ -146,6 +146,29 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         const double epochs = hasEpochs ? training.real("epochs", 1.0, 1e-9, 1e9) : 0.0;
         config.training.threads = static_cast<int>(training.integer("threads", 1, 1, 256));
         config.training.evalEvery = training.integer("eval_every", 0, 0, kMaxInt);
+        ConfigNode clipNode = training.optional("clip");
+        if (clipNode.yaml().IsDefined()) {
+            MapReader clip(clipNode, training.resolvedChild("clip"), "gradient clipping ({mode, threshold})");
+            config.training.clip.mode = clip.choice("mode", "global_norm", {"none", "global_norm", "parameter_norm", "value"});
+            config.training.clip.threshold = clip.real("threshold", 1.0, 1e-300, kInf);
+            clip.finish();
+        }
+        ConfigNode scheduleNode = training.optional("schedule");
+        if (scheduleNode.yaml().IsDefined()) {
+            auto& schedule = config.training.schedule;
+            if (scheduleNode.isScalar()) {
+                schedule.kind = training.choice("schedule", "constant", {"constant", "step", "exponential", "cosine"});
+            } else {
+                MapReader reader(scheduleNode, training.resolvedChild("schedule"), "a learning-rate schedule");
+                schedule.kind = reader.choice("kind", "constant", {"constant", "step", "exponential", "cosine"});
+                schedule.warmupSteps = reader.integer("warmup_steps", 0, 0, kMaxInt);
+                if (schedule.kind == "step") schedule.stepSize = reader.integer("step_size", 1000, 1, kMaxInt);
+                if (schedule.kind == "step" || schedule.kind == "exponential")
+                    schedule.gamma = reader.real("gamma", schedule.kind == "step" ? 0.1 : 0.999, 0.0, 1.0);
+                if (schedule.kind == "cosine") schedule.minimumFactor = reader.real("min_factor", 0.0, 0.0, 1.0);
+                reader.finish();
+            }
+        }
         training.finish();
         if (hasSteps == hasEpochs) node.fail("give exactly one of 'steps' and 'epochs'");
         if (hasEpochs) {

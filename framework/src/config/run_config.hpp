@@ -9,6 +9,8 @@
 
 #include "config/config_node.hpp"
 #include "plugin/plugin_host.hpp"
+#include "training/clipping.hpp"
+#include "training/schedule.hpp"
 
 namespace gradlab {
 
@@ -51,6 +53,8 @@ struct TrainingConfig {
     std::int64_t batchSize = 0;
     int threads = 1;
     std::int64_t evalEvery = 0;  ///< 0: only at the end
+    ClipConfig clip;
+    ScheduleConfig schedule;
 };
 
 /// What is traced and how often.

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <iostream>
 #include <sstream>
 
@@ -17,6 +19,8 @@
 #include "model/loss.hpp"
 #include "model/network.hpp"
 #include "trace/trace_writer.hpp"
+#include "training/clipping.hpp"
+#include "training/schedule.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -81,6 +85,33 @@ std::string formatSeconds(double seconds) {
     return text;
 }
 
+/// Collects what a layer reports through Module::statistics(), reusing its storage from step to step.
+class StatisticsCollector : public StatisticsSink {
+public:
+    void add(const std::string& name, const double* values, Index count) override {
+        for (auto& entry : series_)
+            if (!entry.used && entry.name == name) {
+                entry.values.assign(values, values + count);
+                entry.used = true;
+                return;
+            }
+        series_.push_back({name, std::vector<double>(values, values + count), true});
+    }
+    void clear() {
+        for (auto& entry : series_) entry.used = false;
+    }
+    /// One reported series; `used` says whether it was reported since clear().
+    struct Entry {
+        std::string name;
+        std::vector<double> values;
+        bool used = false;
+    };
+    const std::vector<Entry>& entries() const { return series_; }
+
+private:
+    std::vector<Entry> series_;
+};
+
 /// One run in one precision: owns the model, the optimizer state, the buffers and the trace.
 template <typename Scalar>
 class TrainingRun {
@@ -135,11 +166,13 @@ public:
         const std::int64_t steps = config_.training.steps;
         const auto start = Clock::now();
         auto lastReport = start;
-        const double learningRate = optimizer_->learningRate();
+        const double baseLearningRate = optimizer_->learningRate();
         try {
             for (step_ = 0; step_ < steps; ++step_) {
                 const bool traced = config_.trace.enabled &&
                                     (step_ % config_.trace.every == 0 || step_ == steps - 1);
+                const double learningRate =
+                    baseLearningRate * scheduleFactor(config_.training.schedule, step_, steps);
                 const double loss = trainStep(traced, learningRate);
                 if (step_ == 0) result.firstLoss = loss;
                 result.lastLoss = loss;
@@ -237,6 +270,12 @@ private:
         columns_.signalGradNorm = table.addColumn("signal_grad_norm", layers);
         columns_.activationMean = table.addColumn("activation_mean", layers);
         columns_.activationStd = table.addColumn("activation_std", layers);
+        if (config_.training.clip.mode != "none") {
+            columns_.gradNormClipped = table.addColumn("grad_norm_clipped");
+            columns_.clipped = table.addColumn("clipped", 0, trace::ColumnType::int64);
+            if (config_.training.clip.mode != "global_norm")
+                columns_.parameterClipped = table.addColumn("param_clipped", parameters, trace::ColumnType::int64);
+        }
         trace::Table& eval = trace_->table("/eval");
         columns_.evalStep = eval.addColumn("step", 0, trace::ColumnType::int64);
         columns_.evalLoss = eval.addColumn("loss");
@@ -246,6 +285,10 @@ private:
     /// One step: forward, loss, backward, penalties, update; traced quantities when asked. Returns the loss.
     double trainStep(bool traced, double learningRate) {
         batcher_->next(x_, y_);
+        if (traced != tracingLayers_) {
+            for (std::size_t l = 0; l < network_->size(); ++l) network_->layer(l).setTracing(traced);
+            tracingLayers_ = traced;
+        }
         const MatrixType& prediction = network_->forward(x_, Phase::train);
         const double loss = loss_->evaluate(prediction, y_, network_->outputGradient());
         network_->zeroGradients();
@@ -260,6 +303,19 @@ private:
             }
 
         if (traced) recordBeforeUpdate(loss, penalty, learningRate);
+        if (config_.training.clip.mode != "none") {
+            const ClipResult clip = clipGradients(config_.training.clip, network_->parameters(), parameterClipped_);
+            if (traced) {
+                trace::Table& table = trace_->table("/trace");
+                *table.row(columns_.gradNormClipped) = clip.normAfter;
+                table.setInteger(columns_.clipped, clip.clipped ? 1 : 0);
+                if (config_.training.clip.mode != "global_norm") {
+                    std::int64_t* flags = table.integerRow(columns_.parameterClipped);
+                    for (std::size_t i = 0; i < parameterClipped_.size(); ++i)
+                        flags[i] = parameterClipped_[i] > 0 ? 1 : 0;
+                }
+            }
+        }
         if (config_.trace.snapshotEvery > 0 && trace_ && step_ % config_.trace.snapshotEvery == 0)
             for (const auto& parameter : network_->parameters())
                 trace_->writeSnapshot(step_, parameter.name, parameter.parameter->grad, parameter.parameter->value);
@@ -317,6 +373,37 @@ private:
             deviation[l] = std::sqrt(std::max(0.0, sumSquares / count - mean[l] * mean[l]));
         }
         lastSignal_.assign(signal, signal + network_->size());
+        recordLayerStatistics();
+    }
+
+    /// Writes what layers report through statistics() to /trace/<statistic>/<layer name>, one row per traced
+    /// step; each statistic's table is created at the first traced step that reports it.
+    void recordLayerStatistics() {
+        for (std::size_t l = 0; l < network_->size(); ++l) {
+            statistics_.clear();
+            network_->layer(l).statistics(statistics_);
+            for (const auto& entry : statistics_.entries()) {
+                if (!entry.used) continue;
+                const std::string& name = entry.name;
+                const std::vector<double>& values = entry.values;
+                const std::string group = "/trace/" + name;
+                trace::Table& table = trace_->table(group);
+                const std::string& layerName = network_->layerNames()[l];
+                auto known = statisticColumns_.find(name + "\n" + layerName);
+                if (known == statisticColumns_.end()) {
+                    if (table.rows() > 0)
+                        throw Error("layer " + layerName + " reported statistic '" + name +
+                                    "' only after the first traced step");
+                    const Index width = values.size() == 1 ? 0 : static_cast<Index>(values.size());
+                    known = statisticColumns_.emplace(name + "\n" + layerName, table.addColumn(layerName, width)).first;
+                    if (std::find(statisticGroups_.begin(), statisticGroups_.end(), group) == statisticGroups_.end())
+                        statisticGroups_.push_back(group);
+                }
+                double* row = table.row(known->second);
+                std::copy(values.begin(), values.end(), row);
+            }
+        }
+        for (const auto& group : statisticGroups_) trace_->table(group).commit();
     }
 
     /// Sum of squares accumulated in double, so that float32 runs trace norms far below float32's range.
@@ -387,7 +474,8 @@ private:
 
     struct Columns {
         trace::ColumnId step{}, loss{}, regLoss{}, lr{}, gradNorm{}, paramGradNorm{}, paramNorm{}, updateNorm{},
-            signalGradNorm{}, activationMean{}, activationStd{}, evalStep{}, evalLoss{}, evalAccuracy{};
+            signalGradNorm{}, activationMean{}, activationStd{}, gradNormClipped{}, clipped{}, parameterClipped{},
+            evalStep{}, evalLoss{}, evalAccuracy{};
     };
 
     const RunConfig& config_;
@@ -402,6 +490,11 @@ private:
     std::unique_ptr<trace::TraceWriter> trace_;
     Columns columns_;
     std::vector<MatrixType> deltas_;
+    std::vector<double> parameterClipped_;
+    bool tracingLayers_ = false;
+    StatisticsCollector statistics_;
+    std::map<std::string, trace::ColumnId> statisticColumns_;  ///< "statistic\nlayer name" -> column
+    std::vector<std::string> statisticGroups_;                 ///< "/trace/<statistic>" tables, in creation order
     MatrixType x_, y_, evalX_, evalY_;
     std::int64_t step_ = 0;
     double lastGradNorm_ = 0;
