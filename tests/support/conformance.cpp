@@ -8,6 +8,8 @@
 #include <limits>
 #include <memory>
 #include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "gradlab/activation.hpp"
@@ -30,19 +32,26 @@ struct Subject {
     std::function<void(const MatrixType& x, MatrixType& y)> forward;
     std::function<void(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx)> backward;
     std::vector<NamedParameter<Scalar>> parameters;
+    std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;  ///< collectBuffers, children included
+    /// A forward in Phase::train whatever the phase under test, to give buffers values before an eval check.
+    std::function<void(const MatrixType& x, MatrixType& y)> trainForward;
+    Phase phase = Phase::train;
     Shape input;
     Shape output;
     std::shared_ptr<Module<Scalar>> module;  ///< keeps the plugin object (and its library) alive
 };
 
 template <typename Scalar>
-Subject<Scalar> makeLayerSubject(const std::string& yaml, const Shape& input) {
+Subject<Scalar> makeLayerSubject(const std::string& yaml, const Shape& input, Phase phase) {
     auto layer = builtinPlugins().makeLayer<Scalar>(spec(PluginKind::layer, yaml));
     Subject<Scalar> subject;
     subject.input = input;
+    subject.phase = phase;
     subject.output = layer->build(input);
     layer->collectParameters("", subject.parameters);
-    subject.forward = [layer](const Matrix<Scalar>& x, Matrix<Scalar>& y) { layer->forward(x, y, Phase::train); };
+    layer->collectBuffers("", subject.buffers);
+    subject.forward = [layer, phase](const Matrix<Scalar>& x, Matrix<Scalar>& y) { layer->forward(x, y, phase); };
+    subject.trainForward = [layer](const Matrix<Scalar>& x, Matrix<Scalar>& y) { layer->forward(x, y, Phase::train); };
     subject.backward = [layer](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy,
                                Matrix<Scalar>& dx) { layer->backward(x, y, dy, &dx); };
     subject.module = layer;
@@ -107,6 +116,37 @@ void setParameters(Subject<Scalar>& subject, const Problem& problem) {
     }
 }
 
+/// Gives the subject's buffers non-trivial values before an eval-phase check: three forward(train) passes on
+/// random batches with a per-feature shift in [-1, 1) and a scale of 1.5 (running means away from 0, running
+/// variances away from 1). A layer without buffers is left as it is.
+void warmUpBuffers(Subject<double>& subject) {
+    if (subject.buffers.empty()) return;
+    Random random(kSeed + 2);
+    const Matrix<double> shift = uniformMatrix(subject.input.features, 1, random);
+    Matrix<double> batch, y;
+    for (int pass = 0; pass < 3; ++pass) {
+        batch = 1.5 * inputMatrix(subject.input.features, kBatch * subject.input.timesteps, random);
+        batch.colwise() += shift.col(0);
+        subject.trainForward(batch, y);
+    }
+}
+
+/// Copies the float64 subject's buffer values into the float32 subject (same names, same order).
+void copyBuffers(const Subject<double>& from, Subject<float>& to) {
+    REQUIRE(to.buffers.size() == from.buffers.size());
+    for (std::size_t i = 0; i < from.buffers.size(); ++i) {
+        REQUIRE(to.buffers[i].first == from.buffers[i].first);
+        to.buffers[i].second->value = from.buffers[i].second->value.cast<float>();
+    }
+}
+
+/// The current values of every buffer of the subject.
+std::vector<Matrix<double>> bufferValues(const Subject<double>& subject) {
+    std::vector<Matrix<double>> values;
+    for (const auto& entry : subject.buffers) values.push_back(entry.second->value);
+    return values;
+}
+
 template <typename Scalar>
 void zeroGradients(Subject<Scalar>& subject) {
     for (auto& named : subject.parameters) named.parameter->grad.setZero();
@@ -151,6 +191,7 @@ void requireCloseToReference(const Matrix<double>& actual, const Matrix<double>&
 void checkSubject(Subject<double>& subject, const std::function<Subject<float>()>& makeFloat32) {
     const Problem problem = makeProblem(subject);
     setParameters(subject, problem);
+    if (subject.phase == Phase::eval) warmUpBuffers(subject);
     const Matrix<double>& x = problem.x;
     const Matrix<double>& lossWeights = problem.lossWeights;
 
@@ -224,6 +265,7 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
         for (std::size_t i = 0; i < single.parameters.size(); ++i)
             REQUIRE(single.parameters[i].name == subject.parameters[i].name);
         setParameters(single, problem);
+        copyBuffers(subject, single);
 
         Matrix<double> y, dx;
         subject.forward(x, y);
@@ -238,6 +280,20 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
             requireCloseToReference(single.parameters[i].parameter->grad.cast<double>(),
                                     subject.parameters[i].parameter->grad, "gradient of " + single.parameters[i].name);
     }
+
+    if (subject.phase == Phase::eval) {
+        SECTION("state: eval forward and backward leave every buffer untouched") {
+            const std::vector<Matrix<double>> before = bufferValues(subject);
+            Matrix<double> y, dx;
+            subject.forward(x, y);
+            subject.backward(x, y, lossWeights, dx);
+            const std::vector<Matrix<double>> after = bufferValues(subject);
+            for (std::size_t i = 0; i < before.size(); ++i) {
+                INFO("buffer " << subject.buffers[i].first);
+                REQUIRE(after[i] == before[i]);
+            }
+        }
+    }
 }
 
 }  // namespace
@@ -250,10 +306,11 @@ double maxRelativeError(const Matrix<double>& analytic, const Matrix<double>& nu
     return ((analytic - numeric).array().abs() / scale).maxCoeff();
 }
 
-void checkLayerConformance(const std::string& yaml, const Shape& input) {
-    INFO("layer " << yaml << " on input [" << input.features << " features x " << input.timesteps << " timesteps]");
-    Subject<double> subject = makeLayerSubject<double>(yaml, input);
-    checkSubject(subject, [&] { return makeLayerSubject<float>(yaml, input); });
+void checkLayerConformance(const std::string& yaml, const Shape& input, Phase phase) {
+    INFO("layer " << yaml << " on input [" << input.features << " features x " << input.timesteps
+                  << " timesteps] in " << (phase == Phase::train ? "train" : "eval") << " phase");
+    Subject<double> subject = makeLayerSubject<double>(yaml, input, phase);
+    checkSubject(subject, [&] { return makeLayerSubject<float>(yaml, input, phase); });
 }
 
 void checkActivationConformance(const std::string& yaml, Index units) {

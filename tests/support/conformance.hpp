@@ -4,9 +4,10 @@
 /// test_layer(), Caffe's GradientChecker, mlpack's CheckGradient). A plugin joins with one line:
 ///
 ///     GRADLAB_LAYER_CONFORMANCE("{kind: dense, units: 5, activation: tanh}", gradlab::Shape{4})
+///     GRADLAB_LAYER_CONFORMANCE_PHASE("batchnorm", eval, gradlab::Shape{4})   // forward(x, y, Phase::eval)
 ///     GRADLAB_ACTIVATION_CONFORMANCE("{kind: leaky_relu, alpha: 0.1}")
 ///
-/// or, inside a TEST_CASE of its own, `gradlab::testing::checkLayerConformance(yaml, shape)`.
+/// or, inside a TEST_CASE of its own, `gradlab::testing::checkLayerConformance(yaml, shape[, phase])`.
 ///
 /// The plugin is built through the real loader (the built-in plugin host) in float64 and float32, its
 /// parameters set to random values (the same in both precisions), and checked section by section:
@@ -18,6 +19,10 @@
 ///  - contract: backward overwrites dx (pre-filled with NaN) and accumulates (+=) parameter gradients
 ///    (two forward/backward pairs without zeroing give twice the gradients);
 ///  - precision: float32 forward and backward agree with float64 to |a32 - a64| <= 1e-4 max(1, |a64|).
+/// A layer is checked in Phase::train unless told otherwise. In Phase::eval its buffers (running statistics) are
+/// first given non-trivial values by three forward(train) passes on shifted, scaled random batches; the float32
+/// copy receives the same buffer values, and an extra section checks that eval forward/backward leave every
+/// buffer untouched.
 /// Activations are additionally checked for value()/slope() against forward()/derivative() and derivative()
 /// against backward(dy = 1). Inputs are drawn with |x| in [0.05, 2], away from the kinks at 0.
 
@@ -30,8 +35,8 @@
 namespace gradlab::testing {
 
 /// Runs every layer conformance check on the layer spec `yaml` (a name or a YAML map) for inputs of `input`
-/// shape, on a batch of 3 samples.
-void checkLayerConformance(const std::string& yaml, const Shape& input);
+/// shape, on a batch of 3 samples, with every forward in `phase` (eval: after warming the buffers up in train).
+void checkLayerConformance(const std::string& yaml, const Shape& input, Phase phase = Phase::train);
 
 /// Runs every activation conformance check on the activation spec `yaml`, built for `units` units, on a batch
 /// of 3 samples.
@@ -47,6 +52,14 @@ double maxRelativeError(const Matrix<double>& analytic, const Matrix<double>& nu
 #define GRADLAB_LAYER_CONFORMANCE(YAML, ...)                                                         \
     TEST_CASE("layer conformance: " YAML " on " #__VA_ARGS__, "[plugins][layers][conformance]") { \
         ::gradlab::testing::checkLayerConformance(YAML, __VA_ARGS__);                                \
+    }
+
+/// A test case running the layer conformance checks with every forward in PHASE (`train` or `eval`, a name of
+/// gradlab::Phase), e.g. `GRADLAB_LAYER_CONFORMANCE_PHASE("batchnorm", eval, gradlab::Shape{4, 2})`.
+#define GRADLAB_LAYER_CONFORMANCE_PHASE(YAML, PHASE, ...)                                                     \
+    TEST_CASE("layer conformance (" #PHASE " phase): " YAML " on " #__VA_ARGS__,                            \
+              "[plugins][layers][conformance]") {                                                           \
+        ::gradlab::testing::checkLayerConformance(YAML, __VA_ARGS__, ::gradlab::Phase::PHASE);              \
     }
 
 /// A test case running the activation conformance checks on the activation spec YAML (a string literal).

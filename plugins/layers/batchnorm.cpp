@@ -1,0 +1,156 @@
+/// @file batchnorm.cpp
+/// Batch normalisation (Ioffe & Szegedy 2015), with running statistics as PyTorch's nn.BatchNorm1d keeps them.
+
+#include <string>
+
+#include "gradlab/sdk.hpp"
+
+namespace {
+
+/// Batch normalisation per feature over every column of the batch: x [F x n] -> y [F x n], where a sequence
+/// [F x (T * batch)] counts all T * batch columns as the batch (statistics shared over time).
+///   train: mu = mean_cols(x), var = mean_cols((x - mu)^2) (biased), xhat = (x - mu) / sqrt(var + epsilon),
+///          running_mean <- (1 - momentum) running_mean + momentum mu,
+///          running_var  <- (1 - momentum) running_var + momentum var n / (n - 1) (unbiased, as PyTorch);
+///   eval:  xhat = (x - running_mean) / sqrt(running_var + epsilon), running statistics untouched;
+///   both:  y = gamma xhat + beta with gamma, beta [F x 1] when `affine` (else y = xhat).
+/// Backward, with dxhat = gamma dy and s = 1 / sqrt(var + epsilon):
+///   dgamma += sum_cols(dy xhat), dbeta += sum_cols(dy);
+///   train: dx = s (dxhat - mean_cols(dxhat) - xhat mean_cols(dxhat xhat))  (the batch statistics depend on x);
+///   eval:  dx = s dxhat                                                      (an affine map of x).
+template <typename Scalar>
+class BatchNorm : public gradlab::Layer<Scalar> {
+public:
+    using MatrixType = gradlab::Matrix<Scalar>;
+    using VectorType = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+    /// Reads `momentum`, `epsilon` and `affine`.
+    explicit BatchNorm(const gradlab::Options& options)
+        : momentum_(options.real("momentum")), epsilon_(options.real("epsilon")), affine_(options.boolean("affine")) {}
+
+    gradlab::Shape build(const gradlab::Shape& input) override {
+        if (input.features < 1)
+            throw gradlab::Error("batchnorm needs at least one input feature, got " + std::to_string(input.features));
+        features_ = input.features;
+        if (affine_) {
+            gradlab::ParameterInit scaleInit;
+            scaleInit.fanIn = features_;
+            scaleInit.fanOut = features_;
+            scaleInit.initializer = "{kind: constant, value: 1}";
+            scaleInit.isWeight = false;
+            gamma_ = &this->addParameter("gamma", features_, 1, scaleInit);
+            gradlab::ParameterInit shiftInit = scaleInit;
+            shiftInit.initializer = "zeros";
+            beta_ = &this->addParameter("beta", features_, 1, shiftInit);
+        }
+        runningMean_ = &this->addBuffer("running_mean", features_, 1);
+        runningVariance_ = &this->addBuffer("running_var", features_, 1);
+        runningVariance_->value.setOnes();
+        mean_.resize(features_);
+        variance_.resize(features_);
+        inverseStd_.resize(features_);
+        gradMean_.resize(features_);
+        gradDotNormalizedMean_.resize(features_);
+        return input;
+    }
+
+    void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override {
+        if (runningMean_ == nullptr) throw gradlab::Error("batchnorm used before build()");
+        if (x.rows() != features_)
+            throw gradlab::Error("batchnorm built for " + std::to_string(features_) + " features, got input with " +
+                                 std::to_string(x.rows()) + " rows");
+        const Index columns = x.cols();
+        if (phase == gradlab::Phase::train) {
+            if (columns < 2)
+                throw gradlab::Error("batchnorm needs more than 1 value per feature in training (batch statistics), "
+                                     "got " + std::to_string(columns) + " column(s)");
+            mean_ = x.rowwise().mean();
+            normalized_ = x.colwise() - mean_;
+            variance_ = normalized_.rowwise().squaredNorm() / static_cast<Scalar>(columns);
+            inverseStd_ = (variance_.array() + static_cast<Scalar>(epsilon_)).rsqrt().matrix();
+            normalized_.array().colwise() *= inverseStd_.array();
+
+            const Scalar momentum = static_cast<Scalar>(momentum_);
+            const Scalar keep = static_cast<Scalar>(1.0 - momentum_);  // in double, rounded once
+            const Scalar varianceWeight =
+                static_cast<Scalar>(momentum_ * static_cast<double>(columns) / static_cast<double>(columns - 1));
+            runningMean_->value.col(0) = keep * runningMean_->value.col(0) + momentum * mean_;
+            runningVariance_->value.col(0) = keep * runningVariance_->value.col(0) + varianceWeight * variance_;
+        } else {
+            inverseStd_ = (runningVariance_->value.col(0).array() + static_cast<Scalar>(epsilon_)).rsqrt().matrix();
+            normalized_ = x.colwise() - runningMean_->value.col(0);
+            normalized_.array().colwise() *= inverseStd_.array();
+        }
+        if (affine_)
+            y = ((normalized_.array().colwise() * gamma_->value.col(0).array()).colwise() +
+                 beta_->value.col(0).array()).matrix();
+        else
+            y = normalized_;
+        lastPhase_ = phase;
+        hasForward_ = true;
+    }
+
+    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
+        (void)x;
+        (void)y;
+        if (!hasForward_) throw gradlab::Error("batchnorm: backward without a forward");
+        if (dy.rows() != normalized_.rows() || dy.cols() != normalized_.cols())
+            throw gradlab::Error("batchnorm: dy is [" + std::to_string(dy.rows()) + " x " + std::to_string(dy.cols()) +
+                                 "], the last forward gave [" + std::to_string(normalized_.rows()) + " x " +
+                                 std::to_string(normalized_.cols()) + "]");
+        if (affine_) {
+            gamma_->grad.col(0) += (dy.array() * normalized_.array()).rowwise().sum().matrix();
+            beta_->grad.col(0) += dy.rowwise().sum();
+        }
+        if (dx == nullptr) return;
+        if (affine_) normalizedGrad_ = (dy.array().colwise() * gamma_->value.col(0).array()).matrix();
+        const MatrixType& dxhat = affine_ ? normalizedGrad_ : dy;
+        if (lastPhase_ == gradlab::Phase::train) {
+            gradMean_ = dxhat.rowwise().mean();
+            gradDotNormalizedMean_ = (dxhat.array() * normalized_.array()).rowwise().mean().matrix();
+            *dx = (((dxhat.colwise() - gradMean_).array() -
+                    normalized_.array().colwise() * gradDotNormalizedMean_.array())
+                       .colwise() *
+                   inverseStd_.array())
+                      .matrix();
+        } else {
+            *dx = (dxhat.array().colwise() * inverseStd_.array()).matrix();
+        }
+    }
+
+private:
+    using Index = gradlab::Index;
+
+    double momentum_ = 0.1;
+    double epsilon_ = 1e-5;
+    bool affine_ = true;
+    Index features_ = 0;
+    gradlab::Parameter<Scalar>* gamma_ = nullptr;
+    gradlab::Parameter<Scalar>* beta_ = nullptr;
+    gradlab::Buffer<Scalar>* runningMean_ = nullptr;
+    gradlab::Buffer<Scalar>* runningVariance_ = nullptr;
+    gradlab::Phase lastPhase_ = gradlab::Phase::train;
+    bool hasForward_ = false;
+    VectorType mean_;                   ///< batch mean mu of the last train forward, [F]
+    VectorType variance_;               ///< biased batch variance of the last train forward, [F]
+    VectorType inverseStd_;             ///< s = 1 / sqrt(var + epsilon) used by the last forward, [F]
+    VectorType gradMean_;               ///< mean_cols(dxhat), [F]
+    VectorType gradDotNormalizedMean_;  ///< mean_cols(dxhat xhat), [F]
+    MatrixType normalized_;             ///< xhat of the last forward, [F x n]
+    MatrixType normalizedGrad_;         ///< dxhat = gamma dy, [F x n]
+};
+
+}  // namespace
+
+GRADLAB_PLUGIN("gradlab_layers_batchnorm", "1.0.0", registry) {
+    using gradlab::OptionSpec;
+    registry
+        .addLayer<BatchNorm>("batchnorm", "batch normalisation y = gamma (x - mu) / sqrt(var + epsilon) + beta per "
+                                          "feature over the batch, running statistics for eval "
+                                          "(Ioffe & Szegedy 2015; PyTorch's BatchNorm1d)")
+        .option(OptionSpec::real("momentum", 0.1, "running = (1 - momentum) running + momentum batch statistic")
+                    .min(0.0)
+                    .max(1.0))
+        .option(OptionSpec::real("epsilon", 1e-5, "added to the variance before the square root").above(0.0))
+        .option(OptionSpec::boolean("affine", true, "learn gamma [F x 1] (ones) and beta [F x 1] (zeros)"));
+}

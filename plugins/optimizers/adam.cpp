@@ -1,0 +1,97 @@
+/// @file adam.cpp
+/// Adam (Kingma & Ba 2015), exactly as PyTorch's torch.optim.Adam (amsgrad off, no weight decay: penalties are
+/// regularizer plugins; for decoupled decay see adamw).
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gradlab/sdk.hpp"
+
+namespace {
+
+/// Per slot, with learning rate lr (the host's scheduled value), gradient g and step t counting from 1:
+///   m <- beta1 m + (1 - beta1) g,  v <- beta2 v + (1 - beta2) g^2            (m, v start at 0)
+///   delta = -(lr / (1 - beta1^t)) m / (sqrt(v) / sqrt(1 - beta2^t) + epsilon)
+/// Epsilon is added after the bias correction of v, as PyTorch does (not to sqrt(v) before it).
+template <typename Scalar>
+class Adam : public gradlab::Optimizer<Scalar> {
+public:
+    using MatrixType = gradlab::Matrix<Scalar>;
+
+    /// Reads `lr`, `beta1`, `beta2` and `epsilon`.
+    explicit Adam(const gradlab::Options& options)
+        : learningRate_(options.real("lr")),
+          beta1_(options.real("beta1")),
+          beta2_(options.real("beta2")),
+          epsilon_(options.real("epsilon")) {}
+
+    double learningRate() const override { return learningRate_; }
+
+    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override {
+        slots_ = parameters;
+        firstMoments_.clear();
+        secondMoments_.clear();
+        for (const auto& slot : parameters) {
+            firstMoments_.push_back(MatrixType::Zero(slot.rows, slot.cols));
+            secondMoments_.push_back(MatrixType::Zero(slot.rows, slot.cols));
+        }
+    }
+
+    void update(std::size_t slot, const MatrixType& value, const MatrixType& grad, double learningRate,
+                std::int64_t step, MatrixType& delta) override {
+        (void)value;
+        checkSlot(slot, grad, step);
+        const double biasCorrection1 = 1.0 - std::pow(beta1_, static_cast<double>(step));
+        const double biasCorrection2 = 1.0 - std::pow(beta2_, static_cast<double>(step));
+        const Scalar stepSize = static_cast<Scalar>(learningRate / biasCorrection1);
+        const Scalar biasCorrection2Sqrt = static_cast<Scalar>(std::sqrt(biasCorrection2));
+        // 1 - beta in double, rounded once: in float32, 1 - 0.999f is off by 5e-5 relative.
+        const Scalar beta1 = static_cast<Scalar>(beta1_), beta2 = static_cast<Scalar>(beta2_);
+        const Scalar gradWeight1 = static_cast<Scalar>(1.0 - beta1_);
+        const Scalar gradWeight2 = static_cast<Scalar>(1.0 - beta2_);
+        MatrixType& m = firstMoments_[slot];
+        MatrixType& v = secondMoments_[slot];
+        m = beta1 * m + gradWeight1 * grad;
+        v.array() = beta2 * v.array() + gradWeight2 * grad.array().square();
+        delta = (-stepSize * m.array() / (v.array().sqrt() / biasCorrection2Sqrt + static_cast<Scalar>(epsilon_)))
+                    .matrix();
+    }
+
+private:
+    /// Throws unless `slot` was attached with grad's shape and step >= 1.
+    void checkSlot(std::size_t slot, const MatrixType& grad, std::int64_t step) const {
+        if (slot >= slots_.size())
+            throw gradlab::Error("adam: update of slot " + std::to_string(slot) + ", but " +
+                                 std::to_string(slots_.size()) + " parameters were attached");
+        if (grad.rows() != slots_[slot].rows || grad.cols() != slots_[slot].cols) {
+            std::ostringstream message;
+            message << "adam: gradient of '" << slots_[slot].name << "' is [" << grad.rows() << " x " << grad.cols()
+                    << "], attached as [" << slots_[slot].rows << " x " << slots_[slot].cols << "]";
+            throw gradlab::Error(message.str());
+        }
+        if (step < 1) throw gradlab::Error("adam: step counts from 1, got " + std::to_string(step));
+    }
+
+    double learningRate_ = 1e-3;
+    double beta1_ = 0.9;
+    double beta2_ = 0.999;
+    double epsilon_ = 1e-8;
+    std::vector<gradlab::ParameterSlot> slots_;
+    std::vector<MatrixType> firstMoments_;   ///< m per slot
+    std::vector<MatrixType> secondMoments_;  ///< v per slot
+};
+
+}  // namespace
+
+GRADLAB_PLUGIN("gradlab_optimizers_adam", "1.0.0", registry) {
+    using gradlab::OptionSpec;
+    registry
+        .addOptimizer<Adam>("adam", "m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2, w += -lr/(1 - b1^t) m / "
+                                    "(sqrt(v / (1 - b2^t)) + eps) (Kingma & Ba 2015; PyTorch's Adam)")
+        .option(OptionSpec::real("lr", 1e-3, "learning rate (scaled by the schedule)").above(0.0))
+        .option(OptionSpec::real("beta1", 0.9, "decay of the first-moment average m").min(0.0).below(1.0))
+        .option(OptionSpec::real("beta2", 0.999, "decay of the second-moment average v").min(0.0).below(1.0))
+        .option(OptionSpec::real("epsilon", 1e-8, "added to the bias-corrected sqrt(v) in the denominator").min(0.0));
+}
