@@ -76,6 +76,15 @@ std::string normaliseGroup(const std::string& group, const std::string& filePath
 
 }  // namespace
 
+const char* columnTypeName(ColumnType type) {
+    switch (type) {
+        case ColumnType::float64: return "float64";
+        case ColumnType::int64: return "int64";
+        case ColumnType::string: return "string";
+    }
+    return "unknown";
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Table
 
@@ -89,17 +98,15 @@ ColumnId Table::addColumn(const std::string& name, Index width, ColumnType type)
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
         throw Error(where + ": invalid column name " + quoted(name));
     if (width < 0) throw Error(where + ": column " + quoted(name) + " has negative width " + std::to_string(width));
+    if (type == ColumnType::string && width != 0)
+        throw Error(where + ": string column " + quoted(name) + " must have width 0, got " + std::to_string(width));
     for (const auto& column : columns_)
         if (column.name == name) throw Error(where + ": duplicate column " + quoted(name));
     Column column;
     column.name = name;
     column.width = width;
     column.type = type;
-    const std::size_t elements = static_cast<std::size_t>(capacityRows_) * static_cast<std::size_t>(column.slots());
-    if (type == ColumnType::float64)
-        column.values.resize(elements);
-    else
-        column.integers.resize(elements);
+    resizeBuffer(column);
     columns_.push_back(std::move(column));
     resetRow(columns_.back(), 0);
     return ColumnId{columns_.size() - 1};
@@ -125,8 +132,7 @@ Table::Column& Table::checkedColumn(ColumnId id, ColumnType type) {
     Column& column = columns_[id.index];
     if (column.type != type)
         throw Error("trace file " + quoted(filePath_) + ", table " + quoted(group_) + ": column " +
-                    quoted(column.name) + " is " + (column.type == ColumnType::float64 ? "float64" : "int64") +
-                    ", not " + (type == ColumnType::float64 ? "float64" : "int64"));
+                    quoted(column.name) + " is " + columnTypeName(column.type) + ", not " + columnTypeName(type));
     return column;
 }
 
@@ -140,26 +146,37 @@ std::int64_t* Table::integerRow(ColumnId id) {
     return column.integers.data() + bufferedRows_ * column.slots();
 }
 
+void Table::setString(ColumnId id, const std::string& value) {
+    Column& column = checkedColumn(id, ColumnType::string);
+    column.strings[static_cast<std::size_t>(bufferedRows_)] = value;
+}
+
 void Table::resetRow(Column& column, std::int64_t rowIndex) {
     const Index slots = column.slots();
     if (column.type == ColumnType::float64) {
         double* first = column.values.data() + rowIndex * slots;
         std::fill(first, first + slots, std::numeric_limits<double>::quiet_NaN());
-    } else {
+    } else if (column.type == ColumnType::int64) {
         std::int64_t* first = column.integers.data() + rowIndex * slots;
         std::fill(first, first + slots, std::int64_t{0});
+    } else {
+        column.strings[static_cast<std::size_t>(rowIndex)].clear();  // keeps its capacity: no allocation
     }
+}
+
+void Table::resizeBuffer(Column& column) {
+    const std::size_t elements = static_cast<std::size_t>(capacityRows_) * static_cast<std::size_t>(column.slots());
+    if (column.type == ColumnType::float64)
+        column.values.resize(elements);
+    else if (column.type == ColumnType::int64)
+        column.integers.resize(elements);
+    else
+        column.strings.resize(elements);
 }
 
 void Table::reserveRows(std::int64_t capacityRows) {
     capacityRows_ = capacityRows;
-    for (auto& column : columns_) {
-        const std::size_t elements = static_cast<std::size_t>(capacityRows) * static_cast<std::size_t>(column.slots());
-        if (column.type == ColumnType::float64)
-            column.values.resize(elements);
-        else
-            column.integers.resize(elements);
-    }
+    for (auto& column : columns_) resizeBuffer(column);
 }
 
 void Table::commit() {
@@ -186,10 +203,16 @@ void Table::createDatasets(hid_t groupLocation) {
         checkHdf5Status(H5Pset_shuffle(properties.get()), what);
         checkHdf5Status(H5Pset_deflate(properties.get(), deflateLevel), what);
         hid_t fileType = H5T_STD_I64LE;
+        Hdf5Handle stringType;
         if (column.type == ColumnType::float64) {
             fileType = H5T_IEEE_F64LE;
             const double fill = std::numeric_limits<double>::quiet_NaN();
             checkHdf5Status(H5Pset_fill_value(properties.get(), H5T_NATIVE_DOUBLE, &fill), what);
+        } else if (column.type == ColumnType::string) {
+            // Variable-length strings: the filters compress the chunks of heap references, the text itself
+            // lives in the file's global heap. The default fill (a null string) reads back as "".
+            stringType = makeUtf8StringType();
+            fileType = stringType.get();
         }
         column.dataset =
             Hdf5Handle::dataset(checkHdf5(H5Dcreate2(groupLocation, column.name.c_str(), fileType, space.get(),
@@ -216,22 +239,33 @@ void Table::flush(hid_t groupLocation) {
         const hsize_t block[2] = {count, width};
         checkHdf5Status(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, offset, nullptr, block, nullptr), what);
         Hdf5Handle memorySpace = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, block, nullptr), what));
-        if (column.type == ColumnType::float64)
+        if (column.type == ColumnType::float64) {
             checkHdf5Status(H5Dwrite(column.dataset.get(), H5T_NATIVE_DOUBLE, memorySpace.get(), fileSpace.get(),
                                      H5P_DEFAULT, column.values.data()),
                             what);
-        else
+        } else if (column.type == ColumnType::int64) {
             checkHdf5Status(H5Dwrite(column.dataset.get(), H5T_NATIVE_INT64, memorySpace.get(), fileSpace.get(),
                                      H5P_DEFAULT, column.integers.data()),
                             what);
+        } else {
+            Hdf5Handle stringType = makeUtf8StringType();
+            std::vector<const char*> pointers(static_cast<std::size_t>(count));
+            for (std::size_t index = 0; index < pointers.size(); ++index)
+                pointers[index] = column.strings[index].c_str();
+            checkHdf5Status(H5Dwrite(column.dataset.get(), stringType.get(), memorySpace.get(), fileSpace.get(),
+                                     H5P_DEFAULT, pointers.data()),
+                            what);
+        }
     }
     // Move the row being filled (possibly partly set) to the front of the buffers.
     for (auto& column : columns_) {
         const Index slots = column.slots();
         if (column.type == ColumnType::float64)
             std::copy_n(column.values.data() + bufferedRows_ * slots, slots, column.values.data());
-        else
+        else if (column.type == ColumnType::int64)
             std::copy_n(column.integers.data() + bufferedRows_ * slots, slots, column.integers.data());
+        else
+            std::swap(column.strings.front(), column.strings[static_cast<std::size_t>(bufferedRows_)]);
     }
     writtenRows_ += bufferedRows_;
     bufferedRows_ = 0;
@@ -412,9 +446,55 @@ void TraceWriter::setIntegerAttribute(const std::string& name, std::int64_t valu
     writeScalarAttribute(file_.get(), name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, "trace file " + quoted(path_));
 }
 
+Hdf5Handle TraceWriter::openAttributeGroup(const std::string& group) {
+    const std::string where = "trace file " + quoted(path_);
+    if (group.empty() || group.front() != '/')
+        throw Error(where + ": group " + quoted(group) + " must be an absolute path such as '/theory'");
+    if (group == "/") return Hdf5Handle::group(checkHdf5(H5Gopen2(file_.get(), "/", H5P_DEFAULT), where));
+    for (const char* reserved : {"/meta", "/snapshots"}) {
+        const std::string prefix = reserved;
+        if (group == prefix || group.compare(0, prefix.size() + 1, prefix + "/") == 0)
+            throw Error(where + ": group " + quoted(reserved) + " is reserved and takes no attributes");
+    }
+    if (hdf5LinkExists(file_.get(), group)) {
+        Hdf5Handle object = Hdf5Handle::group(
+            H5Gopen2(file_.get(), group.c_str(), H5P_DEFAULT));
+        if (!object.valid()) throw Error(where + ": " + quoted(group) + " exists and is not a group");
+        return object;
+    }
+    Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), where));
+    checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), where);
+    return Hdf5Handle::group(
+        checkHdf5(H5Gcreate2(file_.get(), group.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
+                  where + ": cannot create group " + quoted(group)));
+}
+
+void TraceWriter::setGroupAttribute(const std::string& group, const std::string& name, const std::string& value) {
+    requireOpen("set attribute " + quoted(name) + " of " + quoted(group));
+    Hdf5ErrorSilencer silencer;
+    Hdf5Handle object = openAttributeGroup(group);
+    writeStringAttribute(object.get(), name, value, "trace file " + quoted(path_) + ", group " + quoted(group));
+}
+
+void TraceWriter::setGroupAttribute(const std::string& group, const std::string& name, double value) {
+    requireOpen("set attribute " + quoted(name) + " of " + quoted(group));
+    Hdf5ErrorSilencer silencer;
+    Hdf5Handle object = openAttributeGroup(group);
+    writeScalarAttribute(object.get(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value,
+                         "trace file " + quoted(path_) + ", group " + quoted(group));
+}
+
+void TraceWriter::setGroupIntegerAttribute(const std::string& group, const std::string& name, std::int64_t value) {
+    requireOpen("set attribute " + quoted(name) + " of " + quoted(group));
+    Hdf5ErrorSilencer silencer;
+    Hdf5Handle object = openAttributeGroup(group);
+    writeScalarAttribute(object.get(), name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value,
+                         "trace file " + quoted(path_) + ", group " + quoted(group));
+}
+
 void TraceWriter::finish(const std::string& status, const std::string& message, const std::string& finishedAt) {
     requireOpen("finish");
-    const std::vector<std::string> known = {"completed", "diverged", "failed", "interrupted"};
+    const std::vector<std::string> known = {"completed", "diverged", "failed", "interrupted", "stopped"};
     if (std::find(known.begin(), known.end(), status) == known.end())
         throw Error("trace file " + quoted(path_) + ": unknown final status " + quoted(status) +
                     suggestionSuffix(status, known));

@@ -41,8 +41,12 @@ struct TraceHeader {
     std::vector<std::string> paramNames;
 };
 
-/// Element type of a table column as stored in the file.
-enum class ColumnType { float64, int64 };
+/// Element type of a table column as stored in the file: IEEE float64, int64, or variable-length UTF-8
+/// strings (width 0 only, e.g. the `kind` and `message` columns of /events).
+enum class ColumnType { float64, int64, string };
+
+/// The name of a column type as messages and docs spell it: "float64", "int64" or "string".
+const char* columnTypeName(ColumnType type);
 
 /// Identifies one column of a Table; returned by Table::addColumn.
 struct ColumnId {
@@ -52,8 +56,9 @@ struct ColumnId {
 
 class TraceWriter;
 
-/// Rows appended together, one per traced step (group "/trace") or evaluation (group "/eval").
+/// Rows appended together, one per traced step (group "/trace"), evaluation (group "/eval") or event ("/events").
 /// Each column is a dataset of the group: [S] for width 0, [S x width] otherwise, S growing with each row.
+/// String columns are always [S].
 /// Rows are buffered in memory; commit() never touches HDF5, TraceWriter::flush() writes them.
 class Table {
 public:
@@ -61,7 +66,8 @@ public:
     Table& operator=(const Table&) = delete;
 
     /// Declares a column before the first row: width 0 gives a dataset [S], width w gives [S x w].
-    /// Throws Error on a duplicate name, a negative width, or once rows were committed.
+    /// Throws Error on a duplicate name, a negative width, a string column of width > 0, or once rows were
+    /// committed.
     ColumnId addColumn(const std::string& name, Index width = 0, ColumnType type = ColumnType::float64);
 
     /// The column with this name; throws Error listing the known columns.
@@ -80,6 +86,10 @@ public:
 
     /// Sets the current row's value of a width-0 int64 column.
     void setInteger(ColumnId column, std::int64_t value) { *integerRow(column) = value; }
+
+    /// Sets the current row's value of a string column (UTF-8 text, stored as given); a cell left unset is
+    /// written as "". Copies the text, so it may allocate.
+    void setString(ColumnId column, const std::string& value);
 
     /// Appends the current row to the buffer and starts a new one. Never touches HDF5 and does not allocate
     /// while fewer than flushEveryRows rows are buffered (the buffer grows if nobody flushes).
@@ -106,6 +116,7 @@ private:
         ColumnType type = ColumnType::float64;
         std::vector<double> values;          // float64 columns: capacity rows x max(1, width), row-major
         std::vector<std::int64_t> integers;  // int64 columns: same layout
+        std::vector<std::string> strings;    // string columns: capacity rows, one cell each
         Hdf5Handle dataset;
         Index slots() const { return width == 0 ? 1 : width; }
     };
@@ -117,6 +128,7 @@ private:
     void createDatasets(hid_t groupLocation);
     void flush(hid_t groupLocation);
     void closeDatasets() noexcept;
+    void resizeBuffer(Column& column);
 
     std::string group_;
     std::string filePath_;
@@ -179,6 +191,28 @@ public:
     /// Sets (or replaces) a root int64 attribute.
     void setIntegerAttribute(const std::string& name, std::int64_t value);
 
+    /// Sets (or replaces) a string attribute of a group, e.g. setGroupAttribute("/theory", "activation", "tanh");
+    /// creates the group (and its parents) when missing. "/" is the root. Throws Error if `group` names a
+    /// dataset or lies under a reserved group ("/meta", "/snapshots").
+    void setGroupAttribute(const std::string& group, const std::string& name, const std::string& value);
+
+    /// Same as above for a string literal (keeps it from becoming an integer).
+    void setGroupAttribute(const std::string& group, const std::string& name, const char* value) {
+        setGroupAttribute(group, name, std::string(value));
+    }
+
+    /// Sets (or replaces) a float64 attribute of a group, created when missing.
+    void setGroupAttribute(const std::string& group, const std::string& name, double value);
+
+    /// Sets (or replaces) an int64 attribute of a group, created when missing, for any integer argument.
+    template <typename Integer, typename = std::enable_if_t<std::is_integral_v<Integer>>>
+    void setGroupAttribute(const std::string& group, const std::string& name, Integer value) {
+        setGroupIntegerAttribute(group, name, static_cast<std::int64_t>(value));
+    }
+
+    /// Sets (or replaces) an int64 attribute of a group, created when missing.
+    void setGroupIntegerAttribute(const std::string& group, const std::string& name, std::int64_t value);
+
     /// Records the final status ("completed", "diverged", "failed" or "interrupted"), its message and the
     /// ISO 8601 UTC finish time, writes the buffered rows and closes the file. Tables stay valid objects,
     /// but nothing more reaches the file: flush, snapshots and attributes then throw Error.
@@ -199,6 +233,7 @@ private:
                            const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& grad,
                            const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& value);
     void requireOpen(const std::string& action) const;
+    Hdf5Handle openAttributeGroup(const std::string& group);
     void writeMeta(const TraceHeader& header);
     void closeFile() noexcept;
 

@@ -430,3 +430,147 @@ TEST_CASE("trace reader refuses what it does not know", "[trace]") {
                           Contains("written by a newer gradlab: schema_version 2, this reader knows 1"));
     }
 }
+
+TEST_CASE("string columns round-trip across flushes, growth and a partly filled row", "[trace][strings]") {
+    TemporaryFile file("events.h5");
+    // Row r: kind cycles, message set on even rows only (odd rows must read back as "").
+    auto kindOf = [](std::int64_t row) { return std::string(row % 3 == 0 ? "vanishing" : "non_finite"); };
+    auto messageOf = [](std::int64_t row) {
+        return row % 2 == 0 ? "row " + std::to_string(row) + ": ‖dL/dh‖ < 1e-5 · ‖dL/dy‖ " + std::string(200, 'x')
+                            : std::string();
+    };
+    const std::int64_t rows = 13;
+    {
+        TraceWriter writer(file.path(), makeHeader(), 4);
+        Table& events = writer.table("/events");
+        const ColumnId step = events.addColumn("step", 0, ColumnType::int64);
+        const ColumnId kind = events.addColumn("kind", 0, ColumnType::string);
+        const ColumnId where = events.addColumn("where", 0, ColumnType::string);
+        const ColumnId timestep = events.addColumn("timestep", 0, ColumnType::int64);
+        const ColumnId value = events.addColumn("value");
+        const ColumnId message = events.addColumn("message", 0, ColumnType::string);
+        CHECK_THROWS_WITH(events.addColumn("wide", 2, ColumnType::string),
+                          Contains("string column 'wide' must have width 0, got 2"));
+        CHECK_THROWS_WITH(events.setString(step, "x"), Contains("column 'step' is int64, not string"));
+        CHECK_THROWS_WITH(events.set(kind, 1.0), Contains("column 'kind' is string, not float64"));
+        for (std::int64_t row = 0; row < rows; ++row) {
+            events.setInteger(step, row * 10);
+            events.setString(kind, kindOf(row));
+            events.setString(where, "forward layers." + std::to_string(row) + ".dense");
+            events.setInteger(timestep, row == 5 ? 7 : -1);
+            events.set(value, 0.5 * row);
+            if (row == 9) writer.flush();  // row 9 is half filled: its message is set after the flush
+            events.setString(message, messageOf(row));
+            events.commit();
+            if (row < 8) writer.flushIfDue();  // then stop flushing: the buffers must grow
+        }
+        CHECK(events.rows() == rows);
+        writer.finish("completed", "", "");
+    }
+    const TraceReader reader(file.path());
+    CHECK(reader.listGroup("/events") == std::vector<std::string>{"kind", "message", "step", "timestep", "value", "where"});
+    REQUIRE(reader.datasetShape("/events/kind") == std::vector<hsize_t>{hsize_t(rows)});
+    const std::vector<std::string> kinds = reader.readStrings("/events/kind");
+    const std::vector<std::string> wheres = reader.readStrings("/events/where");
+    const std::vector<std::string> messages = reader.readStrings("/events/message");
+    const std::vector<std::int64_t> steps = reader.readInt64Vector("/events/step");
+    const std::vector<std::int64_t> timesteps = reader.readInt64Vector("/events/timestep");
+    const Eigen::VectorXd values = reader.readVector("/events/value");
+    REQUIRE(kinds.size() == std::size_t(rows));
+    for (std::int64_t row = 0; row < rows; ++row) {
+        INFO("row " << row);
+        CHECK(steps[row] == row * 10);
+        CHECK(kinds[row] == kindOf(row));
+        CHECK(wheres[row] == "forward layers." + std::to_string(row) + ".dense");
+        CHECK(messages[row] == messageOf(row));
+        CHECK(timesteps[row] == (row == 5 ? 7 : -1));
+        CHECK(values(row) == 0.5 * row);
+    }
+    CHECK_THROWS_WITH(reader.readVector("/events/kind"), Contains("is string, not numbers"));
+
+    // Layout: chunked, compressed, unlimited, variable-length UTF-8.
+    Hdf5Handle h5 = gradlab::trace::openHdf5ReadOnly(file.path());
+    Hdf5Handle dataset = Hdf5Handle::dataset(H5Dopen2(h5.get(), "/events/message", H5P_DEFAULT));
+    REQUIRE(dataset.valid());
+    Hdf5Handle type = Hdf5Handle::datatype(H5Dget_type(dataset.get()));
+    CHECK(H5Tget_class(type.get()) == H5T_STRING);
+    CHECK(H5Tis_variable_str(type.get()) > 0);
+    CHECK(H5Tget_cset(type.get()) == H5T_CSET_UTF8);
+    Hdf5Handle properties = Hdf5Handle::propertyList(H5Dget_create_plist(dataset.get()));
+    CHECK(H5Pget_layout(properties.get()) == H5D_CHUNKED);
+    hsize_t chunk[1] = {};
+    CHECK(H5Pget_chunk(properties.get(), 1, chunk) == 1);
+    CHECK(chunk[0] == 1024);
+    Hdf5Handle space = Hdf5Handle::dataspace(H5Dget_space(dataset.get()));
+    hsize_t dims[1] = {}, maxDims[1] = {};
+    H5Sget_simple_extent_dims(space.get(), dims, maxDims);
+    CHECK(maxDims[0] == H5S_UNLIMITED);
+}
+
+TEST_CASE("an empty string table and a killed writer leave readable string columns", "[trace][strings]") {
+    TemporaryFile file("events-empty.h5");
+    {
+        TraceWriter writer(file.path(), makeHeader());
+        Table& events = writer.table("/events");
+        events.addColumn("kind", 0, ColumnType::string);
+        writer.finish("completed", "", "");
+    }
+    const TraceReader reader(file.path());
+    CHECK(reader.datasetShape("/events/kind") == std::vector<hsize_t>{0});
+    CHECK(reader.readStrings("/events/kind").empty());
+
+    TemporaryFile killed("events-killed.h5");
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        int code = 0;
+        try {
+            auto* writer = new TraceWriter(killed.path(), makeHeader(), 2);
+            Table& events = writer->table("/events");
+            const ColumnId kind = events.addColumn("kind", 0, ColumnType::string);
+            for (const char* text : {"exploding", "stalled", "saturated"}) {
+                events.setString(kind, text);
+                events.commit();
+                writer->flushIfDue();
+            }
+        } catch (...) {
+            code = 1;
+        }
+        ::_exit(code);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CHECK(TraceReader(killed.path()).readStrings("/events/kind") == std::vector<std::string>{"exploding", "stalled"});
+}
+
+TEST_CASE("group attributes create the group and round-trip strings, floats and integers", "[trace]") {
+    TemporaryFile file("group-attributes.h5");
+    {
+        TraceWriter writer(file.path(), makeHeader());
+        writer.setGroupAttribute("/theory", "activation", "tanh");
+        writer.setGroupAttribute("/theory", "chi_1", 0.75);
+        writer.setGroupAttribute("/theory", "converged", 1);
+        writer.setGroupAttribute("/theory", "chi_1", 1.25);  // replaced
+        writer.setGroupAttribute("/", "note", std::string("root"));
+        writer.setGroupAttribute("/analysis/nested", "depth", std::int64_t{3});
+        Table& trace = writer.table("/trace");
+        trace.addColumn("loss");
+        writer.flush();
+        writer.setGroupAttribute("/trace", "unit", "nats");  // on an existing table group
+        CHECK_THROWS_WITH(writer.setGroupAttribute("/meta", "x", 1.0), Contains("'/meta' is reserved"));
+        CHECK_THROWS_WITH(writer.setGroupAttribute("/trace/loss", "x", 1.0), Contains("is not a group"));
+        CHECK_THROWS_WITH(writer.setGroupAttribute("theory", "x", 1.0), Contains("must be an absolute path"));
+        writer.finish("completed", "", "");
+        CHECK_THROWS_WITH(writer.setGroupAttribute("/theory", "x", 1.0), Contains("after finish()"));
+    }
+    const TraceReader reader(file.path());
+    CHECK(reader.hasGroup("/theory"));
+    CHECK(reader.stringAttribute("activation", "/theory") == "tanh");
+    CHECK(reader.doubleAttribute("chi_1", "/theory") == 1.25);
+    CHECK(reader.integerAttribute("converged", "/theory") == 1);
+    CHECK(reader.stringAttribute("note") == "root");
+    CHECK(reader.integerAttribute("depth", "/analysis/nested") == 3);
+    CHECK(reader.stringAttribute("unit", "/trace") == "nats");
+}
