@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gradlab/sdk.hpp"
 
@@ -31,7 +32,17 @@ public:
         return input;
     }
 
-    void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override { activation_->forward(x, y); }
+    void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override {
+        activation_->forward(x, y);
+        if (this->tracing() && phase == gradlab::Phase::train)
+            activation_->unitMaxSlope(x, y, slopeScratch_, unitMaxSlope_);
+    }
+
+    /// While tracing: "unit_max_slope" [units], the largest |f'(x)| of each unit over the batch.
+    void statistics(gradlab::StatisticsSink& sink) const override {
+        if (this->tracing() && !unitMaxSlope_.empty())
+            sink.add("unit_max_slope", unitMaxSlope_.data(), static_cast<gradlab::Index>(unitMaxSlope_.size()));
+    }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
         // The activation's own parameters (prelu's slope) need their gradients even when dx is not wanted.
@@ -42,6 +53,8 @@ public:
 private:
     std::shared_ptr<gradlab::Activation<Scalar>> activation_;
     MatrixType unusedInputGrad_;  ///< scratch for dx when the caller passes none
+    MatrixType slopeScratch_;     ///< f'(x) while tracing
+    std::vector<double> unitMaxSlope_;
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gradlab/sdk.hpp"
 
@@ -59,7 +60,17 @@ public:
         MatrixType& z = isIdentity_ ? y : preActivation_;
         z.noalias() = weight_->value * x;
         if (hasBias_) z.colwise() += bias_->value.col(0);
-        if (!isIdentity_) activation_->forward(preActivation_, y);
+        if (!isIdentity_) {
+            activation_->forward(preActivation_, y);
+            if (this->tracing() && phase == gradlab::Phase::train)
+                activation_->unitMaxSlope(preActivation_, y, slopeScratch_, unitMaxSlope_);
+        }
+    }
+
+    /// While tracing: "unit_max_slope" [units], the largest |f'(z)| of each unit over the batch.
+    void statistics(gradlab::StatisticsSink& sink) const override {
+        if (!isIdentity_ && this->tracing() && !unitMaxSlope_.empty())
+            sink.add("unit_max_slope", unitMaxSlope_.data(), static_cast<gradlab::Index>(unitMaxSlope_.size()));
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
@@ -80,6 +91,8 @@ private:
     gradlab::Parameter<Scalar>* bias_ = nullptr;
     MatrixType preActivation_;      ///< z = W x + b from the last forward, [units x n]
     MatrixType preActivationGrad_;  ///< dLoss/dz, [units x n]
+    MatrixType slopeScratch_;       ///< f'(z) while tracing
+    std::vector<double> unitMaxSlope_;
 };
 
 }  // namespace

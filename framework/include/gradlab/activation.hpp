@@ -2,6 +2,8 @@
 /// @file activation.hpp
 /// The activation plugin interface: an element-wise function y = f(x), possibly with learnable parameters.
 
+#include <vector>
+
 #include "gradlab/module.hpp"
 
 namespace gradlab {
@@ -32,6 +34,18 @@ public:
 
     /// f'(x) for one value at the current parameters.
     virtual double slope(double x) const = 0;
+
+    /// Saturation statistics: for each unit (row), the largest |f'(x)| over the batch (columns); a dead ReLU
+    /// or a saturated sigmoid unit has a value near 0. Layers call it while tracing and report the result as
+    /// the statistic "unit_max_slope", which the host turns into /trace/saturation.
+    /// requires: x, y from forward. ensures: out has one entry per row; scratch holds f'(x).
+    void unitMaxSlope(const MatrixType& x, const MatrixType& y, MatrixType& scratch, std::vector<double>& out) {
+        derivative(x, y, scratch);
+        out.resize(static_cast<std::size_t>(scratch.rows()));
+        for (Index row = 0; row < scratch.rows(); ++row)
+            out[static_cast<std::size_t>(row)] =
+                scratch.cols() > 0 ? static_cast<double>(scratch.row(row).cwiseAbs().maxCoeff()) : 0.0;
+    }
 };
 
 }  // namespace gradlab

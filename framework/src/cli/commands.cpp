@@ -82,6 +82,9 @@ int runCommand(const std::vector<std::string>& arguments) {
                   << formatNumber(result.seconds) << " s, "
                   << formatNumber(static_cast<double>(result.steps) / std::max(result.seconds, 1e-9)) << " steps/s\n";
         std::cout << "  loss       " << formatNumber(result.firstLoss) << " -> " << formatNumber(result.lastLoss) << "\n";
+        for (const auto& event : result.events)
+            std::cout << "  event      step " << event.step << ": " << event.kind << " (" << event.where
+                      << "): " << event.message << "\n";
         if (!result.output.empty()) {
             std::cout << "  grad norm  " << formatNumber(result.firstGradNorm) << " -> "
                       << formatNumber(result.lastGradNorm) << "\n";

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <limits>
 
 #include "config/plugin_spec_reader.hpp"
@@ -76,6 +77,47 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
     data.seed = static_cast<std::uint64_t>(reader.integer("seed", static_cast<std::int64_t>(runSeed), 0, kMaxInt));
     reader.finish();
     return data;
+}
+
+/// `detectors:`: per detector its thresholds and `action: record | stop`.
+DetectorsConfig readDetectors(const ConfigNode& given, YAML::Node resolved, const ConfigNode& root) {
+    DetectorsConfig config;
+    const ConfigNode node =
+        given.yaml().IsDefined() ? given : ConfigNode(YAML::Node(YAML::NodeType::Map), root.source(), "detectors");
+    MapReader reader(node, resolved, "the detectors section");
+    const std::vector<std::string> actions{"record", "stop"};
+    auto section = [&](const std::string& name, const std::function<void(MapReader&)>& body) {
+        ConfigNode child = reader.optional(name);
+        const ConfigNode present =
+            child.yaml().IsDefined() ? child : ConfigNode(YAML::Node(YAML::NodeType::Map), root.source(), child.path());
+        MapReader detector(present, reader.resolvedChild(name), "the " + name + " detector");
+        body(detector);
+        detector.finish();
+    };
+    section("non_finite", [&](MapReader& d) { config.nonFiniteStops = d.choice("action", "stop", actions) == "stop"; });
+    section("exploding", [&](MapReader& d) {
+        config.explodingNorm = d.real("norm", config.explodingNorm, 0.0, kInf);
+        config.explodingGrowth = d.real("growth", config.explodingGrowth, 1.0, kInf);
+        config.explodingWindow = d.integer("window", config.explodingWindow, 1, 1000000);
+        config.explodingStops = d.choice("action", "record", actions) == "stop";
+    });
+    section("vanishing", [&](MapReader& d) {
+        config.vanishingRatio = d.real("ratio", config.vanishingRatio, 0.0, 1.0);
+        config.vanishingStops = d.choice("action", "record", actions) == "stop";
+    });
+    section("stalled", [&](MapReader& d) {
+        config.stalledLossChange = d.real("loss_change", config.stalledLossChange, 0.0, 1.0);
+        config.stalledUpdateRatio = d.real("update_ratio", config.stalledUpdateRatio, 0.0, 1.0);
+        config.stalledWindow = d.integer("window", config.stalledWindow, 1, 1000000);
+        config.stalledStops = d.choice("action", "record", actions) == "stop";
+    });
+    section("saturated", [&](MapReader& d) {
+        config.saturatedSlope = d.real("slope", config.saturatedSlope, 0.0, kInf);
+        config.saturatedFraction = d.real("fraction", config.saturatedFraction, 0.0, 1.0);
+        config.saturatedStops = d.choice("action", "record", actions) == "stop";
+    });
+    reader.finish();
+    return config;
 }
 
 }  // namespace
@@ -192,6 +234,8 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         config.trace.flushEvery = trace.integer("flush_every", 100, 1, 1000000);
         trace.finish();
     }
+
+    config.detectors = readDetectors(reader.optional("detectors"), reader.resolvedChild("detectors"), root);
 
     config.output = reader.string("output", "runs/" + config.name + ".h5");
     reader.finish();

@@ -10,6 +10,7 @@
 #include "config/config_node.hpp"
 #include "plugin/plugin_host.hpp"
 #include "training/clipping.hpp"
+#include "training/detectors.hpp"
 #include "training/schedule.hpp"
 
 namespace gradlab {
@@ -78,6 +79,7 @@ struct RunConfig {
     std::vector<RegularizerConfig> regularizers;
     TrainingConfig training;
     TraceConfig trace;
+    DetectorsConfig detectors;
     std::string output;
     std::string resolvedYaml;  ///< every key with its value, defaults included, repeats expanded
 };

@@ -40,6 +40,7 @@ Network<Scalar>::Network(const std::vector<PluginSpec>& layers, Shape input, con
             parameters_.push_back({name + "." + parameter.name, parameter.parameter});
         }
         layers_.push_back(std::move(layer));
+        shapes_.push_back(shape);
         names_.push_back(name);
         kinds_.push_back(spec.name);
     }

@@ -47,6 +47,8 @@ public:
     void zeroGradients();
 
     const MatrixType& output(std::size_t layer) const { return outputs_[layer]; }
+    /// The shape layer `layer` produces (timesteps > 1 for sequence outputs).
+    Shape outputShape(std::size_t layer) const { return shapes_[layer]; }
     const MatrixType& signal(std::size_t layer) const { return signals_[layer]; }
 
 private:
@@ -54,6 +56,7 @@ private:
     std::vector<std::string> names_, kinds_;
     std::vector<NamedParameter<Scalar>> parameters_;
     std::vector<MatrixType> outputs_, signals_;
+    std::vector<Shape> shapes_;
     Shape outputShape_;
 };
 

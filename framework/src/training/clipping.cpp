@@ -2,12 +2,15 @@
 
 #include <cmath>
 
+#include "training/norms.hpp"
+
 namespace gradlab {
 namespace {
 
 template <typename Scalar>
 double squaredNorm(const Matrix<Scalar>& matrix) {
-    return matrix.template cast<double>().squaredNorm();
+    const double norm = l2Norm(matrix);
+    return norm * norm;
 }
 
 }  // namespace

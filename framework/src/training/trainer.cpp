@@ -20,6 +20,8 @@
 #include "model/network.hpp"
 #include "trace/trace_writer.hpp"
 #include "training/clipping.hpp"
+#include "training/detectors.hpp"
+#include "training/norms.hpp"
 #include "training/schedule.hpp"
 
 #ifdef _OPENMP
@@ -155,6 +157,8 @@ public:
 
         batcher_ = std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
                                                             batchSeed);
+        detectors_ = std::make_unique<Detectors>(config.detectors, network_->layerNames());
+        saturation_.assign(network_->size(), NAN);
     }
 
     RunResult run() {
@@ -181,12 +185,19 @@ public:
                     if (step_ == 0) result.firstGradNorm = lastGradNorm_;
                     result.lastGradNorm = lastGradNorm_;
                 }
-                if (!std::isfinite(loss) || (traced && !std::isfinite(lastGradNorm_))) {
-                    result.status = "diverged";
+                if (nonFinite_ && result.divergedAt < 0) {
                     result.divergedAt = step_;
-                    result.message = std::string(std::isfinite(loss) ? "gradient norm" : "loss") + " became " +
-                                     (std::isnan(std::isfinite(loss) ? lastGradNorm_ : loss) ? "NaN" : "Inf") +
-                                     " at step " + std::to_string(step_);
+                    if (config_.detectors.nonFiniteStops) {
+                        result.status = "diverged";
+                        for (const auto& event : events_)
+                            if (event.kind == "non_finite") result.message = event.message;
+                        break;
+                    }
+                }
+                if (stopRequested_) {
+                    result.status = "stopped";
+                    result.message = "stopped by the " + events_.back().kind + " detector at step " +
+                                     std::to_string(step_) + ": " + events_.back().message;
                     break;
                 }
                 const bool evaluate = (config_.training.evalEvery > 0 && step_ % config_.training.evalEvery == 0) ||
@@ -206,6 +217,7 @@ public:
         result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         if (options_.progress == ProgressStyle::live) std::cerr << "\r\033[K" << std::flush;
         result.signalProfile = signalProfile();
+        result.events = events_;
         if (trace_) trace_->finish(result.status, result.message, utcNow());
         return result;
     }
@@ -270,6 +282,14 @@ private:
         columns_.signalGradNorm = table.addColumn("signal_grad_norm", layers);
         columns_.activationMean = table.addColumn("activation_mean", layers);
         columns_.activationStd = table.addColumn("activation_std", layers);
+        columns_.saturation = table.addColumn("saturation", layers);
+        trace::Table& events = trace_->table("/events");
+        columns_.eventStep = events.addColumn("step", 0, trace::ColumnType::int64);
+        columns_.eventKind = events.addColumn("kind", 0, trace::ColumnType::string);
+        columns_.eventWhere = events.addColumn("where", 0, trace::ColumnType::string);
+        columns_.eventTimestep = events.addColumn("timestep", 0, trace::ColumnType::int64);
+        columns_.eventValue = events.addColumn("value");
+        columns_.eventMessage = events.addColumn("message", 0, trace::ColumnType::string);
         if (config_.training.clip.mode != "none") {
             columns_.gradNormClipped = table.addColumn("grad_norm_clipped");
             columns_.clipped = table.addColumn("clipped", 0, trace::ColumnType::int64);
@@ -291,6 +311,15 @@ private:
         }
         const MatrixType& prediction = network_->forward(x_, Phase::train);
         const double loss = loss_->evaluate(prediction, y_, network_->outputGradient());
+        if (!std::isfinite(loss) && !nonFinite_) {
+            // Locate before the update touches anything; with the stop action the step ends here.
+            recordEvent(locateForward(loss));
+            nonFinite_ = true;
+            if (config_.detectors.nonFiniteStops) {
+                if (traced) recordNonFiniteRow(loss);
+                return loss;
+            }
+        }
         network_->zeroGradients();
         network_->backward(x_);
 
@@ -302,7 +331,17 @@ private:
                 entry.regularizer->addGradient(parameter.value, parameter.grad);
             }
 
-        if (traced) recordBeforeUpdate(loss, penalty, learningRate);
+        if (traced) {
+            recordBeforeUpdate(loss, penalty, learningRate);
+            if (!std::isfinite(lastGradNorm_) && !nonFinite_) {
+                recordEvent(locateBackward());
+                nonFinite_ = true;
+                if (config_.detectors.nonFiniteStops) {
+                    trace_->table("/trace").commit();
+                    return loss;
+                }
+            }
+        }
         if (config_.training.clip.mode != "none") {
             const ClipResult clip = clipGradients(config_.training.clip, network_->parameters(), parameterClipped_);
             if (traced) {
@@ -332,8 +371,30 @@ private:
         if (traced) {
             trace::Table& table = trace_->table("/trace");
             double* updateNorm = table.row(columns_.updateNorm);
-            for (std::size_t i = 0; i < parameters.size(); ++i)
-                updateNorm[i] = static_cast<double>(deltas_[i].template cast<double>().norm());
+            const double* valueNorm = table.row(columns_.paramNorm);
+            double updateSquares = 0, valueSquares = 0;
+            for (std::size_t i = 0; i < parameters.size(); ++i) {
+                updateNorm[i] = l2Norm(deltas_[i]);
+                updateSquares += updateNorm[i] * updateNorm[i];
+                valueSquares += valueNorm[i] * valueNorm[i];
+                if (!std::isfinite(updateNorm[i]) && !nonFinite_) {
+                    recordEvent({step_, "non_finite", "update " + parameters[i].name, -1, updateNorm[i],
+                                 "the update of " + parameters[i].name + " became non-finite at step " +
+                                     std::to_string(step_)});
+                    nonFinite_ = true;
+                }
+            }
+            StepMeasurements measured;
+            measured.step = step_;
+            measured.loss = loss;
+            measured.gradNorm = lastGradNorm_;
+            measured.updateRatio = valueSquares > 0 ? std::sqrt(updateSquares / valueSquares) : NAN;
+            measured.signalNorms = &lastSignal_;
+            measured.saturation = &saturation_;
+            measured.timestepRatios = &timestepRatios_;
+            firedScratch_.clear();
+            if (detectors_->observe(measured, firedScratch_)) stopRequested_ = true;
+            for (const auto& event : firedScratch_) recordEvent(event);
             table.commit();
             trace_->flushIfDue();
         }
@@ -352,10 +413,9 @@ private:
         double* valueNorms = table.row(columns_.paramNorm);
         double total = 0;
         for (std::size_t i = 0; i < parameters.size(); ++i) {
-            const double gradSquared = squaredNorm(parameters[i].parameter->grad);
-            total += gradSquared;
-            gradNorms[i] = std::sqrt(gradSquared);
-            valueNorms[i] = std::sqrt(squaredNorm(parameters[i].parameter->value));
+            gradNorms[i] = l2Norm(parameters[i].parameter->grad);
+            total += gradNorms[i] * gradNorms[i];
+            valueNorms[i] = l2Norm(parameters[i].parameter->value);
         }
         lastGradNorm_ = std::sqrt(total);
         *table.row(columns_.gradNorm) = lastGradNorm_;
@@ -364,13 +424,12 @@ private:
         double* mean = table.row(columns_.activationMean);
         double* deviation = table.row(columns_.activationStd);
         for (std::size_t l = 0; l < network_->size(); ++l) {
-            signal[l] = std::sqrt(squaredNorm(network_->signal(l)));
+            signal[l] = l2Norm(network_->signal(l));
             const MatrixType& output = network_->output(l);
             const double count = static_cast<double>(output.size());
-            const double sum = static_cast<double>(output.template cast<double>().sum());
-            const double sumSquares = squaredNorm(output);
-            mean[l] = sum / count;
-            deviation[l] = std::sqrt(std::max(0.0, sumSquares / count - mean[l] * mean[l]));
+            mean[l] = static_cast<double>(output.sum()) / count;
+            const double rms = l2Norm(output) / std::sqrt(count);
+            deviation[l] = std::sqrt(std::max(0.0, rms * rms - mean[l] * mean[l]));
         }
         lastSignal_.assign(signal, signal + network_->size());
         recordLayerStatistics();
@@ -379,6 +438,8 @@ private:
     /// Writes what layers report through statistics() to /trace/<statistic>/<layer name>, one row per traced
     /// step; each statistic's table is created at the first traced step that reports it.
     void recordLayerStatistics() {
+        saturation_.assign(network_->size(), NAN);
+        timestepRatios_.clear();
         for (std::size_t l = 0; l < network_->size(); ++l) {
             statistics_.clear();
             network_->layer(l).statistics(statistics_);
@@ -386,6 +447,15 @@ private:
                 if (!entry.used) continue;
                 const std::string& name = entry.name;
                 const std::vector<double>& values = entry.values;
+                if (name == "unit_max_slope") {
+                    // Saturation: the fraction of units whose |f'| stays below the threshold for the whole batch.
+                    std::size_t dead = 0;
+                    for (double slope : values) dead += slope < config_.detectors.saturatedSlope ? 1 : 0;
+                    saturation_[l] = values.empty() ? NAN : static_cast<double>(dead) / static_cast<double>(values.size());
+                    continue;
+                }
+                if (name == "timestep_grad_norm" && values.size() >= 2 && values.back() > 0)
+                    timestepRatios_.emplace_back(l, values.front() / values.back());
                 const std::string group = "/trace/" + name;
                 trace::Table& table = trace_->table(group);
                 const std::string& layerName = network_->layerNames()[l];
@@ -404,11 +474,95 @@ private:
             }
         }
         for (const auto& group : statisticGroups_) trace_->table(group).commit();
+        double* saturation = trace_->table("/trace").row(columns_.saturation);
+        std::copy(saturation_.begin(), saturation_.end(), saturation);
     }
 
-    /// Sum of squares accumulated in double, so that float32 runs trace norms far below float32's range.
-    static double squaredNorm(const MatrixType& matrix) {
-        return matrix.template cast<double>().squaredNorm();
+    /// Finds where a non-finite loss came from: a parameter left non-finite by the previous update, else the
+    /// first layer whose output is non-finite (and its first such timestep), else the loss itself.
+    Event locateForward(double loss) {
+        Event event{step_, "non_finite", "", -1, loss, ""};
+        const std::string what = std::string("loss became ") + (std::isnan(loss) ? "NaN" : "Inf") + " at step " +
+                                 std::to_string(step_);
+        for (const auto& parameter : network_->parameters())
+            if (!parameter.parameter->value.allFinite()) {
+                event.where = "update " + parameter.name;
+                event.message = what + "; first non-finite value: " + parameter.name + " after the update of step " +
+                                std::to_string(step_ - 1);
+                return event;
+            }
+        for (std::size_t l = 0; l < network_->size(); ++l)
+            if (!network_->output(l).allFinite()) {
+                event.where = "forward " + network_->layerNames()[l];
+                event.timestep = firstNonFiniteTimestep(network_->output(l), network_->outputShape(l));
+                event.message = what + "; first non-finite value: forward output of " + network_->layerNames()[l] +
+                                (event.timestep >= 0 ? " at timestep " + std::to_string(event.timestep) : "");
+                return event;
+            }
+        event.where = "forward loss";
+        event.message = what + "; the network's output is finite: the loss itself overflowed";
+        return event;
+    }
+
+    /// Finds where a non-finite gradient came from: the first non-finite signal in backward order (from the
+    /// output towards the input), else the first non-finite parameter gradient.
+    Event locateBackward() {
+        Event event{step_, "non_finite", "", -1, lastGradNorm_, ""};
+        const std::string what = "gradient norm became " + std::string(std::isnan(lastGradNorm_) ? "NaN" : "Inf") +
+                                 " at step " + std::to_string(step_);
+        for (std::size_t l = network_->size(); l-- > 0;)
+            if (!network_->signal(l).allFinite()) {
+                event.where = "backward " + network_->layerNames()[l];
+                event.timestep = firstNonFiniteTimestep(network_->signal(l), network_->outputShape(l));
+                event.message = what + "; first non-finite value: the gradient at the output of " +
+                                network_->layerNames()[l] +
+                                (event.timestep >= 0 ? " at timestep " + std::to_string(event.timestep) : "");
+                return event;
+            }
+        for (const auto& parameter : network_->parameters())
+            if (!parameter.parameter->grad.allFinite()) {
+                event.where = "backward " + parameter.name;
+                event.message = what + "; first non-finite value: the gradient of " + parameter.name;
+                return event;
+            }
+        event.where = "backward";
+        event.message = what;
+        return event;
+    }
+
+    /// For a sequence output [features x (T * batch)], the first timestep holding a non-finite value; -1 for
+    /// non-sequence outputs.
+    static std::int64_t firstNonFiniteTimestep(const MatrixType& values, Shape shape) {
+        if (shape.timesteps <= 1 || values.cols() == 0) return -1;
+        const Index batch = values.cols() / shape.timesteps;
+        for (Index t = 0; t < shape.timesteps; ++t)
+            if (!values.middleCols(t * batch, batch).allFinite()) return t;
+        return -1;
+    }
+
+    /// The trace row of a step cut short by a non-finite loss: its step, loss and learning rate.
+    void recordNonFiniteRow(double loss) {
+        trace::Table& table = trace_->table("/trace");
+        table.setInteger(columns_.step, step_);
+        *table.row(columns_.loss) = loss;
+        table.commit();
+    }
+
+    /// Keeps an event, writes it to /events and says it on the progress stream.
+    void recordEvent(const Event& event) {
+        events_.push_back(event);
+        if (options_.progress != ProgressStyle::none)
+            std::cerr << (options_.progress == ProgressStyle::live ? "\r\033[K" : "") << "event at step " << event.step
+                      << ": " << event.kind << " (" << event.where << "): " << event.message << "\n";
+        if (!trace_) return;
+        trace::Table& table = trace_->table("/events");
+        table.setInteger(columns_.eventStep, event.step);
+        table.setString(columns_.eventKind, event.kind);
+        table.setString(columns_.eventWhere, event.where);
+        table.setInteger(columns_.eventTimestep, event.timestep);
+        *table.row(columns_.eventValue) = event.value;
+        table.setString(columns_.eventMessage, event.message);
+        table.commit();
     }
 
     /// Loss (and accuracy) on the validation set, or on the training set when there is none.
@@ -474,8 +628,9 @@ private:
 
     struct Columns {
         trace::ColumnId step{}, loss{}, regLoss{}, lr{}, gradNorm{}, paramGradNorm{}, paramNorm{}, updateNorm{},
-            signalGradNorm{}, activationMean{}, activationStd{}, gradNormClipped{}, clipped{}, parameterClipped{},
-            evalStep{}, evalLoss{}, evalAccuracy{};
+            signalGradNorm{}, activationMean{}, activationStd{}, saturation{}, gradNormClipped{}, clipped{},
+            parameterClipped{}, evalStep{}, evalLoss{}, evalAccuracy{}, eventStep{}, eventKind{}, eventWhere{},
+            eventTimestep{}, eventValue{}, eventMessage{};
     };
 
     const RunConfig& config_;
@@ -491,6 +646,12 @@ private:
     Columns columns_;
     std::vector<MatrixType> deltas_;
     std::vector<double> parameterClipped_;
+    std::unique_ptr<Detectors> detectors_;
+    std::vector<Event> events_, firedScratch_;
+    bool nonFinite_ = false;      ///< a non-finite value was found (reported once)
+    bool stopRequested_ = false;  ///< a detector with action stop fired
+    std::vector<double> saturation_;  ///< per layer, this traced step
+    std::vector<std::pair<std::size_t, double>> timestepRatios_;
     bool tracingLayers_ = false;
     StatisticsCollector statistics_;
     std::map<std::string, trace::ColumnId> statisticColumns_;  ///< "statistic\nlayer name" -> column

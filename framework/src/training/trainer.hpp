@@ -8,6 +8,7 @@
 
 #include "config/run_config.hpp"
 #include "plugin/plugin_host.hpp"
+#include "training/detectors.hpp"
 
 namespace gradlab {
 
@@ -31,6 +32,7 @@ struct RunResult {
     double firstGradNorm = 0, lastGradNorm = 0;
     double seconds = 0;
     std::string signalProfile;  ///< per-layer signal gradient norms at the last traced step, one line
+    std::vector<Event> events;  ///< every detector firing, in order
 };
 
 /// Trains the configured model. Bad data or model errors are thrown (ConfigError/Error) before any trace

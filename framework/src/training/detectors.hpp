@@ -1,0 +1,72 @@
+#pragma once
+/// @file detectors.hpp
+/// The signs practitioners read gradient trouble by, watched while training: non-finite values, exploding
+/// and vanishing gradient norms, stalled training, dead or saturated units. Each firing is an Event, stored
+/// in the trace's /events table; each detector records or also stops the run.
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace gradlab {
+
+/// One detector firing.
+struct Event {
+    std::int64_t step = 0;
+    std::string kind;          ///< non_finite | exploding | vanishing | stalled | saturated
+    std::string where;         ///< layer or parameter (with the phase for non_finite: "forward layers.3.dense")
+    std::int64_t timestep = -1;
+    double value = 0;          ///< the measurement that fired it
+    std::string message;       ///< one readable sentence
+};
+
+/// Thresholds and actions, read from the config's `detectors:` section. Windows count traced steps.
+struct DetectorsConfig {
+    bool nonFiniteStops = true;
+    double explodingNorm = 1e8;        ///< global gradient norm above this
+    double explodingGrowth = 1e3;      ///< or growth by this factor ...
+    std::int64_t explodingWindow = 10; ///< ... within this many traced steps
+    bool explodingStops = false;
+    double vanishingRatio = 1e-5;      ///< first-layer / last-layer signal norm (and dL/dh_1 / dL/dh_T) below this
+    bool vanishingStops = false;
+    double stalledLossChange = 1e-7;   ///< relative loss change over the window below this ...
+    double stalledUpdateRatio = 1e-10; ///< ... or total update norm / total parameter norm below this
+    std::int64_t stalledWindow = 50;
+    bool stalledStops = false;
+    double saturatedSlope = 1e-3;      ///< a unit is dead or saturated when max |f'| over the batch is below this
+    double saturatedFraction = 0.5;    ///< fire when more than this fraction of a layer's units are
+    bool saturatedStops = false;
+};
+
+/// What one traced step measured, for the detectors.
+struct StepMeasurements {
+    std::int64_t step = 0;
+    double loss = 0;
+    double gradNorm = 0;
+    double updateRatio = 0;                         ///< total update norm / total parameter norm
+    const std::vector<double>* signalNorms = nullptr;  ///< per layer, dL/d(output)
+    const std::vector<double>* saturation = nullptr;   ///< per layer, fraction of saturated units (NaN: none)
+    /// Recurrent layers: (layer index, ||dL/dh_1|| / ||dL/dh_T||).
+    const std::vector<std::pair<std::size_t, double>>* timestepRatios = nullptr;
+};
+
+/// Watches traced steps; every detector but saturation fires at most once per run, saturation once per layer.
+class Detectors {
+public:
+    Detectors(DetectorsConfig config, std::vector<std::string> layerNames);
+
+    /// Checks one traced step; appends any firing to `fired`. Returns whether a firing asks to stop.
+    bool observe(const StepMeasurements& step, std::vector<Event>& fired);
+
+    const DetectorsConfig& config() const { return config_; }
+
+private:
+    DetectorsConfig config_;
+    std::vector<std::string> layerNames_;
+    std::deque<double> gradNorms_, losses_;
+    bool explodingFired_ = false, vanishingFired_ = false, stalledFired_ = false;
+    std::vector<bool> saturatedFired_;
+};
+
+}  // namespace gradlab
