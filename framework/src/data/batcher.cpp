@@ -26,6 +26,7 @@ Batcher<Scalar>::Batcher(const Dataset& dataset, Index batchSize, bool shuffle, 
     if (dataset.targets.cols() != samples_)
         throw Error("cannot make batches of '" + dataset.description + "': " + std::to_string(samples_) +
                     " input samples but " + std::to_string(dataset.targets.cols()) + " target samples");
+    checkLayout(dataset, "cannot make batches of '" + dataset.description + "'");
     if (batchSize < 1) throw Error("batch size must be at least 1, got " + std::to_string(batchSize));
     if (batchSize > samples_)
         throw Error("batch size " + std::to_string(batchSize) + " is larger than the data set (" +
@@ -58,16 +59,21 @@ template <typename Scalar>
 void Batcher<Scalar>::next(Matrix<Scalar>& x, Matrix<Scalar>& y) {
     const Eigen::MatrixXd& inputs = dataset_->inputs;
     const Eigen::MatrixXd& targets = dataset_->targets;
-    if (x.rows() != inputs.rows() || x.cols() != batchSize_) x.resize(inputs.rows(), batchSize_);
-    if (y.rows() != targets.rows() || y.cols() != batchSize_) y.resize(targets.rows(), batchSize_);
+    const Index features = dataset_->features(), outputs = dataset_->outputs();
+    const Index timesteps = dataset_->timesteps, targetTimesteps = dataset_->targetTimesteps;
+    if (x.rows() != features || x.cols() != timesteps * batchSize_) x.resize(features, timesteps * batchSize_);
+    if (y.rows() != outputs || y.cols() != targetTimesteps * batchSize_) y.resize(outputs, targetTimesteps * batchSize_);
     const std::uint64_t samples = static_cast<std::uint64_t>(samples_);
     lastIndices_.clear();
     for (Index column = 0; column < batchSize_; ++column) {
         const std::uint64_t epochIndex = position_ / samples;
         if (epochIndex != loadedEpoch_) loadOrder(epochIndex);
         const Index sample = order_[static_cast<std::size_t>(position_ % samples)];
-        x.col(column) = inputs.col(sample).template cast<Scalar>();
-        y.col(column) = targets.col(sample).template cast<Scalar>();
+        // Step t of the sample's column (rows [t F, (t+1) F)) goes to column t * batch + column.
+        for (Index t = 0; t < timesteps; ++t)
+            x.col(t * batchSize_ + column) = inputs.block(t * features, sample, features, 1).template cast<Scalar>();
+        for (Index t = 0; t < targetTimesteps; ++t)
+            y.col(t * batchSize_ + column) = targets.block(t * outputs, sample, outputs, 1).template cast<Scalar>();
         lastIndices_.push_back(sample);
         ++position_;
     }

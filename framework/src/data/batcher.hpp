@@ -18,16 +18,18 @@ namespace gradlab::data {
 template <typename Scalar>
 class Batcher {
 public:
-    /// Throws Error if the dataset is empty, its inputs and targets disagree on the sample count, or
-    /// batchSize is not in [1, samples].
+    /// Throws Error if the dataset is empty, its inputs and targets disagree on the sample count, its layout is
+    /// inconsistent (checkLayout), or batchSize is not in [1, samples].
     Batcher(const Dataset& dataset, Index batchSize, bool shuffle, std::uint64_t seed);
 
     /// A temporary dataset would dangle.
     Batcher(Dataset&& dataset, Index batchSize, bool shuffle, std::uint64_t seed) = delete;
 
-    /// ensures: x is [features x batchSize], y is [outputs x batchSize] (class indices for classification),
-    /// both overwritten with the next batchSize samples; resized only when their shape differs, so nothing
-    /// is allocated after the first call.
+    /// ensures: x is [features x (timesteps * batchSize)], y is [outputs x (targetTimesteps * batchSize)]
+    /// (class indices for classification; NaN where a step has no target), both overwritten with the next
+    /// batchSize samples in the layers' timestep-major layout: step t of the batch's b-th sample is column
+    /// t * batchSize + b (for non-sequence data simply [features x batchSize], column b). Resized only when
+    /// their shape differs, so nothing is allocated after the first call.
     void next(Matrix<Scalar>& x, Matrix<Scalar>& y);
 
     /// Samples served so far.

@@ -11,17 +11,23 @@ namespace gradlab::data {
 
 namespace {
 
-/// Throws for the first non-finite entry of a [rows x samples] matrix.
-void checkMatrixFinite(const Eigen::MatrixXd& matrix, const std::string& source, const char* matrixName,
-                       const char* rowName) {
+/// Throws for the first non-finite entry of a [(timesteps * rows) x samples] matrix; NaN passes when `allowNaN`.
+void checkMatrixFinite(const Eigen::MatrixXd& matrix, Index timesteps, bool allowNaN, const std::string& source,
+                       const char* matrixName, const char* rowName) {
     if (matrix.allFinite()) return;
+    const Index rowsPerStep = timesteps > 1 ? matrix.rows() / timesteps : matrix.rows();
     for (Index sample = 0; sample < matrix.cols(); ++sample) {
         for (Index row = 0; row < matrix.rows(); ++row) {
             const double value = matrix(row, sample);
-            if (std::isfinite(value)) continue;
+            if (std::isfinite(value) || (allowNaN && std::isnan(value))) continue;
             const char* what = std::isnan(value) ? "NaN" : (value > 0 ? "+inf" : "-inf");
-            throw Error(source + ": " + matrixName + " sample " + std::to_string(sample) + ", " + rowName + " " +
-                        std::to_string(row) + " is " + what + " (0-based indices)");
+            const std::string position =
+                timesteps > 1 && rowsPerStep > 0
+                    ? "timestep " + std::to_string(row / rowsPerStep) + ", " + rowName + " " +
+                          std::to_string(row % rowsPerStep)
+                    : std::string(rowName) + " " + std::to_string(row);
+            throw Error(source + ": " + matrixName + " sample " + std::to_string(sample) + ", " + position + " is " +
+                        what + " (0-based indices)");
         }
     }
 }
@@ -36,15 +42,38 @@ Dataset selectSamples(const Dataset& dataset, const std::vector<Index>& indices,
         selected.targets.col(static_cast<Index>(column)) = dataset.targets.col(indices[column]);
     }
     selected.classes = dataset.classes;
+    selected.timesteps = dataset.timesteps;
+    selected.targetTimesteps = dataset.targetTimesteps;
     selected.description = description;
     return selected;
 }
 
 }  // namespace
 
+void checkLayout(const Dataset& dataset, const std::string& source) {
+    const std::string what = source + ": ";
+    if (dataset.timesteps < 1)
+        throw Error(what + "timesteps must be at least 1, got " + std::to_string(dataset.timesteps));
+    if (dataset.targetTimesteps != 1 && dataset.targetTimesteps != dataset.timesteps)
+        throw Error(what + "targetTimesteps must be 1 (one target per sequence) or timesteps (" +
+                    std::to_string(dataset.timesteps) + ", a target per step), got " +
+                    std::to_string(dataset.targetTimesteps));
+    if (dataset.inputs.rows() % dataset.timesteps != 0)
+        throw Error(what + "inputs have " + std::to_string(dataset.inputs.rows()) + " rows, not a multiple of " +
+                    std::to_string(dataset.timesteps) + " timesteps (expected [(timesteps * features) x samples])");
+    if (dataset.targets.rows() % dataset.targetTimesteps != 0)
+        throw Error(what + "targets have " + std::to_string(dataset.targets.rows()) + " rows, not a multiple of " +
+                    std::to_string(dataset.targetTimesteps) +
+                    " target timesteps (expected [(targetTimesteps * outputs) x samples])");
+    if (dataset.targets.cols() != dataset.inputs.cols())
+        throw Error(what + std::to_string(dataset.inputs.cols()) + " input samples but " +
+                    std::to_string(dataset.targets.cols()) + " target samples");
+}
+
 void checkFinite(const Dataset& dataset, const std::string& source) {
-    checkMatrixFinite(dataset.inputs, source, "inputs", "feature");
-    checkMatrixFinite(dataset.targets, source, "targets", "output");
+    checkMatrixFinite(dataset.inputs, dataset.timesteps, false, source, "inputs", "feature");
+    checkMatrixFinite(dataset.targets, dataset.targetTimesteps, dataset.targetTimesteps > 1, source, "targets",
+                      "output");
 }
 
 Split splitValidation(const Dataset& dataset, double fraction, std::uint64_t seed) {

@@ -221,9 +221,10 @@ namespace {
 
 using trace::Hdf5Handle;
 
-/// A numeric dataset read as [features x samples] (the row-major [samples x features] of the file).
+/// A numeric dataset read as [features x samples] (the row-major [samples x features] of the file); `dims`
+/// receives the file's dimensions.
 Eigen::MatrixXd readSamples(hid_t file, const std::string& path, const std::string& name, const char* role,
-                            std::string& shapeText) {
+                            std::string& shapeText, std::vector<Index>* dimensions = nullptr) {
     std::string absolute = name.empty() || name.front() != '/' ? "/" + name : name;
     bool isDataset = false;
     if (trace::hdf5LinkExists(file, absolute)) {
@@ -262,6 +263,7 @@ Eigen::MatrixXd readSamples(hid_t file, const std::string& path, const std::stri
     for (std::size_t index = 0; index < dims.size(); ++index)
         shapeText += (index ? " x " : "") + std::to_string(dims[index]);
     shapeText += "]";
+    if (dimensions != nullptr) dimensions->assign(dims.begin(), dims.end());
     const Index samples = static_cast<Index>(dims[0]);
     Index features = 1;
     for (std::size_t index = 1; index < dims.size(); ++index) features *= static_cast<Index>(dims[index]);
@@ -306,6 +308,81 @@ Dataset loadHdf5(const std::string& path, const std::string& inputsDataset, cons
     dataset.description = "hdf5: " + path + ", inputs " + inputsDataset + " " + inputsShape + ", targets " +
                           targetsDataset + " " + targetsShape +
                           (classification ? ", " + std::to_string(dataset.classes) + " classes" : "");
+    checkFinite(dataset, path);
+    return dataset;
+}
+
+Dataset loadHdf5Sequences(const std::string& path, const std::string& inputsDataset,
+                          const std::string& targetsDataset, bool classification) {
+    trace::Hdf5ErrorSilencer silencer;
+    Hdf5Handle file = trace::openHdf5ReadOnly(path);
+    Dataset dataset;
+    std::string inputsShape, targetsShape;
+    std::vector<Index> inputDims, targetDims;
+    dataset.inputs = readSamples(file.get(), path, inputsDataset, "inputs", inputsShape, &inputDims);
+    if (inputDims.size() != 3)
+        throw Error(quoted(path) + ": sequence inputs " + quoted(inputsDataset) + " have shape " + inputsShape +
+                    "; expected [samples x timesteps x features] (numpy order; store a single-feature series as "
+                    "[samples x timesteps x 1])");
+    const Index samples = inputDims[0], timesteps = inputDims[1];
+    if (timesteps < 1 || inputDims[2] < 1)
+        throw Error(quoted(path) + ": sequence inputs " + quoted(inputsDataset) + " have shape " + inputsShape +
+                    "; expected at least one timestep and one feature");
+    dataset.targets = readSamples(file.get(), path, targetsDataset, "targets", targetsShape, &targetDims);
+    if (targetDims[0] != samples)
+        throw Error(quoted(path) + ": inputs " + quoted(inputsDataset) + " has " + std::to_string(samples) +
+                    " samples " + inputsShape + " but targets " + quoted(targetsDataset) + " has " +
+                    std::to_string(targetDims[0]) + " " + targetsShape + " (the first dimension counts samples)");
+    if (samples == 0) throw Error(quoted(path) + ": inputs " + quoted(inputsDataset) + " has no samples");
+
+    // One target per sequence or one per step, read from the targets' shape.
+    const std::string perSequence = classification ? "[samples] or [samples x 1]" : "[samples x outputs]";
+    const std::string perStep = classification ? "[samples x " + std::to_string(timesteps) + "] or [samples x " +
+                                                     std::to_string(timesteps) + " x 1]"
+                                               : "[samples x " + std::to_string(timesteps) + " x outputs]";
+    auto refuseTargets = [&] {
+        throw Error(quoted(path) + ": targets " + quoted(targetsDataset) + " have shape " + targetsShape +
+                    "; expected " + perSequence + " (one target per sequence) or " + perStep +
+                    " (a target per step) for inputs " + quoted(inputsDataset) + " " + inputsShape);
+    };
+    Index targetTimesteps = 1;
+    if (classification) {
+        if (targetDims.size() == 1 || (targetDims.size() == 2 && targetDims[1] == 1))
+            targetTimesteps = 1;
+        else if ((targetDims.size() == 2 && targetDims[1] == timesteps) ||
+                 (targetDims.size() == 3 && targetDims[1] == timesteps && targetDims[2] == 1))
+            targetTimesteps = timesteps;
+        else
+            refuseTargets();
+    } else {
+        if (targetDims.size() <= 2)
+            targetTimesteps = 1;
+        else if (targetDims.size() == 3 && targetDims[1] == timesteps)
+            targetTimesteps = timesteps;
+        else
+            refuseTargets();
+    }
+    dataset.timesteps = timesteps;
+    dataset.targetTimesteps = targetTimesteps;
+    if (classification) {
+        double largest = 0.0;
+        for (Index sample = 0; sample < samples; ++sample)
+            for (Index t = 0; t < targetTimesteps; ++t) {
+                const double label = dataset.targets(t, sample);
+                if (targetTimesteps > 1 && std::isnan(label)) continue;  // a masked step
+                if (!isClassIndex(label))
+                    throw Error(quoted(path) + ": targets " + quoted(targetsDataset) + ", sample " +
+                                std::to_string(sample) + (targetTimesteps > 1 ? ", timestep " + std::to_string(t) : "") +
+                                ": class label " + formatNumber(label) + " is not a non-negative integer");
+                largest = std::max(largest, label);
+            }
+        dataset.classes = static_cast<Index>(largest) + 1;
+    }
+    dataset.description = "hdf5 sequences: " + path + ", inputs " + inputsDataset + " " + inputsShape + ", targets " +
+                          targetsDataset + " " + targetsShape +
+                          (targetTimesteps > 1 ? " (a target per step)" : " (one target per sequence)") +
+                          (classification ? ", " + std::to_string(dataset.classes) + " classes" : "");
+    checkLayout(dataset, quoted(path));
     checkFinite(dataset, path);
     return dataset;
 }

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "data/batcher.hpp"
@@ -122,4 +124,82 @@ TEST_CASE("batcher refuses batches larger than the data", "[data]") {
     CHECK_THROWS_WITH(Batcher<float>(data, 11, true, 1),
                       Contains("batch size 11 is larger than the data set (10 samples in 'tagged')"));
     CHECK_THROWS_WITH(Batcher<float>(data, 0, true, 1), Contains("batch size must be at least 1"));
+}
+
+namespace {
+
+/// N sequences of T steps x 2 features, input value 100 s + 10 t + f; targets 1000 s + t per step (Tt = T) or
+/// 1000 s per sequence (Tt = 1).
+Dataset taggedSequences(Index samples, Index timesteps, Index targetTimesteps) {
+    Dataset data;
+    data.timesteps = timesteps;
+    data.targetTimesteps = targetTimesteps;
+    data.inputs.resize(2 * timesteps, samples);
+    data.targets.resize(targetTimesteps, samples);
+    for (Index sample = 0; sample < samples; ++sample) {
+        for (Index t = 0; t < timesteps; ++t)
+            for (Index f = 0; f < 2; ++f) data.inputs(2 * t + f, sample) = 100.0 * sample + 10.0 * t + f;
+        for (Index t = 0; t < targetTimesteps; ++t) data.targets(t, sample) = 1000.0 * sample + t;
+    }
+    data.description = "tagged sequences";
+    return data;
+}
+
+}  // namespace
+
+TEST_CASE("batcher serves sequences timestep-major: step t of sample b is column t * batch + b", "[data][sequence]") {
+    const Index timesteps = 3, batch = 4;
+    for (Index targetTimesteps : {timesteps, Index{1}}) {
+        CAPTURE(targetTimesteps);
+        const Dataset data = taggedSequences(6, timesteps, targetTimesteps);
+        Batcher<double> batcher(data, batch, true, 5);
+        Matrix<double> x, y;
+        for (int step = 0; step < 3; ++step) {
+            batcher.next(x, y);
+            REQUIRE(x.rows() == 2);
+            REQUIRE(x.cols() == timesteps * batch);
+            REQUIRE(y.rows() == 1);
+            REQUIRE(y.cols() == targetTimesteps * batch);
+            for (Index b = 0; b < batch; ++b) {
+                const Index sample = batcher.lastIndices()[static_cast<std::size_t>(b)];
+                for (Index t = 0; t < timesteps; ++t)
+                    for (Index f = 0; f < 2; ++f) REQUIRE(x(f, t * batch + b) == 100.0 * sample + 10.0 * t + f);
+                for (Index t = 0; t < targetTimesteps; ++t) REQUIRE(y(0, t * batch + b) == 1000.0 * sample + t);
+            }
+        }
+    }
+
+    SECTION("hand check of one unshuffled batch") {
+        const Dataset data = taggedSequences(2, 2, 2);
+        Batcher<float> batcher(data, 2, false, 1);
+        Matrix<float> x, y;
+        batcher.next(x, y);
+        Matrix<float> expectedX(2, 4), expectedY(1, 4);
+        expectedX << 0, 100, 10, 110,  // feature 0: (t0, s0), (t0, s1), (t1, s0), (t1, s1)
+            1, 101, 11, 111;
+        expectedY << 0, 1000, 1, 1001;
+        CHECK(x == expectedX);
+        CHECK(y == expectedY);
+    }
+}
+
+TEST_CASE("batcher keeps NaN (masked) sequence targets and does not reallocate", "[data][sequence]") {
+    Dataset data = taggedSequences(5, 3, 3);
+    data.targets(1, 2) = std::numeric_limits<double>::quiet_NaN();
+    Batcher<float> batcher(data, 5, false, 1);
+    Matrix<float> x, y;
+    batcher.next(x, y);
+    CHECK(std::isnan(y(0, 1 * 5 + 2)));
+    const float* inputs = x.data();
+    const float* targets = y.data();
+    for (int step = 0; step < 4; ++step) batcher.next(x, y);
+    CHECK(x.data() == inputs);
+    CHECK(y.data() == targets);
+}
+
+TEST_CASE("batcher refuses an inconsistent sequence layout", "[data][sequence]") {
+    Dataset data = taggedSequences(4, 3, 3);
+    data.targetTimesteps = 2;
+    CHECK_THROWS_WITH(Batcher<float>(data, 2, false, 1),
+                      Contains("cannot make batches of 'tagged sequences'") && Contains("targetTimesteps must be 1"));
 }

@@ -1,0 +1,343 @@
+/// @file lstm.cpp
+/// The long short-term memory layer (Hochreiter & Schmidhuber 1997, with the forget gate of Gers, Schmidhuber &
+/// Cummins 2000; no peepholes), trained by backpropagation through time, full or truncated.
+
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gradlab/sdk.hpp"
+
+namespace {
+
+using gradlab::Index;
+
+/// Power iterations per spectral-norm estimate; warm-started, so the estimate keeps improving across steps.
+constexpr int kPowerIterations = 30;
+
+/// The gate blocks, in the row order of W_x and of the stacked recurrent matrix (PyTorch's order).
+constexpr int kGates = 4;
+const char* const kGateNames[kGates] = {"i", "f", "g", "o"};
+
+/// The largest singular value of `weight` by power iteration on W^T W (the quantity in Pascanu, Mikolov &
+/// Bengio 2013's vanishing/exploding conditions), starting from `direction`, which is left at the new estimate
+/// of the top right-singular vector (a warm start for the next call); `image` is scratch [rows].
+template <typename Scalar>
+double spectralNorm(const gradlab::Matrix<Scalar>& weight, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& direction,
+                    Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& image) {
+    for (int iteration = 0; iteration < kPowerIterations; ++iteration) {
+        image.noalias() = weight * direction;
+        // W v = 0: W = 0 or v in W's null space; keep v (the next call may see a different W).
+        if (!(image.squaredNorm() > Scalar(0))) return 0.0;
+        direction.noalias() = weight.transpose() * image;  // nonzero: v^T W^T W v = ||W v||^2 > 0
+        direction.normalize();
+    }
+    image.noalias() = weight * direction;
+    return static_cast<double>(image.norm());
+}
+
+/// LSTM without peepholes, for t = 0..T-1 with h_{-1} = c_{-1} = 0 (sigma the logistic sigmoid):
+///
+///     i_t = sigma(W_xi x_t + W_hi h_{t-1} + b_i)      input gate
+///     f_t = sigma(W_xf x_t + W_hf h_{t-1} + b_f)      forget gate (Gers et al. 2000)
+///     g_t = tanh (W_xg x_t + W_hg h_{t-1} + b_g)      cell candidate ("cell gate")
+///     o_t = sigma(W_xo x_t + W_ho h_{t-1} + b_o)      output gate
+///     c_t = f_t * c_{t-1} + i_t * g_t,   h_t = o_t * tanh(c_t)
+///
+/// Parameters, and why they are split this way: the configuration must be able to give every weight matrix
+/// its own initializer (orthogonal recurrent weights per gate, Saxe et al. 2014) and the forget-gate bias its
+/// own value (Jozefowicz et al. 2015), while each step computes the four gates with one product. Initializers
+/// fill whole parameters, so per-gate blocks that need their own initial value are their own parameters:
+///  - W_x [4 units x F]: the four input projections stacked in row blocks i, f, g, o (PyTorch's weight_ih_l0
+///    order); glorot_uniform with fanIn F, fanOut 4 units (Keras' kernel convention). It stays one parameter,
+///    so that the input projection of all timesteps is one product;
+///  - W_hi, W_hf, W_hg, W_ho [units x units]: recurrent weights, each "orthogonal" by default (an orthogonal
+///    [4 units x units] stack would not be orthogonal per gate);
+///  - b_i, b_g, b_o [units x 1]: zeros; b_f [units x 1]: the constant `forget_bias` (1.0 by default). A config's
+///    `init: {b_f: ...}` overrides it like any other parameter's initializer.
+/// Each forward copies the W_h* blocks into one stacked [4 units x units] matrix and the biases into one
+/// [4 units] vector (O(units^2), once per sequence, not per step), so a step's recurrent part is one product.
+///
+/// Shapes: input Shape{F, T}, x [F x (T B)] timestep-major (the columns of step t are [t B, (t+1) B)).
+/// Output: return_sequences false gives Shape{units, 1}, y = h_{T-1} [units x B]; true gives Shape{units, T},
+/// y = every h_t [units x (T B)]. Kept for backward, in buffers allocated once per shape: the activated gates
+/// [4 units x T B], c_t [units x T B] and h_t [units x T B] (with return_sequences, y itself, which the contract
+/// hands back to backward); tanh(c_t) is recomputed step by step in backward.
+///
+/// Backward (BPTT), step t from T-1 down to 0, with dh_t = dy_t + W_h^T da_{t+1} (a the gate pre-activations)
+/// and the cell carry dc_t = dh_t o_t (1 - tanh^2 c_t) + dc_{t+1} f_{t+1}:
+///     da_i = dc_t g_t i_t (1 - i_t),  da_f = dc_t c_{t-1} f_t (1 - f_t),  da_g = dc_t i_t (1 - g_t^2),
+///     da_o = dh_t tanh(c_t) o_t (1 - o_t);
+/// then dW_x += da x^T, dW_h* += sum_{t>=1} da*_t h_{t-1}^T, db* += sum of da*'s columns, dx = W_x^T da.
+///
+/// Truncated BPTT, `truncate: k > 0` (Williams & Peng 1990's BPTT(k, k), as frameworks do it with detach()):
+/// the steps are cut into consecutive chunks [0, k), [k, 2k), ... (the last may be shorter). h and c flow
+/// forward across chunk boundaries unchanged but enter the next chunk as constants: at a chunk's last step
+/// neither dL/dh nor dL/dc gets a contribution from the next chunk. The W_h* gradients still contain
+/// da_t h_{t-1}^T at a chunk's first step (W_h* multiplies the carried-in constant). One gradient per sequence.
+///
+/// Statistics, computed only while the host traces (Module::tracing()):
+///  - "timestep_grad_norm" [T]: ||dL/dh_t|| (L2 over units and batch) of the total gradient reaching h_t
+///    (with truncation, at chunk ends only the layer above's part); the cell path's gradient is not included;
+///  - "input_gate_mean", "forget_gate_mean", "output_gate_mean" [1]: mean of i, f, o over units, batch and
+///    timesteps of the last traced forward (in [0, 1]); "cell_gate_mean" [1]: the same for g (in [-1, 1]);
+///  - "recurrent_spectral_norm" [4]: the largest singular value of W_hi, W_hf, W_hg, W_ho, by 30 warm-started
+///    power iterations on W^T W in each traced forward.
+template <typename Scalar>
+class Lstm : public gradlab::Layer<Scalar> {
+public:
+    using MatrixType = gradlab::Matrix<Scalar>;
+    using VectorType = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+    /// Reads `units`, `return_sequences`, `truncate` and `forget_bias`.
+    explicit Lstm(const gradlab::Options& options)
+        : units_(options.integer("units")),
+          returnSequences_(options.boolean("return_sequences")),
+          truncate_(options.integer("truncate")),
+          forgetBias_(options.real("forget_bias")) {
+        if (units_ < 1) throw gradlab::Error("lstm: option 'units' must be >= 1, got " + std::to_string(units_));
+        if (truncate_ < 0)
+            throw gradlab::Error("lstm: option 'truncate' must be >= 0 (0 = full BPTT), got " +
+                                 std::to_string(truncate_));
+        if (!std::isfinite(forgetBias_)) throw gradlab::Error("lstm: option 'forget_bias' must be finite");
+    }
+
+    gradlab::Shape build(const gradlab::Shape& input) override {
+        if (input.features < 1)
+            throw gradlab::Error("lstm needs at least one input feature, got " + std::to_string(input.features));
+        if (input.timesteps < 1)
+            throw gradlab::Error("lstm needs at least one timestep, got " + std::to_string(input.timesteps));
+        inputs_ = input.features;
+        timesteps_ = input.timesteps;
+
+        gradlab::ParameterInit inputInit;
+        inputInit.fanIn = inputs_;
+        inputInit.fanOut = kGates * units_;
+        inputInit.initializer = "glorot_uniform";
+        inputInit.isWeight = true;
+        inputWeight_ = &this->addParameter("W_x", kGates * units_, inputs_, inputInit);
+
+        for (int gate = 0; gate < kGates; ++gate) {
+            gradlab::ParameterInit recurrentInit;
+            recurrentInit.fanIn = units_;
+            recurrentInit.fanOut = units_;
+            recurrentInit.initializer = "orthogonal";
+            recurrentInit.isWeight = true;
+            recurrentWeights_[gate] =
+                &this->addParameter(std::string("W_h") + kGateNames[gate], units_, units_, recurrentInit);
+        }
+        for (int gate = 0; gate < kGates; ++gate) {
+            gradlab::ParameterInit biasInit;
+            biasInit.fanIn = inputs_;
+            biasInit.fanOut = units_;
+            biasInit.initializer = gate == 1 ? constantInitializer(forgetBias_) : "zeros";
+            biasInit.isWeight = false;
+            biases_[gate] = &this->addParameter(std::string("b_") + kGateNames[gate], units_, 1, biasInit);
+        }
+        stackedRecurrent_.resize(kGates * units_, units_);
+        stackedBias_.resize(kGates * units_);
+
+        gradlab::Random random(0x5eedu);  // a fixed, generic start for the power iterations
+        for (int gate = 0; gate < kGates; ++gate) {
+            powerDirections_[gate].resize(units_);
+            for (Index i = 0; i < units_; ++i) powerDirections_[gate](i) = static_cast<Scalar>(random.normal());
+            powerDirections_[gate].normalize();
+        }
+        powerImage_.resize(units_);
+        timestepGradNorm_.assign(static_cast<std::size_t>(timesteps_), std::numeric_limits<double>::quiet_NaN());
+        return gradlab::Shape{units_, returnSequences_ ? timesteps_ : 1};
+    }
+
+    void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override {
+        (void)phase;
+        const Index batch = checkInput(x);
+        const Index columns = x.cols();
+        const Index H = units_;
+        MatrixType& hidden = returnSequences_ ? y : hidden_;
+        gates_.resize(kGates * H, columns);
+        cells_.resize(H, columns);
+        hidden.resize(H, columns);
+        for (int gate = 0; gate < kGates; ++gate) {
+            stackedRecurrent_.middleRows(gate * H, H) = recurrentWeights_[gate]->value;
+            stackedBias_.segment(gate * H, H) = biases_[gate]->value.col(0);
+        }
+
+        gates_.noalias() = inputWeight_->value * x;
+        gates_.colwise() += stackedBias_;
+        for (Index t = 0; t < timesteps_; ++t) {
+            auto a = gates_.middleCols(t * batch, batch);
+            if (t > 0) a.noalias() += stackedRecurrent_ * hidden.middleCols((t - 1) * batch, batch);
+            a.topRows(2 * H).array() = (Scalar(1) + (-a.topRows(2 * H).array()).exp()).inverse();  // i, f
+            a.middleRows(2 * H, H).array() = a.middleRows(2 * H, H).array().tanh();               // g
+            a.bottomRows(H).array() = (Scalar(1) + (-a.bottomRows(H).array()).exp()).inverse();    // o
+            auto c = cells_.middleCols(t * batch, batch);
+            c.array() = a.topRows(H).array() * a.middleRows(2 * H, H).array();
+            if (t > 0) c.array() += a.middleRows(H, H).array() * cells_.middleCols((t - 1) * batch, batch).array();
+            hidden.middleCols(t * batch, batch).array() = a.bottomRows(H).array() * c.array().tanh();
+        }
+        if (!returnSequences_) y = hidden_.rightCols(batch);
+        if (this->tracing()) {
+            for (int gate = 0; gate < kGates; ++gate) {
+                gateMean_[gate] = static_cast<double>(gates_.middleRows(gate * H, H).mean());
+                spectralNorm_[gate] = spectralNorm(recurrentWeights_[gate]->value, powerDirections_[gate], powerImage_);
+            }
+        }
+    }
+
+    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
+        const Index batch = checkInput(x);
+        const Index columns = x.cols();
+        const Index H = units_;
+        if (gates_.cols() != columns)
+            throw gradlab::Error("lstm: backward on " + std::to_string(columns) + " columns after a forward on " +
+                                 std::to_string(gates_.cols()));
+        const Index expectedColumns = returnSequences_ ? columns : batch;
+        if (dy.rows() != H || dy.cols() != expectedColumns)
+            throw gradlab::Error("lstm: dy must be [" + std::to_string(H) + " x " + std::to_string(expectedColumns) +
+                                 "], got [" + std::to_string(dy.rows()) + " x " + std::to_string(dy.cols()) + "]");
+        const MatrixType& hidden = returnSequences_ ? y : hidden_;
+        const bool tracing = this->tracing();
+
+        gatesGrad_.resize(kGates * H, columns);
+        stepGrad_.resize(H, batch);
+        cellGrad_.resize(H, batch);
+        cellTanh_.resize(H, batch);
+        recurrentGrad_.setZero(H, batch);
+        cellCarry_.setZero(H, batch);
+        for (Index t = timesteps_ - 1; t >= 0; --t) {
+            // dL/dh_t = the layer above's gradient at step t + the recurrent path from t+1 (zero at a chunk end).
+            if (returnSequences_)
+                stepGrad_ = dy.middleCols(t * batch, batch) + recurrentGrad_;
+            else if (t == timesteps_ - 1)
+                stepGrad_ = dy;
+            else
+                stepGrad_ = recurrentGrad_;
+            if (tracing) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(stepGrad_.norm());
+
+            const auto a = gates_.middleCols(t * batch, batch);
+            const auto i = a.topRows(H).array();
+            const auto f = a.middleRows(H, H).array();
+            const auto g = a.middleRows(2 * H, H).array();
+            const auto o = a.bottomRows(H).array();
+            cellTanh_.array() = cells_.middleCols(t * batch, batch).array().tanh();
+            cellGrad_.array() =
+                stepGrad_.array() * o * (Scalar(1) - cellTanh_.array().square()) + cellCarry_.array();
+
+            auto da = gatesGrad_.middleCols(t * batch, batch);
+            da.topRows(H).array() = cellGrad_.array() * g * i * (Scalar(1) - i);
+            if (t > 0)
+                da.middleRows(H, H).array() =
+                    cellGrad_.array() * cells_.middleCols((t - 1) * batch, batch).array() * f * (Scalar(1) - f);
+            else
+                da.middleRows(H, H).setZero();
+            da.middleRows(2 * H, H).array() = cellGrad_.array() * i * (Scalar(1) - g.square());
+            da.bottomRows(H).array() = stepGrad_.array() * cellTanh_.array() * o * (Scalar(1) - o);
+
+            if (t > 0 && !startsChunk(t)) {
+                cellCarry_.array() = cellGrad_.array() * f;
+                recurrentGrad_.noalias() = stackedRecurrent_.transpose() * da;
+            } else {
+                cellCarry_.setZero();
+                recurrentGrad_.setZero();
+            }
+        }
+
+        inputWeight_->grad.noalias() += gatesGrad_ * x.transpose();
+        for (int gate = 0; gate < kGates; ++gate) {
+            biases_[gate]->grad.col(0) += gatesGrad_.middleRows(gate * H, H).rowwise().sum();
+            if (timesteps_ > 1) {
+                const Index shifted = (timesteps_ - 1) * batch;
+                recurrentWeights_[gate]->grad.noalias() +=
+                    gatesGrad_.block(gate * H, batch, H, shifted) * hidden.leftCols(shifted).transpose();
+            }
+        }
+        if (dx != nullptr) dx->noalias() = inputWeight_->value.transpose() * gatesGrad_;
+    }
+
+    void statistics(gradlab::StatisticsSink& sink) const override {
+        sink.add("timestep_grad_norm", timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
+        sink.add("input_gate_mean", &gateMean_[0], 1);
+        sink.add("forget_gate_mean", &gateMean_[1], 1);
+        sink.add("cell_gate_mean", &gateMean_[2], 1);
+        sink.add("output_gate_mean", &gateMean_[3], 1);
+        sink.add("recurrent_spectral_norm", spectralNorm_, kGates);
+    }
+
+private:
+    /// The initializer "{kind: constant, value: V}" as YAML text, V written exactly (17 significant digits).
+    static std::string constantInitializer(double value) {
+        std::ostringstream text;
+        text.precision(17);
+        text << "{kind: constant, value: " << value << "}";
+        return text.str();
+    }
+
+    /// Checks x's shape and returns the batch size B = columns / T.
+    Index checkInput(const MatrixType& x) const {
+        if (inputWeight_ == nullptr) throw gradlab::Error("lstm used before build()");
+        if (x.rows() != inputs_)
+            throw gradlab::Error("lstm built for " + std::to_string(inputs_) + " input features, got input with " +
+                                 std::to_string(x.rows()) + " rows");
+        if (x.cols() == 0 || x.cols() % timesteps_ != 0)
+            throw gradlab::Error("lstm built for " + std::to_string(timesteps_) +
+                                 " timesteps: the input's columns must be a positive multiple of it (timestep-major "
+                                 "[features x T * batch]), got " + std::to_string(x.cols()) + " columns");
+        return x.cols() / timesteps_;
+    }
+
+    /// Whether step t begins a truncation chunk (no gradient flows from t back to t-1).
+    bool startsChunk(Index t) const { return truncate_ > 0 && t % truncate_ == 0; }
+
+    Index units_ = 0;
+    Index inputs_ = 0;
+    Index timesteps_ = 1;
+    bool returnSequences_ = false;
+    Index truncate_ = 0;
+    double forgetBias_ = 1.0;
+    gradlab::Parameter<Scalar>* inputWeight_ = nullptr;              ///< W_x [4 units x F], blocks i, f, g, o
+    gradlab::Parameter<Scalar>* recurrentWeights_[kGates] = {};      ///< W_hi, W_hf, W_hg, W_ho [units x units]
+    gradlab::Parameter<Scalar>* biases_[kGates] = {};                ///< b_i, b_f, b_g, b_o [units x 1]
+    MatrixType stackedRecurrent_;  ///< [W_hi; W_hf; W_hg; W_ho], [4 units x units], refreshed each forward
+    VectorType stackedBias_;       ///< [b_i; b_f; b_g; b_o], [4 units], refreshed each forward
+
+    MatrixType gates_;          ///< activated i, f, g, o for every step, [4 units x T B]
+    MatrixType cells_;          ///< c_t for every step, [units x T B]
+    MatrixType hidden_;         ///< h_t for every step when y holds only the last, [units x T B]
+    MatrixType gatesGrad_;      ///< dL/d(gate pre-activations) for every step, [4 units x T B]
+    MatrixType stepGrad_;       ///< dL/dh_t of the current step, [units x B]
+    MatrixType cellGrad_;       ///< dL/dc_t of the current step, [units x B]
+    MatrixType cellTanh_;       ///< tanh(c_t) of the current step, [units x B]
+    MatrixType recurrentGrad_;  ///< W_h^T da_{t+1}, the recurrent part of dL/dh_t, [units x B]
+    MatrixType cellCarry_;      ///< dL/dc_{t+1} f_{t+1}, the part of dL/dc_t from the next step, [units x B]
+
+    std::vector<double> timestepGradNorm_;  ///< ||dL/dh_t|| of the last traced backward, [T]
+    double gateMean_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
+                                std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+    double spectralNorm_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
+                                    std::numeric_limits<double>::quiet_NaN(),
+                                    std::numeric_limits<double>::quiet_NaN()};
+    VectorType powerDirections_[kGates];  ///< warm starts of the power iterations, [units] each
+    VectorType powerImage_;               ///< scratch W v, [units]
+};
+
+}  // namespace
+
+GRADLAB_PLUGIN("gradlab_layers_lstm", "1.0.0", registry) {
+    using gradlab::OptionSpec;
+    registry
+        .addLayer<Lstm>("lstm", "LSTM with forget gate, no peepholes (Hochreiter & Schmidhuber 1997, Gers et al. "
+                                "2000); W_x [4 units x F] rows i, f, g, o glorot_uniform; W_hi, W_hf, W_hg, W_ho "
+                                "orthogonal; b_i, b_g, b_o zeros, b_f forget_bias; BPTT, full or truncated")
+        .option(OptionSpec::integer("units", 0, "size of the hidden state h_t and cell c_t").requiredValue().min(1))
+        .option(OptionSpec::boolean("return_sequences", false,
+                                    "output every h_t, Shape{units, T}; false: only h_{T-1}, Shape{units, 1}"))
+        .option(OptionSpec::integer("truncate", 0,
+                                    "truncated BPTT in chunks of k steps: h and c cross chunk boundaries, the "
+                                    "gradient does not (0 = full BPTT)")
+                    .min(0))
+        .option(OptionSpec::real("forget_bias", 1.0,
+                                 "initial value of the forget-gate bias b_f (Jozefowicz et al. 2015 recommend 1)"));
+}
