@@ -19,8 +19,17 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
     MapReader reader(node, resolved, "the data section");
     DataConfig data;
     data.where = node.where();
-    data.kind = reader.choice("kind", "random_regression", {"random_regression", "teacher", "spirals", "csv", "hdf5"});
-    if (data.kind == "random_regression" || data.kind == "teacher") {
+    data.kind = reader.choice("kind", "random_regression",
+                              {"random_regression", "teacher", "spirals", "csv", "hdf5", "adding_sum", "adding_mean",
+                               "copy_memory", "temporal_order", "noisy_sine", "hdf5_sequences"});
+    const bool sequenceTask = data.kind == "adding_sum" || data.kind == "adding_mean" || data.kind == "copy_memory" ||
+                              data.kind == "temporal_order" || data.kind == "noisy_sine";
+    if (sequenceTask) {
+        data.samples = reader.requiredInteger("samples", 1, kMaxInt);
+        data.timesteps = reader.requiredInteger("timesteps", data.kind == "copy_memory" ? 1 : 2, 1000000);
+        if (data.kind == "noisy_sine") data.noise = reader.real("noise", 0.1, 0.0, kInf);
+        data.classification = data.kind == "copy_memory" || data.kind == "temporal_order";
+    } else if (data.kind == "random_regression" || data.kind == "teacher") {
         data.samples = reader.requiredInteger("samples", 1, kMaxInt);
         data.inputs = reader.requiredInteger("inputs", 1, kMaxInt);
         data.outputs = reader.requiredInteger("outputs", 1, kMaxInt);
@@ -67,7 +76,7 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
                 for (const auto& item : columns.items()) data.targetColumns.push_back(item.asString());
             for (const auto& column : data.targetColumns) resolvedColumns.push_back(column);
             reader.resolve("targets", resolvedColumns);
-        } else {
+        } else {  // hdf5, hdf5_sequences
             data.inputsDataset = reader.string("inputs", "inputs");
             data.targetsDataset = reader.string("targets", "targets");
         }

@@ -17,13 +17,15 @@ namespace gradlab {
 
 /// Where the data comes from and how it is split.
 struct DataConfig {
-    std::string kind;  ///< random_regression | teacher | spirals | csv | hdf5
+    std::string kind;  ///< random_regression | teacher | spirals | csv | hdf5 | adding_sum | adding_mean |
+                       ///< copy_memory | temporal_order | noisy_sine | hdf5_sequences
     std::int64_t samples = 0;
     std::int64_t inputs = 0;
     std::int64_t outputs = 0;
     std::vector<std::int64_t> hidden;  ///< teacher's hidden widths
     double noise = 0.0;
     std::int64_t classes = 0;          ///< spirals
+    std::int64_t timesteps = 0;        ///< sequence tasks: T
     std::string file;                  ///< csv, hdf5 (resolved against the config's folder)
     bool header = true;                ///< csv
     std::vector<std::string> targetColumns;  ///< csv

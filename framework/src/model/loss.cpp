@@ -15,20 +15,36 @@ void checkShapes(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target,
                     " x " + std::to_string(target.cols()) + "]");
 }
 
+/// gradient = p - y, with 0 where a target is NaN (masked) when masked.
+template <typename Scalar>
+void residual(const Matrix<Scalar>& p, const Matrix<Scalar>& y, Matrix<Scalar>& gradient, bool masked) {
+    gradient.resize(p.rows(), p.cols());
+    if (masked)
+        gradient.array() = (y.array() == y.array()).select(p.array() - y.array(), Scalar(0));
+    else
+        gradient.noalias() = p - y;
+}
+
+/// The number of targets present: all of them, or the non-NaN ones when masked.
+template <typename Scalar>
+double present(const Matrix<Scalar>& y, bool masked) {
+    return masked ? static_cast<double>((y.array() == y.array()).count()) : static_cast<double>(y.size());
+}
+
 /// sum (p - y)^2, gradient 2 (p - y).
 template <typename Scalar>
 class SumSquaredError : public Loss<Scalar> {
 public:
     double evaluate(const Matrix<Scalar>& p, const Matrix<Scalar>& y, Matrix<Scalar>& gradient) override {
         checkShapes(p, y, "sse");
-        gradient.resize(p.rows(), p.cols());
-        gradient.noalias() = p - y;
+        residual(p, y, gradient, this->masked_);
         const double loss = static_cast<double>(gradient.squaredNorm());
         gradient *= Scalar(2);
         return loss;
     }
     double value(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
         checkShapes(p, y, "sse");
+        if (this->masked_) return static_cast<double>((y.array() == y.array()).select(p - y, Scalar(0)).matrix().squaredNorm());
         return static_cast<double>((p - y).squaredNorm());
     }
 };
@@ -39,16 +55,23 @@ class MeanSquaredError : public Loss<Scalar> {
 public:
     double evaluate(const Matrix<Scalar>& p, const Matrix<Scalar>& y, Matrix<Scalar>& gradient) override {
         checkShapes(p, y, "mse");
-        const double count = static_cast<double>(p.size());
-        gradient.resize(p.rows(), p.cols());
-        gradient.noalias() = p - y;
+        const double count = present(y, this->masked_);
+        residual(p, y, gradient, this->masked_);
+        if (count == 0) {
+            gradient.setZero();
+            return 0.0;
+        }
         const double loss = static_cast<double>(gradient.squaredNorm()) / count;
         gradient *= static_cast<Scalar>(2.0 / count);
         return loss;
     }
     double value(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
         checkShapes(p, y, "mse");
-        return static_cast<double>((p - y).squaredNorm()) / static_cast<double>(p.size());
+        const double count = present(y, this->masked_);
+        if (count == 0) return 0.0;
+        if (this->masked_)
+            return static_cast<double>((y.array() == y.array()).select(p - y, Scalar(0)).matrix().squaredNorm()) / count;
+        return static_cast<double>((p - y).squaredNorm()) / count;
     }
 };
 
@@ -64,6 +87,7 @@ public:
     double correct(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
         double hits = 0;
         for (Index b = 0; b < p.cols(); ++b) {
+            if (targetClass(y, b) < 0) continue;
             Index predicted;
             p.col(b).maxCoeff(&predicted);
             hits += predicted == targetClass(y, b) ? 1 : 0;
@@ -71,9 +95,17 @@ public:
         return hits;
     }
 
+    double counted(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
+        double count = 0;
+        for (Index b = 0; b < p.cols(); ++b) count += targetClass(y, b) < 0 ? 0 : 1;
+        return count;
+    }
+
 private:
+    /// The class of column b; -1 for a masked (NaN) target.
     static Index targetClass(const Matrix<Scalar>& y, Index b) {
-        if (y.rows() == 1) return static_cast<Index>(y(0, b));
+        if (y.rows() == 1) return y(0, b) == y(0, b) ? static_cast<Index>(y(0, b)) : Index(-1);
+        if (!(y.col(b).array() == y.col(b).array()).all()) return -1;
         Index index;
         y.col(b).maxCoeff(&index);
         return index;
@@ -93,20 +125,34 @@ private:
         sums_.resize(1, p.cols());
         sums_.noalias() = probabilities_.colwise().sum();
         double loss = 0;
+        double count = 0;
         for (Index b = 0; b < batch; ++b) {
             const Index label = targetClass(y, b);
+            if (label < 0 && this->masked_) continue;
+            count += 1;
             if (label < 0 || label >= p.rows())
                 throw Error("softmax_cross_entropy: class " + std::to_string(label) + " outside [0, " +
                             std::to_string(p.rows()) + ")");
             loss += std::log(static_cast<double>(sums_(0, b))) - static_cast<double>(shifted_(label, b));
         }
-        if (gradient) {
-            gradient->resize(p.rows(), p.cols());
-            gradient->noalias() = probabilities_ * (Scalar(1) / Scalar(batch));
-            gradient->array().rowwise() /= sums_.array().row(0);
-            for (Index b = 0; b < batch; ++b) (*gradient)(targetClass(y, b), b) -= Scalar(1) / Scalar(batch);
+        if (count == 0) {
+            if (gradient) gradient->setZero(p.rows(), p.cols());
+            return 0.0;
         }
-        return loss / static_cast<double>(batch);
+        if (gradient) {
+            const Scalar share = static_cast<Scalar>(1.0 / count);
+            gradient->resize(p.rows(), p.cols());
+            gradient->noalias() = probabilities_ * share;
+            gradient->array().rowwise() /= sums_.array().row(0);
+            for (Index b = 0; b < batch; ++b) {
+                const Index label = targetClass(y, b);
+                if (label < 0)
+                    gradient->col(b).setZero();
+                else
+                    (*gradient)(label, b) -= share;
+            }
+        }
+        return loss / count;
     }
 
     Matrix<Scalar> shifted_, probabilities_, sums_;
@@ -121,6 +167,9 @@ public:
 
     double evaluate(const Matrix<Scalar>& p, const Matrix<Scalar>& y, Matrix<Scalar>& gradient) override {
         checkShapes(p, y, "binary_cross_entropy");
+        if (this->masked_)
+            throw Error("binary_cross_entropy does not take masked (NaN) targets; use softmax_cross_entropy with "
+                        "two classes");
         const double count = static_cast<double>(p.size());
         gradient.resize(p.rows(), p.cols());
         if (fromLogits_) {

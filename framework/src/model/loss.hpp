@@ -26,6 +26,19 @@ public:
 
     /// Number of correct predictions in the batch (classification losses); -1 when accuracy is not defined.
     virtual double correct(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) const { return -1; }
+
+    /// Number of predictions correct() counted over (the unmasked ones).
+    virtual double counted(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) const {
+        return static_cast<double>(prediction.cols());
+    }
+
+    /// Masked mode, for sequence data: a NaN target means "no target here"; it adds nothing to the loss or
+    /// the gradient, and means are taken over the targets that are there. Off: targets are all finite and
+    /// no time is spent looking.
+    void setMasked(bool masked) { masked_ = masked; }
+
+protected:
+    bool masked_ = false;
 };
 
 /// Makes a loss by name: "sse" (sum of squared errors, as in the classic two-layer example: sum (p - y)^2),

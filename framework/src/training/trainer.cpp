@@ -61,6 +61,19 @@ data::Dataset loadDataset(const DataConfig& config) {
         dataset = data::loadCsv(config.file, spec);
     } else if (config.kind == "hdf5")
         dataset = data::loadHdf5(config.file, config.inputsDataset, config.targetsDataset, config.classification);
+    else if (config.kind == "hdf5_sequences")
+        dataset = data::loadHdf5Sequences(config.file, config.inputsDataset, config.targetsDataset,
+                                          config.classification);
+    else if (config.kind == "adding_sum")
+        dataset = data::makeAddingSum(config.samples, config.timesteps, config.seed);
+    else if (config.kind == "adding_mean")
+        dataset = data::makeAddingMean(config.samples, config.timesteps, config.seed);
+    else if (config.kind == "copy_memory")
+        dataset = data::makeCopyMemory(config.samples, config.timesteps, config.seed);
+    else if (config.kind == "temporal_order")
+        dataset = data::makeTemporalOrder(config.samples, config.timesteps, config.seed);
+    else if (config.kind == "noisy_sine")
+        dataset = data::makeNoisySine(config.samples, config.timesteps, config.noise, config.seed);
     else
         throw Error(config.where + ": unknown data kind '" + config.kind + "'");
     data::checkFinite(dataset, config.file.empty() ? config.kind : config.file);
@@ -133,9 +146,11 @@ public:
         if (train_.inputs.cols() < 1) throw Error(config.data.where + ": no training samples left after the split");
         classification_ = train_.classes > 0;
 
-        network_ = std::make_unique<Network<Scalar>>(config.layers, Shape{train_.inputs.rows(), 1}, host, initRandom);
+        network_ = std::make_unique<Network<Scalar>>(config.layers, train_.inputShape(), host, initRandom);
         checkOutputShape();
         loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
+        // Sequence targets may mark steps without a target with NaN.
+        loss_->setMasked(train_.targetTimesteps > 1 && train_.targets.hasNaN());
 
         optimizer_ = host.makeOptimizer<Scalar>(config.optimizer);
         std::vector<ParameterSlot> slots;
@@ -229,10 +244,17 @@ private:
     };
 
     void checkOutputShape() {
-        const Index outputs = network_->outputShape().features;
+        const Shape output = network_->outputShape();
+        if (output.timesteps != train_.targetTimesteps)
+            throw Error(config_.file + ": the model ends with " + std::to_string(output.timesteps) +
+                        " timestep(s) but the data has " + std::to_string(train_.targetTimesteps) +
+                        " target timestep(s)" +
+                        (train_.targetTimesteps == 1 ? "; end the recurrent layers with return_sequences: false"
+                                                     : "; keep return_sequences: true up to the head"));
+        const Index outputs = output.features;
         const std::string& loss = config_.loss.kind;
-        const bool classIndices = classification_ && train_.targets.rows() == 1;
-        Index expected = train_.targets.rows();
+        const bool classIndices = classification_ && train_.outputs() == 1;
+        Index expected = train_.outputs();
         if (classIndices && loss == "softmax_cross_entropy") expected = train_.classes;
         if (classIndices && (loss == "sse" || loss == "mse"))
             throw Error(config_.file + ": loss '" + loss + "' needs numeric targets, but the data has class labels "
@@ -570,18 +592,19 @@ private:
         const data::Dataset& set = validation_.inputs.cols() > 0 ? validation_ : train_;
         const Index samples = set.inputs.cols();
         const Index chunk = std::min<Index>(samples, std::max<Index>(config_.training.batchSize, 256));
-        double lossSum = 0, correct = 0;
+        double lossSum = 0, correct = 0, counted = 0;
         bool hasAccuracy = classification_;
         for (Index start = 0; start < samples; start += chunk) {
             const Index count = std::min(chunk, samples - start);
-            evalX_ = set.inputs.middleCols(start, count).template cast<Scalar>();
-            evalY_ = set.targets.middleCols(start, count).template cast<Scalar>();
+            toLayout(set.inputs, set.timesteps, start, count, evalX_);
+            toLayout(set.targets, set.targetTimesteps, start, count, evalY_);
             const MatrixType& prediction = network_->forward(evalX_, Phase::eval);
             lossSum += loss_->value(prediction, evalY_) * static_cast<double>(count);
             if (hasAccuracy) {
                 const double hits = loss_->correct(prediction, evalY_);
                 if (hits < 0) hasAccuracy = false;
                 correct += hits;
+                counted += loss_->counted(prediction, evalY_);
             }
         }
         trace::Table& eval = trace_->table("/eval");
@@ -591,9 +614,18 @@ private:
         double loss = lossSum / static_cast<double>(samples);
         if (config_.loss.kind == "sse") loss *= static_cast<double>(config_.training.batchSize);
         *eval.row(columns_.evalLoss) = loss;
-        if (classification_) *eval.row(columns_.evalAccuracy) = hasAccuracy ? correct / static_cast<double>(samples) : NAN;
+        if (classification_) *eval.row(columns_.evalAccuracy) = hasAccuracy && counted > 0 ? correct / counted : NAN;
         eval.commit();
         trace_->flushIfDue();
+    }
+
+    /// Samples [start, start + count) of a dataset matrix (one sequence per column, timestep-major rows) in the
+    /// layers' layout [rows / timesteps x (timesteps * count)], step t of sample b in column t * count + b.
+    static void toLayout(const Eigen::MatrixXd& source, Index timesteps, Index start, Index count, MatrixType& out) {
+        const Index rows = source.rows() / timesteps;
+        out.resize(rows, timesteps * count);
+        for (Index t = 0; t < timesteps; ++t)
+            out.middleCols(t * count, count) = source.block(t * rows, start, rows, count).template cast<Scalar>();
     }
 
     void report(Clock::time_point now, Clock::time_point start, Clock::time_point& lastReport, double loss,
