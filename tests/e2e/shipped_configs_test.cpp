@@ -27,8 +27,9 @@ TEST_CASE("every shipped config validates and runs three steps", "[e2e][configs]
         RunOptions options;
         options.output = testing::scratchPath("shipped_" + file.stem().string() + ".h5");
         const RunResult result = runTraining(config, testing::builtinPlugins(), options);
-        CHECK(result.status == "completed");
+        // rnn_exploding.yaml is the baseline that blows up, on purpose.
+        CHECK(result.status == (file.stem() == "rnn_exploding" ? "diverged" : "completed"));
         trace::TraceReader reader(options.output);
-        CHECK(reader.readVector("/trace/loss").size() == 3);
+        if (result.status == "completed") CHECK(reader.readVector("/trace/loss").size() == 3);
     }
 }

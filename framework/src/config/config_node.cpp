@@ -40,7 +40,10 @@ void setAtPath(YAML::Node node, const std::vector<std::string>& segments, std::s
     if (node.IsDefined() && !node.IsNull() && !node.IsMap())
         throw ConfigError("--set " + text + ": cannot set '" + segment + "' inside a scalar value");
     if (last) {
-        node[segment] = value;
+        if (value.IsNull())
+            node.remove(segment);  // `--set key=null` removes the key: its default applies
+        else
+            node[segment] = value;
         return;
     }
     setAtPath(node[segment], segments, depth + 1, value, text);

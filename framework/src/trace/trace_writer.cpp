@@ -63,12 +63,20 @@ void writeStringDataset(hid_t group, const std::string& name, const std::vector<
     checkHdf5Status(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
 }
 
-/// "/trace" from "trace" or "/trace"; refuses nested, empty and reserved names.
+/// "/trace" from "trace" or "/trace"; nested groups ("/trace/timestep_grad_norm") are allowed; refuses empty
+/// and reserved path segments.
 std::string normaliseGroup(const std::string& group, const std::string& filePath) {
     std::string name = !group.empty() && group.front() == '/' ? group.substr(1) : group;
-    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    bool valid = !name.empty() && name.back() != '/';
+    for (std::size_t start = 0; valid && start <= name.size();) {
+        const std::size_t end = std::min(name.find('/', start), name.size());
+        const std::string segment = name.substr(start, end - start);
+        valid = !segment.empty() && segment != "." && segment != "..";
+        start = end + 1;
+    }
+    if (!valid)
         throw Error("trace file " + quoted(filePath) + ": invalid table group " + quoted(group) +
-                    " (expected a top-level name such as '/trace' or '/eval')");
+                    " (expected a path such as '/trace' or '/trace/timestep_grad_norm')");
     if (name == "meta" || name == "snapshots")
         throw Error("trace file " + quoted(filePath) + ": group '/" + name + "' is reserved and cannot be a table");
     return "/" + name;
@@ -353,9 +361,11 @@ Table& TraceWriter::table(const std::string& group) {
     if (found != tables_.end()) return *found->second;
     requireOpen("create table " + quoted(name));
     Hdf5ErrorSilencer silencer;
-    groups_[name] =
-        Hdf5Handle::group(checkHdf5(H5Gcreate2(file_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                                    "trace file " + quoted(path_) + ": cannot create group " + quoted(name)));
+    Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), "link properties"));
+    checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), "link properties");
+    groups_[name] = Hdf5Handle::group(
+        checkHdf5(H5Gcreate2(file_.get(), name.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
+                  "trace file " + quoted(path_) + ": cannot create group " + quoted(name)));
     // One extra row: the buffers hold flushEveryRows committed rows plus the row being filled.
     std::unique_ptr<Table> created(new Table(name, path_, flushEveryRows_ + 1));
     Table& result = *created;

@@ -141,6 +141,8 @@ TEST_CASE("overrides with --set reach any key, and errors in them name the overr
     CHECK(config.training.steps == 77);
     CHECK(config.layers[0].options->integer("units") == 9);
     CHECK(config.precision == "float64");
+    const RunConfig removed = loadRunConfig(path, {"model.layers.0.activation=null"}, host);
+    CHECK(removed.layers[0].options->plugin("activation").name == "identity");
     CHECK_THAT(config.resolvedYaml, Contains("lr: 0.001"));
 
     CHECK_THROWS_WITH(loadRunConfig(path, {"training.steps=abc"}, host),

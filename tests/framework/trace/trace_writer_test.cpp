@@ -342,6 +342,8 @@ TEST_CASE("trace tables refuse misuse", "[trace]") {
     trace.commit();
     CHECK_THROWS_WITH(trace.addColumn("late"), Contains("after rows were committed"));
     CHECK_THROWS_WITH(writer.table("/meta"), Contains("reserved"));
+    CHECK_THROWS_WITH(writer.table("/trace//x"), Contains("invalid table group"));
+    CHECK_THROWS_WITH(writer.table("/trace/../x"), Contains("invalid table group"));
     CHECK_THROWS_WITH(writer.finish("complete", "", ""), Contains("did you mean 'completed'?"));
     CHECK_THROWS_WITH(TraceWriter(file.path() + ".other",
                                   [] {
@@ -573,4 +575,29 @@ TEST_CASE("group attributes create the group and round-trip strings, floats and 
     CHECK(reader.stringAttribute("note") == "root");
     CHECK(reader.integerAttribute("depth", "/analysis/nested") == 3);
     CHECK(reader.stringAttribute("unit", "/trace") == "nats");
+}
+
+TEST_CASE("tables nest inside other tables' groups, as per-layer statistics do", "[trace]") {
+    TemporaryFile file("nested.h5");
+    {
+        TraceWriter writer(file.path(), makeHeader());
+        Table& trace = writer.table("/trace");
+        const ColumnId loss = trace.addColumn("loss");
+        Table& perStep = writer.table("/trace/timestep_grad_norm");
+        const ColumnId layer = perStep.addColumn("layers.0.lstm", 3);
+        for (int step = 0; step < 2; ++step) {
+            trace.set(loss, step);
+            double* row = perStep.row(layer);
+            for (int t = 0; t < 3; ++t) row[t] = 10 * step + t;
+            perStep.commit();
+            trace.commit();
+        }
+        writer.finish("completed", "", "");
+    }
+    TraceReader reader(file.path());
+    CHECK(reader.readVector("/trace/loss").size() == 2);
+    const Eigen::MatrixXd norms = reader.readMatrix("/trace/timestep_grad_norm/layers.0.lstm");
+    REQUIRE(norms.rows() == 2);
+    REQUIRE(norms.cols() == 3);
+    CHECK(norms(1, 2) == 12);
 }
