@@ -1,5 +1,5 @@
 /// @file main.cpp
-/// The `gradlab` command: run, validate, plugins.
+/// The `gradlab` command: run, validate, plugins, inspect.
 
 #include <unistd.h>
 
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/inspect.hpp"
 #include "util/suggest.hpp"
 
 namespace po = boost::program_options;
@@ -23,10 +24,11 @@ const char* kUsage =
     "  run CONFIG        train the model a config describes and trace its gradients to HDF5\n"
     "  validate CONFIG   check a config (keys, types, ranges, plugin names) without running it\n"
     "  plugins           list the loaded plugins, or describe one with --describe NAME\n"
+    "  inspect FILE      diagnose a trace: profiles, events, theory and a verdict (--json for JSON)\n"
     "\n"
     "Run 'gradlab <command> --help' for a command's options.\n";
 
-const std::vector<std::string> kCommands{"run", "validate", "plugins"};
+const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect"};
 
 }  // namespace
 
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
         if (command == "run") return gradlab::cli::runCommand(arguments);
         if (command == "validate") return gradlab::cli::validateCommand(arguments);
         if (command == "plugins") return gradlab::cli::pluginsCommand(arguments);
+        if (command == "inspect") return gradlab::cli::inspectCommand(arguments);
     } catch (const po::error& error) {
         std::cerr << "gradlab " << command << ": " << error.what() << " (see 'gradlab " << command << " --help')\n";
         return 2;

@@ -23,6 +23,8 @@
 #include "training/detectors.hpp"
 #include "training/norms.hpp"
 #include "training/schedule.hpp"
+#include "theory/mean_field.hpp"
+#include "config/plugin_spec_reader.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -134,7 +136,7 @@ public:
     using MatrixType = Matrix<Scalar>;
 
     TrainingRun(const RunConfig& config, const PluginHost& host, const RunOptions& options)
-        : config_(config), options_(options) {
+        : config_(config), host_(host), options_(options) {
         Random master(config.seed);
         Random initRandom(master.next());
         const std::uint64_t batchSeed = master.next();
@@ -179,8 +181,12 @@ public:
     RunResult run() {
         RunResult result;
         result.output = options_.output.empty() ? config_.output : options_.output;
-        if (config_.trace.enabled) openTrace(result.output);
-        else result.output.clear();
+        if (config_.trace.enabled) {
+            openTrace(result.output);
+            writeTheory();
+        } else {
+            result.output.clear();
+        }
 
         const std::int64_t steps = config_.training.steps;
         const auto start = Clock::now();
@@ -322,6 +328,74 @@ private:
         columns_.evalStep = eval.addColumn("step", 0, trace::ColumnType::int64);
         columns_.evalLoss = eval.addColumn("loss");
         if (classification_) columns_.evalAccuracy = eval.addColumn("accuracy");
+    }
+
+    /// Mean-field theory at initialisation (Poole et al. 2016, Schoenholz et al. 2017) in /theory, for models
+    /// it describes: dense layers with one element-wise activation (as dense's `activation:` or as activation
+    /// layers). sigma_w^2 = fan_in * mean(W^2) and sigma_b^2 = mean(b^2) are measured on the initialised hidden
+    /// dense layers (all dense layers but the last, and but the first when there are three or more), so any
+    /// initializer is covered. Other models (normalisation, residual, recurrent layers) get no /theory.
+    void writeTheory() {
+        std::vector<std::size_t> dense;
+        const PluginSpec* activation = nullptr;
+        std::string activationName;
+        for (std::size_t l = 0; l < config_.layers.size(); ++l) {
+            const PluginSpec& spec = config_.layers[l];
+            const PluginSpec* used = nullptr;
+            if (spec.name == "dense") {
+                dense.push_back(l);
+                if (spec.options->plugin("activation").name != "identity") used = &spec.options->plugin("activation");
+            } else if (spec.name == "activation") {
+                used = &spec.options->plugin("activation");
+            } else {
+                return;  // not an MLP of dense layers and activations
+            }
+            if (used == nullptr) continue;
+            if (activation != nullptr && used->name != activationName) return;  // mixed activations
+            activation = used;
+            activationName = used->name;
+        }
+        if (activation == nullptr || dense.size() < 2) return;
+        std::vector<std::size_t> hidden(dense.begin(), dense.end() - 1);
+        if (hidden.size() >= 2) hidden.erase(hidden.begin());
+        double weightVariance = 0, biasVariance = 0;
+        for (std::size_t l : hidden) {
+            Layer<Scalar>& layer = network_->layer(l);
+            const auto& weight = layer.param("W").value;
+            weightVariance += static_cast<double>(weight.squaredNorm()) / static_cast<double>(weight.rows());
+            if (config_.layers[l].options->boolean("bias")) {
+                const auto& bias = layer.param("b").value;
+                biasVariance += static_cast<double>(bias.squaredNorm()) / static_cast<double>(bias.size());
+            }
+        }
+        const double sigmaW2 = weightVariance / static_cast<double>(hidden.size());
+        const double sigmaB2 = biasVariance / static_cast<double>(hidden.size());
+        auto function = host_.makeActivation<double>(*activation);
+        function->build(1);
+        Random random(0);
+        std::vector<NamedParameter<double>> parameters;
+        function->collectParameters("", parameters);
+        for (auto& parameter : parameters)
+            host_.makeInitializer<double>(readPluginSpecText(parameter.parameter->init.initializer, PluginKind::initializer,
+                                                             host_, "initializer"))
+                ->initialize(parameter.parameter->value, parameter.parameter->init, random);
+        const theory::MeanFieldPrediction prediction = theory::meanField(
+            [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, sigmaW2, sigmaB2);
+        const std::string group = "/theory";
+        trace_->setGroupAttribute(group, "activation", activationName);
+        trace_->setGroupAttribute(group, "sigma_w2", prediction.sigmaW2);
+        trace_->setGroupAttribute(group, "sigma_b2", prediction.sigmaB2);
+        trace_->setGroupAttribute(group, "q_star", prediction.qStar);
+        trace_->setGroupAttribute(group, "chi_1", prediction.chi1);
+        trace_->setGroupAttribute(group, "c_star", prediction.cStar);
+        trace_->setGroupAttribute(group, "chi_c", prediction.chiC);
+        trace_->setGroupAttribute(group, "depth_scale_gradient", prediction.depthScaleGradient);
+        trace_->setGroupAttribute(group, "depth_scale_correlation", prediction.depthScaleCorrelation);
+        trace_->setGroupIntegerAttribute(group, "converged", prediction.converged ? 1 : 0);
+        trace_->setGroupAttribute(group, "note",
+                                  prediction.note.empty()
+                                      ? "sigma_w^2 and sigma_b^2 measured on the initialised hidden dense layers"
+                                      : prediction.note);
     }
 
     /// One step: forward, loss, backward, penalties, update; traced quantities when asked. Returns the loss.
@@ -666,6 +740,7 @@ private:
     };
 
     const RunConfig& config_;
+    const PluginHost& host_;
     RunOptions options_;
     data::Dataset train_, validation_;
     bool classification_ = false;

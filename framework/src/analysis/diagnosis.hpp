@@ -1,0 +1,153 @@
+#pragma once
+/// @file diagnosis.hpp
+/// Reads a gradlab trace (docs/hdf5-schema.md) and diagnoses its gradients: the run's header, the detector
+/// events of /events, per-layer and per-timestep gradient-norm profiles, the mean-field predictions of /theory
+/// beside the decay measured at the first traced step, and one verdict. `gradlab inspect` prints it as text or
+/// JSON.
+///
+/// Verdict rules, the first that applies wins:
+///  1. diverged  — status is "diverged", or /events holds a non_finite event;
+///  2. exploding — /events holds an exploding event, or the global gradient norm /trace/grad_norm grows by more
+///                 than 1e3 over the run (its last finite value over its first finite value);
+///  3. vanishing — /events holds a vanishing event, or at the last traced step the first layer's signal gradient
+///                 norm over the last layer's (/trace/signal_grad_norm) is below 1e-4, or a recurrent layer's
+///                 ||dL/dh_1|| / ||dL/dh_T|| (/trace/timestep_grad_norm/<layer>) is below 1e-4;
+///  4. stalled   — /events holds a stalled event;
+///  5. healthy   — none of the above (saturated events are listed but do not change the verdict).
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace gradlab::analysis {
+
+/// Growth of the global gradient norm over the run above which a run is "exploding".
+inline constexpr double explodingGrowth = 1e3;
+
+/// First-over-last gradient-norm ratio (per layer or per timestep) below which a run is "vanishing".
+inline constexpr double vanishingRatio = 1e-4;
+
+/// The diagnosis: what is wrong with the gradients, most severe first.
+enum class Verdict { healthy, vanishing, exploding, diverged, stalled };
+
+/// "healthy", "vanishing", "exploding", "diverged" or "stalled".
+std::string verdictName(Verdict verdict);
+
+/// One row of /events: a detector firing.
+struct TraceEvent {
+    /// The training step it fired at.
+    std::int64_t step = 0;
+    /// non_finite, exploding, vanishing, stalled or saturated (later versions may add kinds).
+    std::string kind;
+    /// The layer or parameter, with the phase for non_finite, e.g. "forward layers.3.dense".
+    std::string where;
+    /// The timestep of a recurrent layer, -1 when not applicable.
+    std::int64_t timestep = -1;
+    /// The value that triggered it (a norm, a ratio, a fraction; NaN when none).
+    double value = std::numeric_limits<double>::quiet_NaN();
+    /// The detector's explanation.
+    std::string message;
+};
+
+/// The per-layer back-propagated gradient norms ||dLoss/d(output of layer l)|| at one traced step.
+struct LayerProfile {
+    /// The training step of the row.
+    std::int64_t step = 0;
+    /// One norm per layer, in /meta/layer_names order.
+    std::vector<double> norms;
+    /// norms.front() / norms.back(): below 1 when the signal shrinks towards the input.
+    double firstOverLast = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// A recurrent layer's per-timestep gradient norms ||dL/dh_t|| at the last traced step.
+struct TimestepProfile {
+    /// The dataset's name under /trace/timestep_grad_norm, the layer's name, e.g. "layers.0.rnn".
+    std::string layer;
+    /// The training step of the row.
+    std::int64_t step = 0;
+    /// norms[t] = ||dL/dh_{t+1}||, t = 0 .. T-1.
+    std::vector<double> norms;
+    /// ||dL/dh_1|| / ||dL/dh_T||: below 1 when the gradient shrinks going back in time.
+    double firstOverLast = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// The mean-field predictions stored in /theory (see theory/mean_field.hpp) beside the measured decay.
+struct TheoryComparison {
+    /// True when the trace has a /theory group.
+    bool present = false;
+    /// The activation the predictions are for.
+    std::string activation;
+    /// sigma_w^2, sigma_b^2, q*, chi_1, c*, chi_c and the two depth scales, NaN when absent.
+    double sigmaW2 = std::numeric_limits<double>::quiet_NaN(), sigmaB2 = std::numeric_limits<double>::quiet_NaN(),
+           qStar = std::numeric_limits<double>::quiet_NaN(), chi1 = std::numeric_limits<double>::quiet_NaN(),
+           cStar = std::numeric_limits<double>::quiet_NaN(), chiC = std::numeric_limits<double>::quiet_NaN(),
+           depthScaleGradient = std::numeric_limits<double>::quiet_NaN(),
+           depthScaleCorrelation = std::numeric_limits<double>::quiet_NaN();
+    /// Whether the length map reached its fixed point.
+    bool converged = false;
+    /// Why a prediction is missing or approximate.
+    std::string note;
+    /// The traced step the measurement is taken at (the first one, normally step 0).
+    std::int64_t measuredStep = -1;
+    /// Measured per-layer factor of ||dL/dh||^2, comparable to chi_1: with s the signal gradient norms of the
+    /// dense layers d_a .. d_b at measuredStep, (s[d_a]^2 / s[d_b]^2)^(1 / (b - a)), the geometric mean of
+    /// s[d_i]^2 / s[d_{i+1}]^2. Skips the last dense layer (the output, without activation) and, with 4 or more
+    /// dense layers, the first (it still feels the input's variance). NaN with fewer than 2 dense layers.
+    double measuredFactor = std::numeric_limits<double>::quiet_NaN();
+    /// Number of consecutive dense-layer pairs in measuredFactor.
+    int measuredPairs = 0;
+    /// Names of the dense layers d_a and d_b.
+    std::string measuredFrom, measuredTo;
+};
+
+/// Everything `gradlab inspect` reports about one trace.
+struct Diagnosis {
+    /// The trace's path, as given.
+    std::string file;
+    /// The root attributes status, status_message and precision.
+    std::string status, statusMessage, precision;
+    /// The config's `name` (from the root attribute config), empty when it has none.
+    std::string configName;
+    /// Number of traced rows and the first and last traced training step (-1 without rows).
+    std::int64_t tracedSteps = 0, firstStep = -1, lastStep = -1;
+    /// /trace/loss at the last traced step (NaN or Inf for a diverged run).
+    double finalLoss = std::numeric_limits<double>::quiet_NaN();
+    /// The last finite /trace/loss and its step (-1 when none).
+    double lastFiniteLoss = std::numeric_limits<double>::quiet_NaN();
+    /// The step of lastFiniteLoss.
+    std::int64_t lastFiniteLossStep = -1;
+    /// First and last finite /trace/grad_norm, and last over first.
+    double firstGradNorm = std::numeric_limits<double>::quiet_NaN(),
+           lastGradNorm = std::numeric_limits<double>::quiet_NaN(),
+           gradNormGrowth = std::numeric_limits<double>::quiet_NaN();
+    /// /meta/layer_names and /meta/layer_kinds.
+    std::vector<std::string> layerNames, layerKinds;
+    /// Signal gradient norms at the first and last traced steps; empty norms when not traced.
+    LayerProfile firstProfile, lastProfile;
+    /// One per dataset of /trace/timestep_grad_norm, in name order.
+    std::vector<TimestepProfile> timestepProfiles;
+    /// True when the trace has an /events table (possibly empty).
+    bool eventsRecorded = false;
+    /// The rows of /events.
+    std::vector<TraceEvent> events;
+    /// /theory, if present, and the measured decay.
+    TheoryComparison theory;
+    /// The verdict (see the file comment for the rules).
+    Verdict verdict = Verdict::healthy;
+    /// One or two lines of evidence for the verdict.
+    std::vector<std::string> evidence;
+};
+
+/// Reads and diagnoses the trace at `path`. Throws Error when the file is missing, not HDF5, not a gradlab
+/// trace or of a newer schema version (the message names the file and what it found).
+Diagnosis diagnose(const std::string& path);
+
+/// The diagnosis as readable text: header, events, log-scale bar charts of the profiles, theory, verdict.
+std::string formatText(const Diagnosis& diagnosis);
+
+/// The diagnosis as one JSON object (keys documented in docs/hdf5-schema.md, "gradlab inspect --json");
+/// NaN and infinities are null.
+std::string formatJson(const Diagnosis& diagnosis);
+
+}  // namespace gradlab::analysis
