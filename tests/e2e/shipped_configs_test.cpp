@@ -33,3 +33,20 @@ TEST_CASE("every shipped config validates and runs three steps", "[e2e][configs]
         if (result.status == "completed") CHECK(reader.readVector("/trace/loss").size() == 3);
     }
 }
+
+TEST_CASE("the final model is saved with the trace, batch norm's running statistics included", "[e2e][model]") {
+    const RunConfig config = loadRunConfig(std::string(GRADLAB_SOURCE_DIR) + "/configs/remedies/deep_sigmoid_batchnorm.yaml",
+                                           {"training.steps=4"}, testing::builtinPlugins());
+    RunOptions options;
+    options.output = testing::scratchPath("model_bn.h5");
+    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+    trace::TraceReader reader(options.output);
+    const Eigen::MatrixXd gamma = reader.readMatrix("/model/parameters/layers.1.batchnorm.gamma");
+    CHECK(gamma.rows() == 64);
+    const Eigen::MatrixXd mean = reader.readMatrix("/model/buffers/layers.1.batchnorm.running_mean");
+    const Eigen::MatrixXd variance = reader.readMatrix("/model/buffers/layers.1.batchnorm.running_var");
+    REQUIRE(mean.rows() == 64);
+    CHECK(mean.cwiseAbs().maxCoeff() > 0);        // moved away from its initial 0 after 4 steps
+    CHECK((variance.array() != 1.0).any());        // and from its initial 1
+    CHECK(reader.listGroup("/model/parameters").size() == 20 * 3 + 2);
+}

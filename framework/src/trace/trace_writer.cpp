@@ -390,6 +390,22 @@ bool TraceWriter::flushIfDue() {
     return false;
 }
 
+/// Writes `matrix` as dataset `name` of `group`, [rows x cols] in Eigen's orientation, in the matrix's precision.
+template <typename Scalar>
+void writeMatrixDataset(hid_t group, const std::string& name,
+                        const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& matrix, const std::string& what) {
+    const hid_t fileType = std::is_same_v<Scalar, float> ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
+    const hid_t memoryType = std::is_same_v<Scalar, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
+    // HDF5 is row-major: a row-major copy gives the dataset Eigen's [rows x cols] orientation.
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rowMajor = matrix;
+    const hsize_t dims[2] = {static_cast<hsize_t>(matrix.rows()), static_cast<hsize_t>(matrix.cols())};
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(2, dims, nullptr), what));
+    Hdf5Handle dataset = Hdf5Handle::dataset(
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+    if (matrix.size() > 0)
+        checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowMajor.data()), what);
+}
+
 template <typename Scalar>
 void TraceWriter::writeSnapshotImpl(std::int64_t step, const std::string& paramName,
                                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& grad,
@@ -411,21 +427,38 @@ void TraceWriter::writeSnapshotImpl(std::int64_t step, const std::string& paramN
         checkHdf5(H5Gcreate2(file_.get(), groupPath.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
                   where + ": cannot create group " + quoted(groupPath)));
 
-    const hid_t fileType = std::is_same_v<Scalar, float> ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
-    const hid_t memoryType = std::is_same_v<Scalar, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
-    auto writeMatrix = [&](const char* name, const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& matrix) {
-        const std::string what = where + ": cannot write " + quoted(groupPath + "/" + name);
-        // HDF5 is row-major: a row-major copy gives the dataset Eigen's [rows x cols] orientation.
-        const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rowMajor = matrix;
-        const hsize_t dims[2] = {static_cast<hsize_t>(matrix.rows()), static_cast<hsize_t>(matrix.cols())};
-        Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(2, dims, nullptr), what));
-        Hdf5Handle dataset = Hdf5Handle::dataset(checkHdf5(
-            H5Dcreate2(group.get(), name, fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
-        if (matrix.size() > 0)
-            checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowMajor.data()), what);
-    };
-    writeMatrix("grad", grad);
-    writeMatrix("value", value);
+    writeMatrixDataset<Scalar>(group.get(), "grad", grad, where + ": cannot write " + quoted(groupPath + "/grad"));
+    writeMatrixDataset<Scalar>(group.get(), "value", value, where + ": cannot write " + quoted(groupPath + "/value"));
+}
+
+template <typename Scalar>
+void TraceWriter::writeTensorImpl(const std::string& group, const std::string& name,
+                                  const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& tensor) {
+    requireOpen("write a tensor");
+    Hdf5ErrorSilencer silencer;
+    const std::string where = "trace file " + quoted(path_);
+    if (name.empty() || name.find('/') != std::string::npos)
+        throw Error(where + ": invalid tensor name " + quoted(name));
+    Hdf5Handle handle;
+    if (hdf5LinkExists(file_.get(), group)) {
+        handle = Hdf5Handle::group(checkHdf5(H5Gopen2(file_.get(), group.c_str(), H5P_DEFAULT),
+                                             where + ": cannot open group " + quoted(group)));
+    } else {
+        Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), where));
+        checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), where);
+        handle = Hdf5Handle::group(
+            checkHdf5(H5Gcreate2(file_.get(), group.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
+                      where + ": cannot create group " + quoted(group)));
+    }
+    writeMatrixDataset<Scalar>(handle.get(), name, tensor, where + ": cannot write " + quoted(group + "/" + name));
+}
+
+void TraceWriter::writeTensor(const std::string& group, const std::string& name, const Eigen::MatrixXf& tensor) {
+    writeTensorImpl<float>(group, name, tensor);
+}
+
+void TraceWriter::writeTensor(const std::string& group, const std::string& name, const Eigen::MatrixXd& tensor) {
+    writeTensorImpl<double>(group, name, tensor);
 }
 
 void TraceWriter::writeSnapshot(std::int64_t step, const std::string& paramName, const Eigen::MatrixXf& grad,

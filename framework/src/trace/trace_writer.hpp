@@ -165,6 +165,13 @@ public:
     void writeSnapshot(std::int64_t step, const std::string& paramName, const Eigen::MatrixXd& grad,
                        const Eigen::MatrixXd& value);
 
+    /// Writes one tensor as dataset `group/name` [rows x cols] in Eigen's orientation (e.g. the final model:
+    /// /model/parameters/<param_name>); `group` is created with its parents when missing.
+    void writeTensor(const std::string& group, const std::string& name, const Eigen::MatrixXf& tensor);
+
+    /// Same as above in float64.
+    void writeTensor(const std::string& group, const std::string& name, const Eigen::MatrixXd& tensor);
+
     /// Writes every table's buffered rows (one H5Dset_extent + H5Dwrite per column), then H5Fflush, so that
     /// a process killed afterwards leaves a readable file holding these rows.
     void flush();
@@ -232,6 +239,9 @@ private:
     void writeSnapshotImpl(std::int64_t step, const std::string& paramName,
                            const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& grad,
                            const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& value);
+    template <typename Scalar>
+    void writeTensorImpl(const std::string& group, const std::string& name,
+                         const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& tensor);
     void requireOpen(const std::string& action) const;
     Hdf5Handle openAttributeGroup(const std::string& group);
     void writeMeta(const TraceHeader& header);

@@ -239,7 +239,15 @@ public:
         if (options_.progress == ProgressStyle::live) std::cerr << "\r\033[K" << std::flush;
         result.signalProfile = signalProfile();
         result.events = events_;
-        if (trace_) trace_->finish(result.status, result.message, utcNow());
+        if (trace_) {
+            try {
+                writeModel();
+            } catch (const std::exception& error) {
+                if (result.status != "failed") result.status = "failed";
+                result.message += std::string("; cannot save the model: ") + error.what();
+            }
+            trace_->finish(result.status, result.message, utcNow());
+        }
         return result;
     }
 
@@ -328,6 +336,18 @@ private:
         columns_.evalStep = eval.addColumn("step", 0, trace::ColumnType::int64);
         columns_.evalLoss = eval.addColumn("loss");
         if (classification_) columns_.evalAccuracy = eval.addColumn("accuracy");
+    }
+
+    /// The model as it ended: every parameter at /model/parameters/<name> and every buffer (batch norm's
+    /// running statistics) at /model/buffers/<layer name>.<buffer>, in the run's precision.
+    void writeModel() {
+        for (const auto& parameter : network_->parameters())
+            trace_->writeTensor("/model/parameters", parameter.name, parameter.parameter->value);
+        for (std::size_t l = 0; l < network_->size(); ++l) {
+            std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
+            network_->layer(l).collectBuffers(network_->layerNames()[l] + ".", buffers);
+            for (const auto& [name, buffer] : buffers) trace_->writeTensor("/model/buffers", name, buffer->value);
+        }
     }
 
     /// Mean-field theory at initialisation (Poole et al. 2016, Schoenholz et al. 2017) in /theory, for models
