@@ -31,14 +31,14 @@ PluginHost& hostWithFaults() {
     return *host;
 }
 
-std::string faultConfig(const std::string& fault) {
+std::string faultConfig(const std::string& fault, const std::string& optimizer = "{kind: sgd, lr: 0.01}") {
     const std::string path = testing::scratchPath("fault.yaml");
     std::ofstream(path) << "data: {kind: random_regression, samples: 32, inputs: 6, outputs: 2}\n"
                            "model:\n  layers:\n"
                            "    - {kind: dense, units: 8, activation: tanh}\n"
                            "    - " << fault << "\n"
                            "    - {kind: dense, units: 2}\n"
-                           "optimizer: {kind: sgd, lr: 0.01}\n"
+                           "optimizer: " << optimizer << "\n"
                            "training: {steps: 10, batch_size: 8}\n";
     return path;
 }
@@ -122,4 +122,34 @@ TEST_CASE("a detector with action stop ends the run with status stopped", "[e2e]
     CHECK_THAT(result.message, Contains("vanishing"));
     trace::TraceReader reader(output);
     CHECK(reader.stringAttribute("status") == "stopped");
+}
+
+TEST_CASE("the non-finite detector locates a planted update fault", "[e2e][detectors]") {
+    const std::string output = testing::scratchPath("fault_update.h5");
+    const RunResult result = runConfig(faultConfig("{kind: fault, phase: forward, call: 1000}", "{kind: fault_sgd, step: 2}"),
+                                       {}, output, hostWithFaults());
+    REQUIRE(result.status == "diverged");
+    CHECK(result.divergedAt == 2);
+    REQUIRE(result.events.size() == 1);
+    CHECK(result.events[0].where == "update layers.0.dense.W");
+    CHECK_THAT(result.message, Contains("the update of layers.0.dense.W became non-finite at step 2"));
+}
+
+TEST_CASE("regularizers apply to the parameters their pattern selects", "[e2e][regularizers]") {
+    const std::string base = std::string(GRADLAB_SOURCE_DIR) + "/configs/spirals.yaml";
+    auto penaltyAt0 = [&](const std::string& params) {
+        const std::string output = testing::scratchPath("reg_" + std::to_string(params.size()) + ".h5");
+        const RunResult result = runConfig(base, {"training.epochs=0.05", "regularizers.0.params=" + params}, output);
+        REQUIRE(result.status == "completed");
+        return trace::TraceReader(output).readVector("/trace/reg_loss")(0);
+    };
+    const double weights = penaltyAt0("weights");
+    const double all = penaltyAt0("all");
+    const double biases = penaltyAt0("'*.b'");
+    CHECK(weights > 0);
+    CHECK(biases == 0);               // biases start at zero
+    // 'all' adds only the prelu slope: coefficient 1e-4 times 0.25^2 (biases start at zero).
+    CHECK(all - weights == Approx(1e-4 * 0.0625).epsilon(1e-3));
+    CHECK_THROWS_WITH(runConfig(base, {"regularizers.0.params=nothing.*"}, testing::scratchPath("reg_none.h5")),
+                      Contains("selects no parameter"));
 }

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <limits>
 
 using namespace gradlab;
 
@@ -82,4 +83,33 @@ TEST_CASE("a loss refuses mismatched shapes with both shapes in the message", "[
     y.setZero();
     CHECK_THROWS_WITH(makeLoss<double>("mse", true)->evaluate(p, y, gradient),
                       Catch::Matchers::Contains("[2 x 3]") && Catch::Matchers::Contains("[3 x 3]"));
+}
+
+TEST_CASE("masked losses skip NaN targets: no loss, no gradient, means over the targets present", "[model][loss]") {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    Matrix<double> p(1, 4), y(1, 4), gradient;
+    p << 1, 2, 3, 4;
+    y << 0, nan, 5, nan;
+    auto mse = makeLoss<double>("mse", true);
+    mse->setMasked(true);
+    CHECK(mse->evaluate(p, y, gradient) == Approx((1.0 + 4.0) / 2));
+    CHECK(gradient(0, 1) == 0);
+    CHECK(gradient(0, 3) == 0);
+    CHECK(gradient(0, 2) == Approx(2 * -2.0 / 2));
+    auto sse = makeLoss<double>("sse", true);
+    sse->setMasked(true);
+    CHECK(sse->value(p, y) == Approx(5.0));
+
+    Matrix<double> logits(3, 3), labels(1, 3);
+    logits << 1, 0, 2, 0, 3, 0, 0, 0, 1;
+    labels << 0, nan, 2;
+    auto entropy = makeLoss<double>("softmax_cross_entropy", true);
+    entropy->setMasked(true);
+    const double full = entropy->evaluate(logits, labels, gradient);
+    CHECK(gradient.col(1).isZero());
+    Matrix<double> twoColumns(3, 2), twoLabels(1, 2);
+    twoColumns << 1, 2, 0, 0, 0, 1;
+    twoLabels << 0, 2;
+    CHECK(full == Approx(entropy->value(twoColumns, twoLabels)));
+    CHECK(entropy->counted(logits, labels) == 2);
 }

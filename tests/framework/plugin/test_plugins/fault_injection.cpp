@@ -43,9 +43,28 @@ private:
     std::int64_t forwardCalls_ = 0;
 };
 
+/// Plain SGD that plants a NaN in the update of its first parameter at one step.
+template <typename Scalar>
+class FaultSgd : public gradlab::Optimizer<Scalar> {
+public:
+    explicit FaultSgd(const gradlab::Options& options) : step_(options.integer("step")) {}
+    double learningRate() const override { return 0.01; }
+    void attach(const std::vector<gradlab::ParameterSlot>&) override {}
+    void update(std::size_t slot, const gradlab::Matrix<Scalar>&, const gradlab::Matrix<Scalar>& grad,
+                double learningRate, std::int64_t step, gradlab::Matrix<Scalar>& delta) override {
+        delta = -static_cast<Scalar>(learningRate) * grad;
+        if (slot == 0 && step == step_ + 1) delta(0, 0) = std::numeric_limits<Scalar>::quiet_NaN();
+    }
+
+private:
+    std::int64_t step_;
+};
+
 }  // namespace
 
 GRADLAB_PLUGIN("fault_injection", "1.0.0", registry) {
+    registry.addOptimizer<FaultSgd>("fault_sgd", "sgd with lr 0.01 that plants a NaN in the first update at a step")
+        .option(gradlab::OptionSpec::integer("step", 2, "the training step (0-based) whose update gets the NaN"));
     registry.addLayer<Fault>("fault", "identity that plants a NaN at the given training call and timestep")
         .option(gradlab::OptionSpec::choice("phase", "forward", {"forward", "backward"}, "where to plant it"))
         .option(gradlab::OptionSpec::integer("call", 3, "the training forward call (1-based) that plants it"))
