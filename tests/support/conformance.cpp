@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "gradcheck/gradient_check.hpp"
 #include "gradlab/activation.hpp"
 #include "gradlab/layer.hpp"
 #include "gradlab/random.hpp"
@@ -73,19 +74,14 @@ Subject<Scalar> makeActivationSubject(const std::string& yaml, Index units) {
     return subject;
 }
 
-/// Entries uniform in [-1, 1).
+/// Entries uniform in [-1, 1) (the framework's gradient check draws them the same way).
 Matrix<double> uniformMatrix(Index rows, Index cols, Random& random) {
-    Matrix<double> result(rows, cols);
-    for (Index i = 0; i < result.size(); ++i) result.data()[i] = random.uniform(-1.0, 1.0);
-    return result;
+    return gradcheck::uniformEntries(rows, cols, random);
 }
 
 /// Entries with |x| uniform in [0.05, 2] and a random sign: away from the kinks of relu-like functions.
 Matrix<double> inputMatrix(Index rows, Index cols, Random& random) {
-    Matrix<double> result(rows, cols);
-    for (Index i = 0; i < result.size(); ++i)
-        result.data()[i] = (random.uniform() < 0.5 ? -1.0 : 1.0) * random.uniform(0.05, 2.0);
-    return result;
+    return gradcheck::entriesAwayFromZero(rows, cols, random);
 }
 
 /// The random problem every check of one plugin shares: parameters, input x and loss weights R.
@@ -152,30 +148,6 @@ void zeroGradients(Subject<Scalar>& subject) {
     for (auto& named : subject.parameters) named.parameter->grad.setZero();
 }
 
-/// L = sum(R .* y(x)) at the subject's current parameters.
-double loss(Subject<double>& subject, const Matrix<double>& x, const Matrix<double>& lossWeights) {
-    Matrix<double> y;
-    subject.forward(x, y);
-    return (lossWeights.array() * y.array()).sum();
-}
-
-/// dL/dv by central differences, perturbing each entry of `v` (an input or a parameter value) in place.
-Matrix<double> numericGradient(Subject<double>& subject, Matrix<double>& v, const Matrix<double>& x,
-                               const Matrix<double>& lossWeights) {
-    Matrix<double> gradient(v.rows(), v.cols());
-    for (Index i = 0; i < v.size(); ++i) {
-        const double original = v.data()[i];
-        const double step = 1e-6 * std::max(1.0, std::abs(original));
-        v.data()[i] = original + step;
-        const double plus = loss(subject, x, lossWeights);
-        v.data()[i] = original - step;
-        const double minus = loss(subject, x, lossWeights);
-        v.data()[i] = original;
-        gradient.data()[i] = (plus - minus) / (2.0 * step);
-    }
-    return gradient;
-}
-
 /// |a - b| <= tolerance max(1, |b|) entry-wise, for comparing float32 results to float64 ones.
 void requireCloseToReference(const Matrix<double>& actual, const Matrix<double>& reference, const std::string& what) {
     INFO(what);
@@ -217,23 +189,17 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
     }
 
     SECTION("gradients: dx and every parameter gradient match float64 central differences") {
-        Matrix<double> y, dx;
-        subject.forward(x, y);
-        subject.backward(x, y, lossWeights, dx);
-        std::vector<Matrix<double>> analytic;
-        for (const auto& named : subject.parameters) analytic.push_back(named.parameter->grad);
-
-        Matrix<double> perturbed = x;
-        const Matrix<double> numericDx = numericGradient(subject, perturbed, perturbed, lossWeights);
-        {
-            INFO("dL/dx: analytic\n" << dx << "\nnumeric\n" << numericDx);
-            REQUIRE(maxRelativeError(dx, numericDx) < kGradientTolerance);
-        }
-        for (std::size_t i = 0; i < subject.parameters.size(); ++i) {
-            auto& named = subject.parameters[i];
-            const Matrix<double> numeric = numericGradient(subject, named.parameter->value, x, lossWeights);
-            INFO("dL/d" << named.name << ": analytic\n" << analytic[i] << "\nnumeric\n" << numeric);
-            REQUIRE(maxRelativeError(analytic[i], numeric) < kGradientTolerance);
+        // The same code as `gradlab gradcheck`: framework/src/gradcheck/gradient_check.hpp.
+        const gradcheck::Subject function{subject.forward, subject.backward, subject.parameters};
+        gradcheck::Settings settings;
+        settings.tolerance = kGradientTolerance;
+        const gradcheck::Report report = gradcheck::check(function, x, lossWeights, settings);
+        REQUIRE(report.tensors.size() == subject.parameters.size() + 1);
+        for (const auto& tensor : report.tensors) {
+            INFO("dL/d" << tensor.name << ": analytic\n" << tensor.analytic << "\nnumeric\n" << tensor.numeric);
+            INFO(tensor.problem);
+            REQUIRE(tensor.problem.empty());
+            REQUIRE(tensor.maxRelativeError < kGradientTolerance);
         }
     }
 
@@ -301,9 +267,7 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
 double maxRelativeError(const Matrix<double>& analytic, const Matrix<double>& numeric, double floor) {
     REQUIRE(analytic.rows() == numeric.rows());
     REQUIRE(analytic.cols() == numeric.cols());
-    if (analytic.size() == 0) return 0.0;
-    const Eigen::ArrayXXd scale = (analytic.array().abs() + numeric.array().abs()).max(floor);
-    return ((analytic - numeric).array().abs() / scale).maxCoeff();
+    return gradcheck::maxRelativeError(analytic, numeric, floor);
 }
 
 void checkLayerConformance(const std::string& yaml, const Shape& input, Phase phase) {

@@ -12,7 +12,8 @@
 /// The plugin is built through the real loader (the built-in plugin host) in float64 and float32, its
 /// parameters set to random values (the same in both precisions), and checked section by section:
 ///  - shapes: build's output shape, y [output.features x batch * output.timesteps], dx like x;
-///  - gradients: float64 central finite differences of L = sum(R .* y), R fixed random, for dx and for every
+///  - gradients (the framework's gradcheck::check, the same code as `gradlab gradcheck`): float64 central
+///    finite differences of L = sum(R .* y), R fixed random, for dx and for every
 ///    parameter (collectParameters, children included), step h = 1e-6 max(1, |v|); the error of an entry is
 ///    |a - n| / max(|a| + |n|, 1e-3) and its maximum must stay below 1e-6 (the 1e-3 floor makes this an
 ///    absolute 1e-9 for near-zero entries, where finite differences only have round-off (~1e-10) left);

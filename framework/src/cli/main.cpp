@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/gradcheck.hpp"
 #include "cli/inspect.hpp"
 #include "util/suggest.hpp"
 
@@ -24,11 +25,12 @@ const char* kUsage =
     "  run CONFIG        train the model a config describes and trace its gradients to HDF5\n"
     "  validate CONFIG   check a config (keys, types, ranges, plugin names) without running it\n"
     "  plugins           list the loaded plugins, or describe one with --describe NAME\n"
+    "  gradcheck KIND NAME  check a plugin's gradients against float64 finite differences\n"
     "  inspect FILE      diagnose a trace: profiles, events, theory and a verdict (--json for JSON)\n"
     "\n"
     "Run 'gradlab <command> --help' for a command's options.\n";
 
-const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect"};
+const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect", "gradcheck"};
 
 }  // namespace
 
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
         if (command == "run") return gradlab::cli::runCommand(arguments);
         if (command == "validate") return gradlab::cli::validateCommand(arguments);
         if (command == "plugins") return gradlab::cli::pluginsCommand(arguments);
+        if (command == "gradcheck") return gradlab::cli::gradcheckCommand(arguments);
         if (command == "inspect") return gradlab::cli::inspectCommand(arguments);
     } catch (const po::error& error) {
         std::cerr << "gradlab " << command << ": " << error.what() << " (see 'gradlab " << command << " --help')\n";
