@@ -138,7 +138,7 @@ int pluginsCommand(const std::vector<std::string>& arguments) {
     description.add_options()("describe", po::value(&describe), "show one plugin's options")(
         "markdown", po::bool_switch(&markdown),
         "print a Markdown reference of every loaded plugin (kind, name, description, options table); "
-        "tools/gen-plugin-reference writes it to docs/plugin-reference.md");
+        "tools/gen-plugin-reference writes it at the end of docs/config-reference.md");
     addCommon(description, common);
     po::positional_options_description positional;
     parse(arguments, description, positional);
