@@ -14,29 +14,9 @@ namespace {
 
 using gradlab::Index;
 
-/// Power iterations per spectral-norm estimate; warm-started, so the estimate keeps improving across steps.
-constexpr int kPowerIterations = 30;
-
 /// The gate blocks, in the row order of W_x and of the stacked recurrent matrix (PyTorch's order).
 constexpr int kGates = 3;
 const char* const kGateNames[kGates] = {"r", "z", "n"};
-
-/// The largest singular value of `weight` by power iteration on W^T W (the quantity in Pascanu, Mikolov &
-/// Bengio 2013's vanishing/exploding conditions), starting from `direction`, which is left at the new estimate
-/// of the top right-singular vector (a warm start for the next call); `image` is scratch [rows].
-template <typename Scalar>
-double spectralNorm(const gradlab::Matrix<Scalar>& weight, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& direction,
-                    Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& image) {
-    for (int iteration = 0; iteration < kPowerIterations; ++iteration) {
-        image.noalias() = weight * direction;
-        // W v = 0: W = 0 or v in W's null space; keep v (the next call may see a different W).
-        if (!(image.squaredNorm() > Scalar(0))) return 0.0;
-        direction.noalias() = weight.transpose() * image;  // nonzero: v^T W^T W v = ||W v||^2 > 0
-        direction.normalize();
-    }
-    image.noalias() = weight * direction;
-    return static_cast<double>(image.norm());
-}
 
 /// GRU as in PyTorch's nn.GRU (Cho et al. 2014's gating with the reset applied after the recurrent product),
 /// for t = 0..T-1 with h_{-1} = 0 (sigma the logistic sigmoid):
@@ -86,74 +66,35 @@ double spectralNorm(const gradlab::Matrix<Scalar>& weight, Eigen::Matrix<Scalar,
 ///  - "recurrent_spectral_norm" [3]: the largest singular value of W_hr, W_hz, W_hn, by 30 warm-started power
 ///    iterations on W^T W in each traced forward.
 template <typename Scalar>
-class Gru : public gradlab::Layer<Scalar> {
+class Gru : public gradlab::RecurrentLayer<Scalar> {
 public:
+    using Base = gradlab::RecurrentLayer<Scalar>;
     using MatrixType = gradlab::Matrix<Scalar>;
-    using VectorType = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+    using VectorType = typename Base::VectorType;
 
     /// Reads `units`, `return_sequences` and `truncate`.
-    explicit Gru(const gradlab::Options& options)
-        : units_(options.integer("units")),
-          returnSequences_(options.boolean("return_sequences")),
-          truncate_(options.integer("truncate")) {
-        if (units_ < 1) throw gradlab::Error("gru: option 'units' must be >= 1, got " + std::to_string(units_));
-        if (truncate_ < 0)
-            throw gradlab::Error("gru: option 'truncate' must be >= 0 (0 = full BPTT), got " +
-                                 std::to_string(truncate_));
-    }
+    explicit Gru(const gradlab::Options& options) : Base("gru", options) {}
 
     gradlab::Shape build(const gradlab::Shape& input) override {
-        if (input.features < 1)
-            throw gradlab::Error("gru needs at least one input feature, got " + std::to_string(input.features));
-        if (input.timesteps < 1)
-            throw gradlab::Error("gru needs at least one timestep, got " + std::to_string(input.timesteps));
-        inputs_ = input.features;
-        timesteps_ = input.timesteps;
-
-        gradlab::ParameterInit inputInit;
-        inputInit.fanIn = inputs_;
-        inputInit.fanOut = kGates * units_;
-        inputInit.initializer = "glorot_uniform";
-        inputInit.isWeight = true;
-        inputWeight_ = &this->addParameter("W_x", kGates * units_, inputs_, inputInit);
-
-        for (int gate = 0; gate < kGates; ++gate) {
-            gradlab::ParameterInit recurrentInit;
-            recurrentInit.fanIn = units_;
-            recurrentInit.fanOut = units_;
-            recurrentInit.initializer = "orthogonal";
-            recurrentInit.isWeight = true;
-            recurrentWeights_[gate] =
-                &this->addParameter(std::string("W_h") + kGateNames[gate], units_, units_, recurrentInit);
-        }
-        gradlab::ParameterInit biasInit;
-        biasInit.fanIn = inputs_;
-        biasInit.fanOut = units_;
-        biasInit.initializer = "zeros";
-        biasInit.isWeight = false;
+        this->readSequenceShape(input);
+        this->addInputWeight(kGates);
         for (int gate = 0; gate < kGates; ++gate)
-            biases_[gate] = &this->addParameter(std::string("b_") + kGateNames[gate], units_, 1, biasInit);
-        candidateRecurrentBias_ = &this->addParameter("b_hn", units_, 1, biasInit);
+            recurrentWeights_[gate] = &this->addRecurrentWeight(std::string("W_h") + kGateNames[gate]);
+        for (int gate = 0; gate < kGates; ++gate)
+            biases_[gate] = &this->addBias(std::string("b_") + kGateNames[gate]);
+        candidateRecurrentBias_ = &this->addBias("b_hn");
         stackedRecurrent_.resize(kGates * units_, units_);
         stackedBias_.resize(kGates * units_);
 
-        gradlab::Random random(0x5eedu);  // a fixed, generic start for the power iterations
-        for (int gate = 0; gate < kGates; ++gate) {
-            powerDirections_[gate].resize(units_);
-            for (Index i = 0; i < units_; ++i) powerDirections_[gate](i) = static_cast<Scalar>(random.normal());
-            powerDirections_[gate].normalize();
-        }
-        powerImage_.resize(units_);
-        timestepGradNorm_.assign(static_cast<std::size_t>(timesteps_), std::numeric_limits<double>::quiet_NaN());
-        return gradlab::Shape{units_, returnSequences_ ? timesteps_ : 1};
+        return this->finishBuild();
     }
 
     void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override {
         (void)phase;
-        const Index batch = checkInput(x);
+        const Index batch = this->checkInput(x);
         const Index columns = x.cols();
         const Index H = units_;
-        MatrixType& hidden = returnSequences_ ? y : hidden_;
+        MatrixType& hidden = this->hiddenStates(y);
         gates_.resize(kGates * H, columns);
         candidateRecurrent_.resize(H, columns);
         recurrentStep_.resize(kGates * H, batch);
@@ -183,43 +124,25 @@ public:
             h.array() = (Scalar(1) - z) * a.bottomRows(H).array();
             if (t > 0) h.array() += z * hidden.middleCols((t - 1) * batch, batch).array();
         }
-        if (!returnSequences_) y = hidden_.rightCols(batch);
         if (this->tracing()) {
             gateMean_[0] = static_cast<double>(gates_.topRows(H).mean());
             gateMean_[1] = static_cast<double>(gates_.middleRows(H, H).mean());
-            for (int gate = 0; gate < kGates; ++gate)
-                spectralNorm_[gate] = spectralNorm(recurrentWeights_[gate]->value, powerDirections_[gate], powerImage_);
         }
+        this->finishForward(y, batch);
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
-        const Index batch = checkInput(x);
+        const Index batch = this->beginBackward(x, dy, gates_.cols());
         const Index columns = x.cols();
         const Index H = units_;
-        if (gates_.cols() != columns)
-            throw gradlab::Error("gru: backward on " + std::to_string(columns) + " columns after a forward on " +
-                                 std::to_string(gates_.cols()));
-        const Index expectedColumns = returnSequences_ ? columns : batch;
-        if (dy.rows() != H || dy.cols() != expectedColumns)
-            throw gradlab::Error("gru: dy must be [" + std::to_string(H) + " x " + std::to_string(expectedColumns) +
-                                 "], got [" + std::to_string(dy.rows()) + " x " + std::to_string(dy.cols()) + "]");
-        const MatrixType& hidden = returnSequences_ ? y : hidden_;
-        const bool tracing = this->tracing();
+        const MatrixType& hidden = this->hiddenStates(y);
 
         gatesGrad_.resize(kGates * H, columns);
         candidateRecurrentGrad_.resize(H, columns);
         recurrentStep_.resize(kGates * H, batch);
-        stepGrad_.resize(H, batch);
-        recurrentGrad_.setZero(H, batch);
         for (Index t = timesteps_ - 1; t >= 0; --t) {
             // dL/dh_t = the layer above's gradient at step t + the path from t+1 (zero at a chunk end).
-            if (returnSequences_)
-                stepGrad_ = dy.middleCols(t * batch, batch) + recurrentGrad_;
-            else if (t == timesteps_ - 1)
-                stepGrad_ = dy;
-            else
-                stepGrad_ = recurrentGrad_;
-            if (tracing) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(stepGrad_.norm());
+            this->gatherStepGradient(dy, t, batch);
 
             const auto a = gates_.middleCols(t * batch, batch);
             const auto r = a.topRows(H).array();
@@ -238,7 +161,7 @@ public:
                                     r * (Scalar(1) - r);
             dhn.array() = da.bottomRows(H).array() * r;
 
-            if (t > 0 && !startsChunk(t)) {
+            if (t > 0 && !this->startsChunk(t)) {
                 recurrentStep_.topRows(2 * H) = da.topRows(2 * H);
                 recurrentStep_.bottomRows(H) = dhn;
                 recurrentGrad_.array() = dh * z;
@@ -262,36 +185,19 @@ public:
         if (dx != nullptr) dx->noalias() = inputWeight_->value.transpose() * gatesGrad_;
     }
 
-    void statistics(gradlab::StatisticsSink& sink) const override {
-        sink.add("timestep_grad_norm", timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
+private:
+    using Base::inputWeight_;
+    using Base::recurrentGrad_;
+    using Base::stepGrad_;
+    using Base::timesteps_;
+    using Base::units_;
+
+    /// Reports the reset and update gate means.
+    void cellStatistics(gradlab::StatisticsSink& sink) const override {
         sink.add("reset_gate_mean", &gateMean_[0], 1);
         sink.add("update_gate_mean", &gateMean_[1], 1);
-        sink.add("recurrent_spectral_norm", spectralNorm_, kGates);
     }
 
-private:
-    /// Checks x's shape and returns the batch size B = columns / T.
-    Index checkInput(const MatrixType& x) const {
-        if (inputWeight_ == nullptr) throw gradlab::Error("gru used before build()");
-        if (x.rows() != inputs_)
-            throw gradlab::Error("gru built for " + std::to_string(inputs_) + " input features, got input with " +
-                                 std::to_string(x.rows()) + " rows");
-        if (x.cols() == 0 || x.cols() % timesteps_ != 0)
-            throw gradlab::Error("gru built for " + std::to_string(timesteps_) +
-                                 " timesteps: the input's columns must be a positive multiple of it (timestep-major "
-                                 "[features x T * batch]), got " + std::to_string(x.cols()) + " columns");
-        return x.cols() / timesteps_;
-    }
-
-    /// Whether step t begins a truncation chunk (no gradient flows from t back to t-1).
-    bool startsChunk(Index t) const { return truncate_ > 0 && t % truncate_ == 0; }
-
-    Index units_ = 0;
-    Index inputs_ = 0;
-    Index timesteps_ = 1;
-    bool returnSequences_ = false;
-    Index truncate_ = 0;
-    gradlab::Parameter<Scalar>* inputWeight_ = nullptr;             ///< W_x [3 units x F], blocks r, z, n
     gradlab::Parameter<Scalar>* recurrentWeights_[kGates] = {};     ///< W_hr, W_hz, W_hn [units x units]
     gradlab::Parameter<Scalar>* biases_[kGates] = {};               ///< b_r, b_z, b_n [units x 1]
     gradlab::Parameter<Scalar>* candidateRecurrentBias_ = nullptr;  ///< b_hn [units x 1]
@@ -300,19 +206,11 @@ private:
 
     MatrixType gates_;                   ///< activated r, z, n for every step, [3 units x T B]
     MatrixType candidateRecurrent_;      ///< W_hn h_{t-1} + b_hn for every step, [units x T B]
-    MatrixType hidden_;                  ///< h_t for every step when y holds only the last, [units x T B]
     MatrixType recurrentStep_;           ///< scratch W_h h_{t-1} (forward) / [da_r; da_z; dhn] (backward), [3 units x B]
     MatrixType gatesGrad_;               ///< dL/d(pre-activations of r, z, n), every step, [3 units x T B]
     MatrixType candidateRecurrentGrad_;  ///< dL/d(W_hn h_{t-1} + b_hn), every step, [units x T B]
-    MatrixType stepGrad_;                ///< dL/dh_t of the current step, [units x B]
-    MatrixType recurrentGrad_;           ///< the part of dL/dh_t from step t+1, [units x B]
 
-    std::vector<double> timestepGradNorm_;  ///< ||dL/dh_t|| of the last traced backward, [T]
     double gateMean_[2] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
-    double spectralNorm_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
-                                    std::numeric_limits<double>::quiet_NaN()};
-    VectorType powerDirections_[kGates];  ///< warm starts of the power iterations, [units] each
-    VectorType powerImage_;               ///< scratch W v, [units]
 };
 
 }  // namespace

@@ -15,29 +15,9 @@ namespace {
 
 using gradlab::Index;
 
-/// Power iterations per spectral-norm estimate; warm-started, so the estimate keeps improving across steps.
-constexpr int kPowerIterations = 30;
-
 /// The gate blocks, in the row order of W_x and of the stacked recurrent matrix (PyTorch's order).
 constexpr int kGates = 4;
 const char* const kGateNames[kGates] = {"i", "f", "g", "o"};
-
-/// The largest singular value of `weight` by power iteration on W^T W (the quantity in Pascanu, Mikolov &
-/// Bengio 2013's vanishing/exploding conditions), starting from `direction`, which is left at the new estimate
-/// of the top right-singular vector (a warm start for the next call); `image` is scratch [rows].
-template <typename Scalar>
-double spectralNorm(const gradlab::Matrix<Scalar>& weight, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& direction,
-                    Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& image) {
-    for (int iteration = 0; iteration < kPowerIterations; ++iteration) {
-        image.noalias() = weight * direction;
-        // W v = 0: W = 0 or v in W's null space; keep v (the next call may see a different W).
-        if (!(image.squaredNorm() > Scalar(0))) return 0.0;
-        direction.noalias() = weight.transpose() * image;  // nonzero: v^T W^T W v = ||W v||^2 > 0
-        direction.normalize();
-    }
-    image.noalias() = weight * direction;
-    return static_cast<double>(image.norm());
-}
 
 /// LSTM without peepholes, for t = 0..T-1 with h_{-1} = c_{-1} = 0 (sigma the logistic sigmoid):
 ///
@@ -87,76 +67,36 @@ double spectralNorm(const gradlab::Matrix<Scalar>& weight, Eigen::Matrix<Scalar,
 ///  - "recurrent_spectral_norm" [4]: the largest singular value of W_hi, W_hf, W_hg, W_ho, by 30 warm-started
 ///    power iterations on W^T W in each traced forward.
 template <typename Scalar>
-class Lstm : public gradlab::Layer<Scalar> {
+class Lstm : public gradlab::RecurrentLayer<Scalar> {
 public:
+    using Base = gradlab::RecurrentLayer<Scalar>;
     using MatrixType = gradlab::Matrix<Scalar>;
-    using VectorType = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+    using VectorType = typename Base::VectorType;
 
     /// Reads `units`, `return_sequences`, `truncate` and `forget_bias`.
-    explicit Lstm(const gradlab::Options& options)
-        : units_(options.integer("units")),
-          returnSequences_(options.boolean("return_sequences")),
-          truncate_(options.integer("truncate")),
-          forgetBias_(options.real("forget_bias")) {
-        if (units_ < 1) throw gradlab::Error("lstm: option 'units' must be >= 1, got " + std::to_string(units_));
-        if (truncate_ < 0)
-            throw gradlab::Error("lstm: option 'truncate' must be >= 0 (0 = full BPTT), got " +
-                                 std::to_string(truncate_));
+    explicit Lstm(const gradlab::Options& options) : Base("lstm", options), forgetBias_(options.real("forget_bias")) {
         if (!std::isfinite(forgetBias_)) throw gradlab::Error("lstm: option 'forget_bias' must be finite");
     }
 
     gradlab::Shape build(const gradlab::Shape& input) override {
-        if (input.features < 1)
-            throw gradlab::Error("lstm needs at least one input feature, got " + std::to_string(input.features));
-        if (input.timesteps < 1)
-            throw gradlab::Error("lstm needs at least one timestep, got " + std::to_string(input.timesteps));
-        inputs_ = input.features;
-        timesteps_ = input.timesteps;
-
-        gradlab::ParameterInit inputInit;
-        inputInit.fanIn = inputs_;
-        inputInit.fanOut = kGates * units_;
-        inputInit.initializer = "glorot_uniform";
-        inputInit.isWeight = true;
-        inputWeight_ = &this->addParameter("W_x", kGates * units_, inputs_, inputInit);
-
-        for (int gate = 0; gate < kGates; ++gate) {
-            gradlab::ParameterInit recurrentInit;
-            recurrentInit.fanIn = units_;
-            recurrentInit.fanOut = units_;
-            recurrentInit.initializer = "orthogonal";
-            recurrentInit.isWeight = true;
-            recurrentWeights_[gate] =
-                &this->addParameter(std::string("W_h") + kGateNames[gate], units_, units_, recurrentInit);
-        }
-        for (int gate = 0; gate < kGates; ++gate) {
-            gradlab::ParameterInit biasInit;
-            biasInit.fanIn = inputs_;
-            biasInit.fanOut = units_;
-            biasInit.initializer = gate == 1 ? constantInitializer(forgetBias_) : "zeros";
-            biasInit.isWeight = false;
-            biases_[gate] = &this->addParameter(std::string("b_") + kGateNames[gate], units_, 1, biasInit);
-        }
+        this->readSequenceShape(input);
+        this->addInputWeight(kGates);
+        for (int gate = 0; gate < kGates; ++gate)
+            recurrentWeights_[gate] = &this->addRecurrentWeight(std::string("W_h") + kGateNames[gate]);
+        for (int gate = 0; gate < kGates; ++gate)
+            biases_[gate] = &this->addBias(std::string("b_") + kGateNames[gate],
+                                           gate == 1 ? constantInitializer(forgetBias_) : "zeros");
         stackedRecurrent_.resize(kGates * units_, units_);
         stackedBias_.resize(kGates * units_);
-
-        gradlab::Random random(0x5eedu);  // a fixed, generic start for the power iterations
-        for (int gate = 0; gate < kGates; ++gate) {
-            powerDirections_[gate].resize(units_);
-            for (Index i = 0; i < units_; ++i) powerDirections_[gate](i) = static_cast<Scalar>(random.normal());
-            powerDirections_[gate].normalize();
-        }
-        powerImage_.resize(units_);
-        timestepGradNorm_.assign(static_cast<std::size_t>(timesteps_), std::numeric_limits<double>::quiet_NaN());
-        return gradlab::Shape{units_, returnSequences_ ? timesteps_ : 1};
+        return this->finishBuild();
     }
 
     void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override {
         (void)phase;
-        const Index batch = checkInput(x);
+        const Index batch = this->checkInput(x);
         const Index columns = x.cols();
         const Index H = units_;
-        MatrixType& hidden = returnSequences_ ? y : hidden_;
+        MatrixType& hidden = this->hiddenStates(y);
         gates_.resize(kGates * H, columns);
         cells_.resize(H, columns);
         hidden.resize(H, columns);
@@ -178,44 +118,25 @@ public:
             if (t > 0) c.array() += a.middleRows(H, H).array() * cells_.middleCols((t - 1) * batch, batch).array();
             hidden.middleCols(t * batch, batch).array() = a.bottomRows(H).array() * c.array().tanh();
         }
-        if (!returnSequences_) y = hidden_.rightCols(batch);
-        if (this->tracing()) {
-            for (int gate = 0; gate < kGates; ++gate) {
+        if (this->tracing())
+            for (int gate = 0; gate < kGates; ++gate)
                 gateMean_[gate] = static_cast<double>(gates_.middleRows(gate * H, H).mean());
-                spectralNorm_[gate] = spectralNorm(recurrentWeights_[gate]->value, powerDirections_[gate], powerImage_);
-            }
-        }
+        this->finishForward(y, batch);
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
-        const Index batch = checkInput(x);
+        const Index batch = this->beginBackward(x, dy, gates_.cols());
         const Index columns = x.cols();
         const Index H = units_;
-        if (gates_.cols() != columns)
-            throw gradlab::Error("lstm: backward on " + std::to_string(columns) + " columns after a forward on " +
-                                 std::to_string(gates_.cols()));
-        const Index expectedColumns = returnSequences_ ? columns : batch;
-        if (dy.rows() != H || dy.cols() != expectedColumns)
-            throw gradlab::Error("lstm: dy must be [" + std::to_string(H) + " x " + std::to_string(expectedColumns) +
-                                 "], got [" + std::to_string(dy.rows()) + " x " + std::to_string(dy.cols()) + "]");
-        const MatrixType& hidden = returnSequences_ ? y : hidden_;
-        const bool tracing = this->tracing();
+        const MatrixType& hidden = this->hiddenStates(y);
 
         gatesGrad_.resize(kGates * H, columns);
-        stepGrad_.resize(H, batch);
         cellGrad_.resize(H, batch);
         cellTanh_.resize(H, batch);
-        recurrentGrad_.setZero(H, batch);
         cellCarry_.setZero(H, batch);
         for (Index t = timesteps_ - 1; t >= 0; --t) {
             // dL/dh_t = the layer above's gradient at step t + the recurrent path from t+1 (zero at a chunk end).
-            if (returnSequences_)
-                stepGrad_ = dy.middleCols(t * batch, batch) + recurrentGrad_;
-            else if (t == timesteps_ - 1)
-                stepGrad_ = dy;
-            else
-                stepGrad_ = recurrentGrad_;
-            if (tracing) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(stepGrad_.norm());
+            this->gatherStepGradient(dy, t, batch);
 
             const auto a = gates_.middleCols(t * batch, batch);
             const auto i = a.topRows(H).array();
@@ -236,7 +157,7 @@ public:
             da.middleRows(2 * H, H).array() = cellGrad_.array() * i * (Scalar(1) - g.square());
             da.bottomRows(H).array() = stepGrad_.array() * cellTanh_.array() * o * (Scalar(1) - o);
 
-            if (t > 0 && !startsChunk(t)) {
+            if (t > 0 && !this->startsChunk(t)) {
                 cellCarry_.array() = cellGrad_.array() * f;
                 recurrentGrad_.noalias() = stackedRecurrent_.transpose() * da;
             } else {
@@ -257,16 +178,21 @@ public:
         if (dx != nullptr) dx->noalias() = inputWeight_->value.transpose() * gatesGrad_;
     }
 
-    void statistics(gradlab::StatisticsSink& sink) const override {
-        sink.add("timestep_grad_norm", timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
+private:
+    using Base::inputWeight_;
+    using Base::recurrentGrad_;
+    using Base::stepGrad_;
+    using Base::timesteps_;
+    using Base::units_;
+
+    /// Reports the four gate means.
+    void cellStatistics(gradlab::StatisticsSink& sink) const override {
         sink.add("input_gate_mean", &gateMean_[0], 1);
         sink.add("forget_gate_mean", &gateMean_[1], 1);
         sink.add("cell_gate_mean", &gateMean_[2], 1);
         sink.add("output_gate_mean", &gateMean_[3], 1);
-        sink.add("recurrent_spectral_norm", spectralNorm_, kGates);
     }
 
-private:
     /// The initializer "{kind: constant, value: V}" as YAML text, V written exactly (17 significant digits).
     static std::string constantInitializer(double value) {
         std::ostringstream text;
@@ -275,29 +201,7 @@ private:
         return text.str();
     }
 
-    /// Checks x's shape and returns the batch size B = columns / T.
-    Index checkInput(const MatrixType& x) const {
-        if (inputWeight_ == nullptr) throw gradlab::Error("lstm used before build()");
-        if (x.rows() != inputs_)
-            throw gradlab::Error("lstm built for " + std::to_string(inputs_) + " input features, got input with " +
-                                 std::to_string(x.rows()) + " rows");
-        if (x.cols() == 0 || x.cols() % timesteps_ != 0)
-            throw gradlab::Error("lstm built for " + std::to_string(timesteps_) +
-                                 " timesteps: the input's columns must be a positive multiple of it (timestep-major "
-                                 "[features x T * batch]), got " + std::to_string(x.cols()) + " columns");
-        return x.cols() / timesteps_;
-    }
-
-    /// Whether step t begins a truncation chunk (no gradient flows from t back to t-1).
-    bool startsChunk(Index t) const { return truncate_ > 0 && t % truncate_ == 0; }
-
-    Index units_ = 0;
-    Index inputs_ = 0;
-    Index timesteps_ = 1;
-    bool returnSequences_ = false;
-    Index truncate_ = 0;
     double forgetBias_ = 1.0;
-    gradlab::Parameter<Scalar>* inputWeight_ = nullptr;              ///< W_x [4 units x F], blocks i, f, g, o
     gradlab::Parameter<Scalar>* recurrentWeights_[kGates] = {};      ///< W_hi, W_hf, W_hg, W_ho [units x units]
     gradlab::Parameter<Scalar>* biases_[kGates] = {};                ///< b_i, b_f, b_g, b_o [units x 1]
     MatrixType stackedRecurrent_;  ///< [W_hi; W_hf; W_hg; W_ho], [4 units x units], refreshed each forward
@@ -305,22 +209,13 @@ private:
 
     MatrixType gates_;          ///< activated i, f, g, o for every step, [4 units x T B]
     MatrixType cells_;          ///< c_t for every step, [units x T B]
-    MatrixType hidden_;         ///< h_t for every step when y holds only the last, [units x T B]
     MatrixType gatesGrad_;      ///< dL/d(gate pre-activations) for every step, [4 units x T B]
-    MatrixType stepGrad_;       ///< dL/dh_t of the current step, [units x B]
     MatrixType cellGrad_;       ///< dL/dc_t of the current step, [units x B]
     MatrixType cellTanh_;       ///< tanh(c_t) of the current step, [units x B]
-    MatrixType recurrentGrad_;  ///< W_h^T da_{t+1}, the recurrent part of dL/dh_t, [units x B]
     MatrixType cellCarry_;      ///< dL/dc_{t+1} f_{t+1}, the part of dL/dc_t from the next step, [units x B]
 
-    std::vector<double> timestepGradNorm_;  ///< ||dL/dh_t|| of the last traced backward, [T]
     double gateMean_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
                                 std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
-    double spectralNorm_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
-                                    std::numeric_limits<double>::quiet_NaN(),
-                                    std::numeric_limits<double>::quiet_NaN()};
-    VectorType powerDirections_[kGates];  ///< warm starts of the power iterations, [units] each
-    VectorType powerImage_;               ///< scratch W v, [units]
 };
 
 }  // namespace

@@ -1,10 +1,7 @@
 /// @file rnn.cpp
 /// The Elman recurrent layer (Elman 1990), trained by backpropagation through time, full or truncated.
 
-#include <cmath>
-#include <limits>
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "gradlab/sdk.hpp"
@@ -12,26 +9,6 @@
 namespace {
 
 using gradlab::Index;
-
-/// Power iterations per spectral-norm estimate; warm-started, so the estimate keeps improving across steps.
-constexpr int kPowerIterations = 30;
-
-/// The largest singular value of `weight` by power iteration on W^T W (the quantity in Pascanu, Mikolov &
-/// Bengio 2013's vanishing/exploding conditions), starting from `direction`, which is left at the new estimate
-/// of the top right-singular vector (a warm start for the next call); `image` is scratch [rows].
-template <typename Scalar>
-double spectralNorm(const gradlab::Matrix<Scalar>& weight, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& direction,
-                    Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& image) {
-    for (int iteration = 0; iteration < kPowerIterations; ++iteration) {
-        image.noalias() = weight * direction;
-        // W v = 0: W = 0 or v in W's null space; keep v (the next call may see a different W).
-        if (!(image.squaredNorm() > Scalar(0))) return 0.0;
-        direction.noalias() = weight.transpose() * image;  // nonzero: v^T W^T W v = ||W v||^2 > 0
-        direction.normalize();
-    }
-    image.noalias() = weight * direction;
-    return static_cast<double>(image.norm());
-}
 
 /// Elman RNN: h_t = f(W_x x_t + W_h h_{t-1} + b), h_{-1} = 0, for t = 0..T-1.
 ///
@@ -63,73 +40,37 @@ double spectralNorm(const gradlab::Matrix<Scalar>& weight, Eigen::Matrix<Scalar,
 ///  - "recurrent_spectral_norm" [1]: the largest singular value of W_h, by 30 warm-started power iterations
 ///    on W_h^T W_h in each traced forward.
 template <typename Scalar>
-class Rnn : public gradlab::Layer<Scalar> {
+class Rnn : public gradlab::RecurrentLayer<Scalar> {
 public:
+    using Base = gradlab::RecurrentLayer<Scalar>;
     using MatrixType = gradlab::Matrix<Scalar>;
-    using VectorType = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
     /// Reads `units`, `return_sequences`, `truncate` and builds the `activation` child.
     explicit Rnn(const gradlab::Options& options)
-        : units_(options.integer("units")),
-          returnSequences_(options.boolean("return_sequences")),
-          truncate_(options.integer("truncate")),
+        : Base("rnn", options),
           isIdentity_(options.plugin("activation").name == "identity"),
           activation_(gradlab::makeActivation<Scalar>(options, "activation")) {
-        if (units_ < 1) throw gradlab::Error("rnn: option 'units' must be >= 1, got " + std::to_string(units_));
-        if (truncate_ < 0)
-            throw gradlab::Error("rnn: option 'truncate' must be >= 0 (0 = full BPTT), got " +
-                                 std::to_string(truncate_));
         this->addChild("activation", *activation_);
     }
 
     gradlab::Shape build(const gradlab::Shape& input) override {
-        if (input.features < 1)
-            throw gradlab::Error("rnn needs at least one input feature, got " + std::to_string(input.features));
-        if (input.timesteps < 1)
-            throw gradlab::Error("rnn needs at least one timestep, got " + std::to_string(input.timesteps));
-        inputs_ = input.features;
-        timesteps_ = input.timesteps;
-
-        gradlab::ParameterInit inputInit;
-        inputInit.fanIn = inputs_;
-        inputInit.fanOut = units_;
-        inputInit.initializer = "glorot_uniform";
-        inputInit.isWeight = true;
-        inputWeight_ = &this->addParameter("W_x", units_, inputs_, inputInit);
-
-        gradlab::ParameterInit recurrentInit;
-        recurrentInit.fanIn = units_;
-        recurrentInit.fanOut = units_;
-        recurrentInit.initializer = "orthogonal";
-        recurrentInit.isWeight = true;
-        recurrentWeight_ = &this->addParameter("W_h", units_, units_, recurrentInit);
-
-        gradlab::ParameterInit biasInit;
-        biasInit.fanIn = inputs_;
-        biasInit.fanOut = units_;
-        biasInit.initializer = "zeros";
-        biasInit.isWeight = false;
-        bias_ = &this->addParameter("b", units_, 1, biasInit);
+        this->readSequenceShape(input);
+        this->addInputWeight(1);
+        recurrentWeight_ = &this->addRecurrentWeight("W_h");
+        bias_ = &this->addBias("b");
 
         activation_->build(units_);
         std::vector<gradlab::NamedParameter<Scalar>> activationParameters;
         activation_->collectParameters("", activationParameters);
         activationHasParameters_ = !activationParameters.empty();
-
-        gradlab::Random random(0x5eedu);  // a fixed, generic start for the power iteration
-        powerDirection_.resize(units_);
-        for (Index i = 0; i < units_; ++i) powerDirection_(i) = static_cast<Scalar>(random.normal());
-        powerDirection_.normalize();
-        powerImage_.resize(units_);
-        timestepGradNorm_.assign(static_cast<std::size_t>(timesteps_), std::numeric_limits<double>::quiet_NaN());
-        return gradlab::Shape{units_, returnSequences_ ? timesteps_ : 1};
+        return this->finishBuild();
     }
 
     void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override {
         (void)phase;
-        const Index batch = checkInput(x);
+        const Index batch = this->checkInput(x);
         const Index columns = x.cols();
-        MatrixType& hidden = returnSequences_ ? y : hidden_;
+        MatrixType& hidden = this->hiddenStates(y);
         preActivation_.resize(units_, columns);
         hidden.resize(units_, columns);
 
@@ -148,44 +89,26 @@ public:
                 hidden.middleCols(t * batch, batch) = stepOutput_;
             }
         }
-        if (!returnSequences_) y = hidden_.rightCols(batch);
-        if (this->tracing()) recurrentSpectralNorm_ = spectralNorm(recurrentWeight_->value, powerDirection_, powerImage_);
+        this->finishForward(y, batch);
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
-        const Index batch = checkInput(x);
+        const Index batch = this->beginBackward(x, dy, preActivation_.cols());
         const Index columns = x.cols();
-        if (preActivation_.cols() != columns)
-            throw gradlab::Error("rnn: backward on " + std::to_string(columns) + " columns after a forward on " +
-                                 std::to_string(preActivation_.cols()));
-        const Index expectedColumns = returnSequences_ ? columns : batch;
-        if (dy.rows() != units_ || dy.cols() != expectedColumns)
-            throw gradlab::Error("rnn: dy must be [" + std::to_string(units_) + " x " +
-                                 std::to_string(expectedColumns) + "], got [" + std::to_string(dy.rows()) + " x " +
-                                 std::to_string(dy.cols()) + "]");
-        const MatrixType& hidden = returnSequences_ ? y : hidden_;
-        const bool tracing = this->tracing();
+        const MatrixType& hidden = this->hiddenStates(y);
 
         // f'(z) for every step at once; once step t's slope is used, its slot stores dL/dh_t instead, which a
         // parameterised activation (prelu) needs for its own gradient.
         activation_->derivative(preActivation_, hidden, slopeOrHiddenGrad_);
         preActivationGrad_.resize(units_, columns);
-        stepGrad_.resize(units_, batch);
-        recurrentGrad_.setZero(units_, batch);
         for (Index t = timesteps_ - 1; t >= 0; --t) {
             // dL/dh_t = the layer above's gradient at step t + the recurrent path from t+1 (zero at a chunk end).
-            if (returnSequences_)
-                stepGrad_ = dy.middleCols(t * batch, batch) + recurrentGrad_;
-            else if (t == timesteps_ - 1)
-                stepGrad_ = dy;
-            else
-                stepGrad_ = recurrentGrad_;
-            if (tracing) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(stepGrad_.norm());
+            this->gatherStepGradient(dy, t, batch);
             auto slope = slopeOrHiddenGrad_.middleCols(t * batch, batch);
             auto dz = preActivationGrad_.middleCols(t * batch, batch);
             dz = stepGrad_.cwiseProduct(slope);
             if (activationHasParameters_) slope = stepGrad_;
-            if (t > 0 && !startsChunk(t))
+            if (t > 0 && !this->startsChunk(t))
                 recurrentGrad_.noalias() = recurrentWeight_->value.transpose() * dz;
             else
                 recurrentGrad_.setZero();
@@ -204,53 +127,24 @@ public:
         if (dx != nullptr) dx->noalias() = inputWeight_->value.transpose() * preActivationGrad_;
     }
 
-    void statistics(gradlab::StatisticsSink& sink) const override {
-        sink.add("timestep_grad_norm", timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
-        sink.add("recurrent_spectral_norm", &recurrentSpectralNorm_, 1);
-    }
-
 private:
-    /// Checks x's shape and returns the batch size B = columns / T.
-    Index checkInput(const MatrixType& x) const {
-        if (inputWeight_ == nullptr) throw gradlab::Error("rnn used before build()");
-        if (x.rows() != inputs_)
-            throw gradlab::Error("rnn built for " + std::to_string(inputs_) + " input features, got input with " +
-                                 std::to_string(x.rows()) + " rows");
-        if (x.cols() == 0 || x.cols() % timesteps_ != 0)
-            throw gradlab::Error("rnn built for " + std::to_string(timesteps_) +
-                                 " timesteps: the input's columns must be a positive multiple of it (timestep-major "
-                                 "[features x T * batch]), got " + std::to_string(x.cols()) + " columns");
-        return x.cols() / timesteps_;
-    }
+    using Base::inputWeight_;
+    using Base::recurrentGrad_;
+    using Base::stepGrad_;
+    using Base::timesteps_;
+    using Base::units_;
 
-    /// Whether step t begins a truncation chunk (no gradient flows from t back to t-1).
-    bool startsChunk(Index t) const { return truncate_ > 0 && t % truncate_ == 0; }
-
-    Index units_ = 0;
-    Index inputs_ = 0;
-    Index timesteps_ = 1;
-    bool returnSequences_ = false;
-    Index truncate_ = 0;
     bool isIdentity_ = false;               ///< f is the identity: h_t = z_t, no activation pass
     bool activationHasParameters_ = false;  ///< f has learnable parameters (prelu): call its backward
     std::shared_ptr<gradlab::Activation<Scalar>> activation_;
-    gradlab::Parameter<Scalar>* inputWeight_ = nullptr;      ///< W_x [units x F]
     gradlab::Parameter<Scalar>* recurrentWeight_ = nullptr;  ///< W_h [units x units]
     gradlab::Parameter<Scalar>* bias_ = nullptr;             ///< b [units x 1]
 
     MatrixType preActivation_;      ///< z_t for every step, [units x T B]
-    MatrixType hidden_;             ///< h_t for every step when y holds only the last, [units x T B]
     MatrixType stepInput_;          ///< scratch z_t, [units x B]
     MatrixType stepOutput_;         ///< scratch f(z_t), [units x B]
     MatrixType slopeOrHiddenGrad_;  ///< f'(z_t), overwritten step by step with dL/dh_t, [units x T B]
     MatrixType preActivationGrad_;  ///< dL/dz_t for every step, [units x T B]
-    MatrixType stepGrad_;           ///< dL/dh_t of the current step, [units x B]
-    MatrixType recurrentGrad_;      ///< W_h^T dz_{t+1}, the recurrent part of dL/dh_t, [units x B]
-
-    std::vector<double> timestepGradNorm_;  ///< ||dL/dh_t|| of the last traced backward, [T]
-    double recurrentSpectralNorm_ = std::numeric_limits<double>::quiet_NaN();  ///< sigma_max(W_h)
-    VectorType powerDirection_;  ///< warm start of the power iteration, [units]
-    VectorType powerImage_;      ///< scratch W_h v, [units]
 };
 
 }  // namespace

@@ -12,6 +12,21 @@
 #include "support/plugin_fixture.hpp"
 
 namespace gradlab::testing {
+
+std::shared_ptr<Layer<double>> makeLayer(const std::string& yaml) {
+    return builtinPlugins().makeLayer<double>(spec(PluginKind::layer, yaml));
+}
+
+std::vector<std::string> parameterNames(Layer<double>& layer) {
+    std::vector<NamedParameter<double>> parameters;
+    layer.collectParameters("", parameters);
+    std::vector<std::string> names;
+    for (const auto& parameter : parameters) names.push_back(parameter.name);
+    return names;
+}
+
+Eigen::ArrayXXd sigmoid(const Matrix<double>& a) { return 1.0 / (1.0 + (-a.array()).exp()); }
+
 namespace {
 
 constexpr Index kBatch = 3;
@@ -25,9 +40,6 @@ Matrix<double> uniformMatrix(Index rows, Index cols, Random& random) {
     return result;
 }
 
-std::shared_ptr<Layer<double>> makeLayer(const std::string& yaml) {
-    return builtinPlugins().makeLayer<double>(spec(PluginKind::layer, yaml));
-}
 
 /// Every parameter of `layer` set to U[-1, 1) draws from `random`, gradients zeroed.
 void randomizeParameters(Layer<double>& layer, Random& random) {

@@ -12,13 +12,24 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "gradlab/layer.hpp"
 #include "gradlab/module.hpp"
 #include "gradlab/tensor.hpp"
 
 namespace gradlab::testing {
+
+/// The built-in layer `yaml` (e.g. "{kind: lstm, units: 3}") in float64, not yet built.
+std::shared_ptr<Layer<double>> makeLayer(const std::string& yaml);
+
+/// The qualified names of `layer`'s parameters, in declaration order ("W_x", "W_h", "b", "activation.slope").
+std::vector<std::string> parameterNames(Layer<double>& layer);
+
+/// The logistic sigmoid 1 / (1 + exp(-a)), entrywise, for reference cells.
+Eigen::ArrayXXd sigmoid(const Matrix<double>& a);
 
 /// Parameter values by local name ("W_x", "W_hf", ...), as a reference implementation reads them.
 using ParameterValues = std::map<std::string, Matrix<double>>;

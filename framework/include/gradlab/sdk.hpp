@@ -12,6 +12,7 @@
 #include "gradlab/options.hpp"
 #include "gradlab/plugin.hpp"
 #include "gradlab/random.hpp"
+#include "gradlab/recurrent.hpp"
 #include "gradlab/registry.hpp"
 #include "gradlab/regularizer.hpp"
 #include "gradlab/tensor.hpp"

@@ -16,25 +16,13 @@ using gradlab::Matrix;
 using gradlab::Phase;
 using gradlab::PluginKind;
 using gradlab::Shape;
-using gradlab::testing::builtinPlugins;
+using gradlab::testing::makeLayer;
+using gradlab::testing::parameterNames;
+using gradlab::testing::sigmoid;
 using gradlab::testing::spec;
 using Catch::Matchers::Contains;
 
 namespace {
-
-std::shared_ptr<gradlab::Layer<double>> makeLayer(const std::string& yaml) {
-    return builtinPlugins().makeLayer<double>(spec(PluginKind::layer, yaml));
-}
-
-std::vector<std::string> parameterNames(gradlab::Layer<double>& layer) {
-    std::vector<gradlab::NamedParameter<double>> parameters;
-    layer.collectParameters("", parameters);
-    std::vector<std::string> names;
-    for (const auto& parameter : parameters) names.push_back(parameter.name);
-    return names;
-}
-
-Eigen::ArrayXXd sigmoid(const Matrix<double>& a) { return 1.0 / (1.0 + (-a.array()).exp()); }
 
 /// The LSTM cell written plainly, gate by gate, with the state s = [h; c].
 gradlab::testing::ReferenceCell lstmCell(Index units) {

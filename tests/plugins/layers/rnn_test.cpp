@@ -16,23 +16,12 @@ using gradlab::Matrix;
 using gradlab::Phase;
 using gradlab::PluginKind;
 using gradlab::Shape;
-using gradlab::testing::builtinPlugins;
+using gradlab::testing::makeLayer;
+using gradlab::testing::parameterNames;
 using gradlab::testing::spec;
 using Catch::Matchers::Contains;
 
 namespace {
-
-std::shared_ptr<gradlab::Layer<double>> makeLayer(const std::string& yaml) {
-    return builtinPlugins().makeLayer<double>(spec(PluginKind::layer, yaml));
-}
-
-std::vector<std::string> parameterNames(gradlab::Layer<double>& layer) {
-    std::vector<gradlab::NamedParameter<double>> parameters;
-    layer.collectParameters("", parameters);
-    std::vector<std::string> names;
-    for (const auto& parameter : parameters) names.push_back(parameter.name);
-    return names;
-}
 
 /// The Elman cell written plainly: h_t = tanh(W_x x_t + W_h h_{t-1} + b).
 gradlab::testing::ReferenceCell tanhCell(Index units) {

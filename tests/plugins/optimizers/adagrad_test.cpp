@@ -1,51 +1,18 @@
 #include <catch2/catch.hpp>
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "support/optimizer_steps.hpp"
 #include "support/plugin_fixture.hpp"
 
 using gradlab::Matrix;
 using gradlab::PluginKind;
 using gradlab::testing::builtinPlugins;
+using gradlab::testing::checkDeltas;
+using gradlab::testing::row;
 using gradlab::testing::spec;
-
-namespace {
-
-Matrix<double> row(double a, double b) {
-    Matrix<double> m(1, 2);
-    m << a, b;
-    return m;
-}
-
-/// Runs three steps of the optimizer `yaml` on one [1 x 2] slot with value w0 = [1, -2] and the gradients
-/// g1 = [0.5, 1], g2 = [0.2, -0.4], g3 = [-1, 0]; applies and returns the deltas.
-std::vector<Matrix<double>> threeSteps(const std::string& yaml, double learningRate) {
-    auto optimizer = builtinPlugins().makeOptimizer<double>(spec(PluginKind::optimizer, yaml));
-    optimizer->attach({gradlab::ParameterSlot{"layers.0.dense.W", 1, 2}});
-    const std::vector<Matrix<double>> grads{row(0.5, 1.0), row(0.2, -0.4), row(-1.0, 0.0)};
-    Matrix<double> value = row(1.0, -2.0);
-    std::vector<Matrix<double>> deltas;
-    for (std::size_t step = 0; step < grads.size(); ++step) {
-        Matrix<double> delta = Matrix<double>::Constant(1, 2, 1e9);  // overwritten, not added to
-        optimizer->update(0, value, grads[step], learningRate, static_cast<std::int64_t>(step + 1), delta);
-        value += delta;
-        deltas.push_back(delta);
-    }
-    return deltas;
-}
-
-void checkDeltas(const std::vector<Matrix<double>>& actual, const std::vector<Matrix<double>>& expected) {
-    REQUIRE(actual.size() == expected.size());
-    for (std::size_t step = 0; step < actual.size(); ++step) {
-        INFO("step " << step + 1 << ": got " << actual[step] << ", expected " << expected[step]);
-        CHECK(actual[step](0, 0) == Approx(expected[step](0, 0)).epsilon(1e-12).margin(1e-15));
-        CHECK(actual[step](0, 1) == Approx(expected[step](0, 1)).epsilon(1e-12).margin(1e-15));
-    }
-}
-
-}  // namespace
+using gradlab::testing::threeSteps;
 
 // torch.optim.Adagrad (lr_decay 0) with g1 = [0.5, 1], g2 = [0.2, -0.4], g3 = [-1, 0]:
 //   s = s + g^2 (s starts at initial_accumulator), delta = -lr g / (sqrt(s) + eps).
@@ -83,16 +50,9 @@ TEST_CASE("adagrad: options and defaults", "[plugins][optimizers]") {
                           Catch::Contains("initial_accumulator"));
     }
     SECTION("each slot keeps its own sum; a wrong slot or shape is refused") {
-        auto adagrad = builtinPlugins().makeOptimizer<float>(spec(PluginKind::optimizer, "{kind: adagrad, epsilon: 0}"));
-        adagrad->attach({{"a", 1, 1}, {"b", 2, 1}});
-        const Matrix<float> valueA = Matrix<float>::Zero(1, 1), valueB = Matrix<float>::Zero(2, 1);
-        Matrix<float> deltaA, deltaB;
-        adagrad->update(0, valueA, Matrix<float>::Constant(1, 1, 3.0f), 1.0, 1, deltaA);
-        adagrad->update(1, valueB, Matrix<float>::Constant(2, 1, 4.0f), 1.0, 1, deltaB);
-        adagrad->update(0, valueA, Matrix<float>::Constant(1, 1, 4.0f), 1.0, 2, deltaA);  // s = 9 + 16
-        CHECK(deltaA(0, 0) == Approx(-0.8).epsilon(1e-6));
-        CHECK(deltaB(1, 0) == Approx(-1.0).epsilon(1e-6));
-        CHECK_THROWS_WITH(adagrad->update(2, valueA, valueA, 1.0, 1, deltaA), Catch::Contains("slot 2"));
-        CHECK_THROWS_WITH(adagrad->update(1, valueA, valueA, 1.0, 1, deltaA), Catch::Contains("'b'"));
+        auto run = gradlab::testing::twoSlotSteps("{kind: adagrad, epsilon: 0}", 3.0f, 4.0f, 4.0f);  // s = 9 + 16
+        CHECK(run.deltaA(0, 0) == Approx(-0.8).epsilon(1e-6));
+        CHECK(run.deltaB(1, 0) == Approx(-1.0).epsilon(1e-6));
+        gradlab::testing::checkWrongSlotRefused(run);
     }
 }

@@ -1,51 +1,18 @@
 #include <catch2/catch.hpp>
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "support/optimizer_steps.hpp"
 #include "support/plugin_fixture.hpp"
 
 using gradlab::Matrix;
 using gradlab::PluginKind;
 using gradlab::testing::builtinPlugins;
+using gradlab::testing::checkDeltas;
+using gradlab::testing::row;
 using gradlab::testing::spec;
-
-namespace {
-
-Matrix<double> row(double a, double b) {
-    Matrix<double> m(1, 2);
-    m << a, b;
-    return m;
-}
-
-/// Runs three steps of the optimizer `yaml` on one [1 x 2] slot with value w0 = [1, -2] and the gradients
-/// g1 = [0.5, 1], g2 = [0.2, -0.4], g3 = [-1, 0]; applies and returns the deltas.
-std::vector<Matrix<double>> threeSteps(const std::string& yaml, double learningRate) {
-    auto optimizer = builtinPlugins().makeOptimizer<double>(spec(PluginKind::optimizer, yaml));
-    optimizer->attach({gradlab::ParameterSlot{"layers.0.dense.W", 1, 2}});
-    const std::vector<Matrix<double>> grads{row(0.5, 1.0), row(0.2, -0.4), row(-1.0, 0.0)};
-    Matrix<double> value = row(1.0, -2.0);
-    std::vector<Matrix<double>> deltas;
-    for (std::size_t step = 0; step < grads.size(); ++step) {
-        Matrix<double> delta = Matrix<double>::Constant(1, 2, 1e9);  // overwritten, not added to
-        optimizer->update(0, value, grads[step], learningRate, static_cast<std::int64_t>(step + 1), delta);
-        value += delta;
-        deltas.push_back(delta);
-    }
-    return deltas;
-}
-
-void checkDeltas(const std::vector<Matrix<double>>& actual, const std::vector<Matrix<double>>& expected) {
-    REQUIRE(actual.size() == expected.size());
-    for (std::size_t step = 0; step < actual.size(); ++step) {
-        INFO("step " << step + 1 << ": got " << actual[step] << ", expected " << expected[step]);
-        CHECK(actual[step](0, 0) == Approx(expected[step](0, 0)).epsilon(1e-12).margin(1e-15));
-        CHECK(actual[step](0, 1) == Approx(expected[step](0, 1)).epsilon(1e-12).margin(1e-15));
-    }
-}
-
-}  // namespace
+using gradlab::testing::threeSteps;
 
 // torch.optim.AdamW: w <- w (1 - lr wd), then the Adam step (see adam_test.cpp), so that
 //   delta = -lr wd w - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps), with w the value before the step.

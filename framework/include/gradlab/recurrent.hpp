@@ -1,0 +1,228 @@
+#pragma once
+/// @file recurrent.hpp
+/// What every recurrent layer over timestep-major sequences shares (rnn, lstm, gru): the options `units`,
+/// `return_sequences` and `truncate`, the input-shape checks, the W_x / W_h* / b declarations, the chunk
+/// boundaries of truncated BPTT, dL/dh_t step by step with its norm, and the power-iteration spectral norm of
+/// each recurrent weight. Each cell's own maths (forward step, backward step) stays in its plugin.
+
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gradlab/error.hpp"
+#include "gradlab/layer.hpp"
+#include "gradlab/module.hpp"
+#include "gradlab/options.hpp"
+#include "gradlab/random.hpp"
+#include "gradlab/tensor.hpp"
+
+namespace gradlab {
+
+/// Power iterations per spectral-norm estimate; warm-started, so the estimate keeps improving across steps.
+constexpr int kPowerIterations = 30;
+
+/// The largest singular value of `weight` by power iteration on W^T W (the quantity in Pascanu, Mikolov &
+/// Bengio 2013's vanishing/exploding conditions), starting from `direction`, which is left at the new estimate
+/// of the top right-singular vector (a warm start for the next call); `image` is scratch [rows].
+/// Returns 0 when W v = 0 (W = 0 or v in W's null space), keeping v.
+template <typename Scalar>
+double spectralNorm(const Matrix<Scalar>& weight, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& direction,
+                    Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& image) {
+    for (int iteration = 0; iteration < kPowerIterations; ++iteration) {
+        image.noalias() = weight * direction;
+        // W v = 0: W = 0 or v in W's null space; keep v (the next call may see a different W).
+        if (!(image.squaredNorm() > Scalar(0))) return 0.0;
+        direction.noalias() = weight.transpose() * image;  // nonzero: v^T W^T W v = ||W v||^2 > 0
+        direction.normalize();
+    }
+    image.noalias() = weight * direction;
+    return static_cast<double>(image.norm());
+}
+
+/// Base of a recurrent layer over x [F x (T B)] timestep-major (the columns of step t are [t B, (t+1) B)),
+/// with hidden state h_t [units x B], h_{-1} = 0.
+///
+/// Output: return_sequences false gives Shape{units, 1}, y = h_{T-1} [units x B]; true gives Shape{units, T},
+/// y = every h_t [units x (T B)] (then y itself keeps the h_t for backward, as the contract hands it back).
+///
+/// Truncated BPTT, `truncate: k > 0` (Williams & Peng 1990's BPTT(k, k)): steps are cut into chunks [0, k),
+/// [k, 2k), ...; the state crosses chunk boundaries, the gradient does not (startsChunk()).
+///
+/// Statistics, computed only while the host traces: "timestep_grad_norm" [T] = ||dL/dh_t|| as gathered by
+/// gatherStepGradient(), then the cell's own (cellStatistics()), then "recurrent_spectral_norm" [one per
+/// addRecurrentWeight()] by kPowerIterations warm-started power iterations in each traced forward.
+///
+/// A cell derives from it and: reads its own options after the base constructor; in build(), calls
+/// readSequenceShape(), declares its parameters (addInputWeight, addRecurrentWeight, addBias) and returns
+/// finishBuild(); in forward, writes the h_t into hiddenStates(y) and ends with finishForward(); in backward,
+/// starts with beginBackward() and calls gatherStepGradient() for t = T-1 .. 0, setting recurrentGrad_.
+template <typename Scalar>
+class RecurrentLayer : public Layer<Scalar> {
+public:
+    using MatrixType = Matrix<Scalar>;
+    using VectorType = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+    /// Reports "timestep_grad_norm", the cell's statistics, then "recurrent_spectral_norm".
+    void statistics(StatisticsSink& sink) const override {
+        sink.add("timestep_grad_norm", timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
+        cellStatistics(sink);
+        sink.add("recurrent_spectral_norm", spectralNorms_.data(), static_cast<Index>(spectralNorms_.size()));
+    }
+
+protected:
+    /// Reads `units` (>= 1), `return_sequences` and `truncate` (>= 0); `layerName` ("lstm") prefixes messages.
+    RecurrentLayer(std::string layerName, const Options& options)
+        : units_(options.integer("units")),
+          returnSequences_(options.boolean("return_sequences")),
+          truncate_(options.integer("truncate")),
+          layerName_(std::move(layerName)) {
+        if (units_ < 1)
+            throw Error(layerName_ + ": option 'units' must be >= 1, got " + std::to_string(units_));
+        if (truncate_ < 0)
+            throw Error(layerName_ + ": option 'truncate' must be >= 0 (0 = full BPTT), got " +
+                        std::to_string(truncate_));
+    }
+
+    /// Checks input (>= 1 feature, >= 1 timestep) and keeps F and T.
+    void readSequenceShape(const Shape& input) {
+        if (input.features < 1)
+            throw Error(layerName_ + " needs at least one input feature, got " + std::to_string(input.features));
+        if (input.timesteps < 1)
+            throw Error(layerName_ + " needs at least one timestep, got " + std::to_string(input.timesteps));
+        inputs_ = input.features;
+        timesteps_ = input.timesteps;
+    }
+
+    /// Declares "W_x" [blocks units x F], glorot_uniform with fanIn F, fanOut blocks units.
+    Parameter<Scalar>& addInputWeight(Index blocks) {
+        ParameterInit init;
+        init.fanIn = inputs_;
+        init.fanOut = blocks * units_;
+        init.initializer = "glorot_uniform";
+        init.isWeight = true;
+        inputWeight_ = &this->addParameter("W_x", blocks * units_, inputs_, init);
+        return *inputWeight_;
+    }
+
+    /// Declares a recurrent weight `name` [units x units], "orthogonal" (Saxe et al. 2014), whose spectral norm
+    /// is traced (in declaration order).
+    Parameter<Scalar>& addRecurrentWeight(const std::string& name) {
+        ParameterInit init;
+        init.fanIn = units_;
+        init.fanOut = units_;
+        init.initializer = "orthogonal";
+        init.isWeight = true;
+        Parameter<Scalar>& weight = this->addParameter(name, units_, units_, init);
+        recurrentWeights_.push_back(&weight);
+        return weight;
+    }
+
+    /// Declares a bias `name` [units x 1] (fanIn F, fanOut units, not regularised) with `initializer`.
+    Parameter<Scalar>& addBias(const std::string& name, std::string initializer = "zeros") {
+        ParameterInit init;
+        init.fanIn = inputs_;
+        init.fanOut = units_;
+        init.initializer = std::move(initializer);
+        init.isWeight = false;
+        return this->addParameter(name, units_, 1, init);
+    }
+
+    /// Sets up the power-iteration starts (fixed seed) and the timestep norms; returns the output shape.
+    Shape finishBuild() {
+        Random random(0x5eedu);  // a fixed, generic start for the power iterations
+        powerDirections_.assign(recurrentWeights_.size(), VectorType());
+        for (VectorType& direction : powerDirections_) {
+            direction.resize(units_);
+            for (Index i = 0; i < units_; ++i) direction(i) = static_cast<Scalar>(random.normal());
+            direction.normalize();
+        }
+        powerImage_.resize(units_);
+        spectralNorms_.assign(recurrentWeights_.size(), std::numeric_limits<double>::quiet_NaN());
+        timestepGradNorm_.assign(static_cast<std::size_t>(timesteps_), std::numeric_limits<double>::quiet_NaN());
+        return Shape{units_, returnSequences_ ? timesteps_ : 1};
+    }
+
+    /// Checks x's shape ([F x T B], B >= 1) and returns the batch size B = columns / T.
+    Index checkInput(const MatrixType& x) const {
+        if (inputWeight_ == nullptr) throw Error(layerName_ + " used before build()");
+        if (x.rows() != inputs_)
+            throw Error(layerName_ + " built for " + std::to_string(inputs_) + " input features, got input with " +
+                        std::to_string(x.rows()) + " rows");
+        if (x.cols() == 0 || x.cols() % timesteps_ != 0)
+            throw Error(layerName_ + " built for " + std::to_string(timesteps_) +
+                        " timesteps: the input's columns must be a positive multiple of it (timestep-major "
+                        "[features x T * batch]), got " + std::to_string(x.cols()) + " columns");
+        return x.cols() / timesteps_;
+    }
+
+    /// Where the h_t of every step go, [units x T B]: y itself with return_sequences, else a kept buffer.
+    MatrixType& hiddenStates(MatrixType& y) { return returnSequences_ ? y : hidden_; }
+
+    /// The h_t of the last forward, given its y.
+    const MatrixType& hiddenStates(const MatrixType& y) const { return returnSequences_ ? y : hidden_; }
+
+    /// Ends a forward: y = h_{T-1} without return_sequences; while tracing, the recurrent spectral norms.
+    void finishForward(MatrixType& y, Index batch) {
+        if (!returnSequences_) y = hidden_.rightCols(batch);
+        if (this->tracing())
+            for (std::size_t k = 0; k < recurrentWeights_.size(); ++k)
+                spectralNorms_[k] = spectralNorm(recurrentWeights_[k]->value, powerDirections_[k], powerImage_);
+    }
+
+    /// Starts a backward: checks x, that `keptColumns` (a buffer of the forward) match it and dy's shape;
+    /// sizes stepGrad_ and zeroes recurrentGrad_ [units x B]. Returns B.
+    Index beginBackward(const MatrixType& x, const MatrixType& dy, Index keptColumns) {
+        const Index batch = checkInput(x);
+        const Index columns = x.cols();
+        if (keptColumns != columns)
+            throw Error(layerName_ + ": backward on " + std::to_string(columns) + " columns after a forward on " +
+                        std::to_string(keptColumns));
+        const Index expectedColumns = returnSequences_ ? columns : batch;
+        if (dy.rows() != units_ || dy.cols() != expectedColumns)
+            throw Error(layerName_ + ": dy must be [" + std::to_string(units_) + " x " +
+                        std::to_string(expectedColumns) + "], got [" + std::to_string(dy.rows()) + " x " +
+                        std::to_string(dy.cols()) + "]");
+        stepGrad_.resize(units_, batch);
+        recurrentGrad_.setZero(units_, batch);
+        return batch;
+    }
+
+    /// stepGrad_ = dL/dh_t = the layer above's gradient at step t (if y has it) + recurrentGrad_, the part from
+    /// step t+1 (which the cell set to zero at a chunk end); while tracing, records ||dL/dh_t||.
+    void gatherStepGradient(const MatrixType& dy, Index t, Index batch) {
+        if (returnSequences_)
+            stepGrad_ = dy.middleCols(t * batch, batch) + recurrentGrad_;
+        else if (t == timesteps_ - 1)
+            stepGrad_ = dy;
+        else
+            stepGrad_ = recurrentGrad_;
+        if (this->tracing()) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(stepGrad_.norm());
+    }
+
+    /// Whether step t begins a truncation chunk (no gradient flows from t back to t-1).
+    bool startsChunk(Index t) const { return truncate_ > 0 && t % truncate_ == 0; }
+
+    /// Reports the cell's own statistics, between "timestep_grad_norm" and "recurrent_spectral_norm".
+    virtual void cellStatistics(StatisticsSink& sink) const { (void)sink; }
+
+    Index units_ = 0;                       ///< size of h_t
+    Index inputs_ = 0;                      ///< F, input features
+    Index timesteps_ = 1;                   ///< T
+    bool returnSequences_ = false;          ///< output every h_t, not only h_{T-1}
+    Index truncate_ = 0;                    ///< truncated-BPTT chunk length; 0 = full BPTT
+    Parameter<Scalar>* inputWeight_ = nullptr;  ///< W_x [blocks units x F]
+    MatrixType stepGrad_;                   ///< dL/dh_t of the current step, [units x B]
+    MatrixType recurrentGrad_;              ///< the part of dL/dh_t from step t+1, [units x B]
+
+private:
+    std::string layerName_;
+    MatrixType hidden_;  ///< h_t for every step when y holds only the last, [units x T B]
+    std::vector<Parameter<Scalar>*> recurrentWeights_;  ///< whose spectral norms are traced
+    std::vector<VectorType> powerDirections_;           ///< warm starts of the power iterations, [units] each
+    VectorType powerImage_;                             ///< scratch W v, [units]
+    std::vector<double> spectralNorms_;                 ///< sigma_max of each recurrent weight
+    std::vector<double> timestepGradNorm_;              ///< ||dL/dh_t|| of the last traced backward, [T]
+};
+
+}  // namespace gradlab
