@@ -12,6 +12,7 @@
 #include "cli/commands.hpp"
 #include "cli/gradcheck.hpp"
 #include "cli/inspect.hpp"
+#include "cli/sweep.hpp"
 #include "util/suggest.hpp"
 
 namespace po = boost::program_options;
@@ -27,10 +28,11 @@ const char* kUsage =
     "  plugins           list the loaded plugins, or describe one with --describe NAME\n"
     "  gradcheck KIND NAME  check a plugin's gradients against float64 finite differences\n"
     "  inspect FILE      diagnose a trace: profiles, events, theory and a verdict (--json for JSON)\n"
+    "  sweep CONFIG      run a study (a config with a sweep: block) in parallel, resumable, indexed in study.h5\n"
     "\n"
     "Run 'gradlab <command> --help' for a command's options.\n";
 
-const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect", "gradcheck"};
+const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect", "gradcheck", "sweep"};
 
 }  // namespace
 
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
         if (command == "plugins") return gradlab::cli::pluginsCommand(arguments);
         if (command == "gradcheck") return gradlab::cli::gradcheckCommand(arguments);
         if (command == "inspect") return gradlab::cli::inspectCommand(arguments);
+        if (command == "sweep") return gradlab::cli::sweepCommand(arguments);
     } catch (const po::error& error) {
         std::cerr << "gradlab " << command << ": " << error.what() << " (see 'gradlab " << command << " --help')\n";
         return 2;

@@ -136,6 +136,9 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
     config.file = root.source()->file;
     YAML::Node resolved(YAML::NodeType::Map);
     MapReader reader(root, resolved, "a run config");
+    if (reader.has("sweep"))  // studies are expanded by `gradlab sweep`, which strips the block before reading
+        reader.optional("sweep").fail("this is a study config (it has a sweep: block): run it with 'gradlab sweep " +
+                                      config.file + "' (see docs/studies.md)");
 
     config.name = reader.string("name", std::filesystem::path(config.file).stem().string());
     config.seed = static_cast<std::uint64_t>(reader.integer("seed", 0, 0, kMaxInt));

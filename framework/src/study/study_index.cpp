@@ -1,0 +1,410 @@
+#include "study/study_index.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <system_error>
+
+#include "gradlab/error.hpp"
+#include "trace/hdf5_handle.hpp"
+#include "trace/trace_reader.hpp"
+
+namespace gradlab::study {
+namespace {
+
+using trace::checkHdf5;
+using trace::checkHdf5Status;
+using trace::Hdf5Handle;
+
+std::string quoted(const std::string& text) { return "'" + text + "'"; }
+
+Hdf5Handle makeUtf8StringType() {
+    Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Tcopy(H5T_C_S1), "cannot copy the string type"));
+    checkHdf5Status(H5Tset_size(type.get(), H5T_VARIABLE), "cannot make a variable-length string type");
+    checkHdf5Status(H5Tset_cset(type.get(), H5T_CSET_UTF8), "cannot make a UTF-8 string type");
+    return type;
+}
+
+void writeStringAttribute(hid_t object, const std::string& name, const std::string& value, const std::string& where) {
+    const std::string what = where + ": cannot write attribute " + quoted(name);
+    Hdf5Handle type = makeUtf8StringType();
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
+    Hdf5Handle attribute = Hdf5Handle::attribute(
+        checkHdf5(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), what));
+    const char* text = value.c_str();
+    checkHdf5Status(H5Awrite(attribute.get(), type.get(), &text), what);
+}
+
+void writeIntegerAttribute(hid_t object, const std::string& name, std::int64_t value, const std::string& where) {
+    const std::string what = where + ": cannot write attribute " + quoted(name);
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
+    Hdf5Handle attribute = Hdf5Handle::attribute(
+        checkHdf5(H5Acreate2(object, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), what));
+    checkHdf5Status(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value), what);
+}
+
+/// A 1-D dataset [rows] of `fileType`, written from `data` in `memoryType` (nothing written when empty).
+void writeColumn(hid_t group, const std::string& name, hid_t fileType, hid_t memoryType, std::size_t rows,
+                 const void* data, const std::string& where) {
+    const std::string what = where + ": cannot write dataset " + quoted(name);
+    const hsize_t dimensions[1] = {static_cast<hsize_t>(rows)};
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, dimensions, nullptr), what));
+    Hdf5Handle dataset = Hdf5Handle::dataset(
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+    if (rows > 0) checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
+}
+
+void writeStringColumn(hid_t group, const std::string& name, const std::vector<std::string>& values,
+                       const std::string& where) {
+    Hdf5Handle type = makeUtf8StringType();
+    std::vector<const char*> pointers;
+    for (const auto& value : values) pointers.push_back(value.c_str());
+    writeColumn(group, name, type.get(), type.get(), values.size(), pointers.data(), where);
+}
+
+void writeIntegerColumn(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
+                        const std::string& where) {
+    writeColumn(group, name, H5T_STD_I64LE, H5T_NATIVE_INT64, values.size(), values.data(), where);
+}
+
+void writeRealColumn(hid_t group, const std::string& name, const std::vector<double>& values,
+                     const std::string& where) {
+    writeColumn(group, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.size(), values.data(), where);
+}
+
+Hdf5Handle createGroup(hid_t location, const std::string& name, const std::string& where) {
+    return Hdf5Handle::group(checkHdf5(H5Gcreate2(location, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                       where + ": cannot create group " + quoted(name)));
+}
+
+/// Reading a study index: the file, its attributes and its 1-D columns.
+class IndexFile {
+public:
+    explicit IndexFile(const std::string& path) : path_(path), file_(trace::openHdf5ReadOnly(path)) {}
+
+    bool hasAttribute(const std::string& name) const {
+        return H5Aexists_by_name(file_.get(), "/", name.c_str(), H5P_DEFAULT) > 0;
+    }
+
+    std::string stringAttribute(const std::string& name) const {
+        Hdf5Handle attribute = openAttribute(name);
+        const std::string what = describe() + ": cannot read attribute " + quoted(name);
+        Hdf5Handle fileType = Hdf5Handle::datatype(checkHdf5(H5Aget_type(attribute.get()), what));
+        if (H5Tget_class(fileType.get()) != H5T_STRING || H5Tis_variable_str(fileType.get()) <= 0)
+            throw Error(describe() + ": attribute " + quoted(name) + " is not a variable-length string");
+        Hdf5Handle type = makeUtf8StringType();
+        char* text = nullptr;
+        checkHdf5Status(H5Aread(attribute.get(), type.get(), &text), what);
+        std::string value = text ? text : "";
+        H5free_memory(text);
+        return value;
+    }
+
+    std::int64_t integerAttribute(const std::string& name) const {
+        Hdf5Handle attribute = openAttribute(name);
+        const std::string what = describe() + ": cannot read attribute " + quoted(name);
+        Hdf5Handle fileType = Hdf5Handle::datatype(checkHdf5(H5Aget_type(attribute.get()), what));
+        if (H5Tget_class(fileType.get()) != H5T_INTEGER)
+            throw Error(describe() + ": attribute " + quoted(name) + " is not an integer");
+        std::int64_t value = 0;
+        checkHdf5Status(H5Aread(attribute.get(), H5T_NATIVE_INT64, &value), what);
+        return value;
+    }
+
+    bool hasLink(const std::string& path) const { return trace::hdf5LinkExists(file_.get(), path); }
+
+    std::vector<std::string> strings(const std::string& path, std::size_t rows) const {
+        Hdf5Handle dataset = openColumn(path, H5T_STRING, rows);
+        const std::string what = describe() + ": cannot read " + quoted(path);
+        std::vector<char*> pointers(rows, nullptr);
+        Hdf5Handle type = makeUtf8StringType();
+        if (rows > 0)
+            checkHdf5Status(H5Dread(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
+        std::vector<std::string> values;
+        for (char* pointer : pointers) {
+            values.emplace_back(pointer ? pointer : "");
+            H5free_memory(pointer);
+        }
+        return values;
+    }
+
+    std::vector<std::int64_t> integers(const std::string& path, std::size_t rows) const {
+        Hdf5Handle dataset = openColumn(path, H5T_INTEGER, rows);
+        std::vector<std::int64_t> values(rows);
+        if (rows > 0)
+            checkHdf5Status(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+                            describe() + ": cannot read " + quoted(path));
+        return values;
+    }
+
+    std::vector<double> reals(const std::string& path, std::size_t rows) const {
+        Hdf5Handle dataset = openColumn(path, H5T_FLOAT, rows);
+        std::vector<double> values(rows);
+        if (rows > 0)
+            checkHdf5Status(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+                            describe() + ": cannot read " + quoted(path));
+        return values;
+    }
+
+    /// The number of rows of a 1-D dataset.
+    std::size_t rows(const std::string& path) const {
+        Hdf5Handle dataset = openDataset(path);
+        Hdf5Handle space =
+            Hdf5Handle::dataspace(checkHdf5(H5Dget_space(dataset.get()), describe() + ": cannot read " + quoted(path)));
+        hsize_t dimensions[1] = {0};
+        if (H5Sget_simple_extent_ndims(space.get()) != 1)
+            throw Error(describe() + ": dataset " + quoted(path) + " is not 1-D");
+        H5Sget_simple_extent_dims(space.get(), dimensions, nullptr);
+        return static_cast<std::size_t>(dimensions[0]);
+    }
+
+    std::string describe() const { return "study index " + quoted(path_); }
+
+private:
+    Hdf5Handle openAttribute(const std::string& name) const {
+        if (!hasAttribute(name)) throw Error(describe() + ": no root attribute " + quoted(name));
+        return Hdf5Handle::attribute(
+            checkHdf5(H5Aopen_by_name(file_.get(), "/", name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                      describe() + ": cannot open attribute " + quoted(name)));
+    }
+
+    Hdf5Handle openDataset(const std::string& path) const {
+        if (!hasLink(path)) throw Error(describe() + ": no dataset " + quoted(path));
+        return Hdf5Handle::dataset(
+            checkHdf5(H5Dopen2(file_.get(), path.c_str(), H5P_DEFAULT), describe() + ": cannot open " + quoted(path)));
+    }
+
+    Hdf5Handle openColumn(const std::string& path, H5T_class_t typeClass, std::size_t expectedRows) const {
+        if (rows(path) != expectedRows)
+            throw Error(describe() + ": column " + quoted(path) + " has " + std::to_string(rows(path)) +
+                        " rows, expected " + std::to_string(expectedRows));
+        Hdf5Handle dataset = openDataset(path);
+        Hdf5Handle type =
+            Hdf5Handle::datatype(checkHdf5(H5Dget_type(dataset.get()), describe() + ": cannot read " + quoted(path)));
+        if (H5Tget_class(type.get()) != typeClass)
+            throw Error(describe() + ": column " + quoted(path) + " is " + trace::hdf5TypeClassName(type.get()));
+        return dataset;
+    }
+
+    std::string path_;
+    Hdf5Handle file_;
+};
+
+std::string joinLines(const std::vector<std::string>& lines) {
+    std::string text;
+    for (const auto& line : lines) text += (text.empty() ? "" : "\n") + line;
+    return text;
+}
+
+std::vector<std::string> splitLines(const std::string& text) {
+    std::vector<std::string> lines;
+    if (text.empty()) return lines;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t end = text.find('\n', start);
+        lines.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) break;
+        start = end + 1;
+    }
+    return lines;
+}
+
+}  // namespace
+
+std::string utcTimestamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm parts{};
+    gmtime_r(&now, &parts);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
+    return text;
+}
+
+bool isFinishedStatus(const std::string& status) {
+    return status == "completed" || status == "diverged" || status == "stopped";
+}
+
+std::string verdictOf(const std::string& status, const std::vector<std::string>& eventKinds) {
+    if (!isFinishedStatus(status)) return "unknown";
+    if (status == "diverged") return "diverged";
+    for (const auto& kind : eventKinds)
+        if (kind == "non_finite") return "diverged";
+    for (const auto& kind : eventKinds)
+        if (kind == "exploding" || kind == "vanishing" || kind == "stalled" || kind == "saturated") return kind;
+    return "healthy";
+}
+
+RunOutcome readRunOutcome(const std::string& tracePath) {
+    const trace::TraceReader reader(tracePath);
+    RunOutcome outcome;
+    outcome.status = reader.stringAttribute("status");
+    if (reader.hasAttribute("status_message")) outcome.message = reader.stringAttribute("status_message");
+    if (reader.hasDataset("/trace/loss")) {
+        const Eigen::VectorXd loss = reader.readVector("/trace/loss");
+        if (loss.size() > 0) outcome.finalLoss = loss(loss.size() - 1);
+    }
+    std::vector<std::string> kinds;
+    if (reader.hasDataset("/events/kind") && reader.hasDataset("/events/step")) {
+        kinds = reader.readStrings("/events/kind");
+        const std::vector<std::int64_t> steps = reader.readInt64Vector("/events/step");
+        for (std::size_t i = 0; i < kinds.size() && i < steps.size(); ++i)
+            if (kinds[i] == "non_finite") {
+                outcome.divergedAt = steps[i];
+                break;
+            }
+    }
+    outcome.verdict = verdictOf(outcome.status, kinds);
+    return outcome;
+}
+
+void writeStudyIndex(const std::string& path, const StudyIndex& index) {
+    trace::Hdf5ErrorSilencer silencer;
+    const std::filesystem::path target(path);
+    const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+    const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+    const std::string where = "study index " + quoted(path);
+    try {
+        Hdf5Handle file =
+            Hdf5Handle::file(checkHdf5(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                                       "cannot create study index " + quoted(temporary)));
+        {
+            const hid_t root = file.get();
+            std::int64_t counts[5] = {0, 0, 0, 0, 0};
+            const char* statuses[5] = {"completed", "diverged", "stopped", "failed", "pending"};
+            for (const StudyRow& row : index.rows)
+                for (int i = 0; i < 5; ++i)
+                    if (row.status == statuses[i]) ++counts[i];
+            writeStringAttribute(root, "schema", studySchemaName, where);
+            writeIntegerAttribute(root, "schema_version", studySchemaVersion, where);
+            writeStringAttribute(root, "gradlab_version", GRADLAB_VERSION, where);
+            writeStringAttribute(root, "config", index.config, where);
+            writeStringAttribute(root, "config_file", index.configFile, where);
+            writeStringAttribute(root, "overrides", joinLines(index.overrides), where);
+            writeStringAttribute(root, "created_at", index.createdAt, where);
+            writeStringAttribute(root, "updated_at", index.updatedAt, where);
+            writeIntegerAttribute(root, "runs_total", static_cast<std::int64_t>(index.rows.size()), where);
+            for (int i = 0; i < 5; ++i)
+                writeIntegerAttribute(root, std::string("runs_") + statuses[i], counts[i], where);
+            writeIntegerAttribute(root, "shard_index", index.shardIndex, where);
+            writeIntegerAttribute(root, "shard_count", index.shardCount, where);
+
+            writeStringColumn(root, "swept_keys", index.keys, where);
+            Hdf5Handle runs = createGroup(root, "runs", where);
+            const std::string runsWhere = where + ", group '/runs'";
+            std::vector<std::string> names, statusColumn, messages, verdicts, traces, logs;
+            std::vector<std::int64_t> indices, divergedAt, seeds;
+            std::vector<double> finalLosses;
+            for (const StudyRow& row : index.rows) {
+                if (row.parameters.size() != index.keys.size())
+                    throw Error(where + ": run " + quoted(row.name) + " has " + std::to_string(row.parameters.size()) +
+                                " swept values for " + std::to_string(index.keys.size()) + " swept keys");
+                names.push_back(row.name);
+                indices.push_back(row.index);
+                statusColumn.push_back(row.status);
+                messages.push_back(row.message);
+                finalLosses.push_back(row.finalLoss);
+                divergedAt.push_back(row.divergedAt);
+                verdicts.push_back(row.verdict);
+                traces.push_back(row.trace);
+                logs.push_back(row.log);
+                seeds.push_back(row.seed);
+            }
+            writeStringColumn(runs.get(), "name", names, runsWhere);
+            writeIntegerColumn(runs.get(), "index", indices, runsWhere);
+            writeStringColumn(runs.get(), "status", statusColumn, runsWhere);
+            writeStringColumn(runs.get(), "message", messages, runsWhere);
+            writeRealColumn(runs.get(), "final_loss", finalLosses, runsWhere);
+            writeIntegerColumn(runs.get(), "diverged_at", divergedAt, runsWhere);
+            writeStringColumn(runs.get(), "verdict", verdicts, runsWhere);
+            writeStringColumn(runs.get(), "trace", traces, runsWhere);
+            writeStringColumn(runs.get(), "log", logs, runsWhere);
+            writeIntegerColumn(runs.get(), "seed", seeds, runsWhere);
+            Hdf5Handle parameters = createGroup(runs.get(), "param", runsWhere);
+            for (std::size_t key = 0; key < index.keys.size(); ++key) {
+                std::vector<std::string> values;
+                for (const StudyRow& row : index.rows) values.push_back(row.parameters[key]);
+                writeStringColumn(parameters.get(), index.keys[key], values, where + ", group '/runs/param'");
+            }
+
+            Hdf5Handle links = createGroup(root, "links", where);
+            for (const StudyRow& row : index.rows) {
+                std::error_code error;
+                if (row.trace.empty() || !std::filesystem::is_regular_file(folder / row.trace, error)) continue;
+                checkHdf5Status(
+                    H5Lcreate_external(row.trace.c_str(), "/", links.get(), row.name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+                    where + ": cannot link " + quoted("/links/" + row.name) + " to " + quoted(row.trace));
+            }
+        }
+        checkHdf5Status(file.close(), where + ": cannot close " + quoted(temporary));
+        std::filesystem::rename(temporary, target);
+    } catch (const std::filesystem::filesystem_error& error) {
+        std::error_code ignored;
+        std::filesystem::remove(temporary, ignored);
+        throw Error(where + ": cannot replace it: " + error.code().message());
+    } catch (...) {
+        std::error_code ignored;
+        std::filesystem::remove(temporary, ignored);
+        throw;
+    }
+}
+
+StudyIndex readStudyIndex(const std::string& path) {
+    trace::Hdf5ErrorSilencer silencer;
+    const IndexFile file(path);
+    if (!file.hasAttribute("schema"))
+        throw Error(quoted(path) + " is not a gradlab study index (schema attribute: missing, expected '" +
+                    std::string(studySchemaName) + "')");
+    const std::string schema = file.stringAttribute("schema");
+    if (schema != studySchemaName)
+        throw Error(quoted(path) + " is not a gradlab study index (schema attribute: " + quoted(schema) +
+                    ", expected '" + std::string(studySchemaName) + "')");
+    const std::int64_t version = file.integerAttribute("schema_version");
+    if (version > studySchemaVersion)
+        throw Error(quoted(path) + " was written by a newer gradlab: schema_version " + std::to_string(version) +
+                    ", this reader knows " + std::to_string(studySchemaVersion));
+    if (version < 1) throw Error(quoted(path) + " has an invalid schema_version " + std::to_string(version));
+
+    StudyIndex index;
+    index.config = file.stringAttribute("config");
+    index.configFile = file.stringAttribute("config_file");
+    index.overrides = splitLines(file.stringAttribute("overrides"));
+    index.createdAt = file.stringAttribute("created_at");
+    index.updatedAt = file.stringAttribute("updated_at");
+    index.shardIndex = file.integerAttribute("shard_index");
+    index.shardCount = file.integerAttribute("shard_count");
+    index.keys = file.strings("/swept_keys", file.rows("/swept_keys"));
+
+    const std::size_t rows = file.rows("/runs/name");
+    const std::vector<std::string> names = file.strings("/runs/name", rows);
+    const std::vector<std::int64_t> indices = file.integers("/runs/index", rows);
+    const std::vector<std::string> statuses = file.strings("/runs/status", rows);
+    const std::vector<std::string> messages = file.strings("/runs/message", rows);
+    const std::vector<double> finalLosses = file.reals("/runs/final_loss", rows);
+    const std::vector<std::int64_t> divergedAt = file.integers("/runs/diverged_at", rows);
+    const std::vector<std::string> verdicts = file.strings("/runs/verdict", rows);
+    const std::vector<std::string> traces = file.strings("/runs/trace", rows);
+    const std::vector<std::string> logs = file.strings("/runs/log", rows);
+    const std::vector<std::int64_t> seeds = file.integers("/runs/seed", rows);
+    std::vector<std::vector<std::string>> parameters;
+    for (const std::string& key : index.keys) parameters.push_back(file.strings("/runs/param/" + key, rows));
+    for (std::size_t row = 0; row < rows; ++row) {
+        StudyRow entry;
+        entry.name = names[row];
+        entry.index = indices[row];
+        entry.status = statuses[row];
+        entry.message = messages[row];
+        entry.finalLoss = finalLosses[row];
+        entry.divergedAt = divergedAt[row];
+        entry.verdict = verdicts[row];
+        entry.trace = traces[row];
+        entry.log = logs[row];
+        entry.seed = seeds[row];
+        for (const auto& column : parameters) entry.parameters.push_back(column[row]);
+        index.rows.push_back(std::move(entry));
+    }
+    return index;
+}
+
+}  // namespace gradlab::study

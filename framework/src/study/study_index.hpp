@@ -1,0 +1,80 @@
+#pragma once
+/// @file study_index.hpp
+/// The study index: an HDF5 file of schema "gradlab-study" version 1 with one row per run of a study (name,
+/// status, final loss, verdict, swept values) and an external link to each run's trace (docs/studies.md).
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace gradlab::study {
+
+/// The schema tag every study index carries in its root attribute "schema".
+inline constexpr const char* studySchemaName = "gradlab-study";
+
+/// The schema version this writer produces and the newest the reader understands.
+inline constexpr std::int64_t studySchemaVersion = 1;
+
+/// How a run ended, as its trace tells it.
+struct RunOutcome {
+    std::string status;   ///< the trace's status: running | completed | diverged | stopped | failed | interrupted
+    std::string message;  ///< the trace's status_message
+    double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last row of /trace/loss (NaN if none)
+    std::int64_t divergedAt = -1;                                 ///< step of the first non_finite event, -1 if none
+    std::string verdict;                                          ///< see verdictOf
+};
+
+/// Reads a run's outcome from its trace (gradlab::trace::TraceReader). Throws Error when the file is missing
+/// or not a readable trace.
+RunOutcome readRunOutcome(const std::string& tracePath);
+
+/// The one-word verdict of a run: "diverged" when its status is diverged (or a non_finite event was recorded),
+/// else the kind of its first exploding, vanishing, stalled or saturated event, else "healthy"; "unknown" for
+/// runs that did not finish (status running, failed, interrupted or pending).
+std::string verdictOf(const std::string& status, const std::vector<std::string>& eventKinds);
+
+/// True for the statuses of a run that reached its end: completed, diverged and stopped. Resuming a study
+/// skips such runs and redoes the others.
+bool isFinishedStatus(const std::string& status);
+
+/// One run of a study, one row of /runs.
+struct StudyRow {
+    std::string name;                ///< the run's name, also its file names
+    std::int64_t index = 0;          ///< position in the study's expansion order
+    std::string status = "pending";  ///< completed | diverged | stopped | failed | pending
+    std::string message;             ///< why it ended (the trace's status_message or the failure)
+    double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last training loss, NaN if none
+    std::int64_t divergedAt = -1;         ///< step of the first non-finite loss or gradient, -1 if none
+    std::string verdict = "unknown";      ///< see verdictOf
+    std::string trace;                    ///< the trace file, relative to the study folder
+    std::string log;                      ///< the run's stdout and stderr, relative to the study folder
+    std::int64_t seed = 0;                ///< the run's seed
+    std::vector<std::string> parameters;  ///< the swept values as YAML text, one per StudyIndex::keys entry
+};
+
+/// A whole study index: what the study is, and its rows.
+struct StudyIndex {
+    std::string config;                  ///< the study config's text
+    std::string configFile;              ///< the study config as given on the command line
+    std::vector<std::string> overrides;  ///< the `--set` overrides given to `gradlab sweep`
+    std::string createdAt;               ///< ISO 8601 UTC, when the study was first indexed
+    std::string updatedAt;               ///< ISO 8601 UTC, when this file was written
+    std::int64_t shardIndex = 0;         ///< 1-based shard this index covers; 0 for a whole study
+    std::int64_t shardCount = 0;         ///< number of shards; 0 for a whole study
+    std::vector<std::string> keys;       ///< swept key paths, in sweep order
+    std::vector<StudyRow> rows;          ///< every run of the study, by index
+};
+
+/// Writes the index to `path` atomically (a temporary file renamed over it), so that a reader or a killed
+/// sweep never sees a half-written index. External links /links/<name> are made for the rows whose trace
+/// exists (relative paths, resolved by HDF5 against the index's folder). Throws Error.
+void writeStudyIndex(const std::string& path, const StudyIndex& index);
+
+/// Reads an index, refusing other schemas and newer schema versions. Throws Error.
+StudyIndex readStudyIndex(const std::string& path);
+
+/// The current time as ISO 8601 UTC, e.g. "2026-11-27T03:10:00Z".
+std::string utcTimestamp();
+
+}  // namespace gradlab::study

@@ -1,0 +1,452 @@
+#include "study/sweep_plan.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+#include "config/run_config.hpp"
+#include "util/suggest.hpp"
+
+namespace gradlab::study {
+namespace {
+
+/// Runs a study may hold; beyond this a grid is almost certainly a mistake.
+constexpr std::int64_t maximumRuns = 1000000;
+
+/// Longest run name; file systems refuse names past 255 bytes and the suffixes ".yaml", ".h5" need room.
+constexpr std::size_t maximumNameLength = 200;
+
+/// One swept key with its values, as declared in `sweep.grid` or `sweep.zip`.
+struct Axis {
+    std::string key;
+    std::string sweepPath;
+    ConfigNode keyNode;
+    std::vector<ConfigNode> values;
+};
+
+std::vector<std::string> splitPath(const std::string& path) {
+    std::vector<std::string> segments;
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t dot = path.find('.', start);
+        segments.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        if (dot == std::string::npos) break;
+        start = dot + 1;
+    }
+    return segments;
+}
+
+/// A YAML value as one line: scalars as YAML writes them, maps and lists in flow style.
+std::string yamlText(const YAML::Node& node) {
+    YAML::Emitter emitter;
+    emitter << YAML::Flow << node;
+    return emitter.c_str();
+}
+
+/// The value as it reads in a run name: scalars as written, maps and lists in flow style without the spaces
+/// after ',' and ':' ("{kind:sgd,lr:0.1}").
+std::string nameText(const YAML::Node& node) {
+    if (node.IsScalar()) return node.Scalar();
+    const std::string flow = yamlText(node);
+    std::string result;
+    for (std::size_t i = 0; i < flow.size(); ++i)
+        if (!(flow[i] == ' ' && i > 0 && (flow[i - 1] == ',' || flow[i - 1] == ':'))) result += flow[i];
+    return result;
+}
+
+/// A string as a double-quoted YAML scalar, safe as a `--set` value whatever it holds.
+std::string quotedYaml(const std::string& text) {
+    YAML::Emitter emitter;
+    emitter << YAML::DoubleQuoted << text;
+    return emitter.c_str();
+}
+
+std::string readFile(const std::string& file) {
+    std::ifstream stream(file);
+    if (!stream) throw ConfigError(file + ": cannot open config file");
+    std::stringstream text;
+    text << stream.rdbuf();
+    return text.str();
+}
+
+/// Reads `sweep.grid` or `sweep.zip`: a map from key path to a non-empty list of values.
+std::vector<Axis> readAxes(const ConfigNode& node, const std::string& section) {
+    std::vector<Axis> axes;
+    if (!node.yaml().IsDefined() || node.isNull()) return axes;
+    if (!node.isMap())
+        node.fail("expected a map from config key path to a list of values, e.g. {optimizer.lr: [0.1, 0.01]}");
+    for (const auto& entry : node.yaml()) {
+        const std::string key = entry.first.as<std::string>();
+        Axis axis{key,
+                  "sweep." + section + "." + key,
+                  ConfigNode(entry.first, node.source(), "sweep." + section + "." + key),
+                  {}};
+        for (const std::string& segment : splitPath(key))
+            if (segment.empty()) axis.keyNode.fail("empty segment in the key path '" + key + "'");
+        if (key.find('/') != std::string::npos)
+            axis.keyNode.fail("a swept key path cannot contain '/' (it names an HDF5 column)");
+        const std::string first = splitPath(key).front();
+        if (first == "sweep") axis.keyNode.fail("a sweep cannot sweep its own 'sweep' block");
+        if (first == "name" || first == "output")
+            axis.keyNode.fail("'" + first + "' is set by the study for each run; it cannot be swept");
+        const ConfigNode values = node.child(key);
+        if (!values.isSequence())
+            values.fail(
+                "expected a list of values to sweep, e.g. [0.1, 0.01]; a single value belongs in the base config");
+        axis.values = values.items();
+        if (axis.values.empty()) values.fail("expected at least one value");
+        axes.push_back(std::move(axis));
+    }
+    return axes;
+}
+
+/// Short labels for run names: each key's last path segment, more segments where two keys would share one.
+std::map<std::string, std::string> shortLabels(const std::vector<std::string>& keys) {
+    std::map<std::string, std::size_t> lengths;
+    for (const auto& key : keys) lengths[key] = 1;
+    auto label = [&](const std::string& key) {
+        const std::vector<std::string> segments = splitPath(key);
+        const std::size_t count = std::min(lengths[key], segments.size());
+        std::string text;
+        for (std::size_t i = segments.size() - count; i < segments.size(); ++i)
+            text += (text.empty() ? "" : ".") + segments[i];
+        return text;
+    };
+    for (bool changed = true; changed;) {
+        changed = false;
+        std::map<std::string, std::vector<std::string>> byLabel;
+        for (const auto& key : keys) byLabel[label(key)].push_back(key);
+        for (const auto& [text, sharing] : byLabel) {
+            if (sharing.size() < 2) continue;
+            for (const auto& key : sharing)
+                if (lengths[key] < splitPath(key).size()) ++lengths[key], changed = true;
+        }
+    }
+    std::map<std::string, std::string> labels;
+    for (const auto& key : keys) labels[key] = label(key);
+    return labels;
+}
+
+/// Expands a `{placeholder}` name template; placeholders are key paths, short labels, "seed" and "index".
+std::string expandTemplate(const ConfigNode& templateNode, const std::map<std::string, std::string>& values) {
+    const std::string text = templateNode.asString();
+    std::string result;
+    for (std::size_t position = 0; position < text.size();) {
+        const char character = text[position];
+        if (character == '}') templateNode.fail("unbalanced '}' in the name template '" + text + "'");
+        if (character != '{') {
+            result += character;
+            ++position;
+            continue;
+        }
+        const std::size_t close = text.find('}', position);
+        if (close == std::string::npos) templateNode.fail("unbalanced '{' in the name template '" + text + "'");
+        const std::string placeholder = text.substr(position + 1, close - position - 1);
+        const auto found = values.find(placeholder);
+        if (found == values.end()) {
+            std::vector<std::string> known;
+            for (const auto& [name, value] : values) known.push_back(name);
+            templateNode.fail("unknown placeholder '{" + placeholder + "}' in the name template" +
+                              suggestionSuffix(placeholder, known));
+        }
+        result += found->second;
+        position = close + 1;
+    }
+    return result;
+}
+
+bool startsWith(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+/// Turns an error about the run's `--set key=value` into one about the sweep key and value that caused it:
+/// "FILE:LINE:COLUMN: sweep.grid.KEY: value VALUE: what is wrong". Returns "" for errors no setting caused.
+std::string attributeError(const std::string& message, const PlannedRun& run, bool whileApplying) {
+    for (const SweepSetting& setting : run.settings) {
+        const std::string prefix = "--set " + setting.overrideText() + ": ";
+        if (!startsWith(message, prefix)) continue;
+        std::string rest = message.substr(prefix.size());
+        if (startsWith(rest, setting.key + ": ")) rest = rest.substr(setting.key.size() + 2);
+        // Applying the override fails on the key path (no such list index, a scalar in the way); an unknown key
+        // is the key's fault too. Anything else is about the value.
+        if (whileApplying || startsWith(rest, "unknown key"))
+            return setting.keyWhere + ": " + setting.sweepPath + ": " + rest;
+        return setting.valueWhere + ": " + setting.sweepPath + ": value " + setting.valueText + ": " + rest;
+    }
+    return "";
+}
+
+/// "run 3 'lr=0.1': optimizer.lr=0.1", naming a run in messages.
+std::string describeRun(const PlannedRun& run) {
+    std::string text = "run " + std::to_string(run.index) + " '" + run.name + "'";
+    for (std::size_t i = 0; i < run.settings.size(); ++i) text += (i ? " " : ": ") + run.settings[i].overrideText();
+    return text;
+}
+
+}  // namespace
+
+std::string PlannedRun::valueOf(const std::string& key) const {
+    for (const SweepSetting& setting : settings)
+        if (setting.key == key) return setting.valueText;
+    return "";
+}
+
+std::vector<std::string> SweepPlan::overridesFor(const PlannedRun& run) const {
+    std::vector<std::string> overrides = commandOverrides;
+    overrides.push_back("sweep=null");  // the run config proper never sees the sweep block
+    for (const SweepSetting& setting : run.settings) overrides.push_back(setting.overrideText());
+    return overrides;
+}
+
+std::string sanitizeRunName(const std::string& name) {
+    std::string result = name;
+    for (char& character : result) {
+        const unsigned char code = static_cast<unsigned char>(character);
+        if (character == '/' || character == '\\' || code <= ' ' || code == 0x7f) character = '_';
+    }
+    if (!result.empty() && result.front() == '.') result.front() = '_';  // no hidden files, no "." or ".."
+    return result;
+}
+
+SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host) {
+    SweepPlan plan;
+    plan.configFile = file;
+    plan.configText = readFile(file);
+    plan.commandOverrides = overrides;
+
+    const ConfigNode root = loadConfigFile(file, overrides);
+    const ConfigNode sweepNode = root.child("sweep");
+    if (!sweepNode.yaml().IsDefined())
+        throw ConfigError(file + ": no 'sweep:' block, so this is a single run: use 'gradlab run " + file +
+                          "' (a study adds sweep: {grid: {key.path: [values]}}; see docs/studies.md)");
+    YAML::Node unused(YAML::NodeType::Map);
+    MapReader reader(sweepNode, unused, "the sweep block ({grid, zip, seeds, name})");
+    const std::vector<Axis> grid = readAxes(reader.optional("grid"), "grid");
+    const std::vector<Axis> zip = readAxes(reader.optional("zip"), "zip");
+    const ConfigNode seedsNode = reader.optional("seeds");
+    const ConfigNode nameNode = reader.optional("name");
+    reader.finish();
+
+    // Keys: no key twice, and none inside another (their order of application would matter).
+    std::vector<const Axis*> axes;
+    for (const Axis& axis : grid) axes.push_back(&axis);
+    for (const Axis& axis : zip) axes.push_back(&axis);
+    for (std::size_t i = 0; i < axes.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j) {
+            const std::string& earlier = axes[j]->key;
+            const std::string& later = axes[i]->key;
+            if (earlier == later)
+                axes[i]->keyNode.fail("swept twice (also " + axes[j]->sweepPath + " at " + axes[j]->keyNode.where() +
+                                      ")");
+            if (startsWith(later, earlier + ".") || startsWith(earlier, later + "."))
+                axes[i]->keyNode.fail("overlaps " + axes[j]->sweepPath + " (" + axes[j]->keyNode.where() +
+                                      "): sweep either the whole value or the keys inside it, not both");
+        }
+    for (const Axis* axis : axes) plan.keys.push_back(axis->key);
+
+    // Zipped lists vary together.
+    std::size_t zipLength = 1;
+    if (!zip.empty()) {
+        zipLength = zip.front().values.size();
+        for (const Axis& axis : zip)
+            if (axis.values.size() != zipLength)
+                axis.keyNode.fail("has " + std::to_string(axis.values.size()) + " values but " + zip.front().sweepPath +
+                                  " has " + std::to_string(zipLength) +
+                                  ": zipped lists vary together and need the same length");
+    }
+
+    // Seeds: a count (0..n-1) or a list.
+    std::vector<std::int64_t> seeds;
+    std::vector<std::string> seedWheres;
+    if (seedsNode.yaml().IsDefined() && !seedsNode.isNull()) {
+        plan.seedsSwept = true;
+        for (const Axis* axis : axes)
+            if (axis->key == "seed")
+                axis->keyNode.fail("'seed' is swept by sweep.seeds already (" + seedsNode.where() + ")");
+        if (seedsNode.isSequence()) {
+            for (const ConfigNode& item : seedsNode.items()) {
+                const std::int64_t seed = item.asInteger();
+                if (seed < 0) item.fail("expected a seed >= 0, got " + std::to_string(seed));
+                if (std::find(seeds.begin(), seeds.end(), seed) != seeds.end())
+                    item.fail("seed " + std::to_string(seed) + " is listed twice");
+                seeds.push_back(seed);
+                seedWheres.push_back(item.where());
+            }
+            if (seeds.empty()) seedsNode.fail("expected at least one seed");
+        } else {
+            const std::int64_t count = seedsNode.asInteger();
+            if (count < 1 || count > 100000)
+                seedsNode.fail("expected a number of seeds in [1, 100000] or a list of seeds, got " +
+                               std::to_string(count));
+            for (std::int64_t seed = 0; seed < count; ++seed) {
+                seeds.push_back(seed);
+                seedWheres.push_back(seedsNode.where());
+            }
+        }
+    }
+
+    std::vector<std::string> labelKeys = plan.keys;
+    if (plan.seedsSwept) labelKeys.push_back("seed");
+    const std::map<std::string, std::string> labels = shortLabels(labelKeys);
+
+    std::int64_t gridRuns = 1;
+    for (const Axis& axis : grid) {
+        gridRuns *= static_cast<std::int64_t>(axis.values.size());
+        if (gridRuns > maximumRuns) break;
+    }
+    const std::int64_t seedCount = seeds.empty() ? 1 : static_cast<std::int64_t>(seeds.size());
+    const std::int64_t total = gridRuns * static_cast<std::int64_t>(zipLength) * seedCount;
+    if (gridRuns > maximumRuns || total > maximumRuns)
+        sweepNode.fail("expands to more than " + std::to_string(maximumRuns) + " runs");
+
+    auto makeSetting = [&](const Axis& axis, std::size_t valueIndex) {
+        const ConfigNode& value = axis.values[valueIndex];
+        return SweepSetting{
+            axis.key, axis.sweepPath, labels.at(axis.key), yamlText(value.yaml()), axis.keyNode.where(), value.where()};
+    };
+
+    std::map<std::string, std::int64_t> names;
+    for (std::int64_t gridIndex = 0; gridIndex < gridRuns; ++gridIndex) {
+        // The last grid key varies fastest, like nested loops written in the file's order.
+        std::vector<std::size_t> choice(grid.size());
+        std::int64_t rest = gridIndex;
+        for (std::size_t axis = grid.size(); axis-- > 0;) {
+            choice[axis] = static_cast<std::size_t>(rest % static_cast<std::int64_t>(grid[axis].values.size()));
+            rest /= static_cast<std::int64_t>(grid[axis].values.size());
+        }
+        for (std::size_t zipIndex = 0; zipIndex < zipLength; ++zipIndex) {
+            for (std::int64_t seedIndex = 0; seedIndex < seedCount; ++seedIndex) {
+                PlannedRun run;
+                run.index = static_cast<std::int64_t>(plan.runs.size());
+                std::map<std::string, std::string> placeholders;
+                std::string defaultName;
+                auto add = [&](SweepSetting setting, const std::string& shown) {
+                    placeholders[setting.key] = shown;
+                    placeholders[setting.label] = shown;
+                    run.settings.push_back(std::move(setting));
+                };
+                for (std::size_t axis = 0; axis < grid.size(); ++axis) {
+                    const ConfigNode& value = grid[axis].values[choice[axis]];
+                    add(makeSetting(grid[axis], choice[axis]), nameText(value.yaml()));
+                    defaultName +=
+                        (defaultName.empty() ? "" : ",") + labels.at(grid[axis].key) + "=" + nameText(value.yaml());
+                }
+                for (const Axis& axis : zip) {
+                    const ConfigNode& value = axis.values[zipIndex];
+                    add(makeSetting(axis, zipIndex), nameText(value.yaml()));
+                    defaultName +=
+                        (defaultName.empty() ? "" : ",") + labels.at(axis.key) + "=" + nameText(value.yaml());
+                }
+                if (plan.seedsSwept) {
+                    const std::string seed = std::to_string(seeds[static_cast<std::size_t>(seedIndex)]);
+                    add(SweepSetting{"seed", "sweep.seeds", labels.at("seed"), seed, seedsNode.where(),
+                                     seedWheres[static_cast<std::size_t>(seedIndex)]},
+                        seed);
+                    if (seedCount > 1) defaultName += (defaultName.empty() ? "" : ",") + labels.at("seed") + "=" + seed;
+                }
+                placeholders["index"] = std::to_string(run.index);
+                if (!placeholders.count("seed")) placeholders["seed"] = "";
+                const bool templated = nameNode.yaml().IsDefined() && !nameNode.isNull();
+                run.name = sanitizeRunName(templated ? expandTemplate(nameNode, placeholders)
+                                                     : (defaultName.empty() ? std::string("run") : defaultName));
+                if (run.name.empty())
+                    nameNode.fail("the name template gives run " + std::to_string(run.index) + " an empty name");
+                if (run.name.size() > maximumNameLength) {
+                    const std::string message = "run " + std::to_string(run.index) + "'s name is " +
+                                                std::to_string(run.name.size()) + " characters long (at most " +
+                                                std::to_string(maximumNameLength) + ": it names files)";
+                    if (templated) nameNode.fail(message);
+                    sweepNode.fail(message + "; give a shorter sweep.name template, e.g. \"run{index}\"");
+                }
+                const auto [existing, inserted] = names.emplace(run.name, run.index);
+                if (!inserted) {
+                    const std::string message = "runs " + std::to_string(existing->second) + " and " +
+                                                std::to_string(run.index) + " would both be named '" + run.name + "'";
+                    if (templated) nameNode.fail(message + "; put every swept key (and {seed}) in the name template");
+                    sweepNode.fail(message + "; give a sweep.name template that tells them apart");
+                }
+                plan.runs.push_back(std::move(run));
+            }
+        }
+    }
+
+    // Every run's config must be valid before anything runs. Report each distinct error once, with the runs
+    // it concerns when no sweep value is to blame.
+    std::vector<std::pair<std::string, std::vector<const PlannedRun*>>> errors;
+    std::size_t failedRuns = 0;
+    for (PlannedRun& run : plan.runs) {
+        bool applying = true;
+        try {
+            const ConfigNode runRoot = loadConfigFile(file, plan.overridesFor(run));
+            applying = false;
+            const RunConfig config = readRunConfig(runRoot, host);
+            if (!config.trace.enabled)
+                runRoot.child("trace").child("enabled").fail(
+                    "a study reads each run's outcome from its trace: remove 'trace.enabled: false'");
+            run.seed = config.seed;
+        } catch (const Error& error) {
+            ++failedRuns;
+            const std::string attributed = attributeError(error.what(), run, applying);
+            const std::string message = attributed.empty() ? error.what() : attributed;
+            auto found =
+                std::find_if(errors.begin(), errors.end(), [&](const auto& entry) { return entry.first == message; });
+            if (found == errors.end()) found = errors.insert(errors.end(), {message, {}});
+            if (attributed.empty()) found->second.push_back(&run);
+        }
+    }
+    if (!errors.empty()) {
+        constexpr std::size_t shown = 10;
+        std::string message;
+        for (std::size_t i = 0; i < errors.size() && i < shown; ++i) {
+            const auto& [text, runs] = errors[i];
+            message += (i ? "\n" : "") + text;
+            if (runs.size() == 1 && !runs.front()->settings.empty())
+                message += " [in sweep " + describeRun(*runs.front()) + "]";
+            if (runs.size() > 1)
+                message +=
+                    " [in " + std::to_string(runs.size()) + " sweep runs, e.g. " + describeRun(*runs.front()) + "]";
+        }
+        if (errors.size() > shown) message += "\n(" + std::to_string(errors.size() - shown) + " more errors)";
+        if (plan.runs.size() > 1)
+            message += "\n" + std::to_string(failedRuns) + " of " + std::to_string(plan.runs.size()) +
+                       " runs have an invalid config; nothing ran";
+        throw ConfigError(message);
+    }
+    return plan;
+}
+
+std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, const std::string& tracePath,
+                              const PluginHost& host) {
+    std::vector<std::string> overrides = plan.overridesFor(run);
+    overrides.push_back("name=" + quotedYaml(run.name));
+    overrides.push_back("output=" + quotedYaml(std::filesystem::absolute(tracePath).lexically_normal().string()));
+    // Loaded from its absolute path, the config resolves its relative file paths to absolute ones.
+    const std::string absoluteFile = std::filesystem::absolute(plan.configFile).lexically_normal().string();
+    try {
+        return readRunConfig(loadConfigFile(absoluteFile, overrides), host).resolvedYaml;
+    } catch (const Error& error) {
+        const std::string attributed = attributeError(error.what(), run, false);
+        throw ConfigError(attributed.empty() ? error.what() + std::string(" [in sweep ") + describeRun(run) + "]"
+                                             : attributed);
+    }
+}
+
+std::string describePlan(const std::vector<const PlannedRun*>& runs) {
+    std::size_t nameWidth = 4;
+    for (const PlannedRun* run : runs) nameWidth = std::max(nameWidth, run->name.size());
+    std::ostringstream text;
+    text << std::right << std::setw(6) << "index"
+         << "  " << std::left << std::setw(static_cast<int>(nameWidth)) << "name"
+         << "  overrides\n";
+    for (const PlannedRun* run : runs) {
+        text << std::right << std::setw(6) << run->index << "  " << std::left << std::setw(static_cast<int>(nameWidth))
+             << run->name << " ";
+        if (run->settings.empty()) text << " (none)";
+        for (const SweepSetting& setting : run->settings) text << " " << setting.overrideText();
+        text << "\n";
+    }
+    return text.str();
+}
+
+}  // namespace gradlab::study

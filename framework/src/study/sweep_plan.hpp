@@ -1,0 +1,74 @@
+#pragma once
+/// @file sweep_plan.hpp
+/// Studies: a run config plus a top-level `sweep:` block (grid, zip, seeds, name template) expanded into the
+/// list of runs it describes, every run validated with the real plugins before anything runs
+/// (docs/studies.md).
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config_node.hpp"
+#include "plugin/plugin_host.hpp"
+
+namespace gradlab::study {
+
+/// One value a run gives to one swept key, applied like `--set key=value`.
+struct SweepSetting {
+    std::string key;         ///< config key path, e.g. "model.layers.0.repeat"; "seed" for `sweep.seeds`
+    std::string sweepPath;   ///< where it was declared: "sweep.grid.<key>", "sweep.zip.<key>" or "sweep.seeds"
+    std::string label;       ///< the key's short name in run names: its last path segment(s), e.g. "repeat"
+    std::string valueText;   ///< the value as one line of YAML, e.g. "0.1", "relu", "{kind: dense, units: 3}"
+    std::string keyWhere;    ///< "file:line:column" of the key in the study config (or the --set that gave it)
+    std::string valueWhere;  ///< "file:line:column" of this value
+
+    /// The override as `--set` takes it: "key=valueText".
+    std::string overrideText() const { return key + "=" + valueText; }
+};
+
+/// One run of a study: its position, its name and what it changes in the base config.
+struct PlannedRun {
+    std::int64_t index = 0;              ///< 0-based position in the expansion order
+    std::string name;                    ///< readable and safe as a file name, e.g. "repeat=8,activation=relu,seed=2"
+    std::vector<SweepSetting> settings;  ///< grid values, then zip values, then the seed (when seeds are swept)
+    std::uint64_t seed = 0;              ///< the run's resolved `seed`
+
+    /// The value this run gives to `key` ("" when it does not set it).
+    std::string valueOf(const std::string& key) const;
+};
+
+/// A study expanded and validated: the runs and what is needed to write their configs.
+struct SweepPlan {
+    std::string configFile;                     ///< the study config as given on the command line
+    std::string configText;                     ///< its text, as read
+    std::vector<std::string> commandOverrides;  ///< `--set` overrides applied to the base config, as typed
+    std::vector<std::string> keys;              ///< swept key paths: grid keys, then zip keys (not "seed")
+    bool seedsSwept = false;                    ///< whether `sweep.seeds` was given
+    std::vector<PlannedRun> runs;               ///< in expansion order: grid (last key fastest), zip, seeds
+
+    /// The overrides that turn the study config into `run`'s config: the command's `--set` overrides, the
+    /// removal of `sweep`, then the run's settings.
+    std::vector<std::string> overridesFor(const PlannedRun& run) const;
+};
+
+/// Reads the `sweep:` block of `file` (after applying `overrides`), expands it, and validates every run's
+/// config with readRunConfig against `host`. Errors name the sweep key, its value and their file:line:column:
+/// "configs/studies/x.yaml:7:5: sweep.grid.model.layers.9.units: index 9 is past the end of a list of 3".
+/// Throws ConfigError.
+SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host);
+
+/// The run's complete config as YAML text (every key, defaults included), ready to be written anywhere:
+/// file paths are absolute (resolved against the study config's folder), `name` is the run's name and `output`
+/// is `tracePath`. `gradlab run` on this text reproduces the run. Throws ConfigError.
+std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, const std::string& tracePath,
+                              const PluginHost& host);
+
+/// Replaces what cannot appear in a file name ('/', '\\', whitespace and control characters) with '_'.
+std::string sanitizeRunName(const std::string& name);
+
+/// The plan as a table, one line per run: index, name and overrides, for `gradlab sweep --plan`.
+std::string describePlan(const std::vector<const PlannedRun*>& runs);
+
+}  // namespace gradlab::study

@@ -1,0 +1,303 @@
+// `gradlab sweep` as a user meets it: a tiny study run in parallel by the real binary, its index, resume,
+// failures, shards and merging.
+#include <hdf5.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "study/study_index.hpp"
+#include "support/plugin_fixture.hpp"
+
+using namespace gradlab;
+using Catch::Matchers::Contains;
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Outcome {
+    int exitCode = -1;
+    std::string output;  ///< stdout and stderr together
+};
+
+Outcome runGradlab(const std::string& arguments) {
+    const std::string command = std::string(GRADLAB_BINARY) + " " + arguments + " 2>&1";
+    Outcome outcome;
+    FILE* pipe = ::popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::array<char, 4096> buffer{};
+    while (std::fgets(buffer.data(), buffer.size(), pipe)) outcome.output += buffer.data();
+    const int status = ::pclose(pipe);
+    outcome.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return outcome;
+}
+
+std::string readText(const std::string& path) {
+    std::ifstream stream(path);
+    return std::string((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+}
+
+/// A 2 x 2 study over configs/two_layer.yaml: a learning rate that trains and one that diverges within 5 steps.
+std::string writeTwoLayerStudy(const std::string& name) {
+    const std::string path = testing::scratchPath(name);
+    std::ofstream(path)
+        << readText(std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml")
+        << "\nsweep:\n  grid:\n    optimizer.lr: [1.0e-6, 1.0e-2]\n    model.layers.0.units: [50, 100]\n";
+    return path;
+}
+
+/// A fresh, empty study folder.
+std::string studyFolder(const std::string& name) {
+    const std::string folder = testing::scratchPath(name);
+    fs::remove_all(folder);
+    return folder;
+}
+
+const std::vector<std::string> kNames{"lr=1.0e-6,units=50", "lr=1.0e-6,units=100", "lr=1.0e-2,units=50",
+                                      "lr=1.0e-2,units=100"};
+
+std::map<std::string, fs::file_time_type> traceTimes(const std::string& folder) {
+    std::map<std::string, fs::file_time_type> times;
+    for (const auto& name : kNames) times[name] = fs::last_write_time(fs::path(folder) / "runs" / (name + ".h5"));
+    return times;
+}
+
+/// Makes a finished trace look like one whose run was killed: status "running".
+void markRunning(const std::string& tracePath) {
+    const hid_t file = H5Fopen(tracePath.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    REQUIRE(H5Adelete(file, "status") >= 0);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t attribute = H5Acreate2(file, "status", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    const char* running = "running";
+    REQUIRE(H5Awrite(attribute, type, &running) >= 0);
+    H5Aclose(attribute);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Fclose(file);
+}
+
+bool sameLoss(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+}  // namespace
+
+TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run stopping no other", "[cli][study]") {
+    const std::string config = writeTwoLayerStudy("sweep_basic.yaml");
+    const std::string folder = studyFolder("sweep_basic");
+    const std::string command = "sweep " + config + " -j 2 -o " + folder + " --set training.steps=5";
+    Outcome outcome = runGradlab(command);
+    INFO(outcome.output);
+    REQUIRE(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("4 runs, 4 to run, 2 at once"));
+    CHECK_THAT(outcome.output, Contains("4 runs: 2 completed, 2 diverged"));
+    CHECK_THAT(outcome.output, Contains("lr=1.0e-2,units=50: diverged at step"));
+
+    const study::StudyIndex index = study::readStudyIndex(folder + "/study.h5");
+    CHECK_THAT(index.config, Contains("optimizer.lr: [1.0e-6, 1.0e-2]"));
+    CHECK(index.overrides == std::vector<std::string>{"training.steps=5"});
+    CHECK(index.keys == std::vector<std::string>{"optimizer.lr", "model.layers.0.units"});
+    REQUIRE(index.rows.size() == 4);
+    for (std::size_t i = 0; i < 4; ++i) {
+        const study::StudyRow& row = index.rows[i];
+        CHECK(row.name == kNames[i]);
+        CHECK(row.index == static_cast<std::int64_t>(i));
+        CHECK(row.trace == "runs/" + kNames[i] + ".h5");
+        CHECK(row.parameters == std::vector<std::string>{i < 2 ? "1.0e-6" : "1.0e-2", i % 2 == 0 ? "50" : "100"});
+        CHECK(fs::exists(fs::path(folder) / "configs" / (kNames[i] + ".yaml")));
+        CHECK(fs::exists(fs::path(folder) / "logs" / (kNames[i] + ".log")));
+        if (i < 2) {
+            CHECK(row.status == "completed");
+            CHECK(row.verdict == "healthy");
+            CHECK(row.divergedAt == -1);
+            CHECK(std::isfinite(row.finalLoss));
+        } else {
+            CHECK(row.status == "diverged");
+            CHECK(row.verdict == "diverged");
+            CHECK(row.divergedAt >= 0);
+            CHECK(row.divergedAt < 5);
+        }
+    }
+
+    // Each run's trace through the index's external link, with the plain C API.
+    const hid_t file = H5Fopen((folder + "/study.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    for (const auto& name : kNames) {
+        const hid_t loss = H5Dopen2(file, ("/links/" + name + "/trace/loss").c_str(), H5P_DEFAULT);
+        REQUIRE(loss >= 0);
+        const hid_t space = H5Dget_space(loss);
+        hsize_t rows = 0;
+        H5Sget_simple_extent_dims(space, &rows, nullptr);
+        CHECK(rows >= 1);
+        CHECK(rows <= 5);
+        H5Sclose(space);
+        H5Dclose(loss);
+    }
+    H5Fclose(file);
+
+    SECTION("resume skips finished runs") {
+        const auto before = traceTimes(folder);
+        outcome = runGradlab(command);
+        CHECK(outcome.exitCode == 0);
+        CHECK_THAT(outcome.output, Contains("4 runs, 4 already done, 0 to run"));
+        CHECK(traceTimes(folder) == before);
+    }
+    SECTION("resume redoes missing and killed runs only") {
+        const auto before = traceTimes(folder);
+        fs::remove(fs::path(folder) / "runs" / (kNames[0] + ".h5"));
+        markRunning(folder + "/runs/" + kNames[3] + ".h5");
+        CHECK(study::readStudyIndex(folder + "/study.h5").rows[3].status == "diverged");
+        outcome = runGradlab(command);
+        CHECK(outcome.exitCode == 0);
+        CHECK_THAT(outcome.output, Contains("4 runs, 2 already done, 2 to run"));
+        const auto after = traceTimes(folder);
+        CHECK(after.at(kNames[1]) == before.at(kNames[1]));
+        CHECK(after.at(kNames[2]) == before.at(kNames[2]));
+        CHECK(after.at(kNames[3]) != before.at(kNames[3]));
+        const study::StudyIndex redone = study::readStudyIndex(folder + "/study.h5");
+        CHECK(redone.rows[0].status == "completed");
+        CHECK(redone.rows[3].status == "diverged");
+        CHECK(redone.createdAt == index.createdAt);
+    }
+    SECTION("a changed config reruns the runs it changes") {
+        outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --set training.steps=6");
+        CHECK(outcome.exitCode == 0);
+        CHECK_THAT(outcome.output, Contains("rerunning lr=1.0e-6,units=50: its config changed"));
+        CHECK_THAT(outcome.output, Contains("4 runs, 4 to run"));
+    }
+}
+
+TEST_CASE("gradlab sweep: a failed run is reported and redone on resume, the others finish", "[cli][study]") {
+    const fs::path base = testing::scratchPath("sweep_failing");
+    fs::remove_all(base);
+    fs::create_directories(base);
+    std::ofstream(base / "table.csv") << "x1,x2,y\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n";
+    const std::string config = (base / "study.yaml").string();
+    std::ofstream(config) << R"(data: {kind: csv, file: table.csv}
+model:
+  layers: [{kind: dense, units: 1}]
+optimizer: {kind: sgd, lr: 0.001}
+training: {steps: 3, batch_size: 2}
+sweep:
+  grid:
+    data.file: [table.csv, missing.csv]
+)";
+    const std::string folder = (base / "study").string();
+    Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder);
+    INFO(outcome.output);
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("2 runs: 1 completed, 1 failed"));
+    CHECK_THAT(outcome.output, Contains("failed file=missing.csv: "));
+    CHECK_THAT(outcome.output, Contains("logs/file=missing.csv.log"));
+    study::StudyIndex index = study::readStudyIndex(folder + "/study.h5");
+    REQUIRE(index.rows.size() == 2);
+    CHECK(index.rows[0].status == "completed");
+    CHECK(index.rows[1].status == "failed");
+    CHECK_THAT(index.rows[1].message, Contains("missing.csv"));
+    CHECK(index.rows[1].verdict == "unknown");
+
+    outcome = runGradlab("sweep " + config + " -j 2 -o " + folder);
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("2 runs, 1 already done, 1 to run"));
+}
+
+TEST_CASE("gradlab sweep --shard: disjoint shards cover the study, and --merge equals the unsharded index",
+          "[cli][study]") {
+    const std::string config = writeTwoLayerStudy("sweep_sharded.yaml");
+    const std::string whole = studyFolder("sweep_whole");
+    const std::string sharded = studyFolder("sweep_shards");
+    REQUIRE(runGradlab("sweep " + config + " -j 2 -o " + whole + " --set training.steps=5").exitCode == 0);
+    for (int shard = 1; shard <= 2; ++shard) {
+        const Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + sharded +
+                                           " --set training.steps=5 --shard " + std::to_string(shard) + "/2");
+        INFO(outcome.output);
+        REQUIRE(outcome.exitCode == 0);
+        CHECK_THAT(outcome.output, Contains("2 runs (shard " + std::to_string(shard) + "/2 of 4)"));
+        const study::StudyIndex index =
+            study::readStudyIndex(sharded + "/study.shard-" + std::to_string(shard) + "-of-2.h5");
+        CHECK(index.shardIndex == shard);
+        CHECK(index.shardCount == 2);
+        REQUIRE(index.rows.size() == 4);
+        for (const auto& row : index.rows) CHECK((row.status == "pending") == (row.index % 2 != shard - 1));
+    }
+    CHECK_FALSE(fs::exists(sharded + "/study.h5"));
+
+    Outcome outcome = runGradlab("sweep --merge " + sharded);
+    INFO(outcome.output);
+    REQUIRE(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("merged 2 of 2 shard indexes"));
+    const study::StudyIndex expected = study::readStudyIndex(whole + "/study.h5");
+    const study::StudyIndex merged = study::readStudyIndex(sharded + "/study.h5");
+    CHECK(merged.config == expected.config);
+    CHECK(merged.keys == expected.keys);
+    CHECK(merged.shardCount == 0);
+    REQUIRE(merged.rows.size() == expected.rows.size());
+    for (std::size_t i = 0; i < merged.rows.size(); ++i) {
+        CHECK(merged.rows[i].name == expected.rows[i].name);
+        CHECK(merged.rows[i].status == expected.rows[i].status);
+        CHECK(merged.rows[i].verdict == expected.rows[i].verdict);
+        CHECK(merged.rows[i].parameters == expected.rows[i].parameters);
+        CHECK(merged.rows[i].divergedAt == expected.rows[i].divergedAt);
+        CHECK(sameLoss(merged.rows[i].finalLoss, expected.rows[i].finalLoss));
+    }
+    const hid_t file = H5Fopen((sharded + "/study.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    CHECK(H5Lexists(file, ("/links/" + kNames[3]).c_str(), H5P_DEFAULT) > 0);
+    H5Fclose(file);
+
+    SECTION("shard indexes of different studies are refused") {
+        const std::string mixed = studyFolder("sweep_mixed");
+        REQUIRE(runGradlab("sweep " + config + " -o " + mixed + " --set training.steps=6 --shard 2/2").exitCode == 0);
+        fs::copy_file(sharded + "/study.shard-1-of-2.h5", mixed + "/study.shard-1-of-2.h5");
+        outcome = runGradlab("sweep --merge " + mixed);
+        CHECK(outcome.exitCode == 1);
+        CHECK_THAT(outcome.output, Contains("refusing to merge: 'study.shard-2-of-2.h5' belongs to a different study "
+                                            "than 'study.shard-1-of-2.h5' (its --set overrides differ)"));
+        CHECK_FALSE(fs::exists(mixed + "/study.h5"));
+    }
+}
+
+TEST_CASE("gradlab sweep --plan lists the runs and runs nothing", "[cli][study]") {
+    const std::string config = writeTwoLayerStudy("sweep_plan.yaml");
+    const std::string folder = studyFolder("sweep_plan");
+    Outcome outcome = runGradlab("sweep " + config + " --plan -o " + folder);
+    INFO(outcome.output);
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("4 runs -> " + folder));
+    CHECK_THAT(outcome.output, Contains("     2  lr=1.0e-2,units=50   optimizer.lr=1.0e-2 model.layers.0.units=50\n"));
+    CHECK_FALSE(fs::exists(folder));
+    outcome = runGradlab("sweep " + config + " --plan --shard 2/2");
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("shard 2/2: 2"));
+    CHECK_THAT(outcome.output, Contains("lr=1.0e-6,units=100"));
+    CHECK(outcome.output.find("lr=1.0e-6,units=50 ") == std::string::npos);
+}
+
+TEST_CASE("gradlab sweep refuses bad options with exit code 2, and gradlab run refuses a study",
+          "[cli][study][errors]") {
+    const std::string config = writeTwoLayerStudy("sweep_usage.yaml");
+    Outcome outcome = runGradlab("sweep " + config + " --plan --shard 0/2");
+    CHECK(outcome.exitCode == 2);
+    CHECK_THAT(outcome.output, Contains("--shard expects i/N with 1 <= i <= N (shards are numbered from 1"));
+    outcome = runGradlab("sweep " + config + " --plan --shard 3/2");
+    CHECK(outcome.exitCode == 2);
+    outcome = runGradlab("sweep " + config + " --plan -j 0");
+    CHECK(outcome.exitCode == 2);
+    outcome = runGradlab("sweep --merge somewhere " + config);
+    CHECK(outcome.exitCode == 2);
+    outcome = runGradlab("sweep");
+    CHECK(outcome.exitCode == 2);
+    outcome = runGradlab("run " + config + " --set training.steps=2 -o " + testing::scratchPath("never.h5"));
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("sweep: this is a study config (it has a sweep: block): run it with 'gradlab "
+                                        "sweep " +
+                                        config + "'"));
+}

@@ -1,0 +1,193 @@
+// The study index file: round trip, schema checks, external links, and run outcomes read from traces.
+#include "study/study_index.hpp"
+
+#include <hdf5.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+
+#include "gradlab/error.hpp"
+#include "support/plugin_fixture.hpp"
+#include "trace/trace_writer.hpp"
+
+using namespace gradlab;
+using Catch::Matchers::Contains;
+
+namespace {
+
+/// Writes a small trace: the given losses in /trace/loss, events (step, kind) in /events, and a final status
+/// (none: the run looks killed, status "running").
+void writeTrace(const std::string& path, const std::vector<double>& losses,
+                const std::vector<std::pair<std::int64_t, std::string>>& events, const std::string& status) {
+    trace::TraceHeader header;
+    header.gradlabVersion = "test";
+    header.config = "name: test\n";
+    header.precision = "float32";
+    header.startedAt = "2026-01-01T00:00:00Z";
+    trace::TraceWriter writer(path, header);
+    trace::Table& table = writer.table("/trace");
+    const trace::ColumnId loss = table.addColumn("loss");
+    trace::Table& eventTable = writer.table("/events");
+    const trace::ColumnId step = eventTable.addColumn("step", 0, trace::ColumnType::int64);
+    const trace::ColumnId kind = eventTable.addColumn("kind", 0, trace::ColumnType::string);
+    for (double value : losses) {
+        table.set(loss, value);
+        table.commit();
+    }
+    for (const auto& [eventStep, eventKind] : events) {
+        eventTable.setInteger(step, eventStep);
+        eventTable.setString(kind, eventKind);
+        eventTable.commit();
+    }
+    if (status.empty())
+        writer.flush();
+    else
+        writer.finish(status, status == "completed" ? "3 steps" : "it " + status, "2026-01-01T00:01:00Z");
+}
+
+study::StudyIndex sampleIndex() {
+    study::StudyIndex index;
+    index.config = "sweep: {grid: {optimizer.lr: [0.1, 1]}}\n";
+    index.configFile = "configs/x.yaml";
+    index.overrides = {"training.steps=5", "seed=3"};
+    index.createdAt = "2026-01-01T00:00:00Z";
+    index.updatedAt = "2026-01-01T00:02:00Z";
+    index.shardIndex = 2;
+    index.shardCount = 3;
+    index.keys = {"optimizer.lr", "model.layers.0.units"};
+    for (int i = 0; i < 3; ++i) {
+        study::StudyRow row;
+        row.name = "run" + std::to_string(i);
+        row.index = i;
+        row.trace = "runs/run" + std::to_string(i) + ".h5";
+        row.log = "logs/run" + std::to_string(i) + ".log";
+        row.seed = 10 + i;
+        row.parameters = {"0." + std::to_string(i), "{kind: dense}"};
+        index.rows.push_back(row);
+    }
+    index.rows[0].status = "completed";
+    index.rows[0].finalLoss = 0.25;
+    index.rows[0].verdict = "healthy";
+    index.rows[0].message = "3 steps";
+    index.rows[1].status = "diverged";
+    index.rows[1].finalLoss = INFINITY;
+    index.rows[1].divergedAt = 2;
+    index.rows[1].verdict = "diverged";
+    return index;
+}
+
+}  // namespace
+
+TEST_CASE("verdictOf: diverged, then the first gradient event kind, else healthy", "[study]") {
+    CHECK(study::verdictOf("diverged", {}) == "diverged");
+    CHECK(study::verdictOf("completed", {"non_finite"}) == "diverged");
+    CHECK(study::verdictOf("completed", {"stalled", "exploding"}) == "stalled");
+    CHECK(study::verdictOf("stopped", {"vanishing"}) == "vanishing");
+    CHECK(study::verdictOf("completed", {}) == "healthy");
+    CHECK(study::verdictOf("failed", {"exploding"}) == "unknown");
+    CHECK(study::verdictOf("running", {}) == "unknown");
+    CHECK(study::isFinishedStatus("stopped"));
+    CHECK_FALSE(study::isFinishedStatus("running"));
+    CHECK_FALSE(study::isFinishedStatus("failed"));
+}
+
+TEST_CASE("readRunOutcome reads status, final loss, divergence step and verdict from a trace", "[study]") {
+    const std::string path = testing::scratchPath("outcome.h5");
+    writeTrace(path, {3.0, 2.0, INFINITY}, {{1, "exploding"}, {2, "non_finite"}}, "diverged");
+    study::RunOutcome outcome = study::readRunOutcome(path);
+    CHECK(outcome.status == "diverged");
+    CHECK(outcome.message == "it diverged");
+    CHECK(std::isinf(outcome.finalLoss));
+    CHECK(outcome.divergedAt == 2);
+    CHECK(outcome.verdict == "diverged");
+
+    writeTrace(path, {3.0, 2.0, 1.5}, {{1, "saturated"}, {2, "vanishing"}}, "completed");
+    outcome = study::readRunOutcome(path);
+    CHECK(outcome.finalLoss == 1.5);
+    CHECK(outcome.divergedAt == -1);
+    CHECK(outcome.verdict == "saturated");
+
+    writeTrace(path, {3.0}, {}, "");
+    outcome = study::readRunOutcome(path);
+    CHECK(outcome.status == "running");
+    CHECK(outcome.verdict == "unknown");
+
+    CHECK_THROWS_WITH(study::readRunOutcome(testing::scratchPath("no_such_trace.h5")), Contains("no such file"));
+}
+
+TEST_CASE("A study index round-trips and links the traces that exist", "[study]") {
+    const std::filesystem::path folder = testing::scratchPath("index_round_trip");
+    std::filesystem::create_directories(folder / "runs");
+    writeTrace((folder / "runs" / "run0.h5").string(), {1.0, 0.25}, {}, "completed");
+    const study::StudyIndex written = sampleIndex();
+    const std::string path = (folder / "study.h5").string();
+    study::writeStudyIndex(path, written);
+    study::writeStudyIndex(path, written);  // replacing an existing index works too
+
+    const study::StudyIndex read = study::readStudyIndex(path);
+    CHECK(read.config == written.config);
+    CHECK(read.configFile == written.configFile);
+    CHECK(read.overrides == written.overrides);
+    CHECK(read.createdAt == written.createdAt);
+    CHECK(read.shardIndex == 2);
+    CHECK(read.shardCount == 3);
+    CHECK(read.keys == written.keys);
+    REQUIRE(read.rows.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) {
+        CHECK(read.rows[i].name == written.rows[i].name);
+        CHECK(read.rows[i].index == written.rows[i].index);
+        CHECK(read.rows[i].status == written.rows[i].status);
+        CHECK(read.rows[i].message == written.rows[i].message);
+        CHECK(read.rows[i].divergedAt == written.rows[i].divergedAt);
+        CHECK(read.rows[i].verdict == written.rows[i].verdict);
+        CHECK(read.rows[i].trace == written.rows[i].trace);
+        CHECK(read.rows[i].log == written.rows[i].log);
+        CHECK(read.rows[i].seed == written.rows[i].seed);
+        CHECK(read.rows[i].parameters == written.rows[i].parameters);
+    }
+    CHECK(read.rows[0].finalLoss == 0.25);
+    CHECK(std::isinf(read.rows[1].finalLoss));
+    CHECK(std::isnan(read.rows[2].finalLoss));
+    CHECK(read.rows[2].status == "pending");
+
+    // Through the plain C API, as any HDF5 reader sees it.
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    CHECK(H5Aexists(file, "runs_total") > 0);
+    CHECK(H5Lexists(file, "/runs/param", H5P_DEFAULT) > 0);
+    CHECK(H5Lexists(file, "/runs/param/model.layers.0.units", H5P_DEFAULT) > 0);
+    CHECK(H5Lexists(file, "/links/run0", H5P_DEFAULT) > 0);
+    CHECK(H5Lexists(file, "/links/run1", H5P_DEFAULT) == 0);  // no trace file, no link
+    const hid_t loss = H5Dopen2(file, "/links/run0/trace/loss", H5P_DEFAULT);
+    REQUIRE(loss >= 0);
+    double values[2] = {0, 0};
+    CHECK(H5Dread(loss, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0);
+    CHECK(values[1] == 0.25);
+    H5Dclose(loss);
+    H5Fclose(file);
+
+    // Written atomically: no temporary file is left behind.
+    for (const auto& entry : std::filesystem::directory_iterator(folder))
+        CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("readStudyIndex refuses other files and newer schema versions", "[study][errors]") {
+    const std::string tracePath = testing::scratchPath("not_an_index.h5");
+    writeTrace(tracePath, {1.0}, {}, "completed");
+    CHECK_THROWS_WITH(study::readStudyIndex(tracePath),
+                      Contains("is not a gradlab study index (schema attribute: 'gradlab-trace', expected "
+                               "'gradlab-study')"));
+
+    const std::string path = testing::scratchPath("newer_index.h5");
+    study::writeStudyIndex(path, sampleIndex());
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    const hid_t attribute = H5Aopen(file, "schema_version", H5P_DEFAULT);
+    const std::int64_t newer = 2;
+    H5Awrite(attribute, H5T_NATIVE_INT64, &newer);
+    H5Aclose(attribute);
+    H5Fclose(file);
+    CHECK_THROWS_WITH(study::readStudyIndex(path),
+                      Contains("was written by a newer gradlab: schema_version 2, this reader knows 1"));
+}
