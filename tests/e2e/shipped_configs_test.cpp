@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/run_config.hpp"
+#include "study/sweep_plan.hpp"
 #include "support/plugin_fixture.hpp"
 #include "trace/trace_reader.hpp"
 #include "training/trainer.hpp"
@@ -18,8 +19,15 @@ TEST_CASE("every shipped config validates and runs three steps", "[e2e][configs]
     REQUIRE(configs.size() >= 4);
     for (const auto& file : configs) {
         INFO(file.string());
+        const YAML::Node text = YAML::LoadFile(file.string());
+        if (text["sweep"].IsDefined()) {
+            // A study: every run it expands to must validate (running it is the sweep tests' job).
+            const study::SweepPlan plan = study::planSweep(file.string(), {}, testing::builtinPlugins());
+            CHECK(plan.runs.size() >= 2);
+            continue;
+        }
         // Three steps, whether the config counts steps or epochs.
-        const bool byEpochs = YAML::LoadFile(file.string())["training"]["epochs"].IsDefined();
+        const bool byEpochs = text["training"]["epochs"].IsDefined();
         std::vector<std::string> overrides{"trace.every=1"};
         if (!byEpochs) overrides.push_back("training.steps=3");
         RunConfig config = loadRunConfig(file.string(), overrides, testing::builtinPlugins());
