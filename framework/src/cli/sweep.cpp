@@ -540,7 +540,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
     }
 
     // Resume: a run whose trace finished with the config it would get now is done.
-    std::vector<Job> todo;
+    std::vector<Job> toRun;
     std::size_t skipped = 0;
     for (const study::PlannedRun* run : selected) {
         Job job;
@@ -564,7 +564,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                 // Unreadable (e.g. killed while creating it): redo.
             }
         }
-        todo.push_back(std::move(job));
+        toRun.push_back(std::move(job));
     }
     bool indexWarned = false;
     writeIndexSafely(indexPath, index, indexWarned);
@@ -574,26 +574,26 @@ int sweepCommand(const std::vector<std::string>& arguments) {
               << (selected.size() == 1 ? "" : "s");
     if (shard.count > 0) std::cout << " (shard " << shard.label() << " of " << sweep.runs.size() << ")";
     if (skipped > 0) std::cout << ", " << skipped << " already done";
-    std::cout << ", " << todo.size() << " to run, "
-              << std::min<std::size_t>(static_cast<std::size_t>(jobs), std::max<std::size_t>(todo.size(), 1))
+    std::cout << ", " << toRun.size() << " to run, "
+              << std::min<std::size_t>(static_cast<std::size_t>(jobs), std::max<std::size_t>(toRun.size(), 1))
               << " at once\n"
               << std::flush;
 
     const std::string program = boost::dll::program_location().string();
     const auto start = Clock::now();
-    Progress progress(live, todo.size());
+    Progress progress(live, toRun.size());
     std::vector<Child> running;
     std::size_t next = 0, done = 0, failed = 0;
     bool stopping = false;
     {
         SignalWakeup wakeup;
-        while ((!stopping && next < todo.size()) || !running.empty()) {
+        while ((!stopping && next < toRun.size()) || !running.empty()) {
             if (interruptSignal != 0 && !stopping) {
                 stopping = true;
                 for (const Child& child : running) ::kill(child.pid, SIGTERM);
             }
-            while (!stopping && running.size() < static_cast<std::size_t>(jobs) && next < todo.size()) {
-                Job& job = todo[next];
+            while (!stopping && running.size() < static_cast<std::size_t>(jobs) && next < toRun.size()) {
+                Job& job = toRun[next];
                 study::StudyRow& row = index.rows[job.row];
                 resetRow(row);
                 std::error_code ignored;
@@ -625,7 +625,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
             if (finished == running.end()) continue;
             const Child child = *finished;
             running.erase(finished);
-            const Job& job = todo[child.job];
+            const Job& job = toRun[child.job];
             study::StudyRow& row = index.rows[job.row];
             const double seconds = std::chrono::duration<double>(Clock::now() - child.started).count();
             std::string reason = WIFEXITED(status)     ? "exited with code " + std::to_string(WEXITSTATUS(status))
