@@ -142,13 +142,16 @@ TEST_CASE("float64 two-layer run agrees with a direct Eigen implementation to 1e
 }
 
 TEST_CASE("the same config and seed give a bit-identical trace", "[e2e][reproducibility]") {
+    const std::string threads = GENERATE(std::string("1"), std::string("2"));
+    INFO("threads " << threads);
     const std::string first = testing::scratchPath("repro_a.h5"), second = testing::scratchPath("repro_b.h5");
-    REQUIRE(run({"training.steps=15"}, first).status == "completed");
-    REQUIRE(run({"training.steps=15"}, second).status == "completed");
+    REQUIRE(run({"training.steps=15", "training.threads=" + threads}, first).status == "completed");
+    REQUIRE(run({"training.steps=15", "training.threads=" + threads}, second).status == "completed");
     trace::TraceReader a(first), b(second);
     for (const char* path : {"/trace/loss", "/trace/grad_norm"}) CHECK(a.readVector(path) == b.readVector(path));
     for (const char* path : {"/trace/param_grad_norm", "/trace/signal_grad_norm", "/trace/update_norm"})
         CHECK(a.readMatrix(path) == b.readMatrix(path));
+    CHECK(a.readMatrix("/model/parameters/layers.0.dense.W") == b.readMatrix("/model/parameters/layers.0.dense.W"));
 }
 
 TEST_CASE("a learning rate too large diverges: recorded, not a crash", "[e2e][divergence]") {
