@@ -1,0 +1,144 @@
+"""Shared reading code for the gradlab plotting tools in tools/.
+
+Reads gradlab traces (docs/hdf5-schema.md, schema `gradlab-trace`) and study indexes (docs/studies.md,
+schema `gradlab-study`), refusing files that are not one, and saves matplotlib figures as PNG without a
+display. Every error is a ToolError whose message names the file and says what was expected.
+"""
+
+import os
+import re
+import sys
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as pyplot  # noqa: E402  (after choosing the Agg backend)
+
+TRACE_SCHEMA = "gradlab-trace"
+STUDY_SCHEMA = "gradlab-study"
+SUPPORTED_SCHEMA_VERSION = 1
+STUDY_INDEX_NAME = "study.h5"
+
+
+class ToolError(Exception):
+    """An error to report to the user as one line, without a traceback."""
+
+
+def as_text(value):
+    """Return value as str: h5py returns variable-length strings as bytes in datasets, str in attributes."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def read_strings(dataset):
+    """Return a 1-D string dataset as a list of str."""
+    return [as_text(value) for value in dataset[()]]
+
+
+def _open_checked(path, expected_schema, what):
+    """Open path read-only as HDF5 and check its `schema` / `schema_version` root attributes."""
+    if not os.path.exists(path):
+        raise ToolError(f"{path}: no such file (expected a {what})")
+    if os.path.isdir(path) or not h5py.is_hdf5(path):
+        raise ToolError(f"{path}: not an HDF5 file (expected a {what}, schema '{expected_schema}')")
+    try:
+        file = h5py.File(path, "r")
+    except OSError as error:
+        raise ToolError(f"{path}: cannot open as HDF5 ({error})") from error
+    schema = as_text(file.attrs.get("schema", ""))
+    version = file.attrs.get("schema_version")
+    if schema != expected_schema:
+        file.close()
+        raise ToolError(f"{path}: not a {what}: root attribute schema is '{schema}', expected '{expected_schema}'")
+    if version is None or int(version) > SUPPORTED_SCHEMA_VERSION:
+        file.close()
+        raise ToolError(f"{path}: {expected_schema} schema_version {version} is not supported "
+                        f"(this tool reads version {SUPPORTED_SCHEMA_VERSION})")
+    return file
+
+
+def open_trace(path):
+    """Open a gradlab trace read-only after checking its schema; the caller closes it."""
+    return _open_checked(path, TRACE_SCHEMA, "gradlab trace")
+
+
+def trace_dataset(trace, name):
+    """Return the trace's dataset `name` as a numpy array, or fail naming the file and the missing dataset."""
+    if name not in trace or not isinstance(trace[name], h5py.Dataset):
+        raise ToolError(f"{trace.filename}: no dataset /{name} in this gradlab trace")
+    return trace[name][()]
+
+
+def config_name(trace):
+    """Return the run's name from the trace's resolved `config` attribute ('?' when it has none)."""
+    match = re.search(r"^name:\s*(.+?)\s*$", as_text(trace.attrs.get("config", "")), re.MULTILINE)
+    return match.group(1).strip("'\"") if match else "?"
+
+
+def run_title(trace):
+    """Return 'name (status)' for a figure title."""
+    return f"{config_name(trace)} ({as_text(trace.attrs.get('status', '?'))})"
+
+
+def study_index_path(path):
+    """Return the study index of a study folder, or path itself when it is a file."""
+    return os.path.join(path, STUDY_INDEX_NAME) if os.path.isdir(path) else path
+
+
+def open_study(path):
+    """Open a study index (a study folder or its study.h5) read-only after checking its schema."""
+    return _open_checked(study_index_path(path), STUDY_SCHEMA, "gradlab study index (study.h5)")
+
+
+def study_columns(study):
+    """Return the /runs table as {column: list}, swept parameters as 'param/<key.path>', in a stable order."""
+    runs = study["runs"]
+    columns = {}
+    for key in runs:
+        if isinstance(runs[key], h5py.Dataset):
+            values = runs[key][()]
+            columns[key] = [as_text(value) for value in values] if runs[key].dtype.kind == "O" else list(values)
+    swept_keys = read_strings(study["swept_keys"]) if "swept_keys" in study else list(runs.get("param", {}))
+    for key in swept_keys:
+        columns[f"param/{key}"] = read_strings(runs["param"][key])
+    return columns
+
+
+def study_column(study, columns, key):
+    """Return column `key` of the study table, or fail listing the columns that exist."""
+    if key not in columns:
+        available = ", ".join(columns)
+        raise ToolError(f"{study.filename}: no column '{key}' in /runs (available: {available})")
+    return columns[key]
+
+
+def resolve_trace_path(study, relative_trace):
+    """Return the path of a run's trace, given relative to the study index's folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(study.filename)), relative_trace)
+
+
+def save_figure(figure, output_path):
+    """Save a figure as PNG at output_path (creating its folder), close it and print where it went."""
+    folder = os.path.dirname(output_path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    figure.savefig(output_path, format="png")
+    pyplot.close(figure)
+    print(output_path)
+
+
+def new_figure(width_inches=8.0, height_inches=5.0, dpi=80):
+    """Return (figure, axes) of a small figure with a constrained layout (640x400 pixels by default)."""
+    return pyplot.subplots(figsize=(width_inches, height_inches), dpi=dpi, layout="constrained")
+
+
+def run_main(main):
+    """Run main() and turn a ToolError or OSError into one line on stderr and exit code 1."""
+    program = os.path.basename(sys.argv[0])
+    try:
+        main()
+    except (ToolError, OSError, KeyError) as error:
+        print(f"{program}: error: {error}", file=sys.stderr)
+        sys.exit(1)
