@@ -8,28 +8,15 @@
 #include <regex>
 #include <string>
 
+#include "support/cli_runner.hpp"
 #include "support/plugin_fixture.hpp"
 
 using Catch::Matchers::Contains;
 
 namespace {
 
-struct Outcome {
-    int exitCode = -1;
-    std::string output;  ///< stdout and stderr together
-};
-
-Outcome runGradlab(const std::string& arguments) {
-    const std::string command = std::string(GRADLAB_BINARY) + " " + arguments + " 2>&1";
-    Outcome outcome;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (std::fgets(buffer.data(), buffer.size(), pipe)) outcome.output += buffer.data();
-    const int status = ::pclose(pipe);
-    outcome.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return outcome;
-}
+using gradlab::testing::Outcome;
+using gradlab::testing::runGradlab;
 
 /// The result column ("PASS" or "FAIL") of the table row of `tensor`, or "" when there is no such row.
 std::string resultOf(const std::string& output, const std::string& tensor) {

@@ -14,6 +14,7 @@
 
 #include "analysis/diagnosis.hpp"
 #include "config/run_config.hpp"
+#include "support/cli_runner.hpp"
 #include "support/plugin_fixture.hpp"
 #include "trace/trace_writer.hpp"
 #include "training/trainer.hpp"
@@ -23,22 +24,8 @@ using namespace gradlab;
 
 namespace {
 
-struct Outcome {
-    int exitCode = -1;
-    std::string output;  ///< stdout and stderr together
-};
-
-Outcome runGradlab(const std::string& arguments) {
-    const std::string command = std::string(GRADLAB_BINARY) + " " + arguments + " 2>&1";
-    Outcome outcome;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (std::fgets(buffer.data(), buffer.size(), pipe)) outcome.output += buffer.data();
-    const int status = ::pclose(pipe);
-    outcome.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return outcome;
-}
+using gradlab::testing::Outcome;
+using gradlab::testing::runGradlab;
 
 std::string runConfig(const std::string& config, const std::vector<std::string>& overrides, const std::string& name) {
     const std::string output = testing::scratchPath(name);

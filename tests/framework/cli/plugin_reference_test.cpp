@@ -11,29 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "support/cli_runner.hpp"
 #include "support/plugin_fixture.hpp"
 
 using Catch::Matchers::Contains;
 
 namespace {
 
-struct Outcome {
-    int exitCode = -1;
-    std::string output;  ///< stdout only
-};
-
-/// Runs the binary with only its built-in plugins (GRADLAB_PLUGIN_PATH unset), keeping stdout.
-Outcome runGradlab(const std::string& arguments) {
-    const std::string command = "env -u GRADLAB_PLUGIN_PATH " + std::string(GRADLAB_BINARY) + " " + arguments;
-    Outcome outcome;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (std::fgets(buffer.data(), buffer.size(), pipe)) outcome.output += buffer.data();
-    const int status = ::pclose(pipe);
-    outcome.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return outcome;
-}
+using gradlab::testing::Outcome;
+Outcome runGradlab(const std::string& arguments) { return gradlab::testing::runGradlabStdout(arguments); }
 
 std::vector<std::string> lines(const std::string& text) {
     std::vector<std::string> result;

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "study/study_index.hpp"
+#include "support/cli_runner.hpp"
 #include "support/plugin_fixture.hpp"
 
 using namespace gradlab;
@@ -21,22 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Outcome {
-    int exitCode = -1;
-    std::string output;  ///< stdout and stderr together
-};
-
-Outcome runGradlab(const std::string& arguments) {
-    const std::string command = std::string(GRADLAB_BINARY) + " " + arguments + " 2>&1";
-    Outcome outcome;
-    FILE* pipe = ::popen(command.c_str(), "r");
-    REQUIRE(pipe != nullptr);
-    std::array<char, 4096> buffer{};
-    while (std::fgets(buffer.data(), buffer.size(), pipe)) outcome.output += buffer.data();
-    const int status = ::pclose(pipe);
-    outcome.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return outcome;
-}
+using gradlab::testing::Outcome;
+using gradlab::testing::runGradlab;
 
 std::string readText(const std::string& path) {
     std::ifstream stream(path);
