@@ -12,8 +12,8 @@ namespace gradlab {
 /// Argument order is fixed across every kind: forward(x, y), backward(x, y, dy, dx).
 /// backward *overwrites* the input gradient it returns and *adds into* (+=) parameter gradients, which the
 /// trainer zeroes each step; this is what lets shared weights accumulate over timesteps.
-/// A layer may keep state between forward and backward (e.g. dense's pre-activation); forward(train) is
-/// always followed by at most one backward with the same x and y.
+/// A layer may keep state between forward and backward (e.g. dense's pre-activation); a forward is followed
+/// by at most one backward with the same x and y.
 template <typename Scalar>
 class Layer : public Module<Scalar> {
 public:
@@ -26,7 +26,8 @@ public:
     /// requires: x is [input.features x columns]. ensures: y overwritten, [output.features x columns].
     virtual void forward(const MatrixType& x, MatrixType& y, Phase phase) = 0;
 
-    /// requires: x, y from the last forward(train); dy = dLoss/dy, same shape as y.
+    /// requires: x, y from the last forward (train, or eval for a gradient of the evaluation-mode map);
+    /// dy = dLoss/dy, same shape as y.
     /// ensures: if dx is not null, *dx overwritten with dLoss/dx, same shape as x (null: the input
     /// gradient is not needed, e.g. for the first layer); parameter gradients accumulated (+=).
     virtual void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) = 0;

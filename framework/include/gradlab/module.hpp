@@ -83,9 +83,12 @@ public:
 
     /// The buffer called `name`; throws listing the known names.
     Buffer<Scalar>& buffer(const std::string& name) {
-        for (auto& entry : buffers_)
+        std::string known;
+        for (auto& entry : buffers_) {
             if (entry->name == name) return *entry;
-        throw Error("no buffer '" + name + "'");
+            known += (known.empty() ? "" : ", ") + entry->name;
+        }
+        throw Error("no buffer '" + name + "' (known: " + (known.empty() ? "none" : known) + ")");
     }
 
     /// Every buffer of this module and its children, names qualified with `prefix`.
