@@ -102,6 +102,8 @@ public:
     /// Records a resolved value for a key read some other way.
     void resolve(const std::string& key, const YAML::Node& value) { resolved_[key] = value; }
     YAML::Node resolvedChild(const std::string& key) { return resolved_[key]; }
+    /// Drops a key from the resolved tree (when another key resolves it, e.g. epochs into steps).
+    void forget(const std::string& key) { resolved_.remove(key); }
 
     /// Fails on the first key that was never asked for.
     void finish() const;

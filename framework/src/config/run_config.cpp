@@ -231,6 +231,8 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
             config.training.steps = std::max<std::int64_t>(
                 1, static_cast<std::int64_t>(
                        std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize))));
+            // The resolved config says how many steps ran; epochs was only a way to ask for them.
+            training.forget("epochs");
             training.resolve("steps", YAML::Node(config.training.steps));
         }
     }

@@ -78,6 +78,14 @@ TEST_CASE("a valid config loads, with repeats expanded and defaults resolved", "
     const RunConfig reread = loadRunConfig(again, {}, testing::builtinPlugins());
     CHECK(reread.layers.size() == 8);
     CHECK(reread.resolvedYaml == config.resolvedYaml);
+
+    // A config given in epochs resolves to the steps they mean, and that too reads back.
+    const RunConfig byEpochs = loadRunConfig(path, {"training.steps=null", "training.epochs=2"}, testing::builtinPlugins());
+    CHECK(byEpochs.training.steps == 8);  // 2 epochs of 16 samples in batches of 4
+    CHECK_THAT(byEpochs.resolvedYaml, !Contains("epochs"));
+    const RunConfig rereadEpochs =
+        loadRunConfig(writeConfig("resolved_epochs.yaml", byEpochs.resolvedYaml), {}, testing::builtinPlugins());
+    CHECK(rereadEpochs.training.steps == 8);
 }
 
 TEST_CASE("config errors name the file, line, column and key", "[config][errors]") {
