@@ -4,6 +4,7 @@
 
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -18,6 +19,11 @@ namespace po = boost::program_options;
 
 namespace gradlab::cli {
 namespace {
+
+/// Set by SIGINT/SIGTERM during `gradlab run` to the signal's number; the trainer stops before its next step.
+volatile std::sig_atomic_t interruptSignal = 0;
+
+void onInterrupt(int signal) { interruptSignal = signal; }
 
 /// Options every command shares.
 struct Common {
@@ -76,7 +82,12 @@ int runCommand(const std::vector<std::string>& arguments) {
     RunOptions options;
     options.output = output;
     options.progress = quiet ? ProgressStyle::none : (::isatty(STDERR_FILENO) ? ProgressStyle::live : ProgressStyle::line);
+    options.interrupted = &interruptSignal;
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
     const RunResult result = runTraining(config, host, options);
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
     if (!quiet) {
         std::cout << "run " << config.name << ": " << result.status << " (" << result.message << ") in "
                   << formatNumber(result.seconds) << " s, "
@@ -99,6 +110,7 @@ int runCommand(const std::vector<std::string>& arguments) {
         std::cerr << "gradlab run: error: " << result.message << "\n";
         return 1;
     }
+    if (result.status == "interrupted") return 128 + static_cast<int>(interruptSignal);  // as shells report it
     return 0;
 }
 

@@ -194,6 +194,12 @@ public:
         const double baseLearningRate = optimizer_->learningRate();
         try {
             for (step_ = 0; step_ < steps; ++step_) {
+                if (options_.interrupted != nullptr && *options_.interrupted != 0) {
+                    result.status = "interrupted";
+                    result.message = "interrupted by signal " + std::to_string(*options_.interrupted) + " before step " +
+                                     std::to_string(step_);
+                    break;
+                }
                 const bool traced = config_.trace.enabled &&
                                     (step_ % config_.trace.every == 0 || step_ == steps - 1);
                 const double learningRate =

@@ -2,6 +2,7 @@
 /// @file trainer.hpp
 /// Runs one training job from a validated config and traces it to HDF5.
 
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -19,11 +20,14 @@ enum class ProgressStyle { none, line, live };
 struct RunOptions {
     std::string output;  ///< overrides the config's output path when not empty
     ProgressStyle progress = ProgressStyle::none;
+    /// When set and non-zero (e.g. by a SIGINT/SIGTERM handler: the signal's number), the run stops before its
+    /// next step with status "interrupted", its trace flushed and finished.
+    const volatile std::sig_atomic_t* interrupted = nullptr;
 };
 
 /// How a run ended.
 struct RunResult {
-    std::string status;   ///< completed | diverged | failed
+    std::string status;   ///< completed | diverged | stopped | interrupted | failed
     std::string message;  ///< one line: why it ended
     std::string output;   ///< trace path ("" when tracing is off)
     std::int64_t steps = 0;          ///< training steps taken

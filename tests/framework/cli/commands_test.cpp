@@ -1,5 +1,8 @@
 // The gradlab binary as a user meets it: exit codes, messages, and what it leaves on disk.
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <array>
 #include <catch2/catch.hpp>
@@ -91,4 +94,31 @@ TEST_CASE("an output folder that cannot be created is reported before training",
     const Outcome outcome = runGradlab("run " + kTwoLayer + " -o /proc/forbidden/run.h5 --set training.steps=3");
     CHECK(outcome.exitCode == 1);
     CHECK_THAT(outcome.output, Contains("/proc/forbidden"));
+}
+
+TEST_CASE("SIGTERM and SIGINT end a run cleanly: trace flushed and finished, status interrupted", "[cli][signals]") {
+    const int signal = GENERATE(SIGTERM, SIGINT);
+    const std::string output = gradlab::testing::scratchPath("interrupted_" + std::to_string(signal) + ".h5");
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const std::string config = kTwoLayer;
+        ::execl(GRADLAB_BINARY, GRADLAB_BINARY, "run", config.c_str(), "--set", "training.steps=100000000", "-o",
+                output.c_str(), "-q", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    // Let it train for a while, then interrupt it.
+    ::usleep(1500 * 1000);
+    ::kill(child, signal);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 128 + signal);
+    gradlab::trace::TraceReader reader(output);
+    CHECK(reader.stringAttribute("status") == "interrupted");
+    CHECK_THAT(reader.stringAttribute("status_message"), Contains("interrupted by signal " + std::to_string(signal)));
+    CHECK_FALSE(reader.stringAttribute("finished_at").empty());
+    const Eigen::VectorXd steps = reader.readVector("/trace/step");
+    REQUIRE(steps.size() > 10);
+    CHECK(steps(steps.size() - 1) == steps.size() - 1);  // every step up to the interruption is there
 }
