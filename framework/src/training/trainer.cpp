@@ -10,7 +10,6 @@
 #include <ctime>
 #include <algorithm>
 #include <filesystem>
-#include <map>
 #include <iostream>
 #include <sstream>
 
@@ -175,6 +174,7 @@ public:
         batcher_ = std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
                                                             batchSeed);
         detectors_ = std::make_unique<Detectors>(config.detectors, network_->layerNames());
+        statisticSlots_.resize(network_->size());
         saturation_.assign(network_->size(), NAN);
     }
 
@@ -258,6 +258,13 @@ public:
     }
 
 private:
+    /// Where one layer's statistic is traced.
+    struct StatisticSlot {
+        std::string name;
+        trace::Table* table = nullptr;  ///< /trace/<name>, owned by the writer
+        trace::ColumnId column{};
+    };
+
     struct Regularized {
         std::shared_ptr<Regularizer<Scalar>> regularizer;
         std::vector<std::size_t> parameters;
@@ -578,26 +585,30 @@ private:
                 }
                 if (name == "timestep_grad_norm" && values.size() >= 2 && values.back() > 0)
                     timestepRatios_.emplace_back(l, values.front() / values.back());
-                const std::string group = "/trace/" + name;
-                trace::Table& table = trace_->table(group);
-                const std::string& layerName = network_->layerNames()[l];
-                auto known = statisticColumns_.find(name + "\n" + layerName);
-                if (known == statisticColumns_.end()) {
-                    if (table.rows() > 0)
-                        throw Error("layer " + layerName + " reported statistic '" + name +
-                                    "' only after the first traced step");
-                    const Index width = values.size() == 1 ? 0 : static_cast<Index>(values.size());
-                    known = statisticColumns_.emplace(name + "\n" + layerName, table.addColumn(layerName, width)).first;
-                    if (std::find(statisticGroups_.begin(), statisticGroups_.end(), group) == statisticGroups_.end())
-                        statisticGroups_.push_back(group);
-                }
-                double* row = table.row(known->second);
-                std::copy(values.begin(), values.end(), row);
+                // Where this layer's statistic goes; found without allocating after its first traced step.
+                StatisticSlot* slot = nullptr;
+                for (auto& candidate : statisticSlots_[l])
+                    if (candidate.name == name) slot = &candidate;
+                if (slot == nullptr) slot = &addStatisticSlot(l, name, values.size());
+                std::copy(values.begin(), values.end(), slot->table->row(slot->column));
             }
         }
-        for (const auto& group : statisticGroups_) trace_->table(group).commit();
+        for (trace::Table* table : statisticTables_) table->commit();
         double* saturation = trace_->table("/trace").row(columns_.saturation);
         std::copy(saturation_.begin(), saturation_.end(), saturation);
+    }
+
+    /// Creates /trace/<name> (if new) and its column for layer l, at the first traced step that reports it.
+    StatisticSlot& addStatisticSlot(std::size_t l, const std::string& name, std::size_t width) {
+        trace::Table& table = trace_->table("/trace/" + name);
+        const std::string& layerName = network_->layerNames()[l];
+        if (table.rows() > 0)
+            throw Error("layer " + layerName + " reported statistic '" + name + "' only after the first traced step");
+        const trace::ColumnId column = table.addColumn(layerName, width == 1 ? 0 : static_cast<Index>(width));
+        if (std::find(statisticTables_.begin(), statisticTables_.end(), &table) == statisticTables_.end())
+            statisticTables_.push_back(&table);
+        statisticSlots_[l].push_back({name, &table, column});
+        return statisticSlots_[l].back();
     }
 
     /// Finds where a non-finite loss came from: a parameter left non-finite by the previous update, else the
@@ -787,8 +798,8 @@ private:
     std::vector<std::pair<std::size_t, double>> timestepRatios_;
     bool tracingLayers_ = false;
     StatisticsCollector statistics_;
-    std::map<std::string, trace::ColumnId> statisticColumns_;  ///< "statistic\nlayer name" -> column
-    std::vector<std::string> statisticGroups_;                 ///< "/trace/<statistic>" tables, in creation order
+    std::vector<std::vector<StatisticSlot>> statisticSlots_;  ///< per layer
+    std::vector<trace::Table*> statisticTables_;              ///< the /trace/<statistic> tables, in creation order
     MatrixType x_, y_, evalX_, evalY_;
     std::int64_t step_ = 0;
     double lastGradNorm_ = 0;
