@@ -52,6 +52,8 @@ public:
                 -learningRate * (static_cast<double>(grad.data()[i]) + random_.normal(0.0, standardDeviation)));
     }
 
+    void visitState(gradlab::StateVisitor<Scalar>& state) override { state.random("noise", random_); }
+
 private:
     double learningRate_ = 0.01;
     double eta_ = 0.01;

@@ -45,6 +45,10 @@ public:
                     .matrix();
     }
 
+    void visitState(gradlab::StateVisitor<Scalar>& state) override {
+        for (std::size_t i = 0; i < accumulators_.size(); ++i) state.tensor(slots_[i].name + ".sum_squares", accumulators_[i]);
+    }
+
 private:
     /// Throws unless `slot` was attached with grad's shape.
     void checkSlot(std::size_t slot, const MatrixType& grad) const {

@@ -59,6 +59,13 @@ public:
                     .matrix();
     }
 
+    void visitState(gradlab::StateVisitor<Scalar>& state) override {
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            state.tensor(slots_[i].name + ".exp_avg", firstMoments_[i]);
+            state.tensor(slots_[i].name + ".exp_avg_sq", secondMoments_[i]);
+        }
+    }
+
 private:
     /// Throws unless `slot` was attached with grad's shape and step >= 1.
     void checkSlot(std::size_t slot, const MatrixType& grad, std::int64_t step) const {

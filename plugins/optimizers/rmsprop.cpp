@@ -66,6 +66,13 @@ public:
         }
     }
 
+    void visitState(gradlab::StateVisitor<Scalar>& state) override {
+        for (std::size_t i = 0; i < squareAverages_.size(); ++i) state.tensor(slots_[i].name + ".square_avg", squareAverages_[i]);
+        for (std::size_t i = 0; i < gradAverages_.size(); ++i) state.tensor(slots_[i].name + ".grad_avg", gradAverages_[i]);
+        for (std::size_t i = 0; i < momentumBuffers_.size(); ++i)
+            state.tensor(slots_[i].name + ".momentum_buffer", momentumBuffers_[i]);
+    }
+
 private:
     /// delta = -lr g / d, or with momentum b <- momentum b + g / d, delta = -lr b; d is an array expression.
     template <typename Denominator>

@@ -64,6 +64,10 @@ public:
             delta.noalias() = -rate * velocity;
     }
 
+    void visitState(gradlab::StateVisitor<Scalar>& state) override {
+        for (std::size_t i = 0; i < velocities_.size(); ++i) state.tensor(slots_[i].name + ".velocity", velocities_[i]);
+    }
+
 private:
     double learningRate_ = 0.01;
     double momentum_ = 0.0;

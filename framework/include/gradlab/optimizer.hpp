@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "gradlab/state.hpp"
 #include "gradlab/tensor.hpp"
 
 namespace gradlab {
@@ -34,6 +35,12 @@ public:
     /// from 1. ensures: delta overwritten with the change the host adds to value; slot state advanced.
     virtual void update(std::size_t slot, const Matrix<Scalar>& value, const Matrix<Scalar>& grad,
                         double learningRate, std::int64_t step, Matrix<Scalar>& delta) = 0;
+
+    /// Shows every value update() carries from one step to the next (momentum, moments, accumulators, random
+    /// streams), each under a name unique within this optimizer, e.g. "<slot name>.velocity"; a stateless
+    /// optimizer writes an empty body. The host saves this state in checkpoints and restores it through the same
+    /// call, so a resumed run continues bit for bit. requires: attach() was called.
+    virtual void visitState(StateVisitor<Scalar>& state) = 0;
 };
 
 }  // namespace gradlab

@@ -4,8 +4,11 @@
 /// (std::normal_distribution is implementation-defined; this is not).
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <random>
+#include <sstream>
+#include <string>
 
 namespace gradlab {
 
@@ -46,6 +49,32 @@ public:
 
     /// Raw 64-bit draw, e.g. to seed a child stream.
     std::uint64_t next() { return engine_(); }
+
+    /// The complete state as text (the engine's standard text form, then the spare normal draw), for
+    /// checkpoints: setState(state()) continues the stream exactly.
+    std::string state() const {
+        std::ostringstream text;
+        text.precision(17);
+        text << engine_ << ' ' << (hasSpare_ ? 1 : 0) << ' ' << std::hexfloat << spare_;
+        return text.str();
+    }
+
+    /// Restores a state() text; returns false (and leaves the stream unchanged) if the text is not one.
+    bool setState(const std::string& state) {
+        std::istringstream text(state);
+        std::mt19937_64 engine;
+        int hasSpare = 0;
+        std::string spare;
+        if (!(text >> engine >> hasSpare >> spare) || (hasSpare != 0 && hasSpare != 1)) return false;
+        // Read the hexfloat with strtod: libstdc++'s istream does not parse hexfloats.
+        char* end = nullptr;
+        const double spareValue = std::strtod(spare.c_str(), &end);
+        if (end == spare.c_str() || *end != '\0') return false;
+        engine_ = engine;
+        hasSpare_ = hasSpare == 1;
+        spare_ = spareValue;
+        return true;
+    }
 
 private:
     std::mt19937_64 engine_;

@@ -27,7 +27,8 @@ constexpr int kPowerIterations = 30;
 /// of the top right-singular vector (a warm start for the next call); `image` is scratch [rows].
 /// Returns 0 when W v = 0 (W = 0 or v in W's null space), keeping v.
 template <typename Scalar>
-double spectralNorm(const Matrix<Scalar>& weight, Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& direction,
+double spectralNorm(const Matrix<Scalar>& weight,
+                    Eigen::Ref<Eigen::Matrix<typename Matrix<Scalar>::Scalar, Eigen::Dynamic, 1>> direction,
                     Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& image) {
     for (int iteration = 0; iteration < kPowerIterations; ++iteration) {
         image.noalias() = weight * direction;
@@ -115,6 +116,9 @@ protected:
         init.isWeight = true;
         Parameter<Scalar>& weight = this->addParameter(name, units_, units_, init);
         recurrentWeights_.push_back(&weight);
+        // The power iteration's warm start is state carried from one traced step to the next: a buffer, so that
+        // checkpoints keep it and a resumed run traces the same estimates.
+        powerDirections_.push_back(&this->addBuffer("power_direction." + name, units_, 1));
         return weight;
     }
 
@@ -131,11 +135,9 @@ protected:
     /// Sets up the power-iteration starts (fixed seed) and the timestep norms; returns the output shape.
     Shape finishBuild() {
         Random random(0x5eedu);  // a fixed, generic start for the power iterations
-        powerDirections_.assign(recurrentWeights_.size(), VectorType());
-        for (VectorType& direction : powerDirections_) {
-            direction.resize(units_);
-            for (Index i = 0; i < units_; ++i) direction(i) = static_cast<Scalar>(random.normal());
-            direction.normalize();
+        for (Buffer<Scalar>* direction : powerDirections_) {
+            for (Index i = 0; i < units_; ++i) direction->value(i, 0) = static_cast<Scalar>(random.normal());
+            direction->value.normalize();
         }
         powerImage_.resize(units_);
         spectralNorms_.assign(recurrentWeights_.size(), std::numeric_limits<double>::quiet_NaN());
@@ -167,7 +169,7 @@ protected:
         if (!returnSequences_) y = hidden_.rightCols(batch);
         if (this->tracing())
             for (std::size_t k = 0; k < recurrentWeights_.size(); ++k)
-                spectralNorms_[k] = spectralNorm(recurrentWeights_[k]->value, powerDirections_[k], powerImage_);
+                spectralNorms_[k] = spectralNorm(recurrentWeights_[k]->value, powerDirections_[k]->value.col(0), powerImage_);
     }
 
     /// Starts a backward: checks x, that `keptColumns` (a buffer of the forward) match it and dy's shape;
@@ -219,7 +221,7 @@ private:
     std::string layerName_;
     MatrixType hidden_;  ///< h_t for every step when y holds only the last, [units x T B]
     std::vector<Parameter<Scalar>*> recurrentWeights_;  ///< whose spectral norms are traced
-    std::vector<VectorType> powerDirections_;           ///< warm starts of the power iterations, [units] each
+    std::vector<Buffer<Scalar>*> powerDirections_;      ///< warm starts of the power iterations, [units x 1] each
     VectorType powerImage_;                             ///< scratch W v, [units]
     std::vector<double> spectralNorms_;                 ///< sigma_max of each recurrent weight
     std::vector<double> timestepGradNorm_;              ///< ||dL/dh_t|| of the last traced backward, [T]

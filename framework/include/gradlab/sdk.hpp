@@ -15,4 +15,5 @@
 #include "gradlab/recurrent.hpp"
 #include "gradlab/registry.hpp"
 #include "gradlab/regularizer.hpp"
+#include "gradlab/state.hpp"
 #include "gradlab/tensor.hpp"

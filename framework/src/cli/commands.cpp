@@ -59,12 +59,15 @@ int runCommand(const std::vector<std::string>& arguments) {
     Common common;
     std::string configFile, output;
     std::vector<std::string> overrides;
-    bool quiet = false;
+    bool quiet = false, resume = false;
     po::options_description description(
         "usage: gradlab run CONFIG [options]\n\nTrains the model CONFIG describes and traces its gradients to HDF5.\n\noptions");
     description.add_options()("config", po::value(&configFile), "the run's YAML config")(
         "set", po::value(&overrides)->composing(), "override a config key: --set training.steps=100 (repeatable)")(
         "output,o", po::value(&output), "write the trace here instead of the config's output path")(
+        "resume", po::bool_switch(&resume),
+        "continue a killed or interrupted run from its checkpoint (same config, --set and --output); it ends "
+        "exactly as if it had never stopped")(
         "quiet,q", po::bool_switch(&quiet), "no progress and no summary");
     addCommon(description, common);
     po::positional_options_description positional;
@@ -83,15 +86,18 @@ int runCommand(const std::vector<std::string>& arguments) {
     options.output = output;
     options.progress = quiet ? ProgressStyle::none : (::isatty(STDERR_FILENO) ? ProgressStyle::live : ProgressStyle::line);
     options.interrupted = &interruptSignal;
+    options.resume = resume;
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
     const RunResult result = runTraining(config, host, options);
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
     if (!quiet) {
+        if (!result.note.empty()) std::cout << "run " << config.name << ": " << result.note << "\n";
         std::cout << "run " << config.name << ": " << result.status << " (" << result.message << ") in "
                   << formatNumber(result.seconds) << " s, "
-                  << formatNumber(static_cast<double>(result.steps) / std::max(result.seconds, 1e-9)) << " steps/s\n";
+                  << formatNumber(static_cast<double>(result.steps - result.firstStep) / std::max(result.seconds, 1e-9))
+                  << " steps/s\n";
         std::cout << "  loss       " << formatNumber(result.firstLoss) << " -> " << formatNumber(result.lastLoss) << "\n";
         for (const auto& event : result.events)
             std::cout << "  event      step " << event.step << ": " << event.kind << " (" << event.where
@@ -102,6 +108,8 @@ int runCommand(const std::vector<std::string>& arguments) {
             std::cout << "  signal gradient norm per layer at the last traced step:\n    " << result.signalProfile
                       << "\n";
             std::cout << "  trace      " << result.output << "\n";
+            if (result.status == "interrupted" || result.status == "failed")
+                std::cout << "  checkpoint " << result.checkpoint << " (continue with --resume)\n";
         } else {
             std::cout << "  trace      off\n";
         }

@@ -249,6 +249,21 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         trace.finish();
     }
 
+    {
+        ConfigNode node = reader.optional("checkpoint");
+        YAML::Node resolvedCheckpoint = reader.resolvedChild("checkpoint");
+        if (!node.yaml().IsDefined())
+            node = ConfigNode(YAML::Node(YAML::NodeType::Map), root.source(), "checkpoint");
+        MapReader checkpoint(node, resolvedCheckpoint, "the checkpoint section");
+        config.checkpoint.enabled = checkpoint.boolean("enabled", true);
+        config.checkpoint.every = checkpoint.integer("every", 0, 0, kMaxInt);
+        config.checkpoint.seconds = checkpoint.real("seconds", 300.0, 0.0, kInf);
+        config.checkpoint.path = checkpoint.string("path", "");
+        if (config.checkpoint.enabled && config.checkpoint.every == 0 && config.checkpoint.seconds == 0)
+            node.fail("give 'every' (steps) or 'seconds' above 0, or 'enabled: false'");
+        checkpoint.finish();
+    }
+
     config.detectors = readDetectors(reader.optional("detectors"), reader.resolvedChild("detectors"), root);
 
     config.output = reader.string("output", "runs/" + config.name + ".h5");

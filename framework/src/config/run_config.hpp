@@ -68,6 +68,14 @@ struct TraceConfig {
     std::int64_t flushEvery = 100;   ///< traced rows between flushes to disk
 };
 
+/// When a run saves checkpoints, so that `gradlab run --resume` continues it after a crash or a kill.
+struct CheckpointConfig {
+    bool enabled = true;
+    std::int64_t every = 0;   ///< steps between checkpoints; 0: by time only
+    double seconds = 300;     ///< wall-clock seconds between checkpoints; 0: by steps only
+    std::string path;         ///< "" : beside the trace, <output without .h5>.ckpt.h5
+};
+
 /// A whole run.
 struct RunConfig {
     std::string file;
@@ -81,6 +89,7 @@ struct RunConfig {
     std::vector<RegularizerConfig> regularizers;
     TrainingConfig training;
     TraceConfig trace;
+    CheckpointConfig checkpoint;
     DetectorsConfig detectors;
     std::string output;
     std::string resolvedYaml;  ///< every key with its value, defaults included, repeats expanded

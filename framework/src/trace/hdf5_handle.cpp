@@ -1,6 +1,7 @@
 #include "trace/hdf5_handle.hpp"
 
 #include <filesystem>
+#include <type_traits>
 #include <system_error>
 
 #include "gradlab/error.hpp"
@@ -179,6 +180,114 @@ std::string hdf5TypeClassName(hid_t datatype) {
         default:
             return "unknown";
     }
+}
+
+namespace {
+
+std::string quoted(const std::string& text) { return "'" + text + "'"; }
+
+void deleteAttributeIfPresent(hid_t object, const std::string& name, const std::string& where) {
+    const htri_t exists =
+        checkHdf5Status(H5Aexists(object, name.c_str()), where + ": cannot look up attribute " + quoted(name));
+    if (exists > 0)
+        checkHdf5Status(H5Adelete(object, name.c_str()), where + ": cannot replace attribute " + quoted(name));
+}
+
+/// A 1-D dataset of `values.size()` elements of `fileType`, written from `data` in `memoryType`.
+void writeVectorDataset(hid_t group, const std::string& name, std::size_t size, hid_t fileType, hid_t memoryType,
+                        const void* data, const std::string& where) {
+    const std::string what = where + ": cannot write dataset " + quoted(name);
+    const hsize_t dims[1] = {static_cast<hsize_t>(size)};
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, dims, nullptr), what));
+    Hdf5Handle dataset = Hdf5Handle::dataset(
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+    if (size > 0) checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
+}
+
+template <typename Scalar>
+void writeMatrix(hid_t group, const std::string& name, const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& matrix,
+                 const std::string& where) {
+    const std::string what = where + ": cannot write dataset " + quoted(name);
+    const hid_t fileType = std::is_same_v<Scalar, float> ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
+    const hid_t memoryType = std::is_same_v<Scalar, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
+    // HDF5 is row-major: a row-major copy gives the dataset Eigen's [rows x cols] orientation.
+    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rowMajor = matrix;
+    const hsize_t dims[2] = {static_cast<hsize_t>(matrix.rows()), static_cast<hsize_t>(matrix.cols())};
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(2, dims, nullptr), what));
+    Hdf5Handle dataset = Hdf5Handle::dataset(
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+    if (matrix.size() > 0)
+        checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowMajor.data()), what);
+}
+
+}  // namespace
+
+Hdf5Handle makeUtf8StringType() {
+    Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Tcopy(H5T_C_S1), "cannot copy the string type"));
+    checkHdf5Status(H5Tset_size(type.get(), H5T_VARIABLE), "cannot make a variable-length string type");
+    checkHdf5Status(H5Tset_cset(type.get(), H5T_CSET_UTF8), "cannot make a UTF-8 string type");
+    return type;
+}
+
+Hdf5Handle openOrCreateGroup(hid_t file, const std::string& path, const std::string& where) {
+    if (hdf5LinkExists(file, path))
+        return Hdf5Handle::group(
+            checkHdf5(H5Gopen2(file, path.c_str(), H5P_DEFAULT), where + ": cannot open group " + quoted(path)));
+    Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), where));
+    checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), where);
+    return Hdf5Handle::group(checkHdf5(H5Gcreate2(file, path.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
+                                       where + ": cannot create group " + quoted(path)));
+}
+
+void writeScalarAttribute(hid_t object, const std::string& name, hid_t fileType, hid_t memoryType, const void* data,
+                          const std::string& where) {
+    deleteAttributeIfPresent(object, name, where);
+    const std::string what = where + ": cannot write attribute " + quoted(name);
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
+    Hdf5Handle attribute = Hdf5Handle::attribute(
+        checkHdf5(H5Acreate2(object, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT), what));
+    checkHdf5Status(H5Awrite(attribute.get(), memoryType, data), what);
+}
+
+void writeStringAttribute(hid_t object, const std::string& name, const std::string& value, const std::string& where) {
+    Hdf5Handle type = makeUtf8StringType();
+    const char* text = value.c_str();
+    writeScalarAttribute(object, name, type.get(), type.get(), &text, where);
+}
+
+void writeIntegerAttribute(hid_t object, const std::string& name, std::int64_t value, const std::string& where) {
+    writeScalarAttribute(object, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, where);
+}
+
+void writeDoubleAttribute(hid_t object, const std::string& name, double value, const std::string& where) {
+    writeScalarAttribute(object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, where);
+}
+
+void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
+                        const std::string& where) {
+    Hdf5Handle type = makeUtf8StringType();
+    std::vector<const char*> pointers;
+    pointers.reserve(values.size());
+    for (const auto& value : values) pointers.push_back(value.c_str());
+    writeVectorDataset(group, name, values.size(), type.get(), type.get(), pointers.data(), where);
+}
+
+void writeInt64Dataset(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
+                       const std::string& where) {
+    writeVectorDataset(group, name, values.size(), H5T_STD_I64LE, H5T_NATIVE_INT64, values.data(), where);
+}
+
+void writeDoubleDataset(hid_t group, const std::string& name, const std::vector<double>& values,
+                        const std::string& where) {
+    writeVectorDataset(group, name, values.size(), H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.data(), where);
+}
+
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where) {
+    writeMatrix<float>(group, name, matrix, where);
+}
+
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where) {
+    writeMatrix<double>(group, name, matrix, where);
 }
 
 }  // namespace gradlab::trace

@@ -4,6 +4,8 @@
 
 #include <hdf5.h>
 
+#include <Eigen/Core>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -110,5 +112,44 @@ std::vector<std::string> hdf5GroupDatasets(hid_t location, const std::string& gr
 
 /// A readable name of a dataset's type class: "integer", "float", "string", "enum", "compound", ...
 std::string hdf5TypeClassName(hid_t datatype);
+
+// Writing. Every helper throws Error("<where>: cannot ...: <HDF5 reason>").
+
+/// A variable-length UTF-8 string type, as every gradlab file stores text.
+Hdf5Handle makeUtf8StringType();
+
+/// Opens the group at absolute `path`, creating it and its parents when missing.
+Hdf5Handle openOrCreateGroup(hid_t file, const std::string& path, const std::string& where);
+
+/// Writes a scalar attribute of `fileType` from `data` in `memoryType`, replacing any previous one.
+void writeScalarAttribute(hid_t object, const std::string& name, hid_t fileType, hid_t memoryType, const void* data,
+                          const std::string& where);
+
+/// Writes (or replaces) a UTF-8 string attribute.
+void writeStringAttribute(hid_t object, const std::string& name, const std::string& value, const std::string& where);
+
+/// Writes (or replaces) an int64 attribute.
+void writeIntegerAttribute(hid_t object, const std::string& name, std::int64_t value, const std::string& where);
+
+/// Writes (or replaces) a float64 attribute.
+void writeDoubleAttribute(hid_t object, const std::string& name, double value, const std::string& where);
+
+/// Writes a 1-D dataset of UTF-8 strings.
+void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
+                        const std::string& where);
+
+/// Writes a 1-D int64 dataset.
+void writeInt64Dataset(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
+                       const std::string& where);
+
+/// Writes a 1-D float64 dataset.
+void writeDoubleDataset(hid_t group, const std::string& name, const std::vector<double>& values,
+                        const std::string& where);
+
+/// Writes `matrix` as dataset `name` of `group`, [rows x cols] in Eigen's orientation, in float32.
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where);
+
+/// Same as above in float64.
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where);
 
 }  // namespace gradlab::trace

@@ -63,31 +63,34 @@ std::vector<std::string> readStringData(hid_t fileType, std::size_t count, hid_t
 
 }  // namespace
 
-TraceReader::TraceReader(const std::string& path) : path_(path) {
+TraceReader::TraceReader(const std::string& path)
+    : TraceReader(path, "trace", traceSchemaName, traceSchemaVersion) {}
+
+TraceReader::TraceReader(const std::string& path, const std::string& kind, const std::string& schemaName,
+                         std::int64_t newestVersion)
+    : path_(path) {
     Hdf5ErrorSilencer silencer;
     file_ = openHdf5ReadOnly(path);
+    const std::string expected = ", expected '" + schemaName + "')";
     if (!hasAttribute("schema"))
-        throw Error(quoted(path) + " is not a gradlab trace (schema attribute: missing, expected '" + traceSchemaName +
-                    "')");
+        throw Error(quoted(path) + " is not a gradlab " + kind + " (schema attribute: missing" + expected);
     std::string schema;
     try {
         schema = stringAttribute("schema");
     } catch (const Error&) {
-        throw Error(quoted(path) + " is not a gradlab trace (schema attribute: not a string, expected '" +
-                    traceSchemaName + "')");
+        throw Error(quoted(path) + " is not a gradlab " + kind + " (schema attribute: not a string" + expected);
     }
-    if (schema != traceSchemaName)
-        throw Error(quoted(path) + " is not a gradlab trace (schema attribute: " + quoted(schema) + ", expected '" +
-                    traceSchemaName + "')");
+    if (schema != schemaName)
+        throw Error(quoted(path) + " is not a gradlab " + kind + " (schema attribute: " + quoted(schema) + expected);
     if (!hasAttribute("schema_version"))
-        throw Error(quoted(path) + " is not a valid gradlab trace (schema_version attribute: missing)");
+        throw Error(quoted(path) + " is not a valid gradlab " + kind + " (schema_version attribute: missing)");
     const std::int64_t version = integerAttribute("schema_version");
-    if (version > traceSchemaVersion)
+    if (version > newestVersion)
         throw Error(quoted(path) + " was written by a newer gradlab: schema_version " + std::to_string(version) +
-                    ", this reader knows " + std::to_string(traceSchemaVersion));
+                    ", this reader knows " + std::to_string(newestVersion));
     if (version < 1)
         throw Error(quoted(path) + " has an invalid schema_version " + std::to_string(version) +
-                    " (this reader knows 1.." + std::to_string(traceSchemaVersion) + ")");
+                    " (this reader knows 1.." + std::to_string(newestVersion) + ")");
 }
 
 std::string TraceReader::describe(const std::string& objectPath) const {

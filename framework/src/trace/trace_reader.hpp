@@ -19,6 +19,11 @@ public:
     /// not a trace ("'x' is not a gradlab trace (schema attribute: ...)"), or of a newer schema_version.
     explicit TraceReader(const std::string& path);
 
+    /// Opens another gradlab HDF5 file the same way: `kind` ("checkpoint") names it in messages, `schema` is its
+    /// schema attribute ("gradlab-checkpoint") and `newestVersion` the newest schema_version understood.
+    TraceReader(const std::string& path, const std::string& kind, const std::string& schema,
+                std::int64_t newestVersion);
+
     /// The file's path as given.
     const std::string& path() const { return path_; }
 

@@ -1,6 +1,10 @@
 #include "trace/trace_writer.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -15,53 +19,7 @@ constexpr hsize_t scalarChunkRows = 1024;
 constexpr hsize_t matrixChunkElements = 16384;
 constexpr unsigned deflateLevel = 4;
 
-std::string quoted(const std::string& text) { return "'" + text + "'"; }
-
-Hdf5Handle makeUtf8StringType() {
-    Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Tcopy(H5T_C_S1), "cannot copy the string type"));
-    checkHdf5Status(H5Tset_size(type.get(), H5T_VARIABLE), "cannot make a variable-length string type");
-    checkHdf5Status(H5Tset_cset(type.get(), H5T_CSET_UTF8), "cannot make a UTF-8 string type");
-    return type;
-}
-
-void deleteAttributeIfPresent(hid_t object, const std::string& name, const std::string& where) {
-    const htri_t exists =
-        checkHdf5Status(H5Aexists(object, name.c_str()), where + ": cannot look up attribute " + quoted(name));
-    if (exists > 0)
-        checkHdf5Status(H5Adelete(object, name.c_str()), where + ": cannot replace attribute " + quoted(name));
-}
-
-/// Writes a scalar attribute of `fileType` from `data` in `memoryType`, replacing any previous one.
-void writeScalarAttribute(hid_t object, const std::string& name, hid_t fileType, hid_t memoryType, const void* data,
-                          const std::string& where) {
-    deleteAttributeIfPresent(object, name, where);
-    const std::string what = where + ": cannot write attribute " + quoted(name);
-    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
-    Hdf5Handle attribute = Hdf5Handle::attribute(
-        checkHdf5(H5Acreate2(object, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT), what));
-    checkHdf5Status(H5Awrite(attribute.get(), memoryType, data), what);
-}
-
-void writeStringAttribute(hid_t object, const std::string& name, const std::string& value, const std::string& where) {
-    Hdf5Handle type = makeUtf8StringType();
-    const char* text = value.c_str();
-    writeScalarAttribute(object, name, type.get(), type.get(), &text, where);
-}
-
-void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
-                        const std::string& where) {
-    const std::string what = where + ": cannot write dataset " + quoted(name);
-    Hdf5Handle type = makeUtf8StringType();
-    const hsize_t dims[1] = {static_cast<hsize_t>(values.size())};
-    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, dims, nullptr), what));
-    Hdf5Handle dataset = Hdf5Handle::dataset(checkHdf5(
-        H5Dcreate2(group, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
-    if (values.empty()) return;
-    std::vector<const char*> pointers;
-    pointers.reserve(values.size());
-    for (const auto& value : values) pointers.push_back(value.c_str());
-    checkHdf5Status(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
-}
+std::string inQuotes(const std::string& text) { return "'" + text + "'"; }
 
 /// "/trace" from "trace" or "/trace"; nested groups ("/trace/timestep_grad_norm") are allowed; refuses empty
 /// and reserved path segments.
@@ -75,10 +33,10 @@ std::string normaliseGroup(const std::string& group, const std::string& filePath
         start = end + 1;
     }
     if (!valid)
-        throw Error("trace file " + quoted(filePath) + ": invalid table group " + quoted(group) +
+        throw Error("trace file " + inQuotes(filePath) + ": invalid table group " + inQuotes(group) +
                     " (expected a path such as '/trace' or '/trace/timestep_grad_norm')");
     if (name == "meta" || name == "snapshots")
-        throw Error("trace file " + quoted(filePath) + ": group '/" + name + "' is reserved and cannot be a table");
+        throw Error("trace file " + inQuotes(filePath) + ": group '/" + name + "' is reserved and cannot be a table");
     return "/" + name;
 }
 
@@ -96,20 +54,24 @@ const char* columnTypeName(ColumnType type) {
 // ---------------------------------------------------------------------------------------------------------
 // Table
 
-Table::Table(std::string group, std::string filePath, std::int64_t capacityRows)
-    : group_(std::move(group)), filePath_(std::move(filePath)), capacityRows_(capacityRows) {}
+Table::Table(std::string group, std::string filePath, std::int64_t capacityRows, std::int64_t keptRows)
+    : group_(std::move(group)),
+      filePath_(std::move(filePath)),
+      capacityRows_(capacityRows),
+      writtenRows_(keptRows),
+      keptRows_(keptRows) {}
 
 ColumnId Table::addColumn(const std::string& name, Index width, ColumnType type) {
-    const std::string where = "trace file " + quoted(filePath_) + ", table " + quoted(group_);
-    if (rows() > 0 || datasetsCreated_)
-        throw Error(where + ": cannot add column " + quoted(name) + " after rows were committed");
+    const std::string where = "trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_);
+    if (rows() > keptRows_ || datasetsCreated_)
+        throw Error(where + ": cannot add column " + inQuotes(name) + " after rows were committed");
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
-        throw Error(where + ": invalid column name " + quoted(name));
-    if (width < 0) throw Error(where + ": column " + quoted(name) + " has negative width " + std::to_string(width));
+        throw Error(where + ": invalid column name " + inQuotes(name));
+    if (width < 0) throw Error(where + ": column " + inQuotes(name) + " has negative width " + std::to_string(width));
     if (type == ColumnType::string && width != 0)
-        throw Error(where + ": string column " + quoted(name) + " must have width 0, got " + std::to_string(width));
+        throw Error(where + ": string column " + inQuotes(name) + " must have width 0, got " + std::to_string(width));
     for (const auto& column : columns_)
-        if (column.name == name) throw Error(where + ": duplicate column " + quoted(name));
+        if (column.name == name) throw Error(where + ": duplicate column " + inQuotes(name));
     Column column;
     column.name = name;
     column.width = width;
@@ -123,7 +85,7 @@ ColumnId Table::addColumn(const std::string& name, Index width, ColumnType type)
 ColumnId Table::column(const std::string& name) const {
     for (std::size_t index = 0; index < columns_.size(); ++index)
         if (columns_[index].name == name) return ColumnId{index};
-    throw Error("trace file " + quoted(filePath_) + ", table " + quoted(group_) + ": no column " + quoted(name) +
+    throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": no column " + inQuotes(name) +
                 suggestionSuffix(name, columnNames()));
 }
 
@@ -135,12 +97,12 @@ std::vector<std::string> Table::columnNames() const {
 
 Table::Column& Table::checkedColumn(ColumnId id, ColumnType type) {
     if (id.index >= columns_.size())
-        throw Error("trace file " + quoted(filePath_) + ", table " + quoted(group_) + ": column id " +
+        throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": column id " +
                     std::to_string(id.index) + " out of range (" + std::to_string(columns_.size()) + " columns)");
     Column& column = columns_[id.index];
     if (column.type != type)
-        throw Error("trace file " + quoted(filePath_) + ", table " + quoted(group_) + ": column " +
-                    quoted(column.name) + " is " + columnTypeName(column.type) + ", not " + columnTypeName(type));
+        throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": column " +
+                    inQuotes(column.name) + " is " + columnTypeName(column.type) + ", not " + columnTypeName(type));
     return column;
 }
 
@@ -197,13 +159,17 @@ void Table::commit() {
 void Table::createDatasets(hid_t groupLocation) {
     for (auto& column : columns_) {
         const std::string what =
-            "trace file " + quoted(filePath_) + ": cannot create dataset " + quoted(group_ + "/" + column.name);
+            "trace file " + inQuotes(filePath_) + ": cannot create dataset " + inQuotes(group_ + "/" + column.name);
         const int rank = column.width == 0 ? 1 : 2;
         const hsize_t width = static_cast<hsize_t>(column.width);
         const hsize_t dims[2] = {0, width};
         const hsize_t maxDims[2] = {H5S_UNLIMITED, width};
+        // A chunk holds at most one flush's rows, so that a flush writes whole new chunks rather than rewriting
+        // (and, with file space never reused, re-allocating) a partly filled one.
+        const hsize_t flushRows = static_cast<hsize_t>(std::max<std::int64_t>(1, capacityRows_ - 1));
         const hsize_t chunk[2] = {
-            rank == 1 ? scalarChunkRows : std::max<hsize_t>(1, matrixChunkElements / std::max<hsize_t>(1, width)),
+            std::min(flushRows, rank == 1 ? scalarChunkRows
+                                          : std::max<hsize_t>(1, matrixChunkElements / std::max<hsize_t>(1, width))),
             std::max<hsize_t>(1, width)};
         Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, dims, maxDims), what));
         Hdf5Handle properties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_DATASET_CREATE), what));
@@ -230,14 +196,48 @@ void Table::createDatasets(hid_t groupLocation) {
     datasetsCreated_ = true;
 }
 
+void Table::openDatasets(hid_t groupLocation) {
+    const std::string where = "cannot resume the trace " + inQuotes(filePath_) + ": table " + inQuotes(group_);
+    std::vector<std::string> found = hdf5GroupDatasets(groupLocation, ".");
+    for (auto& column : columns_) {
+        const auto position = std::find(found.begin(), found.end(), column.name);
+        if (position == found.end()) throw Error(where + " has no column " + inQuotes(column.name));
+        found.erase(position);
+        column.dataset = Hdf5Handle::dataset(checkHdf5(H5Dopen2(groupLocation, column.name.c_str(), H5P_DEFAULT),
+                                                       where + ": cannot open column " + inQuotes(column.name)));
+        Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(column.dataset.get()), where));
+        Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Dget_type(column.dataset.get()), where));
+        hsize_t dims[2] = {0, 0};
+        const int rank = H5Sget_simple_extent_ndims(space.get());
+        if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+        const H5T_class_t typeClass = H5Tget_class(type.get());
+        const H5T_class_t expectedClass = column.type == ColumnType::float64 ? H5T_FLOAT
+                                          : column.type == ColumnType::int64 ? H5T_INTEGER
+                                                                             : H5T_STRING;
+        const int expectedRank = column.width == 0 ? 1 : 2;
+        if (rank != expectedRank || (rank == 2 && dims[1] != static_cast<hsize_t>(column.width)) ||
+            typeClass != expectedClass)
+            throw Error(where + ": column " + inQuotes(column.name) + " in the file is not " +
+                        columnTypeName(column.type) +
+                        (column.width == 0 ? std::string(" [S]") : " [S x " + std::to_string(column.width) + "]") +
+                        " as this run writes it");
+        if (dims[0] != static_cast<hsize_t>(keptRows_))
+            throw Error(where + ": column " + inQuotes(column.name) + " holds " + std::to_string(dims[0]) +
+                        " rows, expected " + std::to_string(keptRows_));
+    }
+    if (!found.empty())
+        throw Error(where + ": the file has column " + inQuotes(found.front()) + " that this run does not write");
+    datasetsCreated_ = true;
+}
+
 void Table::flush(hid_t groupLocation) {
-    if (!datasetsCreated_) createDatasets(groupLocation);
+    if (!datasetsCreated_) existing_ ? openDatasets(groupLocation) : createDatasets(groupLocation);
     if (bufferedRows_ == 0) return;
     const hsize_t start = static_cast<hsize_t>(writtenRows_);
     const hsize_t count = static_cast<hsize_t>(bufferedRows_);
     for (auto& column : columns_) {
         const std::string what =
-            "trace file " + quoted(filePath_) + ": cannot write rows to " + quoted(group_ + "/" + column.name);
+            "trace file " + inQuotes(filePath_) + ": cannot write rows to " + inQuotes(group_ + "/" + column.name);
         const int rank = column.width == 0 ? 1 : 2;
         const hsize_t width = static_cast<hsize_t>(column.width);
         const hsize_t newDims[2] = {start + count, width};
@@ -290,43 +290,159 @@ TraceWriter::TraceWriter(const std::string& path, const TraceHeader& header, std
     : path_(path), flushEveryRows_(flushEveryRows) {
     Hdf5ErrorSilencer silencer;
     if (flushEveryRows < 1)
-        throw Error("trace file " + quoted(path) + ": flushEveryRows must be at least 1, got " +
+        throw Error("trace file " + inQuotes(path) + ": flushEveryRows must be at least 1, got " +
                     std::to_string(flushEveryRows));
     if (header.precision != "float32" && header.precision != "float64")
-        throw Error("trace file " + quoted(path) + ": precision must be 'float32' or 'float64', got " +
-                    quoted(header.precision));
+        throw Error("trace file " + inQuotes(path) + ": precision must be 'float32' or 'float64', got " +
+                    inQuotes(header.precision));
     if (header.layerKinds.size() != header.layerNames.size())
-        throw Error("trace file " + quoted(path) + ": " + std::to_string(header.layerNames.size()) +
+        throw Error("trace file " + inQuotes(path) + ": " + std::to_string(header.layerNames.size()) +
                     " layer names but " + std::to_string(header.layerKinds.size()) + " layer kinds");
 
+    openFile(H5F_ACC_TRUNC);
+
+    const std::string where = "trace file " + inQuotes(path);
+    try {
+        const hid_t root = file_.get();
+        writeStringAttribute(root, "schema", traceSchemaName, where);
+        writeIntegerAttribute(root, "schema_version", traceSchemaVersion, where);
+        writeStringAttribute(root, "gradlab_version", header.gradlabVersion, where);
+        writeStringAttribute(root, "config", header.config, where);
+        const std::uint64_t seed = header.seed;
+        writeScalarAttribute(root, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, where);
+        writeStringAttribute(root, "precision", header.precision, where);
+        writeStringAttribute(root, "status", "running", where);
+        writeStringAttribute(root, "status_message", "", where);
+        writeStringAttribute(root, "started_at", header.startedAt, where);
+        writeStringAttribute(root, "finished_at", "", where);
+        writeMeta(header);
+        checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), where + ": cannot flush");
+        std::error_code error;
+        std::filesystem::rename(temporaryPath(), path_, error);
+        if (error) throw Error("cannot create trace file " + inQuotes(path_) + ": cannot move it into place: " +
+                               error.message());
+    } catch (...) {
+        closeFile();
+        std::error_code ignored;
+        std::filesystem::remove(temporaryPath(), ignored);
+        throw;
+    }
+}
+
+std::string TraceWriter::temporaryPath() const { return path_ + ".tmp-" + std::to_string(::getpid()); }
+
+TraceWriter::TraceWriter(const std::string& path, const ResumePoint& resume, std::int64_t flushEveryRows)
+    : path_(path), flushEveryRows_(flushEveryRows) {
+    Hdf5ErrorSilencer silencer;
+    if (flushEveryRows < 1)
+        throw Error("trace file " + inQuotes(path) + ": flushEveryRows must be at least 1, got " +
+                    std::to_string(flushEveryRows));
+    openFile(H5F_ACC_RDWR);
+    cutBack(resume);
+}
+
+void TraceWriter::openFile(unsigned flags) {
+    const std::string where = "trace file " + inQuotes(path_);
     // Default (earliest) format bounds, no SWMR: no superblock consistency flags, so a file whose writer was
     // killed still opens everywhere (HDF5 >= 1.10 refuses such files when written with the 1.10 format).
-    Hdf5Handle access = Hdf5Handle::propertyList(
-        checkHdf5(H5Pcreate(H5P_FILE_ACCESS), "trace file " + quoted(path) + ": cannot make file access properties"));
+    Hdf5Handle access =
+        Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_FILE_ACCESS), where + ": cannot make file access properties"));
 #if H5_VERSION_GE(1, 10, 7)
     // No file lock: users may read the rows flushed so far (h5py, gradlab inspect) while the run goes on.
-    checkHdf5Status(H5Pset_file_locking(access.get(), false, true),
-                    "trace file " + quoted(path) + ": cannot turn off file locking");
+    checkHdf5Status(H5Pset_file_locking(access.get(), false, true), where + ": cannot turn off file locking");
 #endif
-    file_ = Hdf5Handle::file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()));
-    if (!file_.valid()) throw Error("cannot create trace file " + quoted(path) + ": " + hdf5ErrorReason());
+    if (flags == H5F_ACC_TRUNC) {
+        // File space is only ever taken from the end of the file, never reused: a compressed chunk that grows
+        // moves, and its old bytes must stay intact until the metadata pointing at them is replaced, so that a
+        // process killed in the middle of a flush leaves every earlier row readable.
+        Hdf5Handle creation =
+            Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_FILE_CREATE), where + ": cannot make file properties"));
+        checkHdf5Status(H5Pset_file_space_strategy(creation.get(), H5F_FSPACE_STRATEGY_NONE, false, 1),
+                        where + ": cannot set the file space strategy");
+        // Created under a temporary name and renamed once its header is on disk (see the constructor), so that
+        // a trace at `path` always has one, whenever its process is killed.
+        const std::string temporary = temporaryPath();
+        file_ = Hdf5Handle::file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()));
+        if (!file_.valid()) throw Error("cannot create trace file " + inQuotes(path_) + ": " + hdf5ErrorReason());
+        return;
+    }
+    {
+        // Check what the file is before writing to it, with the reader's messages (not HDF5, not a trace).
+        Hdf5Handle probe = openHdf5ReadOnly(path_);
+        const hid_t root = probe.get();
+        std::string schema;
+        if (H5Aexists(root, "schema") > 0) {
+            Hdf5Handle attribute = Hdf5Handle::attribute(H5Aopen(root, "schema", H5P_DEFAULT));
+            Hdf5Handle type = makeUtf8StringType();
+            char* text = nullptr;
+            if (attribute.valid() && H5Aread(attribute.get(), type.get(), &text) >= 0 && text != nullptr) {
+                schema = text;
+                H5free_memory(text);
+            }
+        }
+        if (schema != traceSchemaName)
+            throw Error("cannot resume the trace " + inQuotes(path_) + ": it is not a gradlab trace (schema " +
+                        (schema.empty() ? "missing" : inQuotes(schema)) + ")");
+    }
+    file_ = Hdf5Handle::file(H5Fopen(path_.c_str(), H5F_ACC_RDWR, access.get()));
+    if (!file_.valid()) throw Error("cannot open trace file " + inQuotes(path_) + " for writing: " + hdf5ErrorReason());
+}
 
-    const std::string where = "trace file " + quoted(path);
-    const hid_t root = file_.get();
-    writeStringAttribute(root, "schema", traceSchemaName, where);
-    const std::int64_t version = traceSchemaVersion;
-    writeScalarAttribute(root, "schema_version", H5T_STD_I64LE, H5T_NATIVE_INT64, &version, where);
-    writeStringAttribute(root, "gradlab_version", header.gradlabVersion, where);
-    writeStringAttribute(root, "config", header.config, where);
-    const std::uint64_t seed = header.seed;
-    writeScalarAttribute(root, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, where);
-    writeStringAttribute(root, "precision", header.precision, where);
-    writeStringAttribute(root, "status", "running", where);
-    writeStringAttribute(root, "status_message", "", where);
-    writeStringAttribute(root, "started_at", header.startedAt, where);
-    writeStringAttribute(root, "finished_at", "", where);
-    writeMeta(header);
-    checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), where + ": cannot flush");
+void TraceWriter::cutBack(const ResumePoint& resume) {
+    const std::string where = "trace file " + inQuotes(path_);
+    const hid_t file = file_.get();
+    for (const auto& [group, rows] : resume.tableRows) {
+        const std::string name = normaliseGroup(group, path_);
+        keptRows_[name] = rows;
+        if (!hdf5LinkExists(file, name)) {
+            if (rows > 0)
+                throw Error("cannot resume the trace " + inQuotes(path_) + ": table " + inQuotes(name) +
+                            " is missing, the checkpoint needs " + std::to_string(rows) + " rows of it");
+            continue;
+        }
+        for (const std::string& column : hdf5GroupDatasets(file, name)) {
+            const std::string dataset = name + "/" + column;
+            Hdf5Handle handle =
+                Hdf5Handle::dataset(checkHdf5(H5Dopen2(file, dataset.c_str(), H5P_DEFAULT), where + ": cannot open " + inQuotes(dataset)));
+            Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(handle.get()), where));
+            hsize_t dims[2] = {0, 0};
+            const int rank = H5Sget_simple_extent_ndims(space.get());
+            if (rank < 1 || rank > 2) throw Error(where + ": " + inQuotes(dataset) + " is not a table column");
+            H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+            if (dims[0] < static_cast<hsize_t>(rows))
+                throw Error("cannot resume the trace " + inQuotes(path_) + ": " + inQuotes(dataset) + " holds " +
+                            std::to_string(dims[0]) + " rows, the checkpoint needs " + std::to_string(rows) +
+                            " (the trace is older than the checkpoint)");
+            dims[0] = static_cast<hsize_t>(rows);
+            checkHdf5Status(H5Dset_extent(handle.get(), dims), where + ": cannot cut back " + inQuotes(dataset));
+        }
+    }
+    if (hdf5LinkExists(file, "/snapshots"))
+        for (const std::string& step : hdf5GroupMembers(file, "/snapshots")) {
+            char* end = nullptr;
+            const long long value = std::strtoll(step.c_str(), &end, 10);
+            if (end != step.c_str() && *end == '\0' && value >= resume.step)
+                checkHdf5Status(H5Ldelete(file, ("/snapshots/" + step).c_str(), H5P_DEFAULT),
+                                where + ": cannot remove snapshot " + inQuotes(step));
+        }
+    if (hdf5LinkExists(file, "/model"))
+        checkHdf5Status(H5Ldelete(file, "/model", H5P_DEFAULT), where + ": cannot remove '/model'");
+    std::int64_t resumes = 0;
+    if (H5Aexists(file, "resumes") > 0) {
+        Hdf5Handle attribute = Hdf5Handle::attribute(H5Aopen(file, "resumes", H5P_DEFAULT));
+        if (attribute.valid()) H5Aread(attribute.get(), H5T_NATIVE_INT64, &resumes);
+    }
+    writeIntegerAttribute(file, "resumes", resumes + 1, where);
+    writeStringAttribute(file, "status", "running", where);
+    writeStringAttribute(file, "status_message", "", where);
+    writeStringAttribute(file, "finished_at", "", where);
+    checkHdf5Status(H5Fflush(file, H5F_SCOPE_GLOBAL), where + ": cannot flush");
+}
+
+std::vector<std::pair<std::string, std::int64_t>> TraceWriter::tableRows() const {
+    std::vector<std::pair<std::string, std::int64_t>> rows;
+    for (const auto& [name, table] : tables_) rows.emplace_back(name, table->rows());
+    return rows;
 }
 
 TraceWriter::~TraceWriter() {
@@ -340,7 +456,7 @@ TraceWriter::~TraceWriter() {
 }
 
 void TraceWriter::writeMeta(const TraceHeader& header) {
-    const std::string where = "trace file " + quoted(path_);
+    const std::string where = "trace file " + inQuotes(path_);
     Hdf5Handle meta = Hdf5Handle::group(checkHdf5(
         H5Gcreate2(file_.get(), "/meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where + ": cannot create '/meta'"));
     writeStringDataset(meta.get(), "layer_names", header.layerNames, where + ", group '/meta'");
@@ -349,7 +465,7 @@ void TraceWriter::writeMeta(const TraceHeader& header) {
 }
 
 void TraceWriter::requireOpen(const std::string& action) const {
-    if (!file_.valid()) throw Error("trace file " + quoted(path_) + ": cannot " + action + " after finish()");
+    if (!file_.valid()) throw Error("trace file " + inQuotes(path_) + ": cannot " + action + " after finish()");
 }
 
 Table& TraceWriter::table(const std::string& group) {
@@ -359,15 +475,17 @@ Table& TraceWriter::table(const std::string& group) {
     const std::string name = normaliseGroup(group, path_);
     auto found = tables_.find(name);
     if (found != tables_.end()) return *found->second;
-    requireOpen("create table " + quoted(name));
+    requireOpen("create table " + inQuotes(name));
     Hdf5ErrorSilencer silencer;
-    Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), "link properties"));
-    checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), "link properties");
-    groups_[name] = Hdf5Handle::group(
-        checkHdf5(H5Gcreate2(file_.get(), name.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
-                  "trace file " + quoted(path_) + ": cannot create group " + quoted(name)));
+    const bool inFile = hdf5LinkExists(file_.get(), name);
+    const auto kept = keptRows_.find(name);
+    if (inFile && kept == keptRows_.end())
+        throw Error("trace file " + inQuotes(path_) + ": table " + inQuotes(name) + " exists already");
+    groups_[name] = openOrCreateGroup(file_.get(), name, "trace file " + inQuotes(path_));
     // One extra row: the buffers hold flushEveryRows committed rows plus the row being filled.
-    std::unique_ptr<Table> created(new Table(name, path_, flushEveryRows_ + 1));
+    std::unique_ptr<Table> created(
+        new Table(name, path_, flushEveryRows_ + 1, kept == keptRows_.end() ? 0 : kept->second));
+    created->existing_ = inFile;
     Table& result = *created;
     tables_.emplace(name, std::move(created));
     return result;
@@ -377,7 +495,7 @@ void TraceWriter::flush() {
     requireOpen("flush");
     Hdf5ErrorSilencer silencer;
     for (auto& [name, table] : tables_) table->flush(groups_.at(name).get());
-    checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "trace file " + quoted(path_) + ": cannot flush");
+    checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "trace file " + inQuotes(path_) + ": cannot flush");
 }
 
 bool TraceWriter::flushIfDue() {
@@ -390,22 +508,6 @@ bool TraceWriter::flushIfDue() {
     return false;
 }
 
-/// Writes `matrix` as dataset `name` of `group`, [rows x cols] in Eigen's orientation, in the matrix's precision.
-template <typename Scalar>
-void writeMatrixDataset(hid_t group, const std::string& name,
-                        const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& matrix, const std::string& what) {
-    const hid_t fileType = std::is_same_v<Scalar, float> ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
-    const hid_t memoryType = std::is_same_v<Scalar, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
-    // HDF5 is row-major: a row-major copy gives the dataset Eigen's [rows x cols] orientation.
-    const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rowMajor = matrix;
-    const hsize_t dims[2] = {static_cast<hsize_t>(matrix.rows()), static_cast<hsize_t>(matrix.cols())};
-    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(2, dims, nullptr), what));
-    Hdf5Handle dataset = Hdf5Handle::dataset(
-        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
-    if (matrix.size() > 0)
-        checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowMajor.data()), what);
-}
-
 template <typename Scalar>
 void TraceWriter::writeSnapshotImpl(std::int64_t step, const std::string& paramName,
                                     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& grad,
@@ -413,22 +515,17 @@ void TraceWriter::writeSnapshotImpl(std::int64_t step, const std::string& paramN
     requireOpen("write a snapshot");
     Hdf5ErrorSilencer silencer;
     if (paramName.empty() || paramName.find('/') != std::string::npos || paramName == "." || paramName == "..")
-        throw Error("trace file " + quoted(path_) + ": invalid parameter name " + quoted(paramName) +
+        throw Error("trace file " + inQuotes(path_) + ": invalid parameter name " + inQuotes(paramName) +
                     " for a snapshot");
-    if (step < 0) throw Error("trace file " + quoted(path_) + ": negative snapshot step " + std::to_string(step));
+    if (step < 0) throw Error("trace file " + inQuotes(path_) + ": negative snapshot step " + std::to_string(step));
     const std::string groupPath = "/snapshots/" + std::to_string(step) + "/" + paramName;
-    const std::string where = "trace file " + quoted(path_);
+    const std::string where = "trace file " + inQuotes(path_);
     if (hdf5LinkExists(file_.get(), groupPath))
-        throw Error(where + ": snapshot " + quoted(groupPath) + " was written already");
+        throw Error(where + ": snapshot " + inQuotes(groupPath) + " was written already");
 
-    Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), where));
-    checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), where);
-    Hdf5Handle group = Hdf5Handle::group(
-        checkHdf5(H5Gcreate2(file_.get(), groupPath.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
-                  where + ": cannot create group " + quoted(groupPath)));
-
-    writeMatrixDataset<Scalar>(group.get(), "grad", grad, where + ": cannot write " + quoted(groupPath + "/grad"));
-    writeMatrixDataset<Scalar>(group.get(), "value", value, where + ": cannot write " + quoted(groupPath + "/value"));
+    Hdf5Handle group = openOrCreateGroup(file_.get(), groupPath, where);
+    writeMatrixDataset(group.get(), "grad", grad, where + ", group " + inQuotes(groupPath));
+    writeMatrixDataset(group.get(), "value", value, where + ", group " + inQuotes(groupPath));
 }
 
 template <typename Scalar>
@@ -436,21 +533,11 @@ void TraceWriter::writeTensorImpl(const std::string& group, const std::string& n
                                   const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& tensor) {
     requireOpen("write a tensor");
     Hdf5ErrorSilencer silencer;
-    const std::string where = "trace file " + quoted(path_);
+    const std::string where = "trace file " + inQuotes(path_);
     if (name.empty() || name.find('/') != std::string::npos)
-        throw Error(where + ": invalid tensor name " + quoted(name));
-    Hdf5Handle handle;
-    if (hdf5LinkExists(file_.get(), group)) {
-        handle = Hdf5Handle::group(checkHdf5(H5Gopen2(file_.get(), group.c_str(), H5P_DEFAULT),
-                                             where + ": cannot open group " + quoted(group)));
-    } else {
-        Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), where));
-        checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), where);
-        handle = Hdf5Handle::group(
-            checkHdf5(H5Gcreate2(file_.get(), group.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
-                      where + ": cannot create group " + quoted(group)));
-    }
-    writeMatrixDataset<Scalar>(handle.get(), name, tensor, where + ": cannot write " + quoted(group + "/" + name));
+        throw Error(where + ": invalid tensor name " + inQuotes(name));
+    Hdf5Handle handle = openOrCreateGroup(file_.get(), group, where);
+    writeMatrixDataset(handle.get(), name, tensor, where + ", group " + inQuotes(group));
 }
 
 void TraceWriter::writeTensor(const std::string& group, const std::string& name, const Eigen::MatrixXf& tensor) {
@@ -472,77 +559,77 @@ void TraceWriter::writeSnapshot(std::int64_t step, const std::string& paramName,
 }
 
 void TraceWriter::setAttribute(const std::string& name, const std::string& value) {
-    requireOpen("set attribute " + quoted(name));
+    requireOpen("set attribute " + inQuotes(name));
     Hdf5ErrorSilencer silencer;
-    writeStringAttribute(file_.get(), name, value, "trace file " + quoted(path_));
+    writeStringAttribute(file_.get(), name, value, "trace file " + inQuotes(path_));
 }
 
 void TraceWriter::setAttribute(const std::string& name, double value) {
-    requireOpen("set attribute " + quoted(name));
+    requireOpen("set attribute " + inQuotes(name));
     Hdf5ErrorSilencer silencer;
-    writeScalarAttribute(file_.get(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, "trace file " + quoted(path_));
+    writeScalarAttribute(file_.get(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, "trace file " + inQuotes(path_));
 }
 
 void TraceWriter::setIntegerAttribute(const std::string& name, std::int64_t value) {
-    requireOpen("set attribute " + quoted(name));
+    requireOpen("set attribute " + inQuotes(name));
     Hdf5ErrorSilencer silencer;
-    writeScalarAttribute(file_.get(), name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, "trace file " + quoted(path_));
+    writeScalarAttribute(file_.get(), name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, "trace file " + inQuotes(path_));
 }
 
 Hdf5Handle TraceWriter::openAttributeGroup(const std::string& group) {
-    const std::string where = "trace file " + quoted(path_);
+    const std::string where = "trace file " + inQuotes(path_);
     if (group.empty() || group.front() != '/')
-        throw Error(where + ": group " + quoted(group) + " must be an absolute path such as '/theory'");
+        throw Error(where + ": group " + inQuotes(group) + " must be an absolute path such as '/theory'");
     if (group == "/") return Hdf5Handle::group(checkHdf5(H5Gopen2(file_.get(), "/", H5P_DEFAULT), where));
     for (const char* reserved : {"/meta", "/snapshots"}) {
         const std::string prefix = reserved;
         if (group == prefix || group.compare(0, prefix.size() + 1, prefix + "/") == 0)
-            throw Error(where + ": group " + quoted(reserved) + " is reserved and takes no attributes");
+            throw Error(where + ": group " + inQuotes(reserved) + " is reserved and takes no attributes");
     }
     if (hdf5LinkExists(file_.get(), group)) {
         Hdf5Handle object = Hdf5Handle::group(
             H5Gopen2(file_.get(), group.c_str(), H5P_DEFAULT));
-        if (!object.valid()) throw Error(where + ": " + quoted(group) + " exists and is not a group");
+        if (!object.valid()) throw Error(where + ": " + inQuotes(group) + " exists and is not a group");
         return object;
     }
     Hdf5Handle linkProperties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_LINK_CREATE), where));
     checkHdf5Status(H5Pset_create_intermediate_group(linkProperties.get(), 1), where);
     return Hdf5Handle::group(
         checkHdf5(H5Gcreate2(file_.get(), group.c_str(), linkProperties.get(), H5P_DEFAULT, H5P_DEFAULT),
-                  where + ": cannot create group " + quoted(group)));
+                  where + ": cannot create group " + inQuotes(group)));
 }
 
 void TraceWriter::setGroupAttribute(const std::string& group, const std::string& name, const std::string& value) {
-    requireOpen("set attribute " + quoted(name) + " of " + quoted(group));
+    requireOpen("set attribute " + inQuotes(name) + " of " + inQuotes(group));
     Hdf5ErrorSilencer silencer;
     Hdf5Handle object = openAttributeGroup(group);
-    writeStringAttribute(object.get(), name, value, "trace file " + quoted(path_) + ", group " + quoted(group));
+    writeStringAttribute(object.get(), name, value, "trace file " + inQuotes(path_) + ", group " + inQuotes(group));
 }
 
 void TraceWriter::setGroupAttribute(const std::string& group, const std::string& name, double value) {
-    requireOpen("set attribute " + quoted(name) + " of " + quoted(group));
+    requireOpen("set attribute " + inQuotes(name) + " of " + inQuotes(group));
     Hdf5ErrorSilencer silencer;
     Hdf5Handle object = openAttributeGroup(group);
     writeScalarAttribute(object.get(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value,
-                         "trace file " + quoted(path_) + ", group " + quoted(group));
+                         "trace file " + inQuotes(path_) + ", group " + inQuotes(group));
 }
 
 void TraceWriter::setGroupIntegerAttribute(const std::string& group, const std::string& name, std::int64_t value) {
-    requireOpen("set attribute " + quoted(name) + " of " + quoted(group));
+    requireOpen("set attribute " + inQuotes(name) + " of " + inQuotes(group));
     Hdf5ErrorSilencer silencer;
     Hdf5Handle object = openAttributeGroup(group);
     writeScalarAttribute(object.get(), name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value,
-                         "trace file " + quoted(path_) + ", group " + quoted(group));
+                         "trace file " + inQuotes(path_) + ", group " + inQuotes(group));
 }
 
 void TraceWriter::finish(const std::string& status, const std::string& message, const std::string& finishedAt) {
     requireOpen("finish");
     const std::vector<std::string> known = {"completed", "diverged", "failed", "interrupted", "stopped"};
     if (std::find(known.begin(), known.end(), status) == known.end())
-        throw Error("trace file " + quoted(path_) + ": unknown final status " + quoted(status) +
+        throw Error("trace file " + inQuotes(path_) + ": unknown final status " + inQuotes(status) +
                     suggestionSuffix(status, known));
     Hdf5ErrorSilencer silencer;
-    const std::string where = "trace file " + quoted(path_);
+    const std::string where = "trace file " + inQuotes(path_);
     for (auto& [name, table] : tables_) table->flush(groups_.at(name).get());
     writeStringAttribute(file_.get(), "status", status, where);
     writeStringAttribute(file_.get(), "status_message", message, where);

@@ -41,6 +41,13 @@ struct TraceHeader {
     std::vector<std::string> paramNames;
 };
 
+/// Where a resumed run continues its trace: the step it resumes at and, per table group ("/trace", "/events",
+/// ...), the rows the trace held when that step began (a checkpoint records them).
+struct ResumePoint {
+    std::int64_t step = 0;
+    std::vector<std::pair<std::string, std::int64_t>> tableRows;
+};
+
 /// Element type of a table column as stored in the file: IEEE float64, int64, or variable-length UTF-8
 /// strings (width 0 only, e.g. the `kind` and `message` columns of /events).
 enum class ColumnType { float64, int64, string };
@@ -98,6 +105,9 @@ public:
     /// Rows committed so far, written or still buffered.
     std::int64_t rows() const { return writtenRows_ + bufferedRows_; }
 
+    /// Rows kept from before a resume (0 in a new trace); columns may be declared until rows beyond them exist.
+    std::int64_t keptRows() const { return keptRows_; }
+
     /// Rows committed but not yet written to the file.
     std::int64_t bufferedRows() const { return bufferedRows_; }
 
@@ -121,11 +131,12 @@ private:
         Index slots() const { return width == 0 ? 1 : width; }
     };
 
-    Table(std::string group, std::string filePath, std::int64_t capacityRows);
+    Table(std::string group, std::string filePath, std::int64_t capacityRows, std::int64_t keptRows = 0);
     Column& checkedColumn(ColumnId column, ColumnType type);
     void resetRow(Column& column, std::int64_t rowIndex);
     void reserveRows(std::int64_t capacityRows);
     void createDatasets(hid_t groupLocation);
+    void openDatasets(hid_t groupLocation);
     void flush(hid_t groupLocation);
     void closeDatasets() noexcept;
     void resizeBuffer(Column& column);
@@ -136,6 +147,8 @@ private:
     std::int64_t capacityRows_ = 0;  // rows the buffers hold, including the row being filled
     std::int64_t bufferedRows_ = 0;
     std::int64_t writtenRows_ = 0;
+    std::int64_t keptRows_ = 0;   // rows of an existing trace this table continues after
+    bool existing_ = false;       // the group's datasets exist in the file (a resumed trace)
     bool datasetsCreated_ = false;
 };
 
@@ -146,6 +159,14 @@ public:
     /// Creates the file (truncating), writes the root attributes (status "running") and /meta.
     /// Throws Error "cannot create trace file 'PATH': <reason>" when the file cannot be created.
     TraceWriter(const std::string& path, const TraceHeader& header, std::int64_t flushEveryRows = 100);
+
+    /// Reopens the trace of a run that stopped before it finished, to continue it at `resume.step`: every table
+    /// listed is cut back to its rows (later rows came from steps the resumed run repeats), snapshots from that
+    /// step on and /model are removed, status is "running" again and the root attribute "resumes" counts up.
+    /// The run then declares its tables and columns as it did at first; they must match the file's (Error
+    /// otherwise), and their rows continue after the kept ones. Throws Error naming the file if it is not a
+    /// gradlab trace or holds fewer rows than `resume` needs.
+    TraceWriter(const std::string& path, const ResumePoint& resume, std::int64_t flushEveryRows = 100);
 
     /// If finish() was not called: writes the buffered rows and closes, leaving status "running". Never throws.
     ~TraceWriter();
@@ -231,6 +252,10 @@ public:
     /// The file's path as given.
     const std::string& path() const { return path_; }
 
+    /// Per table group, the rows committed so far (written or buffered), in group order: what a checkpoint keeps
+    /// to resume this trace.
+    std::vector<std::pair<std::string, std::int64_t>> tableRows() const;
+
     /// Rows a table buffers before flushIfDue() writes them.
     std::int64_t flushEveryRows() const { return flushEveryRows_; }
 
@@ -243,6 +268,9 @@ private:
     void writeTensorImpl(const std::string& group, const std::string& name,
                          const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& tensor);
     void requireOpen(const std::string& action) const;
+    void openFile(unsigned flags);
+    std::string temporaryPath() const;
+    void cutBack(const ResumePoint& resume);
     Hdf5Handle openAttributeGroup(const std::string& group);
     void writeMeta(const TraceHeader& header);
     void closeFile() noexcept;
@@ -252,6 +280,7 @@ private:
     Hdf5Handle file_;
     std::map<std::string, Hdf5Handle> groups_;
     std::map<std::string, std::unique_ptr<Table>> tables_;
+    std::map<std::string, std::int64_t> keptRows_;  // a resumed trace's tables and the rows they keep
 };
 
 }  // namespace gradlab::trace

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "gradlab/error.hpp"
+
 namespace gradlab {
 namespace {
 
@@ -93,6 +95,29 @@ bool Detectors::observe(const StepMeasurements& m, std::vector<Event>& fired) {
                                  " are dead or saturated (max |f'| < " + scientific(config_.saturatedSlope) + ")"});
         }
     return stop;
+}
+
+DetectorsState Detectors::state() const {
+    DetectorsState state;
+    state.gradNorms.assign(gradNorms_.begin(), gradNorms_.end());
+    state.losses.assign(losses_.begin(), losses_.end());
+    state.explodingFired = explodingFired_;
+    state.vanishingFired = vanishingFired_;
+    state.stalledFired = stalledFired_;
+    state.saturatedFired = saturatedFired_;
+    return state;
+}
+
+void Detectors::restore(const DetectorsState& state) {
+    if (state.saturatedFired.size() != layerNames_.size())
+        throw Error("the checkpoint's detectors watched " + std::to_string(state.saturatedFired.size()) +
+                    " layers, this model has " + std::to_string(layerNames_.size()));
+    gradNorms_.assign(state.gradNorms.begin(), state.gradNorms.end());
+    losses_.assign(state.losses.begin(), state.losses.end());
+    explodingFired_ = state.explodingFired;
+    vanishingFired_ = state.vanishingFired;
+    stalledFired_ = state.stalledFired;
+    saturatedFired_ = state.saturatedFired;
 }
 
 }  // namespace gradlab

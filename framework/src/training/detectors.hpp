@@ -51,6 +51,13 @@ struct StepMeasurements {
     const std::vector<std::pair<std::size_t, double>>* timestepRatios = nullptr;
 };
 
+/// What the detectors remember from one traced step to the next, for checkpoints.
+struct DetectorsState {
+    std::vector<double> gradNorms, losses;  ///< the windows, oldest first
+    bool explodingFired = false, vanishingFired = false, stalledFired = false;
+    std::vector<bool> saturatedFired;       ///< per layer
+};
+
 /// Watches traced steps; every detector but saturation fires at most once per run, saturation once per layer.
 class Detectors {
 public:
@@ -60,6 +67,12 @@ public:
     bool observe(const StepMeasurements& step, std::vector<Event>& fired);
 
     const DetectorsConfig& config() const { return config_; }
+
+    /// The windows and what has fired, to checkpoint.
+    DetectorsState state() const;
+
+    /// Continues from a state(); throws Error if it was taken with another number of layers.
+    void restore(const DetectorsState& state);
 
 private:
     DetectorsConfig config_;

@@ -6,13 +6,16 @@
 #include <Eigen/Core>
 #include <chrono>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
 
+#include "checkpoint/checkpoint.hpp"
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
 #include "model/loss.hpp"
@@ -181,23 +184,39 @@ public:
     RunResult run() {
         RunResult result;
         result.output = options_.output.empty() ? config_.output : options_.output;
-        if (config_.trace.enabled) {
-            openTrace(result.output);
-            writeTheory();
+        result.checkpoint = checkpointPath(config_, options_.output);
+        if (config_.checkpoint.enabled) checkWritable(result.checkpoint);
+        std::int64_t firstStep = 0;
+        if (options_.resume && std::filesystem::exists(result.checkpoint)) {
+            firstStep = resume(result);
         } else {
-            result.output.clear();
+            if (options_.resume)
+                result.note = "no checkpoint '" + result.checkpoint + "' (the run stopped before its first one): "
+                              "started from step 0";
+            if (config_.trace.enabled) {
+                trace_ = std::make_unique<trace::TraceWriter>(result.output, traceHeader(), config_.trace.flushEvery);
+                declareTables();
+                writeTheory();
+            }
         }
+        if (!config_.trace.enabled) result.output.clear();
+        result.firstStep = firstStep;
 
         const std::int64_t steps = config_.training.steps;
         const auto start = Clock::now();
         auto lastReport = start;
+        auto lastCheckpoint = start;
         const double baseLearningRate = optimizer_->learningRate();
         try {
-            for (step_ = 0; step_ < steps; ++step_) {
+            for (step_ = firstStep; step_ < steps; ++step_) {
                 if (options_.interrupted != nullptr && *options_.interrupted != 0) {
                     result.status = "interrupted";
                     result.message = "interrupted by signal " + std::to_string(*options_.interrupted) + " before step " +
                                      std::to_string(step_);
+                    if (config_.checkpoint.enabled) {
+                        saveCheckpoint(result, step_);
+                        result.message += "; resume with --resume";
+                    }
                     break;
                 }
                 const bool traced = config_.trace.enabled &&
@@ -231,7 +250,17 @@ public:
                                       step_ == steps - 1;
                 if (evaluate && trace_) evaluateAndTrace();
                 const auto now = Clock::now();
-                if (options_.progress != ProgressStyle::none) report(now, start, lastReport, loss, steps);
+                if (options_.progress != ProgressStyle::none) report(now, start, lastReport, loss, firstStep, steps);
+                if (config_.checkpoint.enabled && step_ + 1 < steps) {
+                    const CheckpointConfig& every = config_.checkpoint;
+                    const bool byStep = every.every > 0 && (step_ + 1) % every.every == 0;
+                    const bool byTime =
+                        every.seconds > 0 && std::chrono::duration<double>(now - lastCheckpoint).count() >= every.seconds;
+                    if (byStep || byTime) {
+                        saveCheckpoint(result, step_ + 1);
+                        lastCheckpoint = now;
+                    }
+                }
             }
             if (result.status.empty()) {
                 result.status = "completed";
@@ -253,6 +282,11 @@ public:
                 result.message += std::string("; cannot save the model: ") + error.what();
             }
             trace_->finish(result.status, result.message, utcNow());
+        }
+        // A finished run needs no checkpoint; an interrupted or failed one keeps it for --resume.
+        if (result.status != "interrupted" && result.status != "failed") {
+            std::error_code ignored;
+            std::filesystem::remove(result.checkpoint, ignored);
         }
         return result;
     }
@@ -297,15 +331,25 @@ private:
                         "; set the last layer's units to " + std::to_string(expected));
     }
 
-    void openTrace(const std::string& path) {
+    /// Creates the folder of an output file and checks that a file can be created there, so that an
+    /// unwritable location fails before training rather than at the first checkpoint.
+    static void checkWritable(const std::string& path) {
         const std::filesystem::path file(path);
-        if (file.has_parent_path()) {
-            std::error_code error;
-            std::filesystem::create_directories(file.parent_path(), error);
-            if (error)
-                throw Error("cannot create the output folder '" + file.parent_path().string() + "': " +
-                            error.message());
-        }
+        const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : ".";
+        std::error_code error;
+        std::filesystem::create_directories(folder, error);
+        if (error) throw Error("cannot create the output folder '" + folder.string() + "': " + error.message());
+        const std::string probe = (folder / (".gradlab-write-test-" + std::to_string(::getpid()))).string();
+        std::FILE* handle = std::fopen(probe.c_str(), "w");
+        if (handle == nullptr)
+            throw Error("cannot write in the output folder '" + folder.string() + "' (for '" + path +
+                        "'): " + std::strerror(errno));
+        std::fclose(handle);
+        std::filesystem::remove(probe, error);
+    }
+
+    trace::TraceHeader traceHeader() {
+        checkWritable(options_.output.empty() ? config_.output : options_.output);
         trace::TraceHeader header;
         header.gradlabVersion = GRADLAB_VERSION;
         header.config = config_.resolvedYaml;
@@ -315,8 +359,11 @@ private:
         header.layerNames = network_->layerNames();
         header.layerKinds = network_->layerKinds();
         for (const auto& parameter : network_->parameters()) header.paramNames.push_back(parameter.name);
-        trace_ = std::make_unique<trace::TraceWriter>(path, header, config_.trace.flushEvery);
+        return header;
+    }
 
+    /// Declares the tables every trace has; in a resumed trace they match the file's.
+    void declareTables() {
         const Index parameters = static_cast<Index>(network_->parameters().size());
         const Index layers = static_cast<Index>(network_->size());
         trace::Table& table = trace_->table("/trace");
@@ -360,6 +407,101 @@ private:
             std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
             network_->layer(l).collectBuffers(network_->layerNames()[l] + ".", buffers);
             for (const auto& [name, buffer] : buffers) trace_->writeTensor("/model/buffers", name, buffer->value);
+        }
+    }
+
+    /// Writes the state after `completed` steps to the checkpoint, atomically; the trace is flushed first, so
+    /// that it holds every row the checkpoint counts.
+    void saveCheckpoint(const RunResult& result, std::int64_t completed) {
+        if (trace_) trace_->flush();
+        checkpoint::CheckpointWriter writer(result.checkpoint);
+        checkpoint::RunState state;
+        state.step = completed;
+        state.config = config_.resolvedYaml;
+        state.precision = config_.precision;
+        state.trace = trace_ ? result.output : "";
+        state.batcherPosition = batcher_->position();
+        state.nonFinite = nonFinite_;
+        state.divergedAt = result.divergedAt;
+        state.firstLoss = result.firstLoss;
+        state.lastLoss = result.lastLoss;
+        state.firstGradNorm = result.firstGradNorm;
+        state.lastGradNorm = result.lastGradNorm;
+        state.events = events_;
+        state.detectors = detectors_->state();
+        if (trace_) state.traceRows = trace_->tableRows();
+        writer.writeState(state);
+        for (const auto& parameter : network_->parameters())
+            writer.writeTensor("/parameters", parameter.name, parameter.parameter->value);
+        for (std::size_t l = 0; l < network_->size(); ++l) {
+            std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
+            network_->layer(l).collectBuffers(network_->layerNames()[l] + ".", buffers);
+            for (const auto& [name, buffer] : buffers) writer.writeTensor("/buffers", name, buffer->value);
+        }
+        checkpoint::StateSaver<Scalar> saver(writer, "/optimizer");
+        optimizer_->visitState(saver);
+        writer.commit();
+    }
+
+    /// Restores the run from its checkpoint and reopens its trace at the checkpoint's step; returns that step.
+    std::int64_t resume(RunResult& result) {
+        const checkpoint::CheckpointReader reader(result.checkpoint);
+        const checkpoint::RunState& state = reader.state();
+        const std::string where = "cannot resume from '" + result.checkpoint + "': ";
+        if (state.precision != config_.precision)
+            throw Error(where + "it was written by a " + state.precision + " run, the config says " +
+                        config_.precision);
+        if (state.config != config_.resolvedYaml)
+            throw Error(where + "it was written with a different config (" + firstDifference(state.config,
+                        config_.resolvedYaml) + "); resume with the config and --set overrides of the killed run, "
+                        "or run without --resume to start afresh");
+        if (state.step > config_.training.steps)
+            throw Error(where + "its step " + std::to_string(state.step) + " lies beyond training.steps");
+        for (const auto& parameter : network_->parameters())
+            reader.readTensor("/parameters", parameter.name, parameter.parameter->value);
+        for (std::size_t l = 0; l < network_->size(); ++l) {
+            std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
+            network_->layer(l).collectBuffers(network_->layerNames()[l] + ".", buffers);
+            for (const auto& [name, buffer] : buffers) reader.readTensor("/buffers", name, buffer->value);
+        }
+        checkpoint::StateRestorer<Scalar> restorer(reader, "/optimizer", "optimizer '" + config_.optimizer.name + "'");
+        optimizer_->visitState(restorer);
+        restorer.finish();
+        batcher_->setPosition(state.batcherPosition);
+        detectors_->restore(state.detectors);
+        nonFinite_ = state.nonFinite;
+        events_ = state.events;
+        result.divergedAt = state.divergedAt;
+        result.firstLoss = state.firstLoss;
+        result.lastLoss = state.lastLoss;
+        result.firstGradNorm = state.firstGradNorm;
+        result.lastGradNorm = state.lastGradNorm;
+        result.steps = state.step;
+        if (config_.trace.enabled) {
+            if (!std::filesystem::exists(result.output))
+                throw Error(where + "its trace '" + result.output + "' is gone (give the same --output as the "
+                            "killed run, or run without --resume to start afresh)");
+            trace_ = std::make_unique<trace::TraceWriter>(result.output, trace::ResumePoint{state.step, state.traceRows},
+                                                          config_.trace.flushEvery);
+            declareTables();
+        }
+        result.note = "resumed at step " + std::to_string(state.step) + " from '" + result.checkpoint + "'";
+        return state.step;
+    }
+
+    /// "line N: 'a' vs 'b'" for the first line where two texts differ.
+    static std::string firstDifference(const std::string& saved, const std::string& current) {
+        std::istringstream a(saved), b(current);
+        std::string lineA, lineB;
+        for (int line = 1;; ++line) {
+            const bool moreA = static_cast<bool>(std::getline(a, lineA));
+            const bool moreB = static_cast<bool>(std::getline(b, lineB));
+            if (!moreA && !moreB) return "they differ in whitespace only";
+            if (!moreA) lineA = "(end)";
+            if (!moreB) lineB = "(end)";
+            if (!moreA || !moreB || lineA != lineB)
+                return "resolved config line " + std::to_string(line) + ": checkpoint '" + lineA + "', now '" +
+                       lineB + "'";
         }
     }
 
@@ -602,7 +744,7 @@ private:
     StatisticSlot& addStatisticSlot(std::size_t l, const std::string& name, std::size_t width) {
         trace::Table& table = trace_->table("/trace/" + name);
         const std::string& layerName = network_->layerNames()[l];
-        if (table.rows() > 0)
+        if (table.rows() > table.keptRows())
             throw Error("layer " + layerName + " reported statistic '" + name + "' only after the first traced step");
         const trace::ColumnId column = table.addColumn(layerName, width == 1 ? 0 : static_cast<Index>(width));
         if (std::find(statisticTables_.begin(), statisticTables_.end(), &table) == statisticTables_.end())
@@ -740,7 +882,7 @@ private:
     }
 
     void report(Clock::time_point now, Clock::time_point start, Clock::time_point& lastReport, double loss,
-                std::int64_t steps) {
+                std::int64_t firstStep, std::int64_t steps) {
         const double sinceReport = std::chrono::duration<double>(now - lastReport).count();
         const bool last = step_ == steps - 1;
         const bool live = options_.progress == ProgressStyle::live;
@@ -748,7 +890,7 @@ private:
         if (live ? (sinceReport < 0.1 && !last) : ((step_ + 1) % tenth != 0 && !last)) return;
         lastReport = now;
         const double elapsed = std::chrono::duration<double>(now - start).count();
-        const double rate = static_cast<double>(step_ + 1) / std::max(elapsed, 1e-9);
+        const double rate = static_cast<double>(step_ + 1 - firstStep) / std::max(elapsed, 1e-9);
         const double eta = static_cast<double>(steps - step_ - 1) / std::max(rate, 1e-9);
         char line[200];
         std::snprintf(line, sizeof line, "step %lld/%lld  loss %.6g  %.0f steps/s  ETA %s",
@@ -807,6 +949,15 @@ private:
 };
 
 }  // namespace
+
+std::string checkpointPath(const RunConfig& config, const std::string& outputOverride) {
+    if (!config.checkpoint.path.empty()) return config.checkpoint.path;
+    std::string trace = outputOverride.empty() ? config.output : outputOverride;
+    const std::string suffix = ".h5";
+    if (trace.size() > suffix.size() && trace.compare(trace.size() - suffix.size(), suffix.size(), suffix) == 0)
+        trace.erase(trace.size() - suffix.size());
+    return trace + ".ckpt.h5";
+}
 
 RunResult runTraining(const RunConfig& config, const PluginHost& host, const RunOptions& options) {
     Eigen::setNbThreads(config.training.threads);

@@ -23,6 +23,10 @@ struct RunOptions {
     /// When set and non-zero (e.g. by a SIGINT/SIGTERM handler: the signal's number), the run stops before its
     /// next step with status "interrupted", its trace flushed and finished.
     const volatile std::sig_atomic_t* interrupted = nullptr;
+    /// Continue from the run's checkpoint (checkpointPath) instead of starting afresh: the trace is cut back to
+    /// the checkpoint's step and continued, and the run ends exactly as if it had never stopped. Without a
+    /// checkpoint the run starts from step 0 (RunResult::note says so).
+    bool resume = false;
 };
 
 /// How a run ended.
@@ -30,7 +34,10 @@ struct RunResult {
     std::string status;   ///< completed | diverged | stopped | interrupted | failed
     std::string message;  ///< one line: why it ended
     std::string output;   ///< trace path ("" when tracing is off)
-    std::int64_t steps = 0;          ///< training steps taken
+    std::int64_t steps = 0;          ///< training steps taken, including those before a resume
+    std::int64_t firstStep = 0;      ///< the step this process started with (> 0 after a resume)
+    std::string checkpoint;          ///< the checkpoint file (kept when the run was interrupted or failed)
+    std::string note;                ///< what the resume did, e.g. "resumed at step 500 from 'runs/x.ckpt.h5'"
     std::int64_t divergedAt = -1;    ///< step whose loss or gradient was first non-finite
     double firstLoss = 0, lastLoss = 0;
     double firstGradNorm = 0, lastGradNorm = 0;
@@ -38,6 +45,10 @@ struct RunResult {
     std::string signalProfile;  ///< per-layer signal gradient norms at the last traced step, one line
     std::vector<Event> events;  ///< every detector firing, in order
 };
+
+/// Where a run keeps its checkpoint: checkpoint.path, else the trace path (`outputOverride` when not empty, else
+/// the config's output) with ".h5" replaced by ".ckpt.h5".
+std::string checkpointPath(const RunConfig& config, const std::string& outputOverride);
 
 /// Trains the configured model. Bad data or model errors are thrown (ConfigError/Error) before any trace
 /// file is created; a non-finite loss ends the run with status "diverged", recorded in the trace.

@@ -216,8 +216,9 @@ TEST_CASE("trace table columns are chunked, compressed, unlimited float64 and in
         CHECK(maxDims[0] == H5S_UNLIMITED);
         hsize_t chunk[2] = {};
         const int rank = H5Pget_chunk(properties.get(), 2, chunk);
-        if (rank == 1) CHECK(chunk[0] == 1024);
-        if (rank == 2) CHECK(chunk[0] == 16384 / 3);
+        // A chunk holds one flush's rows (8 here), so that flushes write whole new chunks.
+        if (rank == 1) CHECK(chunk[0] == 8);
+        if (rank == 2) CHECK(chunk[0] == 8);
     }
     const TraceReader reader(file.path());
     CHECK(reader.stringAttribute("status") == "diverged");
@@ -502,7 +503,7 @@ TEST_CASE("string columns round-trip across flushes, growth and a partly filled 
     CHECK(H5Pget_layout(properties.get()) == H5D_CHUNKED);
     hsize_t chunk[1] = {};
     CHECK(H5Pget_chunk(properties.get(), 1, chunk) == 1);
-    CHECK(chunk[0] == 1024);
+    CHECK(chunk[0] == 4);  // one flush's rows
     Hdf5Handle space = Hdf5Handle::dataspace(H5Dget_space(dataset.get()));
     hsize_t dims[1] = {}, maxDims[1] = {};
     H5Sget_simple_extent_dims(space.get(), dims, maxDims);
@@ -600,4 +601,71 @@ TEST_CASE("tables nest inside other tables' groups, as per-layer statistics do",
     REQUIRE(norms.rows() == 2);
     REQUIRE(norms.cols() == 3);
     CHECK(norms(1, 2) == 12);
+}
+
+TEST_CASE("a trace appears only with its header: it is created under a temporary name and renamed", "[trace]") {
+    TemporaryFile file("atomic-create.h5");
+    {
+        TraceWriter writer(file.path(), makeHeader());
+        CHECK(std::filesystem::is_regular_file(file.path()));
+        const std::filesystem::path folder = std::filesystem::path(file.path()).parent_path();
+        const std::string stem = std::filesystem::path(file.path()).filename().string();
+        for (const auto& entry : std::filesystem::directory_iterator(folder))
+            CHECK(entry.path().filename().string().rfind(stem + ".tmp", 0) != 0);
+        writer.finish("completed", "", "now");
+    }
+}
+
+TEST_CASE("a resumed trace is cut back to a checkpoint's rows and continues after them", "[trace][checkpoint]") {
+    TemporaryFile file("resumed.h5");
+    const auto writeSteps = [](TraceWriter& writer, std::int64_t from, std::int64_t to) {
+        Table& table = writer.table("/trace");
+        const TraceColumns columns(table);
+        for (std::int64_t step = from; step < to; ++step) {
+            columns.fill(table, step);
+            table.commit();
+            const Eigen::MatrixXf grad = Eigen::MatrixXf::Constant(2, 2, 1.0f);
+            const Eigen::MatrixXf value = Eigen::MatrixXf::Constant(2, 2, static_cast<float>(step));
+            if (step % 5 == 0) writer.writeSnapshot(step, "W", grad, value);
+            writer.flushIfDue();
+        }
+    };
+    {
+        TraceWriter writer(file.path(), makeHeader(), 3);
+        writeSteps(writer, 0, 17);
+        writer.writeTensor("/model/parameters", "W", Eigen::MatrixXf(Eigen::MatrixXf::Zero(2, 2)));
+        writer.flush();  // then killed: rows up to 17 on disk, /model from a run that never finished
+    }
+    {
+        // Steps 11 to 16 are written again (their snapshot 15 too, which would be refused had it been kept).
+        TraceWriter writer(file.path(), gradlab::trace::ResumePoint{11, {{"/trace", 11}}}, 3);
+        writeSteps(writer, 11, 20);
+        CHECK(writer.tableRows() == std::vector<std::pair<std::string, std::int64_t>>{{"/trace", 20}});
+        writer.finish("completed", "", "now");
+    }
+    {
+        const TraceReader reader(file.path());
+        checkRows(reader, 20);  // 17 + 9 rows had the trace not been cut back
+        CHECK_FALSE(reader.hasGroup("/model"));
+        CHECK(reader.integerAttribute("resumes") == 1);
+        CHECK(reader.listGroup("/snapshots") == std::vector<std::string>{"0", "10", "15", "5"});
+        CHECK(reader.stringAttribute("status") == "completed");
+        CHECK(reader.stringAttribute("started_at") == "2026-11-27T03:10:00Z");  // the first start is kept
+    }
+
+    SECTION("a checkpoint newer than the trace is refused") {
+        CHECK_THROWS_WITH(TraceWriter(file.path(), gradlab::trace::ResumePoint{30, {{"/trace", 30}}}),
+                          Contains("holds 20 rows, the checkpoint needs 30"));
+    }
+    SECTION("columns that differ from the file's are refused when the table is written") {
+        TraceWriter writer(file.path(), gradlab::trace::ResumePoint{20, {{"/trace", 20}}});
+        Table& table = writer.table("/trace");
+        table.addColumn("loss");
+        CHECK_THROWS_WITH(writer.flush(), Contains("the file has column") && Contains(file.path()));
+    }
+    SECTION("a file that is not a trace is refused") {
+        TemporaryFile other("not-a-trace.h5");
+        std::ofstream(other.path()) << "x";
+        CHECK_THROWS_WITH(TraceWriter(other.path(), gradlab::trace::ResumePoint{}), Contains(other.path()));
+    }
 }

@@ -55,6 +55,7 @@ public:
         delta = -static_cast<Scalar>(learningRate) * grad;
         if (slot == 0 && step == step_ + 1) delta(0, 0) = std::numeric_limits<Scalar>::quiet_NaN();
     }
+    void visitState(gradlab::StateVisitor<Scalar>&) override {}
 
 private:
     std::int64_t step_;
