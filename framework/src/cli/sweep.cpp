@@ -18,11 +18,13 @@
 #include <iostream>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "gradlab/error.hpp"
 #include "plugin/plugin_host.hpp"
+#include "study/slurm_script.hpp"
 #include "study/study_index.hpp"
 #include "study/sweep_plan.hpp"
 
@@ -438,15 +440,96 @@ int mergeShards(const std::string& folderText) {
     return tally.of("failed") > 0 || tally.of("pending") > 0 ? 1 : 0;
 }
 
+/// `path` made absolute and normal, without a trailing '/'.
+fs::path absolutePath(const fs::path& path) {
+    fs::path result = fs::absolute(path).lexically_normal();
+    if (!result.has_filename() && result.has_parent_path() && result != result.root_path())
+        result = result.parent_path();
+    return result;
+}
+
+/// `gradlab sweep CONFIG --slurm`: writes the study's Slurm scripts into STUDY/slurm/ (docs/cluster.md).
+int writeSlurmJobs(const study::SweepPlan& sweep, const StudyFolder& folder, const std::vector<std::string>& pluginPath,
+                   const study::SlurmOptions& options) {
+    study::SlurmStudy target;
+    const fs::path root = absolutePath(folder.root);
+    target.name = root.filename().string();
+    target.gradlab = boost::dll::program_location().string();
+    target.config = absolutePath(sweep.configFile).string();
+    target.folder = root.string();
+    target.overrides = sweep.commandOverrides;
+    for (const auto& entry : pluginPath) target.pluginPath.push_back(absolutePath(entry).string());
+    target.runs = static_cast<std::int64_t>(sweep.runs.size());
+    study::SlurmScripts scripts;
+    try {
+        scripts = study::makeSlurmScripts(target, options);
+    } catch (const study::SlurmOptionError& error) {
+        throw po::error(error.what());
+    }
+    const std::int64_t shards =
+        options.shards > 0 ? options.shards : study::defaultSlurmShards(target.runs, options.cpusPerTask);
+
+    // Shard indexes of another split stay behind a new split; the merge would refuse the mix.
+    std::set<std::string> stale;
+    if (fs::is_directory(root)) {
+        static const std::regex pattern("^study\\.shard-[0-9]+-of-([0-9]+)\\.h5$");
+        for (const auto& entry : fs::directory_iterator(root)) {
+            const std::string name = entry.path().filename().string();
+            std::smatch match;
+            if (std::regex_match(name, match, pattern) && std::stoll(match[1]) != shards) stale.insert(name);
+        }
+    }
+
+    const fs::path slurmFolder = root / "slurm";
+    std::error_code error;
+    fs::create_directories(slurmFolder / "logs", error);
+    if (error) throw Error("cannot create the folder '" + (slurmFolder / "logs").string() + "': " + error.message());
+    const std::vector<std::pair<std::string, std::string>> files{
+        {"array.sbatch", scripts.array}, {"merge.sbatch", scripts.merge}, {"submit.sh", scripts.submit}};
+    for (const auto& [name, text] : files) {
+        writeText(slurmFolder / name, text);
+        fs::permissions(slurmFolder / name,
+                        fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                            fs::perms::others_exec,
+                        error);
+    }
+
+    const std::int64_t fewest = target.runs / shards, most = (target.runs + shards - 1) / shards;
+    std::cout << "study " << root.string() << ": " << target.runs << " run" << (target.runs == 1 ? "" : "s") << " in "
+              << shards << " shard" << (shards == 1 ? "" : "s") << " (array tasks) of "
+              << (fewest == most ? std::to_string(most) : std::to_string(fewest) + "-" + std::to_string(most)) << " run"
+              << (most == 1 ? "" : "s") << ", " << options.cpusPerTask << " core"
+              << (options.cpusPerTask == 1 ? "" : "s") << " per task\n"
+              << "  " << (slurmFolder / "array.sbatch").string() << "   the array job: task i runs shard i/" << shards
+              << "\n"
+              << "  " << (slurmFolder / "merge.sbatch").string()
+              << "   the merge job: merges the shard indexes into study.h5\n"
+              << "  " << (slurmFolder / "submit.sh").string() << "   submits both and prints their job ids\n";
+    if (shards > study::maxDefaultSlurmShards)
+        std::cout << "note: " << shards << " array tasks: Slurm's default MaxArraySize (1001) allows task ids up to "
+                  << study::maxDefaultSlurmShards << "; check your cluster's (scontrol show config)\n";
+    if (!stale.empty()) {
+        std::cout << "note: " << root.string() << " holds shard indexes of another split, which --merge refuses "
+                  << "beside the new ones: remove them (finished runs keep their traces and are not redone):";
+        for (const auto& name : stale) std::cout << " " << name;
+        std::cout << "\n";
+    }
+    std::cout << "submit (and resubmit after failures) with: "
+              << study::shellQuote((slurmFolder / "submit.sh").string()) << "\n";
+    return 0;
+}
+
 }  // namespace
 
 int sweepCommand(const std::vector<std::string>& arguments) {
     std::string configFile, output, shardText, merge;
     std::vector<std::string> overrides, pluginPath;
     int jobs = 0;
-    bool plan = false, help = false;
+    bool plan = false, help = false, slurm = false;
+    study::SlurmOptions slurmOptions;
     po::options_description description(
         "usage: gradlab sweep CONFIG [options]\n"
+        "       gradlab sweep CONFIG --slurm [--slurm-* options] [-o STUDY_DIR] [--set k=v]...\n"
         "       gradlab sweep --merge STUDY_DIR\n\n"
         "Runs a study: the runs a config's `sweep:` block describes (grid, zip, seeds), each a `gradlab run` child\n"
         "process, at most N at once. Every run's config is validated before any run starts. Outcomes are indexed in\n"
@@ -469,6 +552,22 @@ int sweepCommand(const std::vector<std::string>& arguments) {
         "plugin-path", po::value(&pluginPath)->composing(),
         "also load plugin libraries from this folder or file (repeatable; after GRADLAB_PLUGIN_PATH); passed on to the "
         "runs");
+    po::options_description slurmDescription(
+        "Slurm (docs/cluster.md): --slurm writes STUDY_DIR/slurm/array.sbatch (an array job, task i runs --shard "
+        "i/N),\nmerge.sbatch (gradlab sweep --merge after the array) and submit.sh (submits both); it runs nothing");
+    slurmDescription.add_options()("slurm", po::bool_switch(&slurm), "write the study's Slurm scripts")(
+        "slurm-shards", po::value(&slurmOptions.shards),
+        "array tasks, one shard each (default: ceil(runs / cores per task), at most 1000)")(
+        "slurm-cpus-per-task", po::value(&slurmOptions.cpusPerTask)->default_value(1),
+        "cores per task; the task runs that many runs at once")("slurm-time", po::value(&slurmOptions.time),
+                                                                "time limit per task, e.g. 04:00:00 or 1-00:00:00")(
+        "slurm-mem", po::value(&slurmOptions.memory), "memory per task, e.g. 8G")(
+        "slurm-partition", po::value(&slurmOptions.partition), "the partition to run in")(
+        "slurm-account", po::value(&slurmOptions.account), "the account to charge")(
+        "slurm-max-running", po::value(&slurmOptions.maxRunning), "at most K tasks at once (--array=1-N%K)")(
+        "slurm-sbatch", po::value(&slurmOptions.extraDirectives)->composing(),
+        "one more #SBATCH line for both jobs, e.g. --slurm-sbatch=--qos=long (repeatable)");
+    description.add(slurmDescription);
     po::positional_options_description positional;
     positional.add("config", 1);
     po::variables_map values;
@@ -478,11 +577,35 @@ int sweepCommand(const std::vector<std::string>& arguments) {
         std::cout << description << "\n";
         return 0;
     }
+    if (!slurm)
+        for (const auto& option : slurmDescription.options())
+            if (option->long_name() != "slurm" && values.count(option->long_name()) &&
+                !values[option->long_name()].defaulted())
+                throw po::error("--" + option->long_name() + " is an option of --slurm, which is not given");
     if (!merge.empty()) {
         if (!configFile.empty() || plan || !shardText.empty() || !output.empty() || !overrides.empty() ||
-            values.count("jobs"))
+            values.count("jobs") || slurm)
             throw po::error("--merge STUDY_DIR takes no CONFIG and no other options");
         return mergeShards(merge);
+    }
+    if (slurm && (plan || !shardText.empty() || values.count("jobs")))
+        throw po::error(std::string("--slurm writes job scripts and runs nothing, so it takes no ") +
+                        (plan                 ? "--plan"
+                         : !shardText.empty() ? "--shard (each array task runs its own)"
+                                              : "--jobs (set the cores per task with "
+                                                "--slurm-cpus-per-task; each task runs that many runs "
+                                                "at once)"));
+    if (slurm) {
+        if (values.count("slurm-shards") && slurmOptions.shards < 1)
+            throw po::error("--slurm-shards expects N >= 1 array tasks, got " + std::to_string(slurmOptions.shards));
+        if (values.count("slurm-max-running") && slurmOptions.maxRunning < 1)
+            throw po::error("--slurm-max-running expects K >= 1 tasks at once, got " +
+                            std::to_string(slurmOptions.maxRunning));
+        try {
+            study::validateSlurmOptions(slurmOptions);
+        } catch (const study::SlurmOptionError& error) {
+            throw po::error(error.what());
+        }
     }
     if (configFile.empty()) throw po::error("missing CONFIG");
     if (values.count("jobs") && jobs < 1) throw po::error("--jobs expects N >= 1, got " + std::to_string(jobs));
@@ -497,6 +620,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
         if (shard.selects(run.index)) selected.push_back(&run);
 
     const StudyFolder folder{output.empty() ? fs::path("runs") / fs::path(configFile).stem() : fs::path(output)};
+    if (slurm) return writeSlurmJobs(sweep, folder, pluginPath, slurmOptions);
     if (plan) {
         std::cout << "study " << configFile << ": " << sweep.runs.size() << " run"
                   << (sweep.runs.size() == 1 ? "" : "s");
