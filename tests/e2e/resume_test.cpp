@@ -16,10 +16,12 @@
 
 #include "support/cli_runner.hpp"
 #include "support/plugin_fixture.hpp"
-#include "trace/hdf5_handle.hpp"
+#include "support/trace_compare.hpp"
 #include "trace/trace_reader.hpp"
 
 using Catch::Matchers::Contains;
+using gradlab::testing::checkSameTrace;
+using gradlab::testing::listDatasets;
 using gradlab::testing::runGradlab;
 using gradlab::testing::scratchPath;
 using gradlab::trace::TraceReader;
@@ -85,49 +87,6 @@ int waitFor(pid_t child) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-/// Every dataset under `group`, recursively, as absolute paths.
-void listDatasets(const TraceReader& reader, const std::string& group, std::vector<std::string>& out) {
-    for (const std::string& name : reader.listGroup(group)) {
-        const std::string path = (group == "/" ? "/" : group + "/") + name;
-        if (reader.hasDataset(path))
-            out.push_back(path);
-        else
-            listDatasets(reader, path, out);
-    }
-}
-
-/// A dataset's contents as comparable bytes: numbers as float64 bit patterns (float32 and int64 values convert
-/// exactly), strings as their text.
-std::string contents(const TraceReader& reader, const std::string& path) {
-    const gradlab::trace::Hdf5Handle file = gradlab::trace::openHdf5ReadOnly(reader.path());
-    const gradlab::trace::Hdf5Handle dataset = gradlab::trace::Hdf5Handle::dataset(H5Dopen2(file.get(), path.c_str(), H5P_DEFAULT));
-    const gradlab::trace::Hdf5Handle type = gradlab::trace::Hdf5Handle::datatype(H5Dget_type(dataset.get()));
-    std::string bytes;
-    for (hsize_t extent : reader.datasetShape(path)) bytes += std::to_string(extent) + "x";
-    if (H5Tget_class(type.get()) == H5T_STRING) {
-        for (const std::string& text : reader.readStrings(path)) bytes += text + '\0';
-        return bytes;
-    }
-    const Eigen::MatrixXd values = reader.readMatrix(path);
-    bytes.append(reinterpret_cast<const char*>(values.data()), sizeof(double) * static_cast<std::size_t>(values.size()));
-    return bytes;
-}
-
-/// Checks that two traces hold the same datasets with the same contents, bit for bit.
-void checkSameTrace(const std::string& expectedPath, const std::string& actualPath) {
-    const TraceReader expected(expectedPath), actual(actualPath);
-    std::vector<std::string> expectedNames, actualNames;
-    listDatasets(expected, "/", expectedNames);
-    listDatasets(actual, "/", actualNames);
-    REQUIRE(expectedNames == actualNames);
-    for (const std::string& name : expectedNames) {
-        INFO(name);
-        CHECK(contents(expected, name) == contents(actual, name));
-    }
-    CHECK(actual.stringAttribute("status") == expected.stringAttribute("status"));
-    CHECK(actual.stringAttribute("config") == expected.stringAttribute("config"));
-}
-
 /// Checks what a killed run leaves: the trace opens, says it did not complete, and every table holds a prefix
 /// of the uninterrupted run's table, each column as long as the others.
 void checkKilledTrace(const std::string& fullPath, const std::string& killedPath) {
@@ -136,8 +95,7 @@ void checkKilledTrace(const std::string& fullPath, const std::string& killedPath
     CHECK(killed.stringAttribute("finished_at").empty());
     for (const std::string& table : {"/trace", "/eval"}) {
         if (!killed.hasGroup(table)) continue;
-        std::vector<std::string> columns;
-        listDatasets(killed, table, columns);
+        const std::vector<std::string> columns = listDatasets(killed, table);
         REQUIRE_FALSE(columns.empty());
         const hsize_t rows = killed.datasetShape(columns.front()).front();
         for (const std::string& column : columns) {

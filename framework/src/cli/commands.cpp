@@ -68,7 +68,7 @@ int runCommand(const std::vector<std::string>& arguments) {
         "resume", po::bool_switch(&resume),
         "continue a killed or interrupted run from its checkpoint (same config, --set and --output); it ends "
         "exactly as if it had never stopped")(
-        "quiet,q", po::bool_switch(&quiet), "no progress and no summary");
+        "quiet,q", po::bool_switch(&quiet), "no progress and no summary (what --resume did is still said)");
     addCommon(description, common);
     po::positional_options_description positional;
     positional.add("config", 1);
@@ -92,8 +92,9 @@ int runCommand(const std::vector<std::string>& arguments) {
     const RunResult result = runTraining(config, host, options);
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
+    // What a resume did is said even when quiet: a sweep's run logs keep it.
+    if (!result.note.empty()) std::cout << "run " << config.name << ": " << result.note << "\n";
     if (!quiet) {
-        if (!result.note.empty()) std::cout << "run " << config.name << ": " << result.note << "\n";
         std::cout << "run " << config.name << ": " << result.status << " (" << result.message << ") in "
                   << formatNumber(result.seconds) << " s, "
                   << formatNumber(static_cast<double>(result.steps - result.firstStep) / std::max(result.seconds, 1e-9))

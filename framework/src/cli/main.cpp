@@ -1,6 +1,7 @@
 /// @file main.cpp
 /// The `gradlab` command: run, validate, plugins, inspect.
 
+#include <hdf5.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -37,6 +38,9 @@ const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect"
 }  // namespace
 
 int main(int argc, char** argv) {
+    // HDF5's own clean-up at exit crashes (H5F__close_cb) on a file whose close failed, e.g. after the disk
+    // filled up; gradlab closes every file itself, so it needs none.
+    H5dont_atexit();
     if (argc < 2) {
         std::cerr << kUsage;
         return 2;

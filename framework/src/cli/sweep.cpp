@@ -205,6 +205,7 @@ struct Job {
     std::size_t row = 0;
     std::string config;  ///< resolved YAML text, written to configPath before the run starts
     fs::path configPath, tracePath, logPath;
+    bool resume = false;  ///< continue the killed or interrupted run (gradlab run --resume)
 };
 
 /// A child process running a job.
@@ -214,9 +215,10 @@ struct Child {
     Clock::time_point started;
 };
 
-/// Starts `gradlab run CONFIG -o TRACE -q` with stdout and stderr going to the job's log.
+/// Starts `gradlab run CONFIG -o TRACE -q [--resume]` with stdout and stderr going to the job's log.
 pid_t launch(const std::string& program, const Job& job, const std::vector<std::string>& pluginPath) {
     std::vector<std::string> arguments{program, "run", job.configPath.string(), "-o", job.tracePath.string(), "-q"};
+    if (job.resume) arguments.push_back("--resume");
     for (const auto& folder : pluginPath) {
         arguments.push_back("--plugin-path");
         arguments.push_back(folder);
@@ -225,7 +227,8 @@ pid_t launch(const std::string& program, const Job& job, const std::vector<std::
     for (const auto& argument : arguments) commandLine += " " + argument;
     commandLine += "\n";
 
-    const int log = ::open(job.logPath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // A resumed run appends to its log, which keeps what the killed run printed.
+    const int log = ::open(job.logPath.c_str(), O_WRONLY | O_CREAT | (job.resume ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
     if (log < 0) throw Error("cannot create the log '" + job.logPath.string() + "': " + std::strerror(errno));
     if (::write(log, commandLine.data(), commandLine.size()) < 0) {
         // The command line is a convenience; the run's own output matters more.
@@ -665,7 +668,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
 
     // Resume: a run whose trace finished with the config it would get now is done.
     std::vector<Job> toRun;
-    std::size_t skipped = 0;
+    std::size_t skipped = 0, resumed = 0;
     for (const study::PlannedRun* run : selected) {
         Job job;
         job.row = static_cast<std::size_t>(run->index);
@@ -683,6 +686,12 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                         continue;
                     }
                     std::cout << "rerunning " << run->name << ": its config changed since its trace was written\n";
+                } else if ((outcome.status == "running" || outcome.status == "interrupted") &&
+                           readText(job.configPath) == job.config) {
+                    // Killed or interrupted with the same config: continue from its checkpoint (from step 0
+                    // when it stopped before its first one).
+                    job.resume = true;
+                    ++resumed;
                 }
             } catch (const Error&) {
                 // Unreadable (e.g. killed while creating it): redo.
@@ -698,6 +707,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
               << (selected.size() == 1 ? "" : "s");
     if (shard.count > 0) std::cout << " (shard " << shard.label() << " of " << sweep.runs.size() << ")";
     if (skipped > 0) std::cout << ", " << skipped << " already done";
+    if (resumed > 0) std::cout << ", " << resumed << " to resume from their checkpoints";
     std::cout << ", " << toRun.size() << " to run, "
               << std::min<std::size_t>(static_cast<std::size_t>(jobs), std::max<std::size_t>(toRun.size(), 1))
               << " at once\n"
@@ -721,7 +731,8 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                 study::StudyRow& row = index.rows[job.row];
                 resetRow(row);
                 std::error_code ignored;
-                fs::remove(job.tracePath, ignored);  // a stale trace must not pass for this run's outcome
+                // A stale trace must not pass for this run's outcome; a resumed run continues its own.
+                if (!job.resume) fs::remove(job.tracePath, ignored);
                 try {
                     writeText(job.configPath, job.config);
                     running.push_back(Child{launch(program, job, pluginPath), next, Clock::now()});

@@ -331,8 +331,8 @@ private:
                         "; set the last layer's units to " + std::to_string(expected));
     }
 
-    /// Creates the folder of an output file and checks that a file can be created there, so that an
-    /// unwritable location fails before training rather than at the first checkpoint.
+    /// Creates the folder of an output file and checks that a megabyte can be written there, so that an
+    /// unwritable or full location fails before training rather than at the first flush or checkpoint.
     static void checkWritable(const std::string& path) {
         const std::filesystem::path file(path);
         const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : ".";
@@ -344,8 +344,15 @@ private:
         if (handle == nullptr)
             throw Error("cannot write in the output folder '" + folder.string() + "' (for '" + path +
                         "'): " + std::strerror(errno));
+        static const std::vector<char> megabyte(1 << 20, 0);
+        const bool written = std::fwrite(megabyte.data(), 1, megabyte.size(), handle) == megabyte.size() &&
+                             std::fflush(handle) == 0;
+        const int reason = errno;
         std::fclose(handle);
         std::filesystem::remove(probe, error);
+        if (!written)
+            throw Error("cannot write 1 MB in the output folder '" + folder.string() + "' (for '" + path +
+                        "'): " + std::strerror(reason) + "; free some space or choose another output");
     }
 
     trace::TraceHeader traceHeader() {

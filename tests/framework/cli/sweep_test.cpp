@@ -1,7 +1,10 @@
 // `gradlab sweep` as a user meets it: a tiny study run in parallel by the real binary, its index, resume,
 // failures, shards and merging.
+#include <fcntl.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <catch2/catch.hpp>
@@ -14,6 +17,7 @@
 #include "study/study_index.hpp"
 #include "support/cli_runner.hpp"
 #include "support/plugin_fixture.hpp"
+#include "support/trace_compare.hpp"
 
 using namespace gradlab;
 using Catch::Matchers::Contains;
@@ -144,7 +148,9 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
         CHECK(study::readStudyIndex(folder + "/study.h5").rows[3].status == "diverged");
         outcome = runGradlab(command);
         CHECK(outcome.exitCode == 0);
-        CHECK_THAT(outcome.output, Contains("4 runs, 2 already done, 2 to run"));
+        // The killed run is resumed (from step 0: a finished run keeps no checkpoint), the missing one rerun.
+        CHECK_THAT(outcome.output, Contains("4 runs, 2 already done, 1 to resume from their checkpoints, 2 to run"));
+        CHECK_THAT(readText(folder + "/logs/" + kNames[3] + ".log"), Contains("--resume"));
         const auto after = traceTimes(folder);
         CHECK(after.at(kNames[1]) == before.at(kNames[1]));
         CHECK(after.at(kNames[2]) == before.at(kNames[2]));
@@ -287,4 +293,57 @@ TEST_CASE("gradlab sweep refuses bad options with exit code 2, and gradlab run r
     CHECK_THAT(outcome.output, Contains("sweep: this is a study config (it has a sweep: block): run it with 'gradlab "
                                         "sweep " +
                                         config + "'"));
+}
+
+TEST_CASE("gradlab sweep: runs killed with the whole sweep continue from their checkpoints to the same end",
+          "[cli][study][checkpoint]") {
+    const std::string config = testing::scratchPath("sweep_killed.yaml");
+    std::ofstream(config) << R"(data: {kind: teacher, samples: 256, inputs: 8, outputs: 2, hidden: [8]}
+model:
+  layers: [{kind: dense, units: 32}, tanh, {kind: dense, units: 2}]
+optimizer: {kind: sgd, lr: 0.01, momentum: 0.9}
+training: {steps: 6000, batch_size: 16}
+checkpoint: {every: 100}
+sweep:
+  seeds: [1, 2]
+)";
+    const std::string folder = studyFolder("sweep_killed_study");
+    const pid_t sweep = ::fork();
+    REQUIRE(sweep >= 0);
+    if (sweep == 0) {
+        ::setpgid(0, 0);  // its own process group, so that the test can kill the sweep and its runs at once
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, STDOUT_FILENO);
+        ::dup2(null, STDERR_FILENO);
+        ::execl(GRADLAB_BINARY, GRADLAB_BINARY, "sweep", config.c_str(), "-j", "2", "-o", folder.c_str(),
+                static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::setpgid(sweep, sweep);
+    // Wait until both runs have written a checkpoint, then kill everything, as a lost machine would.
+    const auto checkpoints = [&] {
+        std::size_t count = 0;
+        if (fs::is_directory(folder + "/runs"))
+            for (const auto& entry : fs::directory_iterator(folder + "/runs"))
+                count += entry.path().extension() == ".h5" && entry.path().stem().extension() == ".ckpt" ? 1 : 0;
+        return count;
+    };
+    for (int wait = 0; wait < 600 && checkpoints() < 2; ++wait) ::usleep(20 * 1000);
+    REQUIRE(checkpoints() == 2);
+    ::kill(-sweep, SIGKILL);
+    int status = 0;
+    ::waitpid(sweep, &status, 0);
+
+    const Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder);
+    INFO(outcome.output);
+    REQUIRE(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("2 runs, 2 to resume from their checkpoints, 2 to run"));
+    for (const auto& entry : fs::directory_iterator(folder + "/configs")) {
+        const std::string name = entry.path().stem().string();
+        INFO(name);
+        CHECK_THAT(readText(folder + "/logs/" + name + ".log"), Contains("resumed at step"));
+        const std::string fresh = testing::scratchPath("sweep_killed_" + name + ".h5");
+        REQUIRE(runGradlab("run " + entry.path().string() + " -q -o " + fresh).exitCode == 0);
+        testing::checkSameTrace(fresh, folder + "/runs/" + name + ".h5");
+    }
 }
