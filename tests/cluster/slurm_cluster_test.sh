@@ -413,8 +413,11 @@ expect_job "${array_job}_2" "COMPLETED 0:0" "$study/slurm/logs/array-${array_job
 expect_job "$merge_job" "COMPLETED 0:0" "$study/slurm/logs/merge-$merge_job.out"
 grep -q "2 runs (shard 1/2 of 4), 2 already done, 0 to run" "$study/slurm/logs/array-${array_job}_1.out" ||
   fail "task 1 redid finished runs: $(cat "$study/slurm/logs/array-${array_job}_1.out")"
-grep -q "2 runs (shard 2/2 of 4), 1 already done, 1 to run" "$study/slurm/logs/array-${array_job}_2.out" ||
-  fail "task 2 did not redo exactly its cancelled run: $(cat "$study/slurm/logs/array-${array_job}_2.out")"
+# The cancelled run continues from the checkpoint its SIGTERM left (from step 0 had SIGKILL come first).
+grep -q "2 runs (shard 2/2 of 4), 1 already done, 1 to resume from their checkpoints, 1 to run" \
+  "$study/slurm/logs/array-${array_job}_2.out" ||
+  fail "task 2 did not resume exactly its cancelled run: $(cat "$study/slurm/logs/array-${array_job}_2.out")"
+say "case 2: $(grep -h -m1 -E "resumed at step|started from step 0" "$study/logs/steps=80000,seed=1.log" || echo "no resume note in the run's log")"
 for name in "${!finished_times[@]}"; do
   [ "$(stat -c %Y.%y "$study/runs/$name.h5")" = "${finished_times[$name]}" ] || fail "the finished run $name was redone"
 done
