@@ -17,62 +17,11 @@ namespace {
 using trace::checkHdf5;
 using trace::checkHdf5Status;
 using trace::Hdf5Handle;
+using trace::makeUtf8StringType;
+using trace::writeIntegerAttribute;
+using trace::writeStringAttribute;
 
 std::string quoted(const std::string& text) { return "'" + text + "'"; }
-
-Hdf5Handle makeUtf8StringType() {
-    Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Tcopy(H5T_C_S1), "cannot copy the string type"));
-    checkHdf5Status(H5Tset_size(type.get(), H5T_VARIABLE), "cannot make a variable-length string type");
-    checkHdf5Status(H5Tset_cset(type.get(), H5T_CSET_UTF8), "cannot make a UTF-8 string type");
-    return type;
-}
-
-void writeStringAttribute(hid_t object, const std::string& name, const std::string& value, const std::string& where) {
-    const std::string what = where + ": cannot write attribute " + quoted(name);
-    Hdf5Handle type = makeUtf8StringType();
-    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
-    Hdf5Handle attribute = Hdf5Handle::attribute(
-        checkHdf5(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), what));
-    const char* text = value.c_str();
-    checkHdf5Status(H5Awrite(attribute.get(), type.get(), &text), what);
-}
-
-void writeIntegerAttribute(hid_t object, const std::string& name, std::int64_t value, const std::string& where) {
-    const std::string what = where + ": cannot write attribute " + quoted(name);
-    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
-    Hdf5Handle attribute = Hdf5Handle::attribute(
-        checkHdf5(H5Acreate2(object, name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), what));
-    checkHdf5Status(H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value), what);
-}
-
-/// A 1-D dataset [rows] of `fileType`, written from `data` in `memoryType` (nothing written when empty).
-void writeColumn(hid_t group, const std::string& name, hid_t fileType, hid_t memoryType, std::size_t rows,
-                 const void* data, const std::string& where) {
-    const std::string what = where + ": cannot write dataset " + quoted(name);
-    const hsize_t dimensions[1] = {static_cast<hsize_t>(rows)};
-    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, dimensions, nullptr), what));
-    Hdf5Handle dataset = Hdf5Handle::dataset(
-        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
-    if (rows > 0) checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
-}
-
-void writeStringColumn(hid_t group, const std::string& name, const std::vector<std::string>& values,
-                       const std::string& where) {
-    Hdf5Handle type = makeUtf8StringType();
-    std::vector<const char*> pointers;
-    for (const auto& value : values) pointers.push_back(value.c_str());
-    writeColumn(group, name, type.get(), type.get(), values.size(), pointers.data(), where);
-}
-
-void writeIntegerColumn(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
-                        const std::string& where) {
-    writeColumn(group, name, H5T_STD_I64LE, H5T_NATIVE_INT64, values.size(), values.data(), where);
-}
-
-void writeRealColumn(hid_t group, const std::string& name, const std::vector<double>& values,
-                     const std::string& where) {
-    writeColumn(group, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.size(), values.data(), where);
-}
 
 Hdf5Handle createGroup(hid_t location, const std::string& name, const std::string& where) {
     return Hdf5Handle::group(checkHdf5(H5Gcreate2(location, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
@@ -290,7 +239,7 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
             writeIntegerAttribute(root, "shard_index", index.shardIndex, where);
             writeIntegerAttribute(root, "shard_count", index.shardCount, where);
 
-            writeStringColumn(root, "swept_keys", index.keys, where);
+            trace::writeStringDataset(root, "swept_keys", index.keys, where);
             Hdf5Handle runs = createGroup(root, "runs", where);
             const std::string runsWhere = where + ", group '/runs'";
             std::vector<std::string> names, statusColumn, messages, verdicts, traces, logs;
@@ -311,21 +260,21 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
                 logs.push_back(row.log);
                 seeds.push_back(row.seed);
             }
-            writeStringColumn(runs.get(), "name", names, runsWhere);
-            writeIntegerColumn(runs.get(), "index", indices, runsWhere);
-            writeStringColumn(runs.get(), "status", statusColumn, runsWhere);
-            writeStringColumn(runs.get(), "message", messages, runsWhere);
-            writeRealColumn(runs.get(), "final_loss", finalLosses, runsWhere);
-            writeIntegerColumn(runs.get(), "diverged_at", divergedAt, runsWhere);
-            writeStringColumn(runs.get(), "verdict", verdicts, runsWhere);
-            writeStringColumn(runs.get(), "trace", traces, runsWhere);
-            writeStringColumn(runs.get(), "log", logs, runsWhere);
-            writeIntegerColumn(runs.get(), "seed", seeds, runsWhere);
+            trace::writeStringDataset(runs.get(), "name", names, runsWhere);
+            trace::writeInt64Dataset(runs.get(), "index", indices, runsWhere);
+            trace::writeStringDataset(runs.get(), "status", statusColumn, runsWhere);
+            trace::writeStringDataset(runs.get(), "message", messages, runsWhere);
+            trace::writeDoubleDataset(runs.get(), "final_loss", finalLosses, runsWhere);
+            trace::writeInt64Dataset(runs.get(), "diverged_at", divergedAt, runsWhere);
+            trace::writeStringDataset(runs.get(), "verdict", verdicts, runsWhere);
+            trace::writeStringDataset(runs.get(), "trace", traces, runsWhere);
+            trace::writeStringDataset(runs.get(), "log", logs, runsWhere);
+            trace::writeInt64Dataset(runs.get(), "seed", seeds, runsWhere);
             Hdf5Handle parameters = createGroup(runs.get(), "param", runsWhere);
             for (std::size_t key = 0; key < index.keys.size(); ++key) {
                 std::vector<std::string> values;
                 for (const StudyRow& row : index.rows) values.push_back(row.parameters[key]);
-                writeStringColumn(parameters.get(), index.keys[key], values, where + ", group '/runs/param'");
+                trace::writeStringDataset(parameters.get(), index.keys[key], values, where + ", group '/runs/param'");
             }
 
             Hdf5Handle links = createGroup(root, "links", where);
