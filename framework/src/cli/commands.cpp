@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iomanip>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -109,7 +110,8 @@ int runCommand(const std::vector<std::string>& arguments) {
             std::cout << "  signal gradient norm per layer at the last traced step:\n    " << result.signalProfile
                       << "\n";
             std::cout << "  trace      " << result.output << "\n";
-            if (result.status == "interrupted" || result.status == "failed")
+            if ((result.status == "interrupted" || result.status == "failed") &&
+                std::filesystem::exists(result.checkpoint))
                 std::cout << "  checkpoint " << result.checkpoint << " (continue with --resume)\n";
         } else {
             std::cout << "  trace      off\n";

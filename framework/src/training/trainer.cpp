@@ -455,15 +455,11 @@ private:
         const checkpoint::CheckpointReader reader(result.checkpoint);
         const checkpoint::RunState& state = reader.state();
         const std::string where = "cannot resume from '" + result.checkpoint + "': ";
-        if (state.precision != config_.precision)
-            throw Error(where + "it was written by a " + state.precision + " run, the config says " +
-                        config_.precision);
+        // The resolved config covers precision, steps and the model: one comparison says what differs.
         if (state.config != config_.resolvedYaml)
             throw Error(where + "it was written with a different config (" + firstDifference(state.config,
                         config_.resolvedYaml) + "); resume with the config and --set overrides of the killed run, "
                         "or run without --resume to start afresh");
-        if (state.step > config_.training.steps)
-            throw Error(where + "its step " + std::to_string(state.step) + " lies beyond training.steps");
         for (const auto& parameter : network_->parameters())
             reader.readTensor("/parameters", parameter.name, parameter.parameter->value);
         for (std::size_t l = 0; l < network_->size(); ++l) {
