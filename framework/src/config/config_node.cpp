@@ -1,9 +1,11 @@
 #include "config/config_node.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "util/suggest.hpp"
@@ -14,6 +16,9 @@ namespace {
 std::string joinPath(const std::string& parent, const std::string& key) {
     return parent.empty() ? key : parent + "." + key;
 }
+
+/// Most keys in a `--set` key path.
+constexpr std::size_t kMaxKeyPathDepth = 256;
 
 bool isIndex(const std::string& text) {
     return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
@@ -27,7 +32,9 @@ void setAtPath(YAML::Node node, const std::vector<std::string>& segments, std::s
     if (node.IsSequence()) {
         if (!isIndex(segment))
             throw ConfigError("--set " + text + ": '" + segment + "' is a list, index it with a number");
-        const std::size_t index = std::stoul(segment);
+        // More digits than any list can have (and than std::stoul can hold) is past the end too.
+        const std::size_t index =
+            segment.size() <= 9 ? std::stoul(segment) : std::numeric_limits<std::size_t>::max();
         if (index >= node.size())
             throw ConfigError("--set " + text + ": index " + segment + " is past the end of a list of " +
                               std::to_string(node.size()));
@@ -138,6 +145,15 @@ ConfigNode ConfigNode::child(const std::string& key) const {
 MapReader::MapReader(const ConfigNode& node, YAML::Node resolved, const std::string& what)
     : node_(node), resolved_(std::move(resolved)) {
     if (!node.isMap()) node.fail("expected " + what + " (a map of keys), got " + (node.isNull() ? "nothing" : node.isSequence() ? "a list" : "'" + node.yaml().Scalar() + "'"));
+    // YAML parsers keep both of `steps: 10` and `steps: 20` and lookups see the first: refuse the second
+    // rather than silently ignore it.
+    std::map<std::string, ConfigNode> seen;
+    for (const auto& entry : node.yaml()) {
+        if (!entry.first.IsScalar()) continue;  // finish() refuses it
+        ConfigNode key(entry.first, node.source(), joinPath(node.path(), entry.first.Scalar()));
+        const auto [first, inserted] = seen.emplace(entry.first.Scalar(), key);
+        if (!inserted) key.fail("duplicate key (also at " + first->second.where() + ")");
+    }
 }
 
 bool MapReader::has(const std::string& key) const {
@@ -146,7 +162,7 @@ bool MapReader::has(const std::string& key) const {
 }
 
 ConfigNode MapReader::optional(const std::string& key) {
-    known_.push_back(key);
+    if (std::find(known_.begin(), known_.end(), key) == known_.end()) known_.push_back(key);
     return node_.child(key);
 }
 
@@ -216,7 +232,7 @@ std::string MapReader::choice(const std::string& key, const std::string& fallbac
 
 void MapReader::finish() const {
     for (const auto& entry : node_.yaml()) {
-        const std::string key = entry.first.as<std::string>();
+        const std::string key = keyName(ConfigNode(entry.first, node_.source(), node_.path()));
         bool known = false;
         for (const auto& name : known_) known = known || name == key;
         if (!known) {
@@ -224,6 +240,13 @@ void MapReader::finish() const {
             keyNode.fail("unknown key" + suggestionSuffix(key, known_));
         }
     }
+}
+
+std::string keyName(const ConfigNode& key) {
+    if (!key.isScalar())
+        key.fail(std::string("expected a key name, got ") +
+                 (key.isNull() ? "an empty key" : key.isSequence() ? "a list as a key" : "a map as a key"));
+    return key.yaml().Scalar();
 }
 
 ConfigNode loadConfigFile(const std::string& file, const std::vector<std::string>& overrides) {
@@ -248,6 +271,10 @@ ConfigNode loadConfigFile(const std::string& file, const std::vector<std::string
         std::stringstream pathStream(path);
         for (std::string segment; std::getline(pathStream, segment, '.');) {
             if (segment.empty()) throw ConfigError("--set " + override + ": empty key in '" + path + "'");
+            // The path is followed recursively, one level per key: bound it (no config is nested this deep).
+            if (segments.size() == kMaxKeyPathDepth)
+                throw ConfigError("--set " + override.substr(0, 200) + (override.size() > 200 ? "..." : "") +
+                                  ": the key path has more than " + std::to_string(kMaxKeyPathDepth) + " keys");
             segments.push_back(segment);
         }
         YAML::Node value;
@@ -269,8 +296,10 @@ ConfigNode loadConfigText(const std::string& text, const std::string& name) {
     try {
         return ConfigNode(YAML::Load(text), source, "");
     } catch (const YAML::Exception& error) {
-        throw ConfigError(name + ":" + std::to_string(error.mark.line + 1) + ":" + std::to_string(error.mark.column + 1) +
-                          ": invalid YAML: " + describeYamlError(error));
+        const std::string at = error.mark.is_null() ? std::string()
+                                                    : ":" + std::to_string(error.mark.line + 1) + ":" +
+                                                          std::to_string(error.mark.column + 1);
+        throw ConfigError(name + at + ": invalid YAML: " + describeYamlError(error));
     }
 }
 

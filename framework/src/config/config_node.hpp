@@ -116,6 +116,10 @@ private:
     std::vector<std::string> known_;
 };
 
+/// The text of a map key; fails (at the key, under the map's path) when the key is empty, a list or a map,
+/// which YAML allows (`? [a, b]: 1`, `~: 1`) and no gradlab config has.
+std::string keyName(const ConfigNode& key);
+
 /// Loads a YAML file and applies `--set key.path=value` overrides; errors name the file and line.
 ConfigNode loadConfigFile(const std::string& file, const std::vector<std::string>& overrides);
 

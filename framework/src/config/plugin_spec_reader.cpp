@@ -39,6 +39,43 @@ std::string resolvePath(const ConfigNode& node, const std::string& path) {
     return (folder / file).lexically_normal().string();
 }
 
+/// Most layers one config may describe, repeats expanded and nested lists (residual blocks) included, and the
+/// deepest nesting of layer lists. Without these bounds a few lines of YAML ask for unbounded work and memory:
+/// nested `repeat` blocks multiply, and YAML aliases can share or even contain a list (`layers: &a [{kind:
+/// residual, layers: *a}]`), which would otherwise recurse until the stack overflows.
+constexpr std::int64_t kMaxLayers = 100000;
+constexpr int kMaxLayerNesting = 64;
+
+/// The layers read so far for the outermost list being read on this thread, and how deep lists are nested.
+struct LayerBudget {
+    std::int64_t layers = 0;
+    int depth = 0;
+};
+thread_local LayerBudget layerBudget;
+
+/// Enters one level of layer-list nesting (resetting the budget at the outermost list) and leaves it.
+class LayerNesting {
+public:
+    explicit LayerNesting(const ConfigNode& list) {
+        if (layerBudget.depth == 0) layerBudget.layers = 0;
+        if (layerBudget.depth >= kMaxLayerNesting)
+            list.fail("layer lists nested more than " + std::to_string(kMaxLayerNesting) +
+                      " deep (does a YAML alias refer to a list that contains it?)");
+        ++layerBudget.depth;
+    }
+    ~LayerNesting() { --layerBudget.depth; }
+    LayerNesting(const LayerNesting&) = delete;
+    LayerNesting& operator=(const LayerNesting&) = delete;
+};
+
+/// Counts `count` more layers read at `node`; fails past kMaxLayers.
+void spendLayers(const ConfigNode& node, std::int64_t count) {
+    if (count > kMaxLayers - layerBudget.layers)
+        node.fail("the model has more than " + std::to_string(kMaxLayers) +
+                  " layers (repeats expanded and nested layers included)");
+    layerBudget.layers += count;
+}
+
 /// A layer's `init:` map: parameter local name -> initializer, each validated, kept as resolved YAML text.
 std::map<std::string, std::string> readInitOverrides(MapReader& reader, const PluginHost& host) {
     std::map<std::string, std::string> init;
@@ -47,7 +84,7 @@ std::map<std::string, std::string> readInitOverrides(MapReader& reader, const Pl
     YAML::Node resolvedInit = reader.resolvedChild("init");
     MapReader initReader(node, resolvedInit, "a map from parameter name to initializer");
     for (const auto& entry : node.yaml()) {
-        const std::string parameter = entry.first.as<std::string>();
+        const std::string parameter = keyName(ConfigNode(entry.first, node.source(), node.path()));
         YAML::Node resolvedOne(YAML::NodeType::Map);
         readPluginSpec(initReader.optional(parameter), PluginKind::initializer, host, resolvedOne);
         resolvedInit[parameter] = resolvedOne;
@@ -61,20 +98,40 @@ std::map<std::string, std::string> readInitOverrides(MapReader& reader, const Pl
 }  // namespace
 
 std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& host, YAML::Node resolvedList) {
+    const LayerNesting nesting(list);
     std::vector<PluginSpec> layers;
     for (const ConfigNode& item : list.items()) {
         if (item.isMap() && item.yaml()["repeat"].IsDefined()) {
             YAML::Node ignored(YAML::NodeType::Map);
             MapReader reader(item, ignored, "a repeat block");
-            const std::int64_t times = reader.requiredInteger("repeat", 1, 100000);
+            const std::int64_t times = reader.requiredInteger("repeat", 1, kMaxLayers);
             ConfigNode body = reader.required("layers");
             reader.finish();
             if (!body.isSequence() || body.yaml().size() == 0)
                 body.fail("expected a non-empty list of layers to repeat");
-            for (std::int64_t i = 0; i < times; ++i)
-                for (auto& layer : readLayerList(body, host, resolvedList)) layers.push_back(std::move(layer));
+            // The body is read once (every copy would read the same nodes to the same specs, locations and
+            // resolved values) and copied: first check that the copies fit with each item of the body counting
+            // as one layer, then with what one copy really holds (nested repeats and lists included).
+            auto refuse = [&](std::int64_t perCopy) {
+                item.fail("repeats " + std::to_string(perCopy) + " layers " + std::to_string(times) +
+                          " times: the model would have more than " + std::to_string(kMaxLayers) + " layers");
+            };
+            const std::int64_t bodySize = static_cast<std::int64_t>(body.yaml().size());
+            if (times * bodySize > kMaxLayers - layerBudget.layers) refuse(bodySize);
+            const std::int64_t before = layerBudget.layers;
+            YAML::Node resolvedBody(YAML::NodeType::Sequence);
+            const std::vector<PluginSpec> copy = readLayerList(body, host, resolvedBody);
+            const std::int64_t perCopy = layerBudget.layers - before;
+            if ((times - 1) * perCopy > kMaxLayers - layerBudget.layers) refuse(perCopy);
+            layerBudget.layers += (times - 1) * perCopy;
+            for (std::int64_t i = 0; i < times; ++i) {
+                layers.insert(layers.end(), copy.begin(), copy.end());  // options are immutable and shared
+                // Each copy gets its own resolved nodes: a node pushed twice would be emitted as a YAML alias.
+                for (const auto& entry : resolvedBody) resolvedList.push_back(YAML::Clone(entry));
+            }
             continue;
         }
+        spendLayers(item, 1);
         YAML::Node resolvedLayer(YAML::NodeType::Map);
         layers.push_back(readPluginSpec(item, PluginKind::layer, host, resolvedLayer));
         resolvedList.push_back(resolvedLayer);
@@ -186,7 +243,7 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
         auto options = std::make_shared<Options>();
         options->setFactory(&host);
         options->setPlugin("activation", inner);
-        return PluginSpec{PluginKind::layer, "activation", options, node.where()};
+        return PluginSpec{PluginKind::layer, "activation", options, node.where(), {}};
     }
 
     const RegisteredPlugin* plugin = host.find(kind, name);
@@ -208,9 +265,7 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
     if (hostKeys) hostKeys(reader);
     auto options = readOptions(reader, plugin->descriptor, host);
     reader.finish();
-    PluginSpec result{kind, name, options, node.where()};
-    result.init = std::move(init);
-    return result;
+    return PluginSpec{kind, name, options, node.where(), std::move(init)};
 }
 
 PluginSpec readPluginSpecText(const std::string& text, PluginKind kind, const PluginHost& host,

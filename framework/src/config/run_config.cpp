@@ -228,9 +228,13 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         if (hasEpochs) {
             if (config.data.samples <= 0) node.fail("'epochs' needs a known sample count; for file data give 'steps'");
             const double trainSamples = static_cast<double>(config.data.samples) * (1.0 - config.data.validation);
-            config.training.steps = std::max<std::int64_t>(
-                1, static_cast<std::int64_t>(
-                       std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize))));
+            const double steps = std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize));
+            // Converting a double beyond int64 is undefined behaviour: refuse what no run could finish anyway.
+            if (!(steps < 9e18))
+                node.fail("'epochs' " + std::to_string(epochs) + " over " + std::to_string(config.data.samples) +
+                          " samples in batches of " + std::to_string(config.training.batchSize) +
+                          " is more steps than can be counted");
+            config.training.steps = std::max<std::int64_t>(1, static_cast<std::int64_t>(steps));
             // The resolved config says how many steps ran; epochs was only a way to ask for them.
             training.forget("epochs");
             training.resolve("steps", YAML::Node(config.training.steps));
