@@ -27,10 +27,40 @@ std::vector<hsize_t> spaceShape(hid_t space) {
     return shape;
 }
 
+/// Most bytes a read may allocate beyond what the file stores: room for rows that were extended but never
+/// written (they read as the fill value) in a trace whose run was killed.
+constexpr double readSlackBytes = 64.0 * 1024 * 1024;
+/// Most bytes a read may allocate per byte the file stores: deflate's best ratio is about 1032:1.
+constexpr double readBytesPerStoredByte = 1100.0;
+
+/// The number of elements of a shape; false when it does not fit in 64 bits or an extent is beyond any real
+/// trace (2^48), which also keeps every extent representable as an Eigen::Index.
+bool elementCount(const std::vector<hsize_t>& shape, std::uint64_t& count) {
+    count = 1;
+    for (hsize_t extent : shape) {
+        if (extent > (hsize_t(1) << 48)) return false;
+        if (extent != 0 && count > std::numeric_limits<std::uint64_t>::max() / extent) return false;
+        count *= extent;
+    }
+    return true;
+}
+
+/// Refuses to allocate `count` elements of `elementBytes` each for an object that stores `storedBytes` in the
+/// file: a few hundred bytes of HDF5 can declare a dataspace of 2^64 elements, and reading it must fail with a
+/// message, not exhaust memory.
+void checkReadSize(std::uint64_t count, std::size_t elementBytes, hsize_t storedBytes, const std::string& what) {
+    const double bytes = static_cast<double>(count) * static_cast<double>(elementBytes);
+    const double limit = readSlackBytes + readBytesPerStoredByte * static_cast<double>(storedBytes);
+    if (bytes > limit)
+        throw Error(what + " declares " + std::to_string(count) + " elements of " + std::to_string(elementBytes) +
+                    " bytes but the file stores only " + std::to_string(storedBytes) + " bytes for it");
+}
+
 /// Reads a string attribute or dataset element(s) of string type `fileType` through `read(memoryType, buffer)`.
 template <typename Read>
-std::vector<std::string> readStringData(hid_t fileType, std::size_t count, hid_t space, Read read,
-                                        const std::string& what) {
+std::vector<std::string> readStringData(hid_t fileType, std::size_t count, hid_t space, hsize_t storedBytes,
+                                        Read read, const std::string& what) {
+    checkReadSize(count, sizeof(char*), storedBytes, what);
     std::vector<std::string> values;
     values.reserve(count);
     Hdf5Handle memoryType = Hdf5Handle::datatype(checkHdf5(H5Tcopy(H5T_C_S1), what));
@@ -47,6 +77,7 @@ std::vector<std::string> readStringData(hid_t fileType, std::size_t count, hid_t
 #endif
     } else {
         const std::size_t size = H5Tget_size(fileType);
+        checkReadSize(count, size, storedBytes, what);
         checkHdf5Status(H5Tset_size(memoryType.get(), size), what);
         checkHdf5Status(H5Tset_strpad(memoryType.get(), H5T_STR_NULLPAD), what);
         std::vector<char> buffer(count * size + 1, '\0');
@@ -125,14 +156,24 @@ std::string TraceReader::stringAttribute(const std::string& name, const std::str
                     " strings, expected one");
     const hid_t attributeId = attribute.get();
     const auto values = readStringData(
-        type.get(), 1, space.get(),
+        type.get(), 1, space.get(), H5Aget_storage_size(attribute.get()),
         [&](hid_t memoryType, void* buffer) { return H5Aread(attributeId, memoryType, buffer); }, what);
     return values.front();
+}
+
+void TraceReader::requireOneValue(hid_t attribute, const std::string& name, const std::string& objectPath) const {
+    Hdf5Handle space = Hdf5Handle::dataspace(
+        checkHdf5(H5Aget_space(attribute), describe(objectPath) + ": cannot read attribute " + quoted(name)));
+    const hssize_t count = H5Sget_simple_extent_npoints(space.get());
+    if (count != 1)
+        throw Error(describe(objectPath) + ": attribute " + quoted(name) + " holds " + std::to_string(count) +
+                    " values, expected one");
 }
 
 std::int64_t TraceReader::integerAttribute(const std::string& name, const std::string& objectPath) const {
     Hdf5ErrorSilencer silencer;
     Hdf5Handle attribute = openAttribute(name, objectPath);
+    requireOneValue(attribute.get(), name, objectPath);
     const std::string what = describe(objectPath) + ": cannot read attribute " + quoted(name);
     Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Aget_type(attribute.get()), what));
     if (H5Tget_class(type.get()) != H5T_INTEGER)
@@ -153,6 +194,7 @@ std::int64_t TraceReader::integerAttribute(const std::string& name, const std::s
 std::uint64_t TraceReader::unsignedAttribute(const std::string& name, const std::string& objectPath) const {
     Hdf5ErrorSilencer silencer;
     Hdf5Handle attribute = openAttribute(name, objectPath);
+    requireOneValue(attribute.get(), name, objectPath);
     const std::string what = describe(objectPath) + ": cannot read attribute " + quoted(name);
     Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Aget_type(attribute.get()), what));
     if (H5Tget_class(type.get()) != H5T_INTEGER)
@@ -174,6 +216,7 @@ std::uint64_t TraceReader::unsignedAttribute(const std::string& name, const std:
 double TraceReader::doubleAttribute(const std::string& name, const std::string& objectPath) const {
     Hdf5ErrorSilencer silencer;
     Hdf5Handle attribute = openAttribute(name, objectPath);
+    requireOneValue(attribute.get(), name, objectPath);
     const std::string what = describe(objectPath) + ": cannot read attribute " + quoted(name);
     Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Aget_type(attribute.get()), what));
     if (!isNumericClass(H5Tget_class(type.get())))
@@ -242,7 +285,7 @@ std::vector<std::string> TraceReader::readStrings(const std::string& path) const
                     ", expected 1-D strings");
     const hid_t datasetId = dataset.get();
     return readStringData(
-        type.get(), static_cast<std::size_t>(shape[0]), space.get(),
+        type.get(), static_cast<std::size_t>(shape[0]), space.get(), H5Dget_storage_size(datasetId),
         [&](hid_t memoryType, void* buffer) {
             return H5Dread(datasetId, memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
         },
@@ -270,6 +313,8 @@ std::vector<std::int64_t> TraceReader::readInt64Vector(const std::string& path) 
     if (shape.size() != 1)
         throw Error("trace file " + quoted(path_) + ": dataset " + quoted(path) + " has shape " + shapeText(shape) +
                     ", expected a vector [S]");
+    checkReadSize(shape[0], sizeof(std::int64_t), H5Dget_storage_size(dataset.get()),
+                  "trace file " + quoted(path_) + ": dataset " + quoted(path));
     std::vector<std::int64_t> values(static_cast<std::size_t>(shape[0]));
     if (!values.empty())
         checkHdf5Status(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), what);
@@ -289,6 +334,12 @@ Eigen::MatrixXd TraceReader::readMatrix(const std::string& path) const {
     if (shape.empty() || shape.size() > 2)
         throw Error("trace file " + quoted(path_) + ": dataset " + quoted(path) + " has shape " + shapeText(shape) +
                     ", expected [S] or [S x W]");
+    std::uint64_t count = 0;
+    if (!elementCount(shape, count))
+        throw Error("trace file " + quoted(path_) + ": dataset " + quoted(path) + " has shape " + shapeText(shape) +
+                    ", too many elements to read");
+    checkReadSize(count, sizeof(double), H5Dget_storage_size(dataset.get()),
+                  "trace file " + quoted(path_) + ": dataset " + quoted(path));
     const Eigen::Index rows = static_cast<Eigen::Index>(shape[0]);
     const Eigen::Index cols = shape.size() == 2 ? static_cast<Eigen::Index>(shape[1]) : 1;
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> values(rows, cols);

@@ -70,6 +70,8 @@ private:
     Hdf5Handle openDataset(const std::string& path) const;
     Hdf5Handle openAttribute(const std::string& name, const std::string& objectPath) const;
     std::string describe(const std::string& objectPath) const;
+    /// Throws Error unless the attribute holds exactly one value (H5Aread would write them all).
+    void requireOneValue(hid_t attribute, const std::string& name, const std::string& objectPath) const;
 
     std::string path_;
     Hdf5Handle file_;
