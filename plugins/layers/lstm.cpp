@@ -2,6 +2,7 @@
 /// The long short-term memory layer (Hochreiter & Schmidhuber 1997, with the forget gate of Gers, Schmidhuber &
 /// Cummins 2000; no peepholes), trained by backpropagation through time, full or truncated.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -10,6 +11,10 @@
 #include <vector>
 
 #include "gradlab/sdk.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace {
 
@@ -107,75 +112,61 @@ public:
 
         gates_.noalias() = inputWeight_->value * x;
         gates_.colwise() += stackedBias_;
-        for (Index t = 0; t < timesteps_; ++t) {
-            auto a = gates_.middleCols(t * batch, batch);
-            if (t > 0) a.noalias() += stackedRecurrent_ * hidden.middleCols((t - 1) * batch, batch);
-            a.topRows(2 * H).array() = (Scalar(1) + (-a.topRows(2 * H).array()).exp()).inverse();  // i, f
-            a.middleRows(2 * H, H).array() = a.middleRows(2 * H, H).array().tanh();               // g
-            a.bottomRows(H).array() = (Scalar(1) + (-a.bottomRows(H).array()).exp()).inverse();    // o
-            auto c = cells_.middleCols(t * batch, batch);
-            c.array() = a.topRows(H).array() * a.middleRows(2 * H, H).array();
-            if (t > 0) c.array() += a.middleRows(H, H).array() * cells_.middleCols((t - 1) * batch, batch).array();
-            hidden.middleCols(t * batch, batch).array() = a.bottomRows(H).array() * c.array().tanh();
-        }
+        // The recurrence couples the steps, never the samples: each thread runs every step on its share of the
+        // batch (the split depends only on the batch and the thread count, so runs stay reproducible).
+        const int shares = shareCount(batch);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(shares) schedule(static, 1) if (shares > 1)
+#endif
+        for (int share = 0; share < shares; ++share)
+            forwardShare(hidden, batch, shareFirst(share, shares, batch), shareFirst(share + 1, shares, batch));
         if (this->tracing())
             for (int gate = 0; gate < kGates; ++gate)
                 gateMean_[gate] = static_cast<double>(gates_.middleRows(gate * H, H).mean());
+        gatesHoldGradients_ = false;
         this->finishForward(y, batch);
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
+        if (gatesHoldGradients_)
+            throw gradlab::Error("lstm: a second backward after one forward (the forward's gates have been "
+                                 "overwritten by their gradients); run forward again first");
         const Index batch = this->beginBackward(x, dy, gates_.cols());
-        const Index columns = x.cols();
         const Index H = units_;
         const MatrixType& hidden = this->hiddenStates(y);
 
-        gatesGrad_.resize(kGates * H, columns);
         cellGrad_.resize(H, batch);
         cellTanh_.resize(H, batch);
         cellCarry_.setZero(H, batch);
-        for (Index t = timesteps_ - 1; t >= 0; --t) {
-            // dL/dh_t = the layer above's gradient at step t + the recurrent path from t+1 (zero at a chunk end).
-            this->gatherStepGradient(dy, t, batch);
-
-            const auto a = gates_.middleCols(t * batch, batch);
-            const auto i = a.topRows(H).array();
-            const auto f = a.middleRows(H, H).array();
-            const auto g = a.middleRows(2 * H, H).array();
-            const auto o = a.bottomRows(H).array();
-            cellTanh_.array() = cells_.middleCols(t * batch, batch).array().tanh();
-            cellGrad_.array() =
-                stepGrad_.array() * o * (Scalar(1) - cellTanh_.array().square()) + cellCarry_.array();
-
-            auto da = gatesGrad_.middleCols(t * batch, batch);
-            da.topRows(H).array() = cellGrad_.array() * g * i * (Scalar(1) - i);
-            if (t > 0)
-                da.middleRows(H, H).array() =
-                    cellGrad_.array() * cells_.middleCols((t - 1) * batch, batch).array() * f * (Scalar(1) - f);
-            else
-                da.middleRows(H, H).setZero();
-            da.middleRows(2 * H, H).array() = cellGrad_.array() * i * (Scalar(1) - g.square());
-            da.bottomRows(H).array() = stepGrad_.array() * cellTanh_.array() * o * (Scalar(1) - o);
-
-            if (t > 0 && !this->startsChunk(t)) {
-                cellCarry_.array() = cellGrad_.array() * f;
-                recurrentGrad_.noalias() = stackedRecurrent_.transpose() * da;
-            } else {
-                cellCarry_.setZero();
-                recurrentGrad_.setZero();
+        const int shares = shareCount(batch);
+        stepNormParts_.assign(static_cast<std::size_t>(shares * timesteps_), 0.0);
+        // gates_ turns into dL/d(gate pre-activations), step by step from the last, as each step's gates are
+        // used for the last time: BPTT keeps no second [4 units x T B] buffer.
+        gatesHoldGradients_ = true;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(shares) schedule(static, 1) if (shares > 1)
+#endif
+        for (int share = 0; share < shares; ++share)
+            backwardShare(dy, batch, share, shareFirst(share, shares, batch), shareFirst(share + 1, shares, batch));
+        if (this->tracing())
+            for (Index t = 0; t < timesteps_; ++t) {
+                double squares = 0;
+                for (int share = 0; share < shares; ++share)
+                    squares += stepNormParts_[static_cast<std::size_t>(share * timesteps_ + t)];
+                this->recordStepGradNorm(t, squares);
             }
-        }
 
-        inputWeight_->grad.noalias() += gatesGrad_ * x.transpose();
+        const MatrixType& gatesGrad = gates_;
+        inputWeight_->grad.noalias() += gatesGrad * x.transpose();
         for (int gate = 0; gate < kGates; ++gate) {
-            biases_[gate]->grad.col(0) += gatesGrad_.middleRows(gate * H, H).rowwise().sum();
+            biases_[gate]->grad.col(0) += gatesGrad.middleRows(gate * H, H).rowwise().sum();
             if (timesteps_ > 1) {
                 const Index shifted = (timesteps_ - 1) * batch;
                 recurrentWeights_[gate]->grad.noalias() +=
-                    gatesGrad_.block(gate * H, batch, H, shifted) * hidden.leftCols(shifted).transpose();
+                    gatesGrad.block(gate * H, batch, H, shifted) * hidden.leftCols(shifted).transpose();
             }
         }
-        if (dx != nullptr) dx->noalias() = inputWeight_->value.transpose() * gatesGrad_;
+        if (dx != nullptr) dx->noalias() = inputWeight_->value.transpose() * gatesGrad;
     }
 
 private:
@@ -184,6 +175,88 @@ private:
     using Base::stepGrad_;
     using Base::timesteps_;
     using Base::units_;
+
+    /// Samples per thread below which splitting the batch costs more than it gains.
+    static constexpr Index kMinShareColumns = 8;
+
+    /// How many shares of the batch the recurrence is split into: one per thread (the host's thread count, as
+    /// OpenMP reports it), at least kMinShareColumns samples each.
+    static int shareCount(Index batch) {
+#ifdef _OPENMP
+        const Index threads = omp_in_parallel() ? 1 : static_cast<Index>(omp_get_max_threads());
+        return static_cast<int>(std::max<Index>(1, std::min(threads, batch / kMinShareColumns)));
+#else
+        (void)batch;
+        return 1;
+#endif
+    }
+
+    /// The first sample of share `share` of `shares` (share == shares gives the batch size).
+    static Index shareFirst(int share, int shares, Index batch) { return batch * share / shares; }
+
+    /// The forward recurrence for samples [first, last) of every step.
+    void forwardShare(MatrixType& hidden, Index batch, Index first, Index last) {
+        const Index H = units_;
+        const Index count = last - first;
+        for (Index t = 0; t < timesteps_; ++t) {
+            auto a = gates_.middleCols(t * batch + first, count);
+            if (t > 0) a.noalias() += stackedRecurrent_ * hidden.middleCols((t - 1) * batch + first, count);
+            a.topRows(2 * H).array() = (Scalar(1) + (-a.topRows(2 * H).array()).exp()).inverse();  // i, f
+            a.middleRows(2 * H, H).array() = a.middleRows(2 * H, H).array().tanh();               // g
+            a.bottomRows(H).array() = (Scalar(1) + (-a.bottomRows(H).array()).exp()).inverse();    // o
+            auto c = cells_.middleCols(t * batch + first, count);
+            c.array() = a.topRows(H).array() * a.middleRows(2 * H, H).array();
+            if (t > 0)
+                c.array() += a.middleRows(H, H).array() * cells_.middleCols((t - 1) * batch + first, count).array();
+            hidden.middleCols(t * batch + first, count).array() = a.bottomRows(H).array() * c.array().tanh();
+        }
+    }
+
+    /// BPTT for samples [first, last) of every step, from T-1 down to 0: overwrites their gates with
+    /// dL/d(gate pre-activations) and, while tracing, keeps each step's squared ||dL/dh_t|| share.
+    void backwardShare(const MatrixType& dy, Index batch, int share, Index first, Index last) {
+        const Index H = units_;
+        const Index count = last - first;
+        auto stepGrad = stepGrad_.middleCols(first, count);
+        auto cellGrad = cellGrad_.middleCols(first, count);
+        auto cellTanh = cellTanh_.middleCols(first, count);
+        auto cellCarry = cellCarry_.middleCols(first, count);
+        for (Index t = timesteps_ - 1; t >= 0; --t) {
+            // dL/dh_t = the layer above's gradient at step t + the recurrent path from t+1 (zero at a chunk end).
+            stepNormParts_[static_cast<std::size_t>(share * timesteps_ + t)] =
+                this->gatherStepGradientShare(dy, t, batch, first, count);
+
+            auto a = gates_.middleCols(t * batch + first, count);  // i, f, g, o, then their gradients
+            auto i = a.topRows(H).array();
+            auto f = a.middleRows(H, H).array();
+            auto g = a.middleRows(2 * H, H).array();
+            auto o = a.bottomRows(H).array();
+            cellTanh.array() = cells_.middleCols(t * batch + first, count).array().tanh();
+            cellGrad.array() = stepGrad.array() * o * (Scalar(1) - cellTanh.array().square()) + cellCarry.array();
+            const bool carries = t > 0 && !this->startsChunk(t);
+            if (carries)
+                cellCarry.array() = cellGrad.array() * f;
+            else
+                cellCarry.setZero();
+
+            // Each gate's gradient replaces the gate once nothing else needs it: o, f, then g and i, which need
+            // each other (da_i waits in cellTanh, no longer needed after da_o).
+            o = stepGrad.array() * cellTanh.array() * o * (Scalar(1) - o);
+            if (t > 0)
+                f = cellGrad.array() * cells_.middleCols((t - 1) * batch + first, count).array() * f * (Scalar(1) - f);
+            else
+                f.setZero();
+            cellTanh.array() = cellGrad.array() * g * i * (Scalar(1) - i);
+            g = cellGrad.array() * i * (Scalar(1) - g.square());
+            i = cellTanh.array();
+
+            auto recurrentGrad = recurrentGrad_.middleCols(first, count);
+            if (carries)
+                recurrentGrad.noalias() = stackedRecurrent_.transpose() * a;
+            else
+                recurrentGrad.setZero();
+        }
+    }
 
     /// Reports the four gate means.
     void cellStatistics(gradlab::StatisticsSink& sink) const override {
@@ -207,12 +280,14 @@ private:
     MatrixType stackedRecurrent_;  ///< [W_hi; W_hf; W_hg; W_ho], [4 units x units], refreshed each forward
     VectorType stackedBias_;       ///< [b_i; b_f; b_g; b_o], [4 units], refreshed each forward
 
-    MatrixType gates_;          ///< activated i, f, g, o for every step, [4 units x T B]
+    MatrixType gates_;          ///< activated i, f, g, o for every step, [4 units x T B]; after backward, their
+                                ///< gradients dL/d(gate pre-activations)
+    bool gatesHoldGradients_ = false;  ///< backward has turned gates_ into gradients
     MatrixType cells_;          ///< c_t for every step, [units x T B]
-    MatrixType gatesGrad_;      ///< dL/d(gate pre-activations) for every step, [4 units x T B]
     MatrixType cellGrad_;       ///< dL/dc_t of the current step, [units x B]
     MatrixType cellTanh_;       ///< tanh(c_t) of the current step, [units x B]
     MatrixType cellCarry_;      ///< dL/dc_{t+1} f_{t+1}, the part of dL/dc_t from the next step, [units x B]
+    std::vector<double> stepNormParts_;  ///< while tracing, squared ||dL/dh_t|| of each share, [shares x T]
 
     double gateMean_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
                                 std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};

@@ -5,6 +5,7 @@
 /// boundaries of truncated BPTT, dL/dh_t step by step with its norm, and the power-iteration spectral norm of
 /// each recurrent weight. Each cell's own maths (forward step, backward step) stays in its plugin.
 
+#include <cmath>
 #include <limits>
 #include <string>
 #include <utility>
@@ -200,6 +201,26 @@ protected:
         else
             stepGrad_ = recurrentGrad_;
         if (this->tracing()) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(stepGrad_.norm());
+    }
+
+    /// gatherStepGradient() for one share of the batch, the columns [first, first + count) of step t: writes
+    /// only those columns of stepGrad_ (reading the same columns of recurrentGrad_), so that threads may each
+    /// take a share. Returns the share's squared norm while tracing (else 0), summed in double: the sum over all
+    /// shares goes to recordStepGradNorm().
+    double gatherStepGradientShare(const MatrixType& dy, Index t, Index batch, Index first, Index count) {
+        auto share = stepGrad_.middleCols(first, count);
+        if (returnSequences_)
+            share = dy.middleCols(t * batch + first, count) + recurrentGrad_.middleCols(first, count);
+        else if (t == timesteps_ - 1)
+            share = dy.middleCols(first, count);
+        else
+            share = recurrentGrad_.middleCols(first, count);
+        return this->tracing() ? share.template cast<double>().squaredNorm() : 0.0;
+    }
+
+    /// While tracing, records ||dL/dh_t|| from the squared norms of every share (gatherStepGradientShare()).
+    void recordStepGradNorm(Index t, double squaredNorm) {
+        if (this->tracing()) timestepGradNorm_[static_cast<std::size_t>(t)] = std::sqrt(squaredNorm);
     }
 
     /// Whether step t begins a truncation chunk (no gradient flows from t back to t-1).

@@ -234,3 +234,49 @@ TEST_CASE("lstm: bad options and inputs are refused with clear messages", "[plug
                       Contains("3 input features") && Contains("2 rows"));
     CHECK_THROWS_WITH(lstm->forward(Matrix<double>::Ones(3, 7), y, Phase::train), Contains("4 timesteps"));
 }
+
+#ifdef _OPENMP
+#include <omp.h>
+
+TEST_CASE("lstm: the batch split across threads gives the one-thread results", "[plugins][layers][lstm]") {
+    // 20 samples: two shares of 10 with two threads (a share has at least 8), one with one thread.
+    const Index batch = 20, timesteps = 5, units = 3;
+    struct Result {
+        Matrix<double> y, dx;
+        std::vector<Matrix<double>> grads;
+        std::vector<double> stepNorms;
+    };
+    auto run = [&](int threads) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        auto lstm = makeLayer("{kind: lstm, units: 3, truncate: 2, return_sequences: true}");
+        lstm->build(Shape{2, timesteps});
+        gradlab::Random random(5);
+        gradlab::testing::initializeParameters(*lstm, random);
+        gradlab::Random data(8);
+        Matrix<double> x(2, batch * timesteps), dy(units, batch * timesteps);
+        for (Index i = 0; i < x.size(); ++i) x(i) = data.normal();
+        for (Index i = 0; i < dy.size(); ++i) dy(i) = data.normal();
+        Result result;
+        lstm->setTracing(true);
+        lstm->forward(x, result.y, Phase::train);
+        lstm->backward(x, result.y, dy, &result.dx);
+        gradlab::testing::StatisticsRecorder recorder;
+        lstm->statistics(recorder);
+        result.stepNorms = recorder.series.at("timestep_grad_norm");
+        for (const auto& name : parameterNames(*lstm)) result.grads.push_back(lstm->param(name).grad);
+        // A second backward after one forward would read gradients as gates: refused.
+        Matrix<double> again;
+        CHECK_THROWS_WITH(lstm->backward(x, result.y, dy, &again), Contains("run forward again"));
+        omp_set_num_threads(saved);
+        return result;
+    };
+    const Result one = run(1), two = run(2);
+    CHECK(one.y.isApprox(two.y, 1e-13));
+    CHECK(one.dx.isApprox(two.dx, 1e-13));
+    REQUIRE(one.grads.size() == two.grads.size());
+    for (std::size_t i = 0; i < one.grads.size(); ++i) CHECK(one.grads[i].isApprox(two.grads[i], 1e-13));
+    REQUIRE(one.stepNorms.size() == static_cast<std::size_t>(timesteps));
+    for (std::size_t t = 0; t < one.stepNorms.size(); ++t) CHECK(one.stepNorms[t] == Approx(two.stepNorms[t]).epsilon(1e-13));
+}
+#endif
