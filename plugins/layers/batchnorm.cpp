@@ -46,11 +46,12 @@ public:
         runningMean_ = &this->addBuffer("running_mean", features_, 1);
         runningVariance_ = &this->addBuffer("running_var", features_, 1);
         runningVariance_->value.setOnes();
-        mean_.resize(features_);
+        center_.resize(features_);
         variance_.resize(features_);
         inverseStd_.resize(features_);
-        gradMean_.resize(features_);
-        gradDotNormalizedMean_.resize(features_);
+        scale_.resize(features_);
+        gradSum_.resize(features_);
+        gradDotNormalizedSum_.resize(features_);
         return input;
     }
 
@@ -60,61 +61,82 @@ public:
             throw gradlab::Error("batchnorm built for " + std::to_string(features_) + " features, got input with " +
                                  std::to_string(x.rows()) + " rows");
         const Index columns = x.cols();
+        // Column by column (the storage order), vectorised over the features. xhat is not kept: backward
+        // recomputes it from x, (x - center_) inverseStd_, which saves writing and reading back a copy of x.
         if (phase == gradlab::Phase::train) {
             if (columns < 2)
                 throw gradlab::Error("batchnorm needs more than 1 value per feature in training (batch statistics), "
                                      "got " + std::to_string(columns) + " column(s)");
-            mean_ = x.rowwise().mean();
-            normalized_ = x.colwise() - mean_;
-            variance_ = normalized_.rowwise().squaredNorm() / static_cast<Scalar>(columns);
+            center_.setZero();
+            for (Index c = 0; c < columns; ++c) center_ += x.col(c);
+            center_ /= static_cast<Scalar>(columns);
+            variance_.setZero();
+            for (Index c = 0; c < columns; ++c) variance_ += (x.col(c) - center_).cwiseAbs2();
+            variance_ /= static_cast<Scalar>(columns);
             inverseStd_ = (variance_.array() + static_cast<Scalar>(epsilon_)).rsqrt().matrix();
-            normalized_.array().colwise() *= inverseStd_.array();
 
             const Scalar momentum = static_cast<Scalar>(momentum_);
             const Scalar keep = static_cast<Scalar>(1.0 - momentum_);  // in double, rounded once
             const Scalar varianceWeight =
                 static_cast<Scalar>(momentum_ * static_cast<double>(columns) / static_cast<double>(columns - 1));
-            runningMean_->value.col(0) = keep * runningMean_->value.col(0) + momentum * mean_;
+            runningMean_->value.col(0) = keep * runningMean_->value.col(0) + momentum * center_;
             runningVariance_->value.col(0) = keep * runningVariance_->value.col(0) + varianceWeight * variance_;
         } else {
+            center_ = runningMean_->value.col(0);
             inverseStd_ = (runningVariance_->value.col(0).array() + static_cast<Scalar>(epsilon_)).rsqrt().matrix();
-            normalized_ = x.colwise() - runningMean_->value.col(0);
-            normalized_.array().colwise() *= inverseStd_.array();
         }
+        // y = gamma (x - center) s + beta = (x - center) scale + beta, scale = gamma s (centred first: no
+        // cancellation for inputs far from zero).
+        scale_ = affine_ ? inverseStd_.cwiseProduct(gamma_->value.col(0)) : inverseStd_;
+        y.resize(features_, columns);
         if (affine_)
-            y = ((normalized_.array().colwise() * gamma_->value.col(0).array()).colwise() +
-                 beta_->value.col(0).array()).matrix();
+            for (Index c = 0; c < columns; ++c)
+                y.col(c).array() =
+                    (x.col(c).array() - center_.array()) * scale_.array() + beta_->value.col(0).array();
         else
-            y = normalized_;
+            for (Index c = 0; c < columns; ++c) y.col(c).array() = (x.col(c).array() - center_.array()) * scale_.array();
         lastPhase_ = phase;
+        lastColumns_ = columns;
         hasForward_ = true;
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
-        (void)x;
         (void)y;
         if (!hasForward_) throw gradlab::Error("batchnorm: backward without a forward");
-        if (dy.rows() != normalized_.rows() || dy.cols() != normalized_.cols())
-            throw gradlab::Error("batchnorm: dy is [" + std::to_string(dy.rows()) + " x " + std::to_string(dy.cols()) +
-                                 "], the last forward gave [" + std::to_string(normalized_.rows()) + " x " +
-                                 std::to_string(normalized_.cols()) + "]");
+        if (dy.rows() != features_ || dy.cols() != lastColumns_ || x.rows() != features_ || x.cols() != lastColumns_)
+            throw gradlab::Error("batchnorm: x is [" + std::to_string(x.rows()) + " x " + std::to_string(x.cols()) +
+                                 "] and dy [" + std::to_string(dy.rows()) + " x " + std::to_string(dy.cols()) +
+                                 "], the last forward was on [" + std::to_string(features_) + " x " +
+                                 std::to_string(lastColumns_) + "]");
+        // One pass for the two sums over the batch, sum(dy) and sum(dy xhat), from which come the parameter
+        // gradients and, with dxhat = gamma dy, mean(dxhat) = gamma sum(dy) / n and mean(dxhat xhat) = gamma
+        // sum(dy xhat) / n; then one pass for dx.
+        const Index columns = dy.cols();
+        gradSum_.setZero();
+        gradDotNormalizedSum_.setZero();
+        for (Index c = 0; c < columns; ++c) {
+            gradSum_ += dy.col(c);
+            gradDotNormalizedSum_.array() +=
+                dy.col(c).array() * (x.col(c).array() - center_.array()) * inverseStd_.array();
+        }
         if (affine_) {
-            gamma_->grad.col(0) += (dy.array() * normalized_.array()).rowwise().sum().matrix();
-            beta_->grad.col(0) += dy.rowwise().sum();
+            gamma_->grad.col(0) += gradDotNormalizedSum_;
+            beta_->grad.col(0) += gradSum_;
         }
         if (dx == nullptr) return;
-        if (affine_) normalizedGrad_ = (dy.array().colwise() * gamma_->value.col(0).array()).matrix();
-        const MatrixType& dxhat = affine_ ? normalizedGrad_ : dy;
+        // dx = scale dy - scale mean(dy) - xhat scale mean(dy xhat) in training (scale = gamma s), and scale dy in
+        // evaluation; with xhat = (x - center) s: dx = scale dy - b - (x - center) a, b = scale mean(dy),
+        // a = s scale mean(dy xhat).
+        dx->resize(features_, columns);
         if (lastPhase_ == gradlab::Phase::train) {
-            gradMean_ = dxhat.rowwise().mean();
-            gradDotNormalizedMean_ = (dxhat.array() * normalized_.array()).rowwise().mean().matrix();
-            *dx = (((dxhat.colwise() - gradMean_).array() -
-                    normalized_.array().colwise() * gradDotNormalizedMean_.array())
-                       .colwise() *
-                   inverseStd_.array())
-                      .matrix();
+            const Scalar share = Scalar(1) / static_cast<Scalar>(columns);
+            gradDotNormalizedSum_ = gradDotNormalizedSum_.cwiseProduct(scale_).cwiseProduct(inverseStd_) * share;
+            gradSum_ = gradSum_.cwiseProduct(scale_) * share;
+            for (Index c = 0; c < columns; ++c)
+                dx->col(c).array() = scale_.array() * dy.col(c).array() - gradSum_.array() -
+                                     (x.col(c).array() - center_.array()) * gradDotNormalizedSum_.array();
         } else {
-            *dx = (dxhat.array().colwise() * inverseStd_.array()).matrix();
+            for (Index c = 0; c < columns; ++c) dx->col(c) = scale_.cwiseProduct(dy.col(c));
         }
     }
 
@@ -131,13 +153,13 @@ private:
     gradlab::Buffer<Scalar>* runningVariance_ = nullptr;
     gradlab::Phase lastPhase_ = gradlab::Phase::train;
     bool hasForward_ = false;
-    VectorType mean_;                   ///< batch mean mu of the last train forward, [F]
+    Index lastColumns_ = 0;             ///< columns of the last forward
+    VectorType center_;                 ///< mu of the last train forward, or running_mean in eval, [F]
     VectorType variance_;               ///< biased batch variance of the last train forward, [F]
     VectorType inverseStd_;             ///< s = 1 / sqrt(var + epsilon) used by the last forward, [F]
-    VectorType gradMean_;               ///< mean_cols(dxhat), [F]
-    VectorType gradDotNormalizedMean_;  ///< mean_cols(dxhat xhat), [F]
-    MatrixType normalized_;             ///< xhat of the last forward, [F x n]
-    MatrixType normalizedGrad_;         ///< dxhat = gamma dy, [F x n]
+    VectorType scale_;                  ///< gamma s (s without affine), [F]
+    VectorType gradSum_;                ///< sum_cols(dy), then the constant term of dx, b, [F]
+    VectorType gradDotNormalizedSum_;   ///< sum_cols(dy xhat), then the factor of (x - center) in dx, a, [F]
 };
 
 }  // namespace
