@@ -27,6 +27,7 @@ Network<Scalar>::Network(const std::vector<PluginSpec>& layers, Shape input, con
 
         std::vector<NamedParameter<Scalar>> own;
         layer->collectParameters("", own);
+        firstParameter_.push_back(parameters_.size());
         for (auto& parameter : own) {
             try {
                 const PluginSpec initializer = readPluginSpecText(parameter.parameter->init.initializer,
@@ -44,6 +45,7 @@ Network<Scalar>::Network(const std::vector<PluginSpec>& layers, Shape input, con
         names_.push_back(name);
         kinds_.push_back(spec.name);
     }
+    firstParameter_.push_back(parameters_.size());
     outputShape_ = shape;
     outputs_.resize(layers_.size());
     signals_.resize(layers_.size());
@@ -60,8 +62,11 @@ const typename Network<Scalar>::MatrixType& Network<Scalar>::forward(const Matri
 }
 
 template <typename Scalar>
-void Network<Scalar>::backward(const MatrixType& x) {
+void Network<Scalar>::backward(const MatrixType& x, bool zeroGradients) {
     for (std::size_t index = layers_.size(); index-- > 0;) {
+        if (zeroGradients)
+            for (std::size_t p = firstParameter_[index]; p < firstParameter_[index + 1]; ++p)
+                parameters_[p].parameter->grad.setZero();
         const MatrixType& input = index == 0 ? x : outputs_[index - 1];
         MatrixType* inputGradient = index == 0 ? nullptr : &signals_[index - 1];
         layers_[index]->backward(input, outputs_[index], signals_[index], inputGradient);

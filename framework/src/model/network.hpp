@@ -40,8 +40,11 @@ public:
     MatrixType& outputGradient() { return signals_.back(); }
 
     /// requires: forward(x, train) and outputGradient() filled. ensures: every signal computed; parameter
-    /// gradients accumulated (+=). The input gradient of the first layer is not computed.
-    void backward(const MatrixType& x);
+    /// gradients accumulated (+=), or, with `zeroGradients`, set to this backward's gradients: each layer's are
+    /// zeroed right before the layer adds into them, while they are in cache (zeroGradients() then backward(x)
+    /// gives the same values, but walks every gradient through memory once more). The input gradient of the
+    /// first layer is not computed.
+    void backward(const MatrixType& x, bool zeroGradients = false);
 
     /// Sets every parameter gradient to zero.
     void zeroGradients();
@@ -55,6 +58,7 @@ private:
     std::vector<std::shared_ptr<Layer<Scalar>>> layers_;
     std::vector<std::string> names_, kinds_;
     std::vector<NamedParameter<Scalar>> parameters_;
+    std::vector<std::size_t> firstParameter_;  ///< per layer, its first entry in parameters_; then parameters_.size()
     std::vector<MatrixType> outputs_, signals_;
     std::vector<Shape> shapes_;
     Shape outputShape_;

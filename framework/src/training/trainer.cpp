@@ -594,8 +594,7 @@ private:
                 return loss;
             }
         }
-        network_->zeroGradients();
-        network_->backward(x_);
+        network_->backward(x_, /*zeroGradients=*/true);
 
         double penalty = 0;
         for (const auto& entry : regularizers_)
