@@ -8,6 +8,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "gradlab/tensor.hpp"
+
 namespace gradlab {
 namespace detail {
 
@@ -49,8 +51,93 @@ Scalar sumOfSquares(const Scalar* data, Eigen::Index size) {
         Eigen::internal::pstoreu(lanes, padd(padd(padd(a0, a1), padd(a2, a3)), padd(padd(a4, a5), padd(a6, a7))));
         for (Eigen::Index lane = 0; lane < width; ++lane) sum += lanes[lane];
     }
-    for (; i < size; ++i) sum += data[i] * data[i];
+    for (; i < size; ++i) sum = std::fma(data[i], data[i], sum);
     return sum;
+}
+
+/// value += delta over `size` contiguous coefficients, with the sums of squares of delta and of the new value
+/// accumulated exactly as sumOfSquares() accumulates them (same packets, same accumulators, same order): the
+/// norms it gives are bit for bit those of sumOfSquares() on delta and on value afterwards.
+template <typename Scalar>
+void addAndSumSquares(Scalar* value, const Scalar* delta, Eigen::Index size, Scalar& deltaSquares,
+                      Scalar& valueSquares) {
+    using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
+    constexpr Eigen::Index width = Eigen::internal::packet_traits<Scalar>::size;
+    Eigen::Index i = 0;
+    deltaSquares = Scalar(0);
+    valueSquares = Scalar(0);
+    if constexpr (width > 1) {
+        using Eigen::internal::padd;
+        using Eigen::internal::ploadu;
+        using Eigen::internal::pmadd;
+        using Eigen::internal::pstoreu;
+        const Packet zero = Eigen::internal::pset1<Packet>(Scalar(0));
+        Packet d[8] = {zero, zero, zero, zero, zero, zero, zero, zero};
+        Packet v[8] = {zero, zero, zero, zero, zero, zero, zero, zero};
+        for (; i + 8 * width <= size; i += 8 * width)
+            for (int k = 0; k < 8; ++k) {
+                const Packet change = ploadu<Packet>(delta + i + k * width);
+                const Packet updated = padd(ploadu<Packet>(value + i + k * width), change);
+                pstoreu(value + i + k * width, updated);
+                d[k] = pmadd(change, change, d[k]);
+                v[k] = pmadd(updated, updated, v[k]);
+            }
+        for (; i + width <= size; i += width) {
+            const Packet change = ploadu<Packet>(delta + i);
+            const Packet updated = padd(ploadu<Packet>(value + i), change);
+            pstoreu(value + i, updated);
+            d[0] = pmadd(change, change, d[0]);
+            v[0] = pmadd(updated, updated, v[0]);
+        }
+        Scalar lanes[width];
+        pstoreu(lanes, padd(padd(padd(d[0], d[1]), padd(d[2], d[3])), padd(padd(d[4], d[5]), padd(d[6], d[7]))));
+        for (Eigen::Index lane = 0; lane < width; ++lane) deltaSquares += lanes[lane];
+        pstoreu(lanes, padd(padd(padd(v[0], v[1]), padd(v[2], v[3])), padd(padd(v[4], v[5]), padd(v[6], v[7]))));
+        for (Eigen::Index lane = 0; lane < width; ++lane) valueSquares += lanes[lane];
+    }
+    for (; i < size; ++i) {
+        value[i] += delta[i];
+        deltaSquares = std::fma(delta[i], delta[i], deltaSquares);
+        valueSquares = std::fma(value[i], value[i], valueSquares);
+    }
+}
+
+/// The sum and the sum of squares of `size` contiguous coefficients in one pass (four accumulators each).
+template <typename Scalar>
+void sumAndSumOfSquares(const Scalar* data, Eigen::Index size, Scalar& sum, Scalar& squares) {
+    using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
+    constexpr Eigen::Index width = Eigen::internal::packet_traits<Scalar>::size;
+    Eigen::Index i = 0;
+    sum = Scalar(0);
+    squares = Scalar(0);
+    if constexpr (width > 1) {
+        using Eigen::internal::padd;
+        using Eigen::internal::ploadu;
+        using Eigen::internal::pmadd;
+        const Packet zero = Eigen::internal::pset1<Packet>(Scalar(0));
+        Packet s[4] = {zero, zero, zero, zero};
+        Packet q[4] = {zero, zero, zero, zero};
+        for (; i + 4 * width <= size; i += 4 * width)
+            for (int k = 0; k < 4; ++k) {
+                const Packet x = ploadu<Packet>(data + i + k * width);
+                s[k] = padd(s[k], x);
+                q[k] = pmadd(x, x, q[k]);
+            }
+        for (; i + width <= size; i += width) {
+            const Packet x = ploadu<Packet>(data + i);
+            s[0] = padd(s[0], x);
+            q[0] = pmadd(x, x, q[0]);
+        }
+        Scalar lanes[width];
+        Eigen::internal::pstoreu(lanes, padd(padd(s[0], s[1]), padd(s[2], s[3])));
+        for (Eigen::Index lane = 0; lane < width; ++lane) sum += lanes[lane];
+        Eigen::internal::pstoreu(lanes, padd(padd(q[0], q[1]), padd(q[2], q[3])));
+        for (Eigen::Index lane = 0; lane < width; ++lane) squares += lanes[lane];
+    }
+    for (; i < size; ++i) {
+        sum += data[i];
+        squares = std::fma(data[i], data[i], squares);
+    }
 }
 
 /// ||m||^2 in Scalar: the packet loop above for plain matrices, Eigen's squaredNorm() for expressions.
@@ -64,15 +151,14 @@ typename Derived::Scalar squaredNorm(const Eigen::MatrixBase<Derived>& m) {
 
 }  // namespace detail
 
-/// ||m||_2 as a double. Usually one vectorised pass, the sum of squares in Scalar; when that sum is too small
+/// ||m||_2 as a double, given `squares`, m's sum of squares computed in Scalar; when that sum is too small
 /// to trust (squares of tiny entries may have underflowed), overflows, or is not finite, a second, scaled
 /// computation: largest magnitude first, then the sum of squares of m / largest. NaN or Inf anywhere gives
 /// NaN or Inf.
 template <typename Derived>
-double l2Norm(const Eigen::MatrixBase<Derived>& m) {
+double l2NormFromSquares(const Eigen::MatrixBase<Derived>& m, typename Derived::Scalar squares) {
     using Scalar = typename Derived::Scalar;
     if (m.size() == 0) return 0.0;
-    const Scalar squares = detail::squaredNorm(m);
     // Entries whose squares underflow (below Scalar's smallest normal) lose at most size * min in the sum:
     // with the sum above size * min / epsilon that is below epsilon relative.
     const Scalar trusted = static_cast<Scalar>(m.size()) * std::numeric_limits<Scalar>::min() /
@@ -84,6 +170,23 @@ double l2Norm(const Eigen::MatrixBase<Derived>& m) {
     if (largest == Scalar(0)) return 0.0;
     const Scalar scale = Scalar(1) / largest;
     return static_cast<double>(largest) * std::sqrt(static_cast<double>((m * scale).squaredNorm()));
+}
+
+/// ||m||_2 as a double: l2NormFromSquares() of m's sum of squares in Scalar.
+template <typename Derived>
+double l2Norm(const Eigen::MatrixBase<Derived>& m) {
+    if (m.size() == 0) return 0.0;
+    return l2NormFromSquares(m, detail::squaredNorm(m));
+}
+
+/// value += delta in one pass that also gives ||delta|| and ||value|| afterwards, bit for bit what l2Norm()
+/// gives on each (the trainer's traced update: the norms cost no pass of their own).
+template <typename Scalar>
+void addWithNorms(Matrix<Scalar>& value, const Matrix<Scalar>& delta, double& deltaNorm, double& valueNorm) {
+    Scalar deltaSquares, valueSquares;
+    detail::addAndSumSquares(value.data(), delta.data(), value.size(), deltaSquares, valueSquares);
+    deltaNorm = l2NormFromSquares(delta, deltaSquares);
+    valueNorm = l2NormFromSquares(value, valueSquares);
 }
 
 }  // namespace gradlab

@@ -163,6 +163,8 @@ public:
         optimizer_->attach(slots);
         deltas_.resize(slots.size());
         for (std::size_t i = 0; i < slots.size(); ++i) deltas_[i].setZero(slots[i].rows, slots[i].cols);
+        valueNormAfterUpdate_.assign(slots.size(), 0.0);
+        valueNormKnown_.assign(slots.size(), 0);
 
         for (const auto& regularizerConfig : config.regularizers) {
             Regularized entry{host.makeRegularizer<Scalar>(regularizerConfig.spec), {}};
@@ -632,22 +634,30 @@ private:
             for (const auto& parameter : network_->parameters())
                 trace_->writeSnapshot(step_, parameter.name, parameter.parameter->grad, parameter.parameter->value);
 
+        // Traced, the update also gives ||update|| and ||value|| afterwards in the same pass (addWithNorms); the
+        // latter is the next step's ||value|| before its update, unless a projection changes the value first.
         const auto& parameters = network_->parameters();
+        double* updateNorm = traced ? trace_->table("/trace").row(columns_.updateNorm) : nullptr;
         for (std::size_t i = 0; i < parameters.size(); ++i) {
             Parameter<Scalar>& parameter = *parameters[i].parameter;
             optimizer_->update(i, parameter.value, parameter.grad, learningRate, step_ + 1, deltas_[i]);
-            parameter.value += deltas_[i];
+            if (traced)
+                addWithNorms(parameter.value, deltas_[i], updateNorm[i], valueNormAfterUpdate_[i]);
+            else
+                parameter.value += deltas_[i];
+            valueNormKnown_[i] = traced ? 1 : 0;
         }
         for (const auto& entry : regularizers_)
-            for (std::size_t index : entry.parameters) entry.regularizer->project(parameters[index].parameter->value);
+            for (std::size_t index : entry.parameters) {
+                entry.regularizer->project(parameters[index].parameter->value);
+                valueNormKnown_[index] = 0;
+            }
 
         if (traced) {
             trace::Table& table = trace_->table("/trace");
-            double* updateNorm = table.row(columns_.updateNorm);
             const double* valueNorm = table.row(columns_.paramNorm);
             double updateSquares = 0, valueSquares = 0;
             for (std::size_t i = 0; i < parameters.size(); ++i) {
-                updateNorm[i] = l2Norm(deltas_[i]);
                 updateSquares += updateNorm[i] * updateNorm[i];
                 valueSquares += valueNorm[i] * valueNorm[i];
                 if (!std::isfinite(updateNorm[i]) && !nonFinite_) {
@@ -688,7 +698,8 @@ private:
         for (std::size_t i = 0; i < parameters.size(); ++i) {
             gradNorms[i] = l2Norm(parameters[i].parameter->grad);
             total += gradNorms[i] * gradNorms[i];
-            valueNorms[i] = l2Norm(parameters[i].parameter->value);
+            // Bit for bit the same either way (addWithNorms), computed only when the last update did not give it.
+            valueNorms[i] = valueNormKnown_[i] ? valueNormAfterUpdate_[i] : l2Norm(parameters[i].parameter->value);
         }
         lastGradNorm_ = std::sqrt(total);
         *table.row(columns_.gradNorm) = lastGradNorm_;
@@ -700,8 +711,10 @@ private:
             signal[l] = l2Norm(network_->signal(l));
             const MatrixType& output = network_->output(l);
             const double count = static_cast<double>(output.size());
-            mean[l] = static_cast<double>(output.sum()) / count;
-            const double rms = l2Norm(output) / std::sqrt(count);
+            Scalar sum = 0, squares = 0;
+            detail::sumAndSumOfSquares(output.data(), output.size(), sum, squares);  // one pass for both
+            mean[l] = static_cast<double>(sum) / count;
+            const double rms = l2NormFromSquares(output, squares) / std::sqrt(count);
             deviation[l] = std::sqrt(std::max(0.0, rms * rms - mean[l] * mean[l]));
         }
         lastSignal_.assign(signal, signal + network_->size());
@@ -933,6 +946,8 @@ private:
     std::unique_ptr<trace::TraceWriter> trace_;
     Columns columns_;
     std::vector<MatrixType> deltas_;
+    std::vector<double> valueNormAfterUpdate_;  ///< per parameter, ||value|| after the last traced update
+    std::vector<char> valueNormKnown_;          ///< per parameter, valueNormAfterUpdate_ is the current ||value||
     std::vector<double> parameterClipped_;
     std::unique_ptr<Detectors> detectors_;
     std::vector<Event> events_, firedScratch_;
