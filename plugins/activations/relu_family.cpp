@@ -172,6 +172,10 @@ public:
     void derivative(const MatrixType& x, const MatrixType& y, MatrixType& d) override {
         implementation_->derivative(x, y, d);
     }
+    void unitMaxSlope(const MatrixType& x, const MatrixType& y, MatrixType& scratch,
+                      std::vector<double>& out) override {
+        implementation_->unitMaxSlope(x, y, scratch, out);
+    }
     double value(double x) const override { return implementation_->value(x); }
     double slope(double x) const override { return implementation_->slope(x); }
 

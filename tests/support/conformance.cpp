@@ -300,6 +300,25 @@ void checkActivationConformance(const std::string& yaml, Index units) {
             REQUIRE(activation->slope(x(0, j)) == Approx(d(0, j)).epsilon(1e-12).margin(1e-14));
         }
     }
+
+    SECTION("activation: unitMaxSlope() is each unit's largest |f'| over the batch, as derivative() gives it") {
+        auto activation = std::dynamic_pointer_cast<Activation<double>>(subject.module);
+        REQUIRE(activation != nullptr);
+        Random random(kSeed + 2);
+        for (Index columns : {Index(1), kBatch}) {
+            const Matrix<double> x = inputMatrix(units, columns, random);
+            Matrix<double> y, d, scratch;
+            activation->forward(x, y);
+            activation->derivative(x, y, d);
+            std::vector<double> largest;
+            activation->unitMaxSlope(x, y, scratch, largest);
+            REQUIRE(largest.size() == static_cast<std::size_t>(units));
+            for (Index unit = 0; unit < units; ++unit) {
+                CAPTURE(columns, unit);
+                CHECK(largest[static_cast<std::size_t>(unit)] == d.row(unit).cwiseAbs().maxCoeff());
+            }
+        }
+    }
 }
 
 }  // namespace gradlab::testing

@@ -38,8 +38,10 @@ public:
     /// Saturation statistics: for each unit (row), the largest |f'(x)| over the batch (columns); a dead ReLU
     /// or a saturated sigmoid unit has a value near 0. Layers call it while tracing and report the result as
     /// the statistic "unit_max_slope", which the host turns into /trace/saturation.
-    /// requires: x, y from forward. ensures: out has one entry per row; scratch holds f'(x).
-    void unitMaxSlope(const MatrixType& x, const MatrixType& y, MatrixType& scratch, std::vector<double>& out) {
+    /// requires: x, y from forward. ensures: out has one entry per row. scratch is room for f'(x) (this default
+    /// fills it; ElementwiseActivation computes the maxima in one pass over x and y without it).
+    virtual void unitMaxSlope(const MatrixType& x, const MatrixType& y, MatrixType& scratch,
+                              std::vector<double>& out) {
         derivative(x, y, scratch);
         out.assign(static_cast<std::size_t>(scratch.rows()), 0.0);
         if (scratch.cols() == 0) return;

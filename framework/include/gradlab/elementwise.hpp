@@ -10,6 +10,7 @@
 
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "gradlab/options.hpp"
 
@@ -43,6 +44,19 @@ public:
         d.array() = function_.derivative(x.array(), y.array());
     }
 
+    /// The largest |f'| of each unit over the batch, f' evaluated column by column into the running maxima:
+    /// one pass over x and y, no [units x batch] scratch written and read back.
+    void unitMaxSlope(const MatrixType& x, const MatrixType& y, MatrixType& scratch,
+                      std::vector<double>& out) override {
+        (void)scratch;
+        out.assign(static_cast<std::size_t>(x.rows()), 0.0);
+        if (x.cols() == 0) return;
+        largestSlope_ = function_.derivative(x.col(0).array(), y.col(0).array()).abs();
+        for (Index col = 1; col < x.cols(); ++col)
+            largestSlope_ = largestSlope_.max(function_.derivative(x.col(col).array(), y.col(col).array()).abs());
+        for (Index row = 0; row < x.rows(); ++row) out[static_cast<std::size_t>(row)] = static_cast<double>(largestSlope_(row));
+    }
+
     double value(double x) const override {
         Eigen::Array<double, 1, 1> in;
         in(0) = x;
@@ -69,6 +83,7 @@ protected:
     }
 
     Function function_;
+    Eigen::Array<Scalar, Eigen::Dynamic, 1> largestSlope_;  ///< unitMaxSlope()'s running maxima, [units]
 };
 
 }  // namespace gradlab
