@@ -1,5 +1,6 @@
 #include "trace/hdf5_handle.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <type_traits>
 #include <system_error>
@@ -131,9 +132,22 @@ std::vector<std::string> hdf5GroupMembers(hid_t location, const std::string& gro
     Hdf5ErrorSilencer silencer;
     std::vector<std::string> names;
     hsize_t index = 0;
-    checkHdf5Status(H5Literate_by_name(location, groupPath.c_str(), H5_INDEX_NAME, H5_ITER_INC, &index, &collectName,
-                                       &names, H5P_DEFAULT),
-                    "cannot list group '" + groupPath + "'");
+    const herr_t status = H5Literate_by_name(location, groupPath.c_str(), H5_INDEX_NAME, H5_ITER_INC, &index,
+                                             &collectName, &names, H5P_DEFAULT);
+    if (status < 0) {
+        // Name the file: callers pass a location, and a damaged file fails here (e.g. a bad symbol table). The
+        // reason is taken from HDF5's error stack before any other call clears it.
+        std::string reason;
+        try {
+            checkHdf5Status(status, "cannot list group '" + groupPath + "'");
+        } catch (const Error& error) {
+            reason = error.what();
+        }
+        std::string file(1024, '\0');
+        const ssize_t length = H5Fget_name(location, file.data(), file.size());
+        file.resize(length > 0 ? std::min<std::size_t>(static_cast<std::size_t>(length), file.size() - 1) : 0);
+        throw Error((file.empty() ? std::string() : "HDF5 file '" + file + "': ") + reason);
+    }
     return names;
 }
 
