@@ -93,7 +93,7 @@ void checkKilledTrace(const std::string& fullPath, const std::string& killedPath
     const TraceReader full(fullPath), killed(killedPath);
     CHECK(killed.stringAttribute("status") == "running");
     CHECK(killed.stringAttribute("finished_at").empty());
-    for (const std::string& table : {"/trace", "/eval"}) {
+    for (const std::string table : {"/trace", "/eval"}) {
         if (!killed.hasGroup(table)) continue;
         const std::vector<std::string> columns = listDatasets(killed, table);
         REQUIRE_FALSE(columns.empty());

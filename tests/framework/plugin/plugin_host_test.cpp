@@ -119,7 +119,7 @@ TEST_CASE("an unknown name lists what is known, with a did-you-mean", "[plugin][
 TEST_CASE("a plugin constructor that throws is reported with the plugin's name", "[plugin][loader]") {
     PluginHost host;
     host.loadLibrary(testPlugin("throws_constructing"));
-    PluginSpec spec{PluginKind::layer, "refuses", std::make_shared<Options>(), "here.yaml:3:5"};
+    PluginSpec spec{PluginKind::layer, "refuses", std::make_shared<Options>(), "here.yaml:3:5", {}};
     auto options = std::make_shared<Options>();
     options->set("size", std::int64_t{7});
     spec.options = options;
@@ -134,7 +134,7 @@ TEST_CASE("objects made by a plugin keep its library loaded after the host is go
         PluginHost host;
         host.loadLibrary(testPlugin("throws_constructing"));
         handle = host.libraries().front()->handle;
-        layer = host.makeLayer<double>(PluginSpec{PluginKind::layer, "triple", std::make_shared<Options>(), ""});
+        layer = host.makeLayer<double>(PluginSpec{PluginKind::layer, "triple", std::make_shared<Options>(), "", {}});
     }
     REQUIRE_FALSE(handle.expired());
     Matrix<double> x = Matrix<double>::Constant(2, 3, 1.5), y;
