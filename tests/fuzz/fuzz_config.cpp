@@ -2,13 +2,12 @@
 // that plugin names and options are validated against their declarations. An input is YAML text, optionally
 // followed by lines "--set key.path=value". The property (tests/fuzz/config_mutations.hpp): the input loads and
 // its resolved YAML reads back to itself, or it is refused with gradlab::Error naming the file or the --set.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "fuzz/config_mutations.hpp"
+#include "fuzz/scratch_folder.hpp"
 #include "plugin/plugin_host.hpp"
 
 namespace {
@@ -16,21 +15,12 @@ namespace {
 gradlab::PluginHost* host = nullptr;
 std::string* configPath = nullptr;
 
-/// A folder for scratch files, in memory when the system has one.
-std::filesystem::path scratchFolder(const char* name) {
-    const std::filesystem::path base =
-        std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
-    const auto folder = base / (std::string(name) + "-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(folder);
-    return folder;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
     host = new gradlab::PluginHost();
     host->loadDirectory(GRADLAB_BUILTIN_PLUGIN_DIR);
-    configPath = new std::string((scratchFolder("gradlab-fuzz-config") / "config.yaml").string());
+    configPath = new std::string((gradlab::fuzz::scratchFolder("gradlab-fuzz-config") / "config.yaml").string());
     return 0;
 }
 

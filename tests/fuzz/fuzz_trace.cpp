@@ -4,13 +4,12 @@
 // trace, the next how many HDF5-level mutations to make, the rest drive each mutation (which object, which
 // type, shape and values), and a final choice may truncate the file. The property: the trace is diagnosed (text
 // and JSON), or refused with gradlab::Error naming the file.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
 #include "fuzz/byte_chooser.hpp"
+#include "fuzz/scratch_folder.hpp"
 #include "fuzz/trace_mutations.hpp"
 #include "plugin/plugin_host.hpp"
 
@@ -20,20 +19,12 @@ gradlab::PluginHost* host = nullptr;  // kept (reachable) for the whole run, lik
 std::vector<std::string>* seeds = nullptr;
 std::string* tracePath = nullptr;
 
-std::filesystem::path scratchFolder(const char* name) {
-    const std::filesystem::path base =
-        std::filesystem::is_directory("/dev/shm") ? std::filesystem::path("/dev/shm") : std::filesystem::temp_directory_path();
-    const auto folder = base / (std::string(name) + "-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(folder);
-    return folder;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
     host = new gradlab::PluginHost();
     host->loadDirectory(GRADLAB_BUILTIN_PLUGIN_DIR);
-    const auto folder = scratchFolder("gradlab-fuzz-trace");
+    const auto folder = gradlab::fuzz::scratchFolder("gradlab-fuzz-trace");
     seeds = new std::vector<std::string>(
         gradlab::fuzz::makeSeedTraces(std::string(GRADLAB_SOURCE_DIR) + "/configs", (folder / "seeds").string(), *host));
     tracePath = new std::string((folder / "trace.h5").string());

@@ -13,6 +13,19 @@
 namespace gradlab {
 namespace detail {
 
+/// The sum of eight packet accumulators, pairwise, then lane by lane: the one reduction of sumOfSquares() and
+/// addAndSumSquares(), so that they round alike.
+template <typename Scalar, typename Packet>
+Scalar reduceAccumulators(const Packet (&a)[8]) {
+    using Eigen::internal::padd;
+    constexpr int width = Eigen::internal::unpacket_traits<Packet>::size;
+    Scalar lanes[width];
+    Eigen::internal::pstoreu(lanes, padd(padd(padd(a[0], a[1]), padd(a[2], a[3])), padd(padd(a[4], a[5]), padd(a[6], a[7]))));
+    Scalar sum(0);
+    for (int lane = 0; lane < width; ++lane) sum += lanes[lane];
+    return sum;
+}
+
 /// The sum of squares of a plain matrix's contiguous coefficients in eight independent packet accumulators:
 /// a norm per parameter and per layer at every traced step is memory-bound only if the additions do not wait
 /// on each other (Eigen's squaredNorm() keeps one or two chains: ~1.7x slower on data in L2).
@@ -23,33 +36,20 @@ Scalar sumOfSquares(const Scalar* data, Eigen::Index size) {
     Eigen::Index i = 0;
     Scalar sum(0);
     if constexpr (width > 1) {
-        using Eigen::internal::padd;
         using Eigen::internal::ploadu;
         using Eigen::internal::pmadd;
-        Packet a0 = Eigen::internal::pset1<Packet>(Scalar(0)), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-               a7 = a0;
-        for (; i + 8 * width <= size; i += 8 * width) {
-            const Scalar* p = data + i;
-            const Packet x0 = ploadu<Packet>(p), x1 = ploadu<Packet>(p + width), x2 = ploadu<Packet>(p + 2 * width),
-                         x3 = ploadu<Packet>(p + 3 * width), x4 = ploadu<Packet>(p + 4 * width),
-                         x5 = ploadu<Packet>(p + 5 * width), x6 = ploadu<Packet>(p + 6 * width),
-                         x7 = ploadu<Packet>(p + 7 * width);
-            a0 = pmadd(x0, x0, a0);
-            a1 = pmadd(x1, x1, a1);
-            a2 = pmadd(x2, x2, a2);
-            a3 = pmadd(x3, x3, a3);
-            a4 = pmadd(x4, x4, a4);
-            a5 = pmadd(x5, x5, a5);
-            a6 = pmadd(x6, x6, a6);
-            a7 = pmadd(x7, x7, a7);
-        }
+        const Packet zero = Eigen::internal::pset1<Packet>(Scalar(0));
+        Packet a[8] = {zero, zero, zero, zero, zero, zero, zero, zero};
+        for (; i + 8 * width <= size; i += 8 * width)
+            for (int k = 0; k < 8; ++k) {
+                const Packet x = ploadu<Packet>(data + i + k * width);
+                a[k] = pmadd(x, x, a[k]);
+            }
         for (; i + width <= size; i += width) {
             const Packet x = ploadu<Packet>(data + i);
-            a0 = pmadd(x, x, a0);
+            a[0] = pmadd(x, x, a[0]);
         }
-        Scalar lanes[width];
-        Eigen::internal::pstoreu(lanes, padd(padd(padd(a0, a1), padd(a2, a3)), padd(padd(a4, a5), padd(a6, a7))));
-        for (Eigen::Index lane = 0; lane < width; ++lane) sum += lanes[lane];
+        sum = reduceAccumulators<Scalar>(a);
     }
     for (; i < size; ++i) sum = std::fma(data[i], data[i], sum);
     return sum;
@@ -89,11 +89,8 @@ void addAndSumSquares(Scalar* value, const Scalar* delta, Eigen::Index size, Sca
             d[0] = pmadd(change, change, d[0]);
             v[0] = pmadd(updated, updated, v[0]);
         }
-        Scalar lanes[width];
-        pstoreu(lanes, padd(padd(padd(d[0], d[1]), padd(d[2], d[3])), padd(padd(d[4], d[5]), padd(d[6], d[7]))));
-        for (Eigen::Index lane = 0; lane < width; ++lane) deltaSquares += lanes[lane];
-        pstoreu(lanes, padd(padd(padd(v[0], v[1]), padd(v[2], v[3])), padd(padd(v[4], v[5]), padd(v[6], v[7]))));
-        for (Eigen::Index lane = 0; lane < width; ++lane) valueSquares += lanes[lane];
+        deltaSquares = reduceAccumulators<Scalar>(d);
+        valueSquares = reduceAccumulators<Scalar>(v);
     }
     for (; i < size; ++i) {
         value[i] += delta[i];
