@@ -194,13 +194,7 @@ protected:
     /// stepGrad_ = dL/dh_t = the layer above's gradient at step t (if y has it) + recurrentGrad_, the part from
     /// step t+1 (which the cell set to zero at a chunk end); while tracing, records ||dL/dh_t||.
     void gatherStepGradient(const MatrixType& dy, Index t, Index batch) {
-        if (returnSequences_)
-            stepGrad_ = dy.middleCols(t * batch, batch) + recurrentGrad_;
-        else if (t == timesteps_ - 1)
-            stepGrad_ = dy;
-        else
-            stepGrad_ = recurrentGrad_;
-        if (this->tracing()) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(stepGrad_.norm());
+        recordStepGradNorm(t, gatherStepGradientShare(dy, t, batch, 0, batch));
     }
 
     /// gatherStepGradient() for one share of the batch, the columns [first, first + count) of step t: writes
