@@ -263,19 +263,17 @@ Eigen::MatrixXd readSamples(hid_t file, const std::string& path, const std::stri
     for (std::size_t index = 0; index < dims.size(); ++index)
         shapeText += (index ? " x " : "") + std::to_string(dims[index]);
     shapeText += "]";
-    // A few hundred bytes of HDF5 can declare 2^64 elements (chunks are allocated when written): refuse more
-    // than the file could hold, counting deflate's best ratio (~1032:1) and 64 MiB of unwritten fill values,
-    // before the product overflows or the allocation exhausts memory.
+    // Refuse more than the file could hold (trace::hdf5ReadFits) before the product of the extents overflows or
+    // the allocation exhausts memory; the largest extent counts too, as a zero extent makes the product 0.
     double elements = 1.0, largestExtent = 0.0;
     for (hsize_t extent : dims) {
         elements *= static_cast<double>(extent);
         largestExtent = std::max(largestExtent, static_cast<double>(extent));
     }
-    const double storedBytes = static_cast<double>(H5Dget_storage_size(dataset.get()));
-    if (std::max(elements, largestExtent) * sizeof(double) > 64.0 * 1024 * 1024 + 1100.0 * storedBytes)
+    const hsize_t storedBytes = H5Dget_storage_size(dataset.get());
+    if (!trace::hdf5ReadFits(std::max(elements, largestExtent) * sizeof(double), storedBytes))
         throw Error(quoted(path) + ": " + role + " dataset " + quoted(name) + " has shape " + shapeText +
-                    " but the file stores only " + std::to_string(static_cast<std::uint64_t>(storedBytes)) +
-                    " bytes for it");
+                    " but the file stores only " + std::to_string(storedBytes) + " bytes for it");
     if (dimensions != nullptr) dimensions->assign(dims.begin(), dims.end());
     const Index samples = static_cast<Index>(dims[0]);
     Index features = 1;

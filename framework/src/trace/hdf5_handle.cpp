@@ -128,6 +128,12 @@ herr_t collectName(hid_t, const char* name, const H5L_info_t*, void* data) {
 
 }  // namespace
 
+bool hdf5ReadFits(double bytes, hsize_t storedBytes) {
+    constexpr double fillBytes = 64.0 * 1024 * 1024;
+    constexpr double bytesPerStoredByte = 1100.0;
+    return bytes <= fillBytes + bytesPerStoredByte * static_cast<double>(storedBytes);
+}
+
 std::vector<std::string> hdf5GroupMembers(hid_t location, const std::string& groupPath) {
     Hdf5ErrorSilencer silencer;
     std::vector<std::string> names;

@@ -104,6 +104,12 @@ Hdf5Handle openHdf5ReadOnly(const std::string& path);
 /// True when `path` (absolute, e.g. "/trace/loss") names an existing link, checking each component in turn.
 bool hdf5LinkExists(hid_t location, const std::string& path);
 
+/// Whether reading `bytes` for an object that stores `storedBytes` in the file is plausible: a few hundred bytes
+/// of HDF5 can declare 2^64 elements, and reading them must fail with a message, not exhaust memory. Allowed:
+/// deflate's best ratio (~1032:1, 1100 counted) per stored byte, plus 64 MiB of fill values (rows extended but
+/// never written, as in the trace of a killed run).
+bool hdf5ReadFits(double bytes, hsize_t storedBytes);
+
 /// Names of the links directly inside a group, in name order.
 std::vector<std::string> hdf5GroupMembers(hid_t location, const std::string& groupPath);
 

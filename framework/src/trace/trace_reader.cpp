@@ -27,12 +27,6 @@ std::vector<hsize_t> spaceShape(hid_t space) {
     return shape;
 }
 
-/// Most bytes a read may allocate beyond what the file stores: room for rows that were extended but never
-/// written (they read as the fill value) in a trace whose run was killed.
-constexpr double readSlackBytes = 64.0 * 1024 * 1024;
-/// Most bytes a read may allocate per byte the file stores: deflate's best ratio is about 1032:1.
-constexpr double readBytesPerStoredByte = 1100.0;
-
 /// The number of elements of a shape; false when it does not fit in 64 bits or an extent is beyond any real
 /// trace (2^48), which also keeps every extent representable as an Eigen::Index.
 bool elementCount(const std::vector<hsize_t>& shape, std::uint64_t& count) {
@@ -46,12 +40,9 @@ bool elementCount(const std::vector<hsize_t>& shape, std::uint64_t& count) {
 }
 
 /// Refuses to allocate `count` elements of `elementBytes` each for an object that stores `storedBytes` in the
-/// file: a few hundred bytes of HDF5 can declare a dataspace of 2^64 elements, and reading it must fail with a
-/// message, not exhaust memory.
+/// file (hdf5ReadFits).
 void checkReadSize(std::uint64_t count, std::size_t elementBytes, hsize_t storedBytes, const std::string& what) {
-    const double bytes = static_cast<double>(count) * static_cast<double>(elementBytes);
-    const double limit = readSlackBytes + readBytesPerStoredByte * static_cast<double>(storedBytes);
-    if (bytes > limit)
+    if (!hdf5ReadFits(static_cast<double>(count) * static_cast<double>(elementBytes), storedBytes))
         throw Error(what + " declares " + std::to_string(count) + " elements of " + std::to_string(elementBytes) +
                     " bytes but the file stores only " + std::to_string(storedBytes) + " bytes for it");
 }

@@ -253,6 +253,14 @@ TEST_CASE("HDF5 data sets load from numpy-style [samples x features] arrays", "[
         H5Tset_size(stringType.get(), 2);
         const char names[4][2] = {{'a', 'b'}, {'c', 'd'}, {'e', 'f'}, {'g', 'h'}};
         writeDataset(h5.get(), "names", stringType.get(), stringType.get(), names, 4, 0);
+        // 2^40 x 3 declared, nothing written: chunked storage allocates nothing until written.
+        const hsize_t dims[2] = {hsize_t(1) << 40, 3}, maximum[2] = {H5S_UNLIMITED, 3}, chunk[2] = {64, 3};
+        Hdf5Handle space = Hdf5Handle::dataspace(H5Screate_simple(2, dims, maximum));
+        Hdf5Handle properties = Hdf5Handle::propertyList(H5Pcreate(H5P_DATASET_CREATE));
+        REQUIRE(H5Pset_chunk(properties.get(), 2, chunk) >= 0);
+        Hdf5Handle huge = Hdf5Handle::dataset(H5Dcreate2(h5.get(), "huge", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
+                                                         properties.get(), H5P_DEFAULT));
+        REQUIRE(huge.valid());
     }
     SECTION("classification") {
         const Dataset data = loadHdf5(file.path(), "X", "/y", true);
@@ -272,7 +280,10 @@ TEST_CASE("HDF5 data sets load from numpy-style [samples x features] arrays", "[
     SECTION("errors") {
         CHECK_THROWS_WITH(loadHdf5(file.path(), "x", "y", true),
                           Contains("has no inputs dataset 'x' (did you mean 'X'? datasets at the root: X, bad_labels, "
-                                   "names, short, targets, with_nan, y)"));
+                                   "huge, names, short, targets, with_nan, y)"));
+        CHECK_THROWS_WITH(loadHdf5(file.path(), "huge", "y", true),
+                          Contains("inputs dataset 'huge' has shape [1099511627776 x 3] but the file stores only 0 "
+                                   "bytes for it"));
         CHECK_THROWS_WITH(loadHdf5(file.path(), "X", "short", false),
                           Contains("inputs 'X' has 4 samples [4 x 3] but targets 'short' has 3 [3]"));
         CHECK_THROWS_WITH(loadHdf5(file.path(), "X", "names", false),
