@@ -99,7 +99,7 @@ void addAndSumSquares(Scalar* value, const Scalar* delta, Eigen::Index size, Sca
     }
 }
 
-/// The sum and the sum of squares of `size` contiguous coefficients in one pass (four accumulators each).
+/// The sum and the sum of squares of `size` contiguous coefficients in one pass (eight accumulators each).
 template <typename Scalar>
 void sumAndSumOfSquares(const Scalar* data, Eigen::Index size, Scalar& sum, Scalar& squares) {
     using Packet = typename Eigen::internal::packet_traits<Scalar>::type;
@@ -112,10 +112,10 @@ void sumAndSumOfSquares(const Scalar* data, Eigen::Index size, Scalar& sum, Scal
         using Eigen::internal::ploadu;
         using Eigen::internal::pmadd;
         const Packet zero = Eigen::internal::pset1<Packet>(Scalar(0));
-        Packet s[4] = {zero, zero, zero, zero};
-        Packet q[4] = {zero, zero, zero, zero};
-        for (; i + 4 * width <= size; i += 4 * width)
-            for (int k = 0; k < 4; ++k) {
+        Packet s[8] = {zero, zero, zero, zero, zero, zero, zero, zero};
+        Packet q[8] = {zero, zero, zero, zero, zero, zero, zero, zero};
+        for (; i + 8 * width <= size; i += 8 * width)
+            for (int k = 0; k < 8; ++k) {
                 const Packet x = ploadu<Packet>(data + i + k * width);
                 s[k] = padd(s[k], x);
                 q[k] = pmadd(x, x, q[k]);
@@ -125,11 +125,8 @@ void sumAndSumOfSquares(const Scalar* data, Eigen::Index size, Scalar& sum, Scal
             s[0] = padd(s[0], x);
             q[0] = pmadd(x, x, q[0]);
         }
-        Scalar lanes[width];
-        Eigen::internal::pstoreu(lanes, padd(padd(s[0], s[1]), padd(s[2], s[3])));
-        for (Eigen::Index lane = 0; lane < width; ++lane) sum += lanes[lane];
-        Eigen::internal::pstoreu(lanes, padd(padd(q[0], q[1]), padd(q[2], q[3])));
-        for (Eigen::Index lane = 0; lane < width; ++lane) squares += lanes[lane];
+        sum = reduceAccumulators<Scalar>(s);
+        squares = reduceAccumulators<Scalar>(q);
     }
     for (; i < size; ++i) {
         sum += data[i];
