@@ -139,7 +139,7 @@ public:
         cellTanh_.resize(H, batch);
         cellCarry_.setZero(H, batch);
         const int shares = shareCount(batch);
-        stepNormParts_.assign(static_cast<std::size_t>(shares * timesteps_), 0.0);
+        stepNormParts_.assign(static_cast<std::size_t>(shares * timesteps_), 0.0L);
         // gates_ turns into dL/d(gate pre-activations), step by step from the last, as each step's gates are
         // used for the last time: BPTT keeps no second [4 units x T B] buffer.
         gatesHoldGradients_ = true;
@@ -150,7 +150,7 @@ public:
             backwardShare(dy, batch, share, shareFirst(share, shares, batch), shareFirst(share + 1, shares, batch));
         if (this->tracing())
             for (Index t = 0; t < timesteps_; ++t) {
-                double squares = 0;
+                long double squares = 0;
                 for (int share = 0; share < shares; ++share)
                     squares += stepNormParts_[static_cast<std::size_t>(share * timesteps_ + t)];
                 this->recordStepGradNorm(t, squares);
@@ -287,7 +287,7 @@ private:
     MatrixType cellGrad_;       ///< dL/dc_t of the current step, [units x B]
     MatrixType cellTanh_;       ///< tanh(c_t) of the current step, [units x B]
     MatrixType cellCarry_;      ///< dL/dc_{t+1} f_{t+1}, the part of dL/dc_t from the next step, [units x B]
-    std::vector<double> stepNormParts_;  ///< while tracing, squared ||dL/dh_t|| of each share, [shares x T]
+    std::vector<long double> stepNormParts_;  ///< while tracing, squared ||dL/dh_t|| of each share, [shares x T]
 
     double gateMean_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
                                 std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};

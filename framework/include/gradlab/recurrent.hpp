@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,10 @@
 #include "gradlab/tensor.hpp"
 
 namespace gradlab {
+
+/// The statistic under which recurrent layers report ||dL/dh_t|| per timestep: traced as
+/// /trace/timestep_grad_norm/<layer> [S x T], two-dimensional even when T = 1.
+inline constexpr const char* timestepGradNormStatistic = "timestep_grad_norm";
 
 /// Power iterations per spectral-norm estimate; warm-started, so the estimate keeps improving across steps.
 constexpr int kPowerIterations = 30;
@@ -67,7 +72,7 @@ public:
 
     /// Reports "timestep_grad_norm", the cell's statistics, then "recurrent_spectral_norm".
     void statistics(StatisticsSink& sink) const override {
-        sink.add("timestep_grad_norm", timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
+        sink.add(timestepGradNormStatistic, timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
         cellStatistics(sink);
         sink.add("recurrent_spectral_norm", spectralNorms_.data(), static_cast<Index>(spectralNorms_.size()));
     }
@@ -199,9 +204,10 @@ protected:
 
     /// gatherStepGradient() for one share of the batch, the columns [first, first + count) of step t: writes
     /// only those columns of stepGrad_ (reading the same columns of recurrentGrad_), so that threads may each
-    /// take a share. Returns the share's squared norm while tracing (else 0), summed in double: the sum over all
+    /// take a share. Returns the share's squared norm while tracing (else 0) as a long double, whose range holds
+    /// the square of any float or double (squares of doubles below 1e-154 underflow in double): the sum over all
     /// shares goes to recordStepGradNorm().
-    double gatherStepGradientShare(const MatrixType& dy, Index t, Index batch, Index first, Index count) {
+    long double gatherStepGradientShare(const MatrixType& dy, Index t, Index batch, Index first, Index count) {
         auto share = stepGrad_.middleCols(first, count);
         if (returnSequences_)
             share = dy.middleCols(t * batch + first, count) + recurrentGrad_.middleCols(first, count);
@@ -209,12 +215,22 @@ protected:
             share = dy.middleCols(first, count);
         else
             share = recurrentGrad_.middleCols(first, count);
-        return this->tracing() ? share.template cast<double>().squaredNorm() : 0.0;
+        if (!this->tracing()) return 0.0L;
+        if constexpr (std::is_same_v<Scalar, float>) {
+            return share.template cast<double>().squaredNorm();  // squares of floats are in double's range
+        } else {
+            const double squares = share.squaredNorm();
+            // Below this, squares of tiny entries may have underflowed; Inf may be an overflow: sum again wide.
+            const double trusted = static_cast<double>(share.size()) * std::numeric_limits<double>::min() /
+                                   std::numeric_limits<double>::epsilon();
+            if (squares >= trusted && squares <= std::numeric_limits<double>::max()) return squares;
+            return share.template cast<long double>().squaredNorm();
+        }
     }
 
     /// While tracing, records ||dL/dh_t|| from the squared norms of every share (gatherStepGradientShare()).
-    void recordStepGradNorm(Index t, double squaredNorm) {
-        if (this->tracing()) timestepGradNorm_[static_cast<std::size_t>(t)] = std::sqrt(squaredNorm);
+    void recordStepGradNorm(Index t, long double squaredNorm) {
+        if (this->tracing()) timestepGradNorm_[static_cast<std::size_t>(t)] = static_cast<double>(std::sqrt(squaredNorm));
     }
 
     /// Whether step t begins a truncation chunk (no gradient flows from t back to t-1).

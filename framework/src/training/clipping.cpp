@@ -5,15 +5,6 @@
 #include "training/norms.hpp"
 
 namespace gradlab {
-namespace {
-
-template <typename Scalar>
-double squaredNorm(const Matrix<Scalar>& matrix) {
-    const double norm = l2Norm(matrix);
-    return norm * norm;
-}
-
-}  // namespace
 
 template <typename Scalar>
 ClipResult clipGradients(const ClipConfig& clip, const std::vector<NamedParameter<Scalar>>& parameters,
@@ -21,14 +12,9 @@ ClipResult clipGradients(const ClipConfig& clip, const std::vector<NamedParamete
     // parameterClipped first holds each parameter's norm (no allocation after the first step), then the flags.
     std::vector<double>& flags = parameterClipped;
     flags.resize(parameters.size());
-    double total = 0;
-    for (std::size_t i = 0; i < parameters.size(); ++i) {
-        const double squared = squaredNorm(parameters[i].parameter->grad);
-        total += squared;
-        flags[i] = std::sqrt(squared);
-    }
+    for (std::size_t i = 0; i < parameters.size(); ++i) flags[i] = l2Norm(parameters[i].parameter->grad);
     ClipResult result;
-    result.normBefore = std::sqrt(total);
+    result.normBefore = l2NormOfNorms(flags.data(), flags.size());
     result.normAfter = result.normBefore;
     const double threshold = clip.threshold;
     for (std::size_t i = 0; i < parameters.size(); ++i) {
@@ -49,9 +35,9 @@ ClipResult clipGradients(const ClipConfig& clip, const std::vector<NamedParamete
         result.clipped = result.clipped || changed;
     }
     if (result.clipped) {
-        total = 0;
-        for (const auto& parameter : parameters) total += squaredNorm(parameter.parameter->grad);
-        result.normAfter = std::sqrt(total);
+        NormAccumulator after;
+        for (const auto& parameter : parameters) after.add(l2Norm(parameter.parameter->grad));
+        result.normAfter = after.norm();
     }
     return result;
 }

@@ -656,10 +656,7 @@ private:
         if (traced) {
             trace::Table& table = trace_->table("/trace");
             const double* valueNorm = table.row(columns_.paramNorm);
-            double updateSquares = 0, valueSquares = 0;
             for (std::size_t i = 0; i < parameters.size(); ++i) {
-                updateSquares += updateNorm[i] * updateNorm[i];
-                valueSquares += valueNorm[i] * valueNorm[i];
                 if (!std::isfinite(updateNorm[i]) && !nonFinite_) {
                     recordEvent({step_, "non_finite", "update " + parameters[i].name, -1, updateNorm[i],
                                  "the update of " + parameters[i].name + " became non-finite at step " +
@@ -671,7 +668,9 @@ private:
             measured.step = step_;
             measured.loss = loss;
             measured.gradNorm = lastGradNorm_;
-            measured.updateRatio = valueSquares > 0 ? std::sqrt(updateSquares / valueSquares) : NAN;
+            const double totalValue = l2NormOfNorms(valueNorm, parameters.size());
+            measured.updateRatio =
+                totalValue > 0 ? l2NormOfNorms(updateNorm, parameters.size()) / totalValue : NAN;
             measured.signalNorms = &lastSignal_;
             measured.saturation = &saturation_;
             measured.timestepRatios = &timestepRatios_;
@@ -694,14 +693,14 @@ private:
         const auto& parameters = network_->parameters();
         double* gradNorms = table.row(columns_.paramGradNorm);
         double* valueNorms = table.row(columns_.paramNorm);
-        double total = 0;
+        NormAccumulator total;
         for (std::size_t i = 0; i < parameters.size(); ++i) {
             gradNorms[i] = l2Norm(parameters[i].parameter->grad);
-            total += gradNorms[i] * gradNorms[i];
+            total.add(gradNorms[i]);
             // Bit for bit the same either way (addWithNorms), computed only when the last update did not give it.
             valueNorms[i] = valueNormKnown_[i] ? valueNormAfterUpdate_[i] : l2Norm(parameters[i].parameter->value);
         }
-        lastGradNorm_ = std::sqrt(total);
+        lastGradNorm_ = total.norm();
         *table.row(columns_.gradNorm) = lastGradNorm_;
 
         double* signal = table.row(columns_.signalGradNorm);
@@ -710,12 +709,13 @@ private:
         for (std::size_t l = 0; l < network_->size(); ++l) {
             signal[l] = l2Norm(network_->signal(l));
             const MatrixType& output = network_->output(l);
-            const double count = static_cast<double>(output.size());
-            Scalar sum = 0, squares = 0;
-            detail::sumAndSumOfSquares(output.data(), output.size(), sum, squares);  // one pass for both
-            mean[l] = static_cast<double>(sum) / count;
-            const double rms = l2NormFromSquares(output, squares) / std::sqrt(count);
-            deviation[l] = std::sqrt(std::max(0.0, rms * rms - mean[l] * mean[l]));
+            if (output.size() == 0) {
+                mean[l] = deviation[l] = NAN;
+                continue;
+            }
+            const Moments moments = meanAndDeviation(output.data(), output.size());  // one pass for both
+            mean[l] = moments.mean;
+            deviation[l] = moments.deviation;
         }
         lastSignal_.assign(signal, signal + network_->size());
         recordLayerStatistics();
