@@ -31,6 +31,13 @@ double present(const Matrix<Scalar>& y, bool masked) {
     return masked ? static_cast<double>((y.array() == y.array()).count()) : static_cast<double>(y.size());
 }
 
+/// sum (p - y)^2 over the targets present, in double.
+template <typename Scalar>
+double squaredError(const Matrix<Scalar>& p, const Matrix<Scalar>& y, bool masked) {
+    if (masked) return static_cast<double>((y.array() == y.array()).select(p - y, Scalar(0)).matrix().squaredNorm());
+    return static_cast<double>((p - y).squaredNorm());
+}
+
 /// sum (p - y)^2, gradient 2 (p - y).
 template <typename Scalar>
 class SumSquaredError : public Loss<Scalar> {
@@ -42,10 +49,13 @@ public:
         gradient *= Scalar(2);
         return loss;
     }
-    double value(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
+    typename Loss<Scalar>::Terms terms(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
         checkShapes(p, y, "sse");
-        if (this->masked_) return static_cast<double>((y.array() == y.array()).select(p - y, Scalar(0)).matrix().squaredNorm());
-        return static_cast<double>((p - y).squaredNorm());
+        return {squaredError(p, y, this->masked_), present(y, this->masked_)};
+    }
+    double fromTerms(const typename Loss<Scalar>::Terms& terms) const override { return terms.sum; }
+    double overSet(const typename Loss<Scalar>::Terms& total, Index samples, Index batchSize) const override {
+        return samples > 0 ? total.sum * static_cast<double>(batchSize) / static_cast<double>(samples) : 0.0;
     }
 };
 
@@ -65,13 +75,9 @@ public:
         gradient *= static_cast<Scalar>(2.0 / count);
         return loss;
     }
-    double value(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
+    typename Loss<Scalar>::Terms terms(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
         checkShapes(p, y, "mse");
-        const double count = present(y, this->masked_);
-        if (count == 0) return 0.0;
-        if (this->masked_)
-            return static_cast<double>((y.array() == y.array()).select(p - y, Scalar(0)).matrix().squaredNorm()) / count;
-        return static_cast<double>((p - y).squaredNorm()) / count;
+        return {squaredError(p, y, this->masked_), present(y, this->masked_)};
     }
 };
 
@@ -80,9 +86,13 @@ template <typename Scalar>
 class SoftmaxCrossEntropy : public Loss<Scalar> {
 public:
     double evaluate(const Matrix<Scalar>& p, const Matrix<Scalar>& y, Matrix<Scalar>& gradient) override {
-        return compute(p, y, &gradient);
+        return compute(p, y, &gradient, nullptr);
     }
-    double value(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override { return compute(p, y, nullptr); }
+    typename Loss<Scalar>::Terms terms(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
+        typename Loss<Scalar>::Terms terms;
+        compute(p, y, nullptr, &terms);
+        return terms;
+    }
 
     double correct(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
         double hits = 0;
@@ -111,7 +121,9 @@ private:
         return index;
     }
 
-    double compute(const Matrix<Scalar>& p, const Matrix<Scalar>& y, Matrix<Scalar>* gradient) {
+    /// The loss, with its gradient and its terms when asked.
+    double compute(const Matrix<Scalar>& p, const Matrix<Scalar>& y, Matrix<Scalar>* gradient,
+                   typename Loss<Scalar>::Terms* terms) {
         if (y.cols() != p.cols() || (y.rows() != 1 && y.rows() != p.rows()))
             throw Error("softmax_cross_entropy: the model's output is [" + std::to_string(p.rows()) + " x " +
                         std::to_string(p.cols()) + "], the targets [" + std::to_string(y.rows()) + " x " +
@@ -135,6 +147,7 @@ private:
                             std::to_string(p.rows()) + ")");
             loss += std::log(static_cast<double>(sums_(0, b))) - static_cast<double>(shifted_(label, b));
         }
+        if (terms) *terms = {loss, count};
         if (count == 0) {
             if (gradient) gradient->setZero(p.rows(), p.cols());
             return 0.0;
@@ -179,9 +192,9 @@ public:
             gradient.array() =
                 (p.array() - y.array()) / ((p.array() * (Scalar(1) - p.array())).max(epsilon) * Scalar(count));
         }
-        return value(p, y);
+        return this->value(p, y);
     }
-    double value(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
+    typename Loss<Scalar>::Terms terms(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
         checkShapes(p, y, "binary_cross_entropy");
         const auto pd = p.template cast<double>().array();
         const auto yd = y.template cast<double>().array();
@@ -192,7 +205,7 @@ public:
             const double epsilon = 1e-300;
             total = -(yd * pd.max(epsilon).log() + (1.0 - yd) * (1.0 - pd).max(epsilon).log()).sum();
         }
-        return total / static_cast<double>(p.size());
+        return {total, static_cast<double>(p.size())};
     }
     double correct(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
         const Scalar threshold = fromLogits_ ? Scalar(0) : Scalar(0.5);

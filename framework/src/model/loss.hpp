@@ -21,8 +21,34 @@ public:
     virtual double evaluate(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target,
                             Matrix<Scalar>& gradient) = 0;
 
-    /// The loss only (evaluation); no gradient.
-    virtual double value(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) = 0;
+    /// The loss as a sum of terms and the number it is averaged over, so that a set's loss can be summed over
+    /// chunks exactly (masked targets count for nothing): sse {sum of squared errors, targets present}, mse the
+    /// same, softmax_cross_entropy {sum of -log p(class), samples with a target}, binary_cross_entropy {sum of
+    /// the element losses, elements}.
+    struct Terms {
+        double sum = 0;
+        double count = 0;
+    };
+
+    /// The loss's terms over one batch (evaluation); no gradient.
+    virtual Terms terms(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) = 0;
+
+    /// The loss of a batch from its terms: sum / count (0 without targets); sse, a sum over its batch, is sum.
+    virtual double fromTerms(const Terms& terms) const { return terms.count > 0 ? terms.sum / terms.count : 0.0; }
+
+    /// The loss over a whole set of `samples` samples from the sum of its chunks' terms, by the formula
+    /// docs/hdf5-schema.md gives for /eval/loss: fromTerms() of the totals for the mean losses; sse, whose
+    /// value grows with the batch, is scaled to the training batch size: sum * batchSize / samples.
+    virtual double overSet(const Terms& total, Index samples, Index batchSize) const {
+        (void)samples;
+        (void)batchSize;
+        return fromTerms(total);
+    }
+
+    /// The loss only (evaluation); no gradient: fromTerms(terms()).
+    double value(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) {
+        return fromTerms(terms(prediction, target));
+    }
 
     /// Number of correct predictions in the batch (classification losses); -1 when accuracy is not defined.
     virtual double correct(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) const { return -1; }

@@ -860,14 +860,17 @@ private:
         const data::Dataset& set = validation_.inputs.cols() > 0 ? validation_ : train_;
         const Index samples = set.inputs.cols();
         const Index chunk = std::min<Index>(samples, std::max<Index>(config_.training.batchSize, 256));
-        double lossSum = 0, correct = 0, counted = 0;
+        typename Loss<Scalar>::Terms total;
+        double correct = 0, counted = 0;
         bool hasAccuracy = classification_;
         for (Index start = 0; start < samples; start += chunk) {
             const Index count = std::min(chunk, samples - start);
             toLayout(set.inputs, set.timesteps, start, count, evalX_);
             toLayout(set.targets, set.targetTimesteps, start, count, evalY_);
             const MatrixType& prediction = network_->forward(evalX_, Phase::eval);
-            lossSum += loss_->value(prediction, evalY_) * static_cast<double>(count);
+            const typename Loss<Scalar>::Terms terms = loss_->terms(prediction, evalY_);
+            total.sum += terms.sum;
+            total.count += terms.count;
             if (hasAccuracy) {
                 const double hits = loss_->correct(prediction, evalY_);
                 if (hits < 0) hasAccuracy = false;
@@ -877,11 +880,8 @@ private:
         }
         trace::Table& eval = trace_->table("/eval");
         eval.setInteger(columns_.evalStep, step_);
-        // sse sums over the batch; report it per sample-batch the way training does: mean of batch losses
-        // scaled to the training batch size keeps the two comparable.
-        double loss = lossSum / static_cast<double>(samples);
-        if (config_.loss.kind == "sse") loss *= static_cast<double>(config_.training.batchSize);
-        *eval.row(columns_.evalLoss) = loss;
+        // The chunks' terms add up exactly; sse is scaled to the training batch size (Loss::overSet()).
+        *eval.row(columns_.evalLoss) = loss_->overSet(total, samples, config_.training.batchSize);
         if (classification_) *eval.row(columns_.evalAccuracy) = hasAccuracy && counted > 0 ? correct / counted : NAN;
         eval.commit();
         trace_->flushIfDue();
