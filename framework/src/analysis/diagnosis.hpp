@@ -5,34 +5,16 @@
 /// beside the decay measured at the first traced step, and one verdict. `gradlab inspect` prints it as text or
 /// JSON.
 ///
-/// Verdict rules, the first that applies wins:
-///  1. diverged  — status is "diverged", or /events holds a non_finite event;
-///  2. exploding — /events holds an exploding event, or the global gradient norm /trace/grad_norm grows by more
-///                 than 1e3 over the run (its last finite value over its first finite value);
-///  3. vanishing — /events holds a vanishing event, or at the last traced step the first layer's signal gradient
-///                 norm over the last layer's (/trace/signal_grad_norm) is below 1e-4, or a recurrent layer's
-///                 ||dL/dh_1|| / ||dL/dh_T|| (/trace/timestep_grad_norm/<layer>) is below 1e-4;
-///  4. stalled   — /events holds a stalled event;
-///  5. healthy   — none of the above (saturated events are listed but do not change the verdict).
+/// The verdict and its rules: analysis/verdict.hpp.
 
 #include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "analysis/verdict.hpp"
+
 namespace gradlab::analysis {
-
-/// Growth of the global gradient norm over the run above which a run is "exploding".
-inline constexpr double explodingGrowth = 1e3;
-
-/// First-over-last gradient-norm ratio (per layer or per timestep) below which a run is "vanishing".
-inline constexpr double vanishingRatio = 1e-4;
-
-/// The diagnosis: what is wrong with the gradients, most severe first.
-enum class Verdict { healthy, vanishing, exploding, diverged, stalled };
-
-/// "healthy", "vanishing", "exploding", "diverged" or "stalled".
-std::string verdictName(Verdict verdict);
 
 /// One row of /events: a detector firing.
 struct TraceEvent {
@@ -76,6 +58,9 @@ struct TimestepProfile {
 struct TheoryComparison {
     /// True when the trace has a /theory group.
     bool present = false;
+    /// False when /theory says the theory does not apply to this model (its `applies` attribute is 0); `note`
+    /// then says why. Traces from before the attribute have a prediction whenever /theory exists.
+    bool applies = true;
     /// The activation the predictions are for.
     std::string activation;
     /// sigma_w^2, sigma_b^2, q*, chi_1, c*, chi_c and the two depth scales, NaN when absent.
@@ -133,9 +118,9 @@ struct Diagnosis {
     std::vector<TraceEvent> events;
     /// /theory, if present, and the measured decay.
     TheoryComparison theory;
-    /// The verdict (see the file comment for the rules).
-    Verdict verdict = Verdict::healthy;
-    /// One or two lines of evidence for the verdict.
+    /// The verdict (analysis/verdict.hpp has the rules).
+    Verdict verdict = Verdict::unknown;
+    /// One to three lines of evidence for the verdict.
     std::vector<std::string> evidence;
 };
 

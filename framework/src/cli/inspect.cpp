@@ -9,20 +9,6 @@ namespace po = boost::program_options;
 
 namespace gradlab::cli {
 
-namespace {
-
-const char* verdictRules =
-    "verdict, the first rule that applies:\n"
-    "  diverged   status is 'diverged', or /events holds a non_finite event\n"
-    "  exploding  an exploding event, or /trace/grad_norm grows by more than 1e3 over the run\n"
-    "             (last finite value / first finite value)\n"
-    "  vanishing  a vanishing event, or at the last traced step the first layer's signal gradient norm over\n"
-    "             the last layer's is below 1e-4, or a recurrent layer's ||dL/dh_1|| / ||dL/dh_T|| is below 1e-4\n"
-    "  stalled    a stalled event\n"
-    "  healthy    none of the above\n";
-
-}  // namespace
-
 int inspectCommand(const std::vector<std::string>& arguments) {
     std::string file;
     bool json = false, help = false;
@@ -39,7 +25,7 @@ int inspectCommand(const std::vector<std::string>& arguments) {
     po::store(po::command_line_parser(arguments).options(description).positional(positional).run(), values);
     po::notify(values);
     if (help) {
-        std::cout << description << "\n" << verdictRules;
+        std::cout << description << "\n" << analysis::verdictRules();
         return 0;
     }
     if (file.empty()) throw po::error("missing FILE");

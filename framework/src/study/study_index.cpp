@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "gradlab/error.hpp"
+#include "analysis/diagnosis.hpp"
 #include "trace/hdf5_handle.hpp"
 #include "trace/trace_reader.hpp"
 
@@ -175,36 +176,19 @@ bool isFinishedStatus(const std::string& status) {
     return status == "completed" || status == "diverged" || status == "stopped";
 }
 
-std::string verdictOf(const std::string& status, const std::vector<std::string>& eventKinds) {
-    if (!isFinishedStatus(status)) return "unknown";
-    if (status == "diverged") return "diverged";
-    for (const auto& kind : eventKinds)
-        if (kind == "non_finite") return "diverged";
-    for (const auto& kind : eventKinds)
-        if (kind == "exploding" || kind == "vanishing" || kind == "stalled" || kind == "saturated") return kind;
-    return "healthy";
-}
-
 RunOutcome readRunOutcome(const std::string& tracePath) {
-    const trace::TraceReader reader(tracePath);
     RunOutcome outcome;
-    outcome.status = reader.stringAttribute("status");
-    if (reader.hasAttribute("status_message")) outcome.message = reader.stringAttribute("status_message");
-    if (reader.hasDataset("/trace/loss")) {
-        const Eigen::VectorXd loss = reader.readVector("/trace/loss");
-        if (loss.size() > 0) outcome.finalLoss = loss(loss.size() - 1);
-    }
-    std::vector<std::string> kinds;
-    if (reader.hasDataset("/events/kind") && reader.hasDataset("/events/step")) {
-        kinds = reader.readStrings("/events/kind");
-        const std::vector<std::int64_t> steps = reader.readInt64Vector("/events/step");
-        for (std::size_t i = 0; i < kinds.size() && i < steps.size(); ++i)
-            if (kinds[i] == "non_finite") {
-                outcome.divergedAt = steps[i];
-                break;
-            }
-    }
-    outcome.verdict = verdictOf(outcome.status, kinds);
+    // The status attribute is required: a trace without one is damaged (diagnose() would call it "unknown").
+    outcome.status = trace::TraceReader(tracePath).stringAttribute("status");
+    const analysis::Diagnosis diagnosis = analysis::diagnose(tracePath);
+    outcome.message = diagnosis.statusMessage;
+    outcome.finalLoss = diagnosis.finalLoss;
+    for (const analysis::TraceEvent& event : diagnosis.events)
+        if (event.kind == "non_finite") {
+            outcome.divergedAt = event.step;
+            break;
+        }
+    outcome.verdict = analysis::verdictName(diagnosis.verdict);
     return outcome;
 }
 

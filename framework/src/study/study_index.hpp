@@ -22,17 +22,13 @@ struct RunOutcome {
     std::string message;  ///< the trace's status_message
     double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last row of /trace/loss (NaN if none)
     std::int64_t divergedAt = -1;                                 ///< step of the first non_finite event, -1 if none
-    std::string verdict;                                          ///< see verdictOf
+    std::string verdict;  ///< analysis::verdictName() of the trace's diagnosis: the verdict inspect prints
 };
 
-/// Reads a run's outcome from its trace (gradlab::trace::TraceReader). Throws Error when the file is missing
-/// or not a readable trace.
+/// Reads a run's outcome from its trace: status, message, final loss and divergence step, and the verdict of
+/// analysis::diagnose(), the one `gradlab inspect` prints. Throws Error when the file is missing or not a
+/// readable trace.
 RunOutcome readRunOutcome(const std::string& tracePath);
-
-/// The one-word verdict of a run: "diverged" when its status is diverged (or a non_finite event was recorded),
-/// else the kind of its first exploding, vanishing, stalled or saturated event, else "healthy"; "unknown" for
-/// runs that did not finish (status running, failed, interrupted or pending).
-std::string verdictOf(const std::string& status, const std::vector<std::string>& eventKinds);
 
 /// True for the statuses of a run that reached its end: completed, diverged and stopped. Resuming a study
 /// skips such runs and redoes the others.
@@ -46,7 +42,7 @@ struct StudyRow {
     std::string message;             ///< why it ended (the trace's status_message or the failure)
     double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last training loss, NaN if none
     std::int64_t divergedAt = -1;         ///< step of the first non-finite loss or gradient, -1 if none
-    std::string verdict = "unknown";      ///< see verdictOf
+    std::string verdict = "unknown";      ///< see RunOutcome::verdict; "unknown" without a trace
     std::string trace;                    ///< the trace file, relative to the study folder
     std::string log;                      ///< the run's stdout and stderr, relative to the study folder
     std::int64_t seed = 0;                ///< the run's seed

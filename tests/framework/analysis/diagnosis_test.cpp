@@ -255,12 +255,15 @@ TEST_CASE("verdict rules on hand-written traces", "[analysis]") {
         CHECK(diagnosis.configName == "handmade");
         CHECK(diagnosis.lastProfile.firstOverLast == Approx(0.5));
     }
-    SECTION("a saturated event alone stays healthy") {
+    SECTION("a saturated event alone: saturated, never 'no detector fired'") {
         spec.eventRows = {event("saturated", 5, "layers.1.dense", "60% of units have |f'| < 1e-3", -1, 0.6)};
         writeTrace(path, spec);
         const Diagnosis diagnosis = analysis::diagnose(path);
-        CHECK(diagnosis.verdict == Verdict::healthy);
-        CHECK_THAT(analysis::formatText(diagnosis), Contains("saturated"));
+        CHECK(diagnosis.verdict == Verdict::saturated);
+        const std::string text = analysis::formatText(diagnosis);
+        CHECK_THAT(text, Contains("verdict: saturated"));
+        CHECK_THAT(text, Contains("1 layer with dead or saturated units"));
+        CHECK_THAT(text, !Contains("no detector fired"));
     }
     SECTION("a non_finite event makes it diverged even when completed") {
         spec.eventRows = {event("exploding", 5, "global", "grad norm 1e9 above 1e8", -1, 1e9),
@@ -432,7 +435,7 @@ TEST_CASE("a trace without rows still gets a diagnosis", "[analysis]") {
     CHECK(diagnosis.status == "running");
     CHECK(diagnosis.tracedSteps == 0);
     CHECK(diagnosis.configName.empty());
-    CHECK(diagnosis.verdict == Verdict::healthy);
+    CHECK(diagnosis.verdict == Verdict::unknown);  // nothing traced: nothing to judge
     const std::string text = analysis::formatText(diagnosis);
     CHECK_THAT(text, Contains("steps       none traced"));
     CHECK_THAT(text, Contains("signal gradient norm: not traced"));

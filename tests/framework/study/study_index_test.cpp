@@ -79,17 +79,13 @@ study::StudyIndex sampleIndex() {
 
 }  // namespace
 
-TEST_CASE("verdictOf: diverged, then the first gradient event kind, else healthy", "[study]") {
-    CHECK(study::verdictOf("diverged", {}) == "diverged");
-    CHECK(study::verdictOf("completed", {"non_finite"}) == "diverged");
-    CHECK(study::verdictOf("completed", {"stalled", "exploding"}) == "stalled");
-    CHECK(study::verdictOf("stopped", {"vanishing"}) == "vanishing");
-    CHECK(study::verdictOf("completed", {}) == "healthy");
-    CHECK(study::verdictOf("failed", {"exploding"}) == "unknown");
-    CHECK(study::verdictOf("running", {}) == "unknown");
+TEST_CASE("isFinishedStatus: completed, diverged and stopped runs reached their end", "[study]") {
+    CHECK(study::isFinishedStatus("completed"));
+    CHECK(study::isFinishedStatus("diverged"));
     CHECK(study::isFinishedStatus("stopped"));
     CHECK_FALSE(study::isFinishedStatus("running"));
     CHECK_FALSE(study::isFinishedStatus("failed"));
+    CHECK_FALSE(study::isFinishedStatus("interrupted"));
 }
 
 TEST_CASE("readRunOutcome reads status, final loss, divergence step and verdict from a trace", "[study]") {
@@ -102,16 +98,17 @@ TEST_CASE("readRunOutcome reads status, final loss, divergence step and verdict 
     CHECK(outcome.divergedAt == 2);
     CHECK(outcome.verdict == "diverged");
 
+    // The verdict ranks events (inspect's rules), it does not take the first in time.
     writeTrace(path, {3.0, 2.0, 1.5}, {{1, "saturated"}, {2, "vanishing"}}, "completed");
     outcome = study::readRunOutcome(path);
     CHECK(outcome.finalLoss == 1.5);
     CHECK(outcome.divergedAt == -1);
-    CHECK(outcome.verdict == "saturated");
+    CHECK(outcome.verdict == "vanishing");
 
     writeTrace(path, {3.0}, {}, "");
     outcome = study::readRunOutcome(path);
     CHECK(outcome.status == "running");
-    CHECK(outcome.verdict == "unknown");
+    CHECK(outcome.verdict == "unknown");  // no /trace/step rows and no events: nothing to judge
 
     CHECK_THROWS_WITH(study::readRunOutcome(testing::scratchPath("no_such_trace.h5")), Contains("no such file"));
 }
