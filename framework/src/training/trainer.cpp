@@ -189,17 +189,30 @@ public:
         result.checkpoint = checkpointPath(config_, options_.output);
         if (config_.checkpoint.enabled) checkWritable(result.checkpoint);
         std::int64_t firstStep = 0;
-        if (options_.resume && std::filesystem::exists(result.checkpoint)) {
-            firstStep = resume(result);
-        } else {
-            if (options_.resume)
-                result.note = "no checkpoint '" + result.checkpoint + "' (the run stopped before its first one): "
-                              "started from step 0";
-            if (config_.trace.enabled) {
-                trace_ = std::make_unique<trace::TraceWriter>(result.output, traceHeader(), config_.trace.flushEvery);
-                declareTables();
-                writeTheory();
+        try {
+            if (options_.resume && std::filesystem::exists(result.checkpoint)) {
+                firstStep = resume(result);
+            } else {
+                if (options_.resume)
+                    result.note = "no checkpoint '" + result.checkpoint +
+                                  "' (the run stopped before its first one): started from step 0";
+                if (config_.trace.enabled) {
+                    trace_ = std::make_unique<trace::TraceWriter>(result.output, traceHeader(),
+                                                                  config_.trace.flushEvery);
+                    declareTables();
+                    writeTheory();
+                }
             }
+        } catch (const std::exception& error) {
+            // A trace that was opened never stays "running": it ends failed with the message, then the error goes on.
+            if (trace_ && !trace_->finished()) {
+                try {
+                    trace_->finish("failed", std::string("before step ") + std::to_string(firstStep) + ": " +
+                                                 error.what(), utcNow());
+                } catch (const std::exception&) {
+                }
+            }
+            throw;
         }
         if (!config_.trace.enabled) result.output.clear();
         result.firstStep = firstStep;
@@ -512,44 +525,67 @@ private:
 
     /// Mean-field theory at initialisation (Poole et al. 2016, Schoenholz et al. 2017) in /theory, for models
     /// it describes: dense layers with one element-wise activation (as dense's `activation:` or as activation
-    /// layers). sigma_w^2 = fan_in * mean(W^2) and sigma_b^2 = mean(b^2) are measured on the initialised hidden
-    /// dense layers (all dense layers but the last, and but the first when there are three or more), so any
-    /// initializer is covered. Other models (normalisation, residual, recurrent layers) get no /theory.
+    /// layers; identity activations are no-ops). sigma_w^2 = fan_in * mean(W^2) and sigma_b^2 = mean(b^2) are
+    /// measured on the initialised hidden dense layers (all dense layers but the last, and but the first when
+    /// there are three or more), so any initializer is covered. Where the theory does not apply, or cannot be
+    /// computed, /theory holds `applies` = 0 and a `note` saying why; training goes on either way.
     void writeTheory() {
+        const std::string group = "/theory";
+        std::string whyNot;
+        try {
+            whyNot = writeMeanField(group);
+        } catch (const std::exception& error) {
+            whyNot = std::string("the mean-field computation failed: ") + error.what();
+        }
+        if (whyNot.empty()) return;
+        trace_->setGroupIntegerAttribute(group, "applies", 0);
+        trace_->setGroupAttribute(group, "note", "no mean-field theory: " + whyNot);
+    }
+
+    /// Writes the mean-field prediction to `group` and returns "", or returns why the theory does not apply.
+    std::string writeMeanField(const std::string& group) {
         std::vector<std::size_t> dense;
         const PluginSpec* activation = nullptr;
         std::string activationName;
+        const auto& names = network_->layerNames();
         for (std::size_t l = 0; l < config_.layers.size(); ++l) {
             const PluginSpec& spec = config_.layers[l];
             const PluginSpec* used = nullptr;
             if (spec.name == "dense") {
                 dense.push_back(l);
-                if (spec.options->plugin("activation").name != "identity") used = &spec.options->plugin("activation");
+                used = &spec.options->plugin("activation");
             } else if (spec.name == "activation") {
                 used = &spec.options->plugin("activation");
             } else {
-                return;  // not an MLP of dense layers and activations
+                return "layer " + names[l] + " (" + spec.name +
+                       ") is neither a dense layer nor an element-wise activation";
             }
-            if (used == nullptr) continue;
-            if (activation != nullptr && used->name != activationName) return;  // mixed activations
+            if (used->name == "identity") continue;  // a no-op for the theory
+            if (activation != nullptr && used->name != activationName)
+                return "mixed activations (" + activationName + " and " + used->name + ")";
             activation = used;
             activationName = used->name;
         }
-        if (activation == nullptr || dense.size() < 2) return;
+        if (activation == nullptr) return "the model has no activation (a linear network)";
+        if (dense.size() < 2) return "fewer than 2 dense layers";
         std::vector<std::size_t> hidden(dense.begin(), dense.end() - 1);
         if (hidden.size() >= 2) hidden.erase(hidden.begin());
         double weightVariance = 0, biasVariance = 0;
         for (std::size_t l : hidden) {
             Layer<Scalar>& layer = network_->layer(l);
-            const auto& weight = layer.param("W").value;
-            weightVariance += static_cast<double>(weight.squaredNorm()) / static_cast<double>(weight.rows());
+            // In double: a float32 weight of 5e18 squares beyond float's range.
+            const Matrix<double> weight = layer.param("W").value.template cast<double>();
+            weightVariance += weight.squaredNorm() / static_cast<double>(weight.rows());
             if (config_.layers[l].options->boolean("bias")) {
-                const auto& bias = layer.param("b").value;
-                biasVariance += static_cast<double>(bias.squaredNorm()) / static_cast<double>(bias.size());
+                const Matrix<double> bias = layer.param("b").value.template cast<double>();
+                biasVariance += bias.squaredNorm() / static_cast<double>(bias.size());
             }
         }
         const double sigmaW2 = weightVariance / static_cast<double>(hidden.size());
         const double sigmaB2 = biasVariance / static_cast<double>(hidden.size());
+        if (!std::isfinite(sigmaW2) || !std::isfinite(sigmaB2))
+            return "the initial weights' variance is not finite (sigma_w^2 = " + std::to_string(sigmaW2) +
+                   ", sigma_b^2 = " + std::to_string(sigmaB2) + ")";
         auto function = host_.makeActivation<double>(*activation);
         function->build(1);
         Random random(0);
@@ -561,7 +597,7 @@ private:
                 ->initialize(parameter.parameter->value, parameter.parameter->init, random);
         const theory::MeanFieldPrediction prediction = theory::meanField(
             [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, sigmaW2, sigmaB2);
-        const std::string group = "/theory";
+        trace_->setGroupIntegerAttribute(group, "applies", 1);
         trace_->setGroupAttribute(group, "activation", activationName);
         trace_->setGroupAttribute(group, "sigma_w2", prediction.sigmaW2);
         trace_->setGroupAttribute(group, "sigma_b2", prediction.sigmaB2);
@@ -576,6 +612,7 @@ private:
                                   prediction.note.empty()
                                       ? "sigma_w^2 and sigma_b^2 measured on the initialised hidden dense layers"
                                       : prediction.note);
+        return "";
     }
 
     /// One step: forward, loss, backward, penalties, update; traced quantities when asked. Returns the loss.
