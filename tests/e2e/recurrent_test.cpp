@@ -92,3 +92,20 @@ TEST_CASE("a NaN planted at one timestep is located at that timestep", "[e2e][re
     CHECK(result.events[0].timestep == 7);
     CHECK_THAT(result.message, Contains("timestep 7"));
 }
+
+TEST_CASE("a recurrent layer on non-sequence data runs as T = 1 with a warning, its per-timestep trace 2-D",
+          "[e2e][recurrent]") {
+    const std::string config = testing::scratchPath("rnn_flat.yaml");
+    std::ofstream(config) << "name: rnn_flat\ndata: {kind: random_regression, samples: 32, inputs: 5, outputs: 2}\n"
+                             "model:\n  layers:\n    - {kind: rnn, units: 8}\n    - {kind: dense, units: 2}\n"
+                             "loss: mse\noptimizer: {kind: sgd, lr: 0.01}\ntraining: {steps: 3, batch_size: 8}\n";
+    const std::string output = testing::scratchPath("rnn_flat.h5");
+    const RunResult result = runConfig(config, {}, output);
+    REQUIRE(result.status == "completed");
+    CHECK_THAT(result.note, Contains("warning: layers.0.rnn is recurrent, but data kind 'random_regression'"));
+    trace::TraceReader reader(output);
+    const std::vector<hsize_t> shape = reader.datasetShape("/trace/timestep_grad_norm/layers.0.rnn");
+    REQUIRE(shape.size() == 2);  // [S x T] as the schema promises, T = 1
+    CHECK(shape[0] == 3);
+    CHECK(shape[1] == 1);
+}

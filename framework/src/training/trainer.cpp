@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "gradlab/recurrent.hpp"
 #include "checkpoint/checkpoint.hpp"
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
@@ -288,6 +289,7 @@ public:
         result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         if (options_.progress == ProgressStyle::live) std::cerr << "\r\033[K" << std::flush;
         result.signalProfile = signalProfile();
+        for (const std::string& warning : warnings_) result.note += (result.note.empty() ? "" : "; ") + warning;
         result.events = events_;
         if (trace_) {
             try {
@@ -777,13 +779,17 @@ private:
                     saturation_[l] = values.empty() ? NAN : static_cast<double>(dead) / static_cast<double>(values.size());
                     continue;
                 }
-                if (name == "timestep_grad_norm" && values.size() >= 2 && values.back() > 0)
+                const bool perTimestep = name == timestepGradNormStatistic;
+                if (perTimestep && values.size() >= 2 && values.back() > 0)
                     timestepRatios_.emplace_back(l, values.front() / values.back());
                 // Where this layer's statistic goes; found without allocating after its first traced step.
                 StatisticSlot* slot = nullptr;
                 for (auto& candidate : statisticSlots_[l])
                     if (candidate.name == name) slot = &candidate;
-                if (slot == nullptr) slot = &addStatisticSlot(l, name, values.size());
+                if (slot == nullptr) {
+                    if (perTimestep && values.size() == 1) warnSingleTimestep(l);
+                    slot = &addStatisticSlot(l, name, values.size(), perTimestep);
+                }
                 std::copy(values.begin(), values.end(), slot->table->row(slot->column));
             }
         }
@@ -792,13 +798,25 @@ private:
         std::copy(saturation_.begin(), saturation_.end(), saturation);
     }
 
-    /// Creates /trace/<name> (if new) and its column for layer l, at the first traced step that reports it.
-    StatisticSlot& addStatisticSlot(std::size_t l, const std::string& name, std::size_t width) {
+    /// Says once, on stderr and in the run's note, that recurrent layer l runs as T = 1 on non-sequence data.
+    void warnSingleTimestep(std::size_t l) {
+        const std::string warning = "warning: " + network_->layerNames()[l] + " is recurrent, but data kind '" +
+                                    config_.data.kind + "' gives one timestep per sample: it runs as T = 1 (its "
+                                    "recurrent weights get no gradient); use sequence data (docs/config-reference.md)";
+        std::cerr << (options_.progress == ProgressStyle::live ? "\r\033[K" : "") << warning << "\n";
+        warnings_.push_back(warning);
+    }
+
+    /// Creates /trace/<name> (if new) and its column for layer l, at the first traced step that reports it: a
+    /// column of `width` values, or a scalar column when width is 1 (unless `alwaysVector`, as for per-timestep
+    /// statistics, which stay [S x T] at T = 1).
+    StatisticSlot& addStatisticSlot(std::size_t l, const std::string& name, std::size_t width, bool alwaysVector) {
         trace::Table& table = trace_->table("/trace/" + name);
         const std::string& layerName = network_->layerNames()[l];
         if (table.rows() > table.keptRows())
             throw Error("layer " + layerName + " reported statistic '" + name + "' only after the first traced step");
-        const trace::ColumnId column = table.addColumn(layerName, width == 1 ? 0 : static_cast<Index>(width));
+        const trace::ColumnId column =
+            table.addColumn(layerName, width == 1 && !alwaysVector ? 0 : static_cast<Index>(width));
         if (std::find(statisticTables_.begin(), statisticTables_.end(), &table) == statisticTables_.end())
             statisticTables_.push_back(&table);
         statisticSlots_[l].push_back({name, &table, column});
@@ -1000,6 +1018,7 @@ private:
     std::int64_t step_ = 0;
     double lastGradNorm_ = 0;
     std::vector<double> lastSignal_;
+    std::vector<std::string> warnings_;  ///< said once each, also in RunResult::note
 };
 
 }  // namespace
