@@ -129,6 +129,44 @@ void readTheory(const trace::TraceReader& reader, Diagnosis& diagnosis, const Ei
     theory.measuredFactor = squaredRatio >= 0.0 ? std::pow(squaredRatio, 1.0 / theory.measuredPairs) : nan;
 }
 
+/// The headline numbers, from what diagnose() read and from /eval.
+void readMetrics(const trace::TraceReader& reader, Diagnosis& diagnosis) {
+    RunMetrics& metrics = diagnosis.metrics;
+    metrics.finalTrainLoss = diagnosis.finalLoss;
+    metrics.signalRatioInit = diagnosis.firstProfile.firstOverLast;
+    metrics.signalRatioFinal = diagnosis.lastProfile.firstOverLast;
+    // The recurrent layer closest to the input: the first of /meta/layer_names with a per-timestep profile.
+    const TimestepProfile* first = nullptr;
+    std::size_t firstIndex = diagnosis.layerNames.size();
+    for (const TimestepProfile& profile : diagnosis.timestepProfiles) {
+        const auto at = std::find(diagnosis.layerNames.begin(), diagnosis.layerNames.end(), profile.layer);
+        const std::size_t index = static_cast<std::size_t>(at - diagnosis.layerNames.begin());
+        if (first == nullptr || index < firstIndex) {
+            first = &profile;
+            firstIndex = index;
+        }
+    }
+    if (first != nullptr) {
+        metrics.timestepRatioInit = first->firstOverLastInit;
+        metrics.timestepRatioFinal = first->firstOverLast;
+    }
+    if (reader.hasDataset("/eval/loss")) {
+        const Eigen::VectorXd loss = reader.readVector("/eval/loss");
+        if (loss.size() > 0) metrics.finalEvalLoss = loss(loss.size() - 1);
+        for (Eigen::Index row = 0; row < loss.size(); ++row)
+            if (std::isfinite(loss(row)) && !(loss(row) >= metrics.bestEvalLoss)) metrics.bestEvalLoss = loss(row);
+    }
+    if (reader.hasDataset("/eval/accuracy")) {
+        const Eigen::VectorXd accuracy = reader.readVector("/eval/accuracy");
+        if (accuracy.size() > 0) metrics.finalEvalAccuracy = accuracy(accuracy.size() - 1);
+    }
+    for (const TraceEvent& event : diagnosis.events)
+        if (event.kind == "non_finite") {
+            metrics.divergedAt = event.step;
+            break;
+        }
+}
+
 }  // namespace
 
 Diagnosis diagnose(const std::string& path) {
@@ -194,11 +232,12 @@ Diagnosis diagnose(const std::string& path) {
             const Eigen::MatrixXd norms = reader.readMatrix(datasetPath);
             TimestepProfile profile;
             profile.layer = name;
-            if (norms.rows() > 0) {
+            if (norms.rows() > 0 && norms.cols() > 0) {
                 profile.step = stepOf(norms.rows() - 1);
                 for (Eigen::Index column = 0; column < norms.cols(); ++column)
                     profile.norms.push_back(norms(norms.rows() - 1, column));
-                if (!profile.norms.empty()) profile.firstOverLast = ratio(profile.norms.front(), profile.norms.back());
+                profile.firstOverLast = ratio(profile.norms.front(), profile.norms.back());
+                profile.firstOverLastInit = ratio(norms(0, 0), norms(0, norms.cols() - 1));
             }
             diagnosis.timestepProfiles.push_back(profile);
         }
@@ -206,6 +245,7 @@ Diagnosis diagnose(const std::string& path) {
 
     readEvents(reader, diagnosis);
     readTheory(reader, diagnosis, signal);
+    readMetrics(reader, diagnosis);
     decideVerdict(diagnosis);
     return diagnosis;
 }

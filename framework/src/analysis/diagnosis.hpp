@@ -52,6 +52,29 @@ struct TimestepProfile {
     std::vector<double> norms;
     /// ||dL/dh_1|| / ||dL/dh_T||: below 1 when the gradient shrinks going back in time.
     double firstOverLast = std::numeric_limits<double>::quiet_NaN();
+    /// The same ratio at the first traced step (normally step 0, at initialisation).
+    double firstOverLastInit = std::numeric_limits<double>::quiet_NaN();
+};
+
+/// The numbers a researcher looks at first, one set per run: in the run summary, inspect, the sweep's progress
+/// lines, study.h5 and tools/study-to-csv (the columns of the same names, docs/hdf5-schema.md). NaN (or -1
+/// for steps) when the trace does not have them.
+struct RunMetrics {
+    /// /trace/loss at the last traced step: the last training batch's loss.
+    double finalTrainLoss = std::numeric_limits<double>::quiet_NaN();
+    /// /eval/loss at the last evaluation, and its smallest finite value over the run.
+    double finalEvalLoss = std::numeric_limits<double>::quiet_NaN(),
+           bestEvalLoss = std::numeric_limits<double>::quiet_NaN();
+    /// /eval/accuracy at the last evaluation (classification only).
+    double finalEvalAccuracy = std::numeric_limits<double>::quiet_NaN();
+    /// First over last layer of /trace/signal_grad_norm at the first and the last traced step.
+    double signalRatioInit = std::numeric_limits<double>::quiet_NaN(),
+           signalRatioFinal = std::numeric_limits<double>::quiet_NaN();
+    /// ||dL/dh_1|| / ||dL/dh_T|| of the first recurrent layer (in layer order) at the first and last traced step.
+    double timestepRatioInit = std::numeric_limits<double>::quiet_NaN(),
+           timestepRatioFinal = std::numeric_limits<double>::quiet_NaN();
+    /// The step of the first non_finite event, -1 when none.
+    std::int64_t divergedAt = -1;
 };
 
 /// The mean-field predictions stored in /theory (see theory/mean_field.hpp) beside the measured decay.
@@ -118,6 +141,8 @@ struct Diagnosis {
     std::vector<TraceEvent> events;
     /// /theory, if present, and the measured decay.
     TheoryComparison theory;
+    /// The headline numbers (RunMetrics).
+    RunMetrics metrics;
     /// The verdict (analysis/verdict.hpp has the rules).
     Verdict verdict = Verdict::unknown;
     /// One to three lines of evidence for the verdict.
@@ -127,6 +152,10 @@ struct Diagnosis {
 /// Reads and diagnoses the trace at `path`. Throws Error when the file is missing, not HDF5, not a gradlab
 /// trace or of a newer schema version (the message names the file and what it found).
 Diagnosis diagnose(const std::string& path);
+
+/// The headline numbers in one line, those the trace has, e.g. "eval loss 0.029 (best 0.023), signal ratio
+/// 0.48 -> 0.23"; "" when it has none. The run summary, inspect and the sweep's progress lines print it.
+std::string formatMetrics(const RunMetrics& metrics);
 
 /// The diagnosis as readable text: header, events, log-scale bar charts of the profiles, theory, verdict.
 std::string formatText(const Diagnosis& diagnosis);

@@ -154,6 +154,16 @@ std::string formatJson(const Diagnosis& diagnosis) {
             out << "null";
         out << "},\n";
     }
+    const RunMetrics& metrics = diagnosis.metrics;
+    out << "  \"metrics\": {\"final_train_loss\": " << jsonNumber(metrics.finalTrainLoss)
+        << ", \"final_eval_loss\": " << jsonNumber(metrics.finalEvalLoss)
+        << ", \"best_eval_loss\": " << jsonNumber(metrics.bestEvalLoss)
+        << ", \"final_eval_accuracy\": " << jsonNumber(metrics.finalEvalAccuracy)
+        << ",\n              \"signal_ratio_init\": " << jsonNumber(metrics.signalRatioInit)
+        << ", \"signal_ratio_final\": " << jsonNumber(metrics.signalRatioFinal)
+        << ", \"timestep_ratio_init\": " << jsonNumber(metrics.timestepRatioInit)
+        << ", \"timestep_ratio_final\": " << jsonNumber(metrics.timestepRatioFinal)
+        << ", \"diverged_at\": " << metrics.divergedAt << "},\n";
     out << "  \"verdict\": " << jsonString(verdictName(diagnosis.verdict)) << ",\n";
     out << "  \"evidence\": " << jsonStrings(diagnosis.evidence) << "\n";
     out << "}\n";

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <vector>
 
 #include "analysis/diagnosis.hpp"
 #include "analysis/format.hpp"
@@ -67,6 +68,24 @@ std::vector<std::size_t> sampleIndices(std::size_t count) {
 
 }  // namespace
 
+std::string formatMetrics(const RunMetrics& metrics) {
+    std::vector<std::string> parts;
+    if (std::isfinite(metrics.finalEvalLoss) || std::isfinite(metrics.bestEvalLoss))
+        parts.push_back("eval loss " + general(metrics.finalEvalLoss, 3) + " (best " + general(metrics.bestEvalLoss, 3) +
+                        ")");
+    if (std::isfinite(metrics.finalEvalAccuracy)) parts.push_back("eval accuracy " + general(metrics.finalEvalAccuracy, 3));
+    if (!std::isnan(metrics.signalRatioInit) || !std::isnan(metrics.signalRatioFinal))
+        parts.push_back("signal ratio " + scientific(metrics.signalRatioInit) + " -> " +
+                        scientific(metrics.signalRatioFinal));
+    if (!std::isnan(metrics.timestepRatioInit) || !std::isnan(metrics.timestepRatioFinal))
+        parts.push_back("timestep ratio " + scientific(metrics.timestepRatioInit) + " -> " +
+                        scientific(metrics.timestepRatioFinal));
+    if (metrics.divergedAt >= 0) parts.push_back("diverged at step " + std::to_string(metrics.divergedAt));
+    std::string line;
+    for (std::size_t index = 0; index < parts.size(); ++index) line += (index ? ", " : "") + parts[index];
+    return line;
+}
+
 std::string formatText(const Diagnosis& diagnosis) {
     std::ostringstream out;
     out << "gradlab trace " << diagnosis.file << "\n";
@@ -87,6 +106,10 @@ std::string formatText(const Diagnosis& diagnosis) {
     if (std::isfinite(diagnosis.firstGradNorm))
         out << "  grad norm   " << scientific(diagnosis.firstGradNorm) << " -> " << scientific(diagnosis.lastGradNorm)
             << " (x " << scientific(diagnosis.gradNormGrowth) << ")\n";
+    const std::string metrics = formatMetrics(diagnosis.metrics);
+    if (!metrics.empty())
+        out << "  metrics     " << metrics << " (ratios: first over last, at steps " << diagnosis.firstStep << " and "
+            << diagnosis.lastStep << ")\n";
 
     // Events.
     out << "\n";

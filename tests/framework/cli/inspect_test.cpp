@@ -200,7 +200,7 @@ const std::vector<std::string> kTopLevelKeys = {
     "file",          "config_name",        "status",         "status_message",   "precision",
     "traced_steps",  "first_step",         "last_step",      "final_loss",       "last_finite_loss",
     "last_finite_loss_step", "grad_norm",  "layer_names",    "layer_kinds",      "signal_grad_norm",
-    "timestep_grad_norm",    "events_recorded", "events",    "theory",           "verdict",
+    "timestep_grad_norm",    "events_recorded", "events",    "theory",           "metrics",   "verdict",
     "evidence"};
 
 }  // namespace
@@ -333,7 +333,7 @@ TEST_CASE("gradlab inspect --json escapes strings and reports events, timesteps 
     CHECK(profile["layer"].text == "layers.0.rnn");
     CHECK(profile["timesteps"].number == 5);
     CHECK(profile["first_over_last"].number == Approx(1e-4));
-    CHECK(document["verdict"].text == "healthy");  // 1e-4 is not below 1e-4; saturation does not count
+    CHECK(document["verdict"].text == "saturated");  // 1e-4 is not below 1e-4: not vanishing; units saturate
     const Json& theory = document["theory"];
     for (const char* key : {"activation", "sigma_w2", "sigma_b2", "q_star", "chi_1", "c_star", "chi_c",
                             "depth_scale_gradient", "depth_scale_correlation", "converged", "note", "measured"})
