@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "gradlab/error.hpp"
+#include "util/safe_files.hpp"
 
 namespace gradlab::checkpoint {
 namespace {
@@ -41,8 +42,10 @@ CheckpointWriter::CheckpointWriter(std::string path) : path_(std::move(path)) {
             throw Error("cannot create the checkpoint folder " + inQuotes(target.parent_path().string()) + ": " +
                         error.message());
     }
-    // The temporary name is unique to this process, so two writers never share it.
-    temporary_ = path_ + ".tmp-" + std::to_string(::getpid());
+    files::requireRegularOrMissing(path_, "checkpoint");
+    // Created exclusively under a name nobody can guess, so two writers never share it and a link planted in the
+    // folder cannot redirect the write.
+    temporary_ = files::temporaryNameFor(path_);
     trace::Hdf5ErrorSilencer silencer;
     file_ = Hdf5Handle::file(H5Fcreate(temporary_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     if (!file_.valid())

@@ -27,6 +27,7 @@
 #include "study/slurm_script.hpp"
 #include "study/study_index.hpp"
 #include "study/sweep_plan.hpp"
+#include "util/safe_files.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -152,11 +153,8 @@ std::string readText(const fs::path& path) {
     return text.str();
 }
 
-void writeText(const fs::path& path, const std::string& text) {
-    std::ofstream stream(path);
-    stream << text;
-    if (!stream.flush()) throw Error("cannot write '" + path.string() + "'");
-}
+/// Writes a file of the study atomically, replacing (never following) a symbolic link planted at its name.
+void writeText(const fs::path& path, const std::string& text) { files::writeFileAtomically(path.string(), text, "file"); }
 
 /// The last non-empty line of a run's log, where `gradlab run` puts its error; "" when there is none.
 std::string lastLogLine(const fs::path& path) {
@@ -227,9 +225,8 @@ pid_t launch(const std::string& program, const Job& job, const std::vector<std::
     for (const auto& argument : arguments) commandLine += " " + argument;
     commandLine += "\n";
 
-    // A resumed run appends to its log, which keeps what the killed run printed.
-    const int log = ::open(job.logPath.c_str(), O_WRONLY | O_CREAT | (job.resume ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
-    if (log < 0) throw Error("cannot create the log '" + job.logPath.string() + "': " + std::strerror(errno));
+    // A resumed run appends to its log, which keeps what the killed run printed. Never through a symbolic link.
+    const int log = files::openForWriting(job.logPath.string(), job.resume, "log");
     if (::write(log, commandLine.data(), commandLine.size()) < 0) {
         // The command line is a convenience; the run's own output matters more.
     }

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "gradlab/error.hpp"
+#include "util/safe_files.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab::trace {
@@ -329,7 +330,7 @@ TraceWriter::TraceWriter(const std::string& path, const TraceHeader& header, std
     }
 }
 
-std::string TraceWriter::temporaryPath() const { return path_ + ".tmp-" + std::to_string(::getpid()); }
+std::string TraceWriter::temporaryPath() const { return temporary_; }
 
 TraceWriter::TraceWriter(const std::string& path, const ResumePoint& resume, std::int64_t flushEveryRows)
     : path_(path), flushEveryRows_(flushEveryRows) {
@@ -361,11 +362,15 @@ void TraceWriter::openFile(unsigned flags) {
                         where + ": cannot set the file space strategy");
         // Created under a temporary name and renamed once its header is on disk (see the constructor), so that
         // a trace at `path` always has one, whenever its process is killed.
-        const std::string temporary = temporaryPath();
-        file_ = Hdf5Handle::file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()));
+        // Exclusively, under a name nobody can guess: a link planted at it cannot redirect the write.
+        files::requireRegularOrMissing(path_, "trace");
+        temporary_ = files::temporaryNameFor(path_);
+        file_ = Hdf5Handle::file(H5Fcreate(temporary_.c_str(), H5F_ACC_EXCL, creation.get(), access.get()));
         if (!file_.valid()) throw Error("cannot create trace file " + inQuotes(path_) + ": " + hdf5ErrorReason());
         return;
     }
+    // A trace reopened in place is never written through a symbolic link (another user may have planted it).
+    files::refuseSymbolicLink(path_, "trace");
     {
         // Check what the file is before writing to it, with the reader's messages (not HDF5, not a trace).
         Hdf5Handle probe = openHdf5ReadOnly(path_);

@@ -284,3 +284,4 @@ private:
 };
 
 }  // namespace gradlab::trace
+    std::string temporary_;  // the unpredictable name a new trace is created under before its rename

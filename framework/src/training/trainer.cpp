@@ -28,6 +28,7 @@
 #include "theory/mean_field.hpp"
 #include "config/plugin_spec_reader.hpp"
 
+#include "util/safe_files.hpp"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -334,27 +335,18 @@ private:
     }
 
     /// Creates the folder of an output file and checks that a megabyte can be written there, so that an
-    /// unwritable or full location fails before training rather than at the first flush or checkpoint.
+    /// unwritable or full location fails before training rather than at the first flush or checkpoint. The probe
+    /// file is created exclusively under an unpredictable name (files::probeWritable), never through a planted link.
     static void checkWritable(const std::string& path) {
         const std::filesystem::path file(path);
         const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : ".";
         std::error_code error;
         std::filesystem::create_directories(folder, error);
         if (error) throw Error("cannot create the output folder '" + folder.string() + "': " + error.message());
-        const std::string probe = (folder / (".gradlab-write-test-" + std::to_string(::getpid()))).string();
-        std::FILE* handle = std::fopen(probe.c_str(), "w");
-        if (handle == nullptr)
-            throw Error("cannot write in the output folder '" + folder.string() + "' (for '" + path +
-                        "'): " + std::strerror(errno));
-        static const std::vector<char> megabyte(1 << 20, 0);
-        const bool written = std::fwrite(megabyte.data(), 1, megabyte.size(), handle) == megabyte.size() &&
-                             std::fflush(handle) == 0;
-        const int reason = errno;
-        std::fclose(handle);
-        std::filesystem::remove(probe, error);
-        if (!written)
+        const std::string reason = files::probeWritable(folder.string(), std::size_t{1} << 20);
+        if (!reason.empty())
             throw Error("cannot write 1 MB in the output folder '" + folder.string() + "' (for '" + path +
-                        "'): " + std::strerror(reason) + "; free some space or choose another output");
+                        "'): " + reason + "; free some space or choose another output");
     }
 
     trace::TraceHeader traceHeader() {
