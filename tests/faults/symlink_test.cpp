@@ -56,7 +56,7 @@ TEST_CASE("links planted at the names of a run do not redirect its writes", "[fa
     writeFile(config, smallRunConfig(trace, 600, 200));
     Tally tally;
     // Each planted name on its own, and all of them at once.
-    const std::vector<std::string> names{trace, folder + "/shared/run.ckpt.h5", ""};
+    const std::vector<std::string> names{trace, folder + "/shared/run.ckpt.h5", trace + ".lock", ""};
     for (const std::string& name : names) {
         fs::remove_all(folder + "/shared");
         fs::create_directories(folder + "/shared");
@@ -76,7 +76,12 @@ TEST_CASE("links planted at the names of a run do not redirect its writes", "[fa
         const bool untouched = readFile(target) == precious;
         CHECK(untouched);
         tally.add(untouched);
-        CHECK(ran.exitCode == 0);
+        if (name == trace + ".lock") {
+            CHECK(ran.exitCode == 1);
+            CHECK(ran.output.find("symbolic link") != std::string::npos);
+        } else {
+            CHECK(ran.exitCode == 0);
+        }
     }
 }
 
@@ -92,7 +97,8 @@ TEST_CASE("links planted at the names of a sweep do not redirect its writes", "[
     const std::string run = "lr0.05";
     REQUIRE(planned.output.find(run) != std::string::npos);
     const std::vector<std::string> names{study + "/logs/" + run + ".log", study + "/configs/" + run + ".yaml",
-                                         study + "/study.h5", study + "/runs/" + run + ".h5"};
+                                         study + "/study.h5", study + "/runs/" + run + ".h5",
+                                         study + "/study.h5.lock"};
     for (const std::string& name : names) {
         fs::remove_all(study);
         for (const char* sub : {"logs", "configs", "runs"}) fs::create_directories(study + "/" + sub);

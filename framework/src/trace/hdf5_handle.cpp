@@ -184,6 +184,66 @@ std::string hdf5TypeClassName(hid_t datatype) {
         case H5T_STRING:
             return "string";
         case H5T_BITFIELD:
+namespace {
+
+herr_t collectDatasetPath(hid_t, const char* name, const H5O_info_t* info, void* data) {
+    if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(std::string("/") + name);
+    return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> hdf5AllDatasets(hid_t file, const std::string& where) {
+    Hdf5ErrorSilencer silencer;
+    std::vector<std::string> datasets;
+#if H5_VERSION_GE(1, 12, 0)
+    const herr_t status = H5Ovisit3(file, H5_INDEX_NAME, H5_ITER_INC, &collectDatasetPath, &datasets, H5O_INFO_BASIC);
+#else
+    const herr_t status = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, &collectDatasetPath, &datasets, H5O_INFO_BASIC);
+#endif
+    checkHdf5Status(status, where + ": cannot list its datasets");
+    return datasets;
+}
+
+void hdf5CheckDatasetReads(hid_t file, const std::string& path, bool lastRowOnly, const std::string& where) {
+    Hdf5ErrorSilencer silencer;
+    const std::string what = where + ": cannot read " + (lastRowOnly ? "the last row of '" : "'") + path + "'";
+    Hdf5Handle dataset = Hdf5Handle::dataset(checkHdf5(H5Dopen2(file, path.c_str(), H5P_DEFAULT), what));
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(dataset.get()), what));
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0) throw Error(what + ": " + hdf5ErrorReason());
+    std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)), 1);
+    if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
+    if (rank > 0 && lastRowOnly && dims[0] > 0) {
+        start[0] = dims[0] - 1;
+        count[0] = 1;
+    }
+    hsize_t elements = 1;
+    for (int d = 0; d < rank; ++d) elements *= count[static_cast<std::size_t>(d)];
+    if (elements == 0) return;
+    Hdf5Handle fileType = Hdf5Handle::datatype(checkHdf5(H5Dget_type(dataset.get()), what));
+    Hdf5Handle memoryType = Hdf5Handle::datatype(checkHdf5(H5Tget_native_type(fileType.get(), H5T_DIR_ASCEND), what));
+    const std::size_t size = H5Tget_size(memoryType.get());
+    if (size == 0) throw Error(what + ": " + hdf5ErrorReason());
+    const double bytes = static_cast<double>(elements) * static_cast<double>(size);
+    if (!hdf5ReadFits(bytes, H5Dget_storage_size(dataset.get())))
+        throw Error(what + ": it declares " + std::to_string(elements) + " elements, more than the file stores");
+    Hdf5Handle memory;
+    if (rank > 0) {
+        checkHdf5Status(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                        what);
+        memory = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, count.data(), nullptr), what));
+    } else {
+        memory = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
+    }
+    std::vector<unsigned char> buffer(static_cast<std::size_t>(elements) * size);
+    checkHdf5Status(H5Dread(dataset.get(), memoryType.get(), memory.get(), space.get(), H5P_DEFAULT, buffer.data()),
+                    what);
+    if (H5Tdetect_class(memoryType.get(), H5T_VLEN) > 0 || H5Tis_variable_str(memoryType.get()) > 0)
+        H5Dvlen_reclaim(memoryType.get(), memory.get(), H5P_DEFAULT, buffer.data());
+}
+
             return "bitfield";
         case H5T_OPAQUE:
             return "opaque";

@@ -116,6 +116,15 @@ std::vector<std::string> hdf5GroupMembers(hid_t location, const std::string& gro
 /// Names of the datasets directly inside a group, in name order.
 std::vector<std::string> hdf5GroupDatasets(hid_t location, const std::string& groupPath);
 
+/// Every dataset of the file, as absolute paths in name order (H5Ovisit); throws Error "<where>: cannot list its
+/// datasets: <reason>" when an object header or a group's links do not read.
+std::vector<std::string> hdf5AllDatasets(hid_t file, const std::string& where);
+
+/// Reads the dataset at `path` (only its last row, the last index of its first dimension, when `lastRowOnly`) and
+/// discards the values: a check that its chunks decompress and pass their checksums. Throws Error "<where>: cannot
+/// read '<path>': <reason>".
+void hdf5CheckDatasetReads(hid_t file, const std::string& path, bool lastRowOnly, const std::string& where);
+
 /// A readable name of a dataset's type class: "integer", "float", "string", "enum", "compound", ...
 std::string hdf5TypeClassName(hid_t datatype);
 

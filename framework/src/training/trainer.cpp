@@ -24,11 +24,12 @@
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
 #include "training/norms.hpp"
+#include "training/output_lock.hpp"
 #include "training/schedule.hpp"
 #include "theory/mean_field.hpp"
 #include "config/plugin_spec_reader.hpp"
-
 #include "util/safe_files.hpp"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -969,6 +970,7 @@ std::string checkpointPath(const RunConfig& config, const std::string& outputOve
 }
 
 RunResult runTraining(const RunConfig& config, const PluginHost& host, const RunOptions& options) {
+    const OutputLock lock(config, options.output);
     Eigen::setNbThreads(config.training.threads);
 #ifdef _OPENMP
     omp_set_num_threads(config.training.threads);
