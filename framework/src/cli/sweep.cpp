@@ -346,7 +346,9 @@ int mergeShards(const std::string& folderText) {
     const StudyFolder folder{fs::path(folderText)};
     if (!fs::is_directory(folder.root)) throw Error("cannot merge '" + folderText + "': no such study folder");
     const std::string mergedPath = folder.index(Shard{}).string();
+    files::requireRegularOrMissing(mergedPath, "study index");
     const files::FileLock studyLock(files::lockPathFor(mergedPath), "the study index '" + mergedPath + "'");
+    files::removeStaleTemporaries(mergedPath);
     static const std::regex pattern("^study\\.shard-([0-9]+)-of-([0-9]+)\\.h5$");
     std::map<std::int64_t, std::pair<fs::path, study::StudyIndex>> shards;
     std::int64_t count = 0;
@@ -644,8 +646,10 @@ int sweepCommand(const std::vector<std::string>& arguments) {
             throw Error("cannot create the study folder '" + (folder.root / sub).string() + "': " + error.message());
     }
     const fs::path indexPath = folder.index(shard);
+    files::requireRegularOrMissing(indexPath.string(), "study index");
     // One sweep at a time per study index (each shard has its own): the lock says who holds it.
     const files::FileLock studyLock(files::lockPathFor(indexPath.string()), "the study index '" + indexPath.string() + "'");
+    files::removeStaleTemporaries(indexPath.string());
 
     study::StudyIndex index;
     index.config = sweep.configText;

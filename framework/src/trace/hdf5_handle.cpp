@@ -90,6 +90,15 @@ Hdf5Handle openHdf5ReadOnly(const std::string& path) {
     std::error_code error;
     if (!std::filesystem::exists(path, error)) throw Error("cannot open '" + path + "': no such file");
     if (std::filesystem::is_directory(path, error)) throw Error("cannot open '" + path + "': it is a folder");
+    // A FIFO would block the open for ever, a device would be read as garbage: only regular files are opened.
+    if (!std::filesystem::is_regular_file(path, error))
+        throw Error("cannot open '" + path + "': it is " +
+                    (std::filesystem::is_fifo(path, error)       ? std::string("a FIFO")
+                     : std::filesystem::is_socket(path, error)   ? std::string("a socket")
+                     : std::filesystem::is_block_file(path, error) || std::filesystem::is_character_file(path, error)
+                         ? std::string("a device")
+                         : std::string("something else")) +
+                    ", not a regular file");
 #if H5_VERSION_GE(1, 12, 0)
     const htri_t isHdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
 #else

@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "gradlab/error.hpp"
+#include "training/trainer.hpp"
+#include "util/safe_files.hpp"
 
 namespace gradlab {
 
@@ -20,6 +22,13 @@ std::string OutputLock::prepare(const std::string& trace) {
 OutputLock::OutputLock(const RunConfig& config, const std::string& outputOverride)
     : lock_(prepare(outputOverride.empty() ? config.output : outputOverride),
             "the trace '" + (outputOverride.empty() ? config.output : outputOverride) + "'") {
+    const std::string trace = outputOverride.empty() ? config.output : outputOverride;
+    const std::string checkpoint = checkpointPath(config, outputOverride);
+    // A FIFO would block the run for ever at its first write, a folder would fail it late: refused now.
+    files::requireRegularOrMissing(trace, "trace");
+    files::requireRegularOrMissing(checkpoint, "checkpoint");
+    files::removeStaleTemporaries(trace);
+    files::removeStaleTemporaries(checkpoint);
 }
 
 }  // namespace gradlab

@@ -73,6 +73,22 @@ std::string temporaryNameFor(const std::string& path) {
     return path + suffix;
 }
 
+std::size_t removeStaleTemporaries(const std::string& path) {
+    const fs::path target(path);
+    const fs::path folder = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    const std::string prefix = target.filename().string() + ".tmp-";
+    std::size_t removed = 0;
+    std::error_code error;
+    for (fs::directory_iterator entry(folder, error), end; !error && entry != end; entry.increment(error)) {
+        const std::string name = entry->path().filename().string();
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        struct stat info {};
+        if (::lstat(entry->path().c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
+        if (::unlink(entry->path().c_str()) == 0) ++removed;
+    }
+    return removed;
+}
+
 std::string fileKind(const std::string& path) {
     struct stat info {};
     if (::lstat(path.c_str(), &info) != 0) return "";

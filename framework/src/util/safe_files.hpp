@@ -13,6 +13,10 @@ namespace gradlab::files {
 /// exclusively (O_CREAT | O_EXCL, H5F_ACC_EXCL) and renamed over `path`. The random part comes from getrandom().
 std::string temporaryNameFor(const std::string& path);
 
+/// Removes the regular files "<path>.tmp-*" that writers of `path` killed before their rename left behind, and
+/// returns how many. Call it only while holding the lock that makes this process the one writer of `path`.
+std::size_t removeStaleTemporaries(const std::string& path);
+
 /// What the file system holds at `path` without following a final symbolic link: "a regular file", "a folder",
 /// "a FIFO", "a symbolic link", "a socket", "a device", or "" when nothing is there.
 std::string fileKind(const std::string& path);
