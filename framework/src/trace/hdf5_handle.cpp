@@ -184,15 +184,6 @@ std::vector<std::string> hdf5GroupDatasets(hid_t location, const std::string& gr
     return datasets;
 }
 
-std::string hdf5TypeClassName(hid_t datatype) {
-    switch (H5Tget_class(datatype)) {
-        case H5T_INTEGER:
-            return "integer";
-        case H5T_FLOAT:
-            return "float";
-        case H5T_STRING:
-            return "string";
-        case H5T_BITFIELD:
 namespace {
 
 herr_t collectDatasetPath(hid_t, const char* name, const H5O_info_t* info, void* data) {
@@ -253,6 +244,15 @@ void hdf5CheckDatasetReads(hid_t file, const std::string& path, bool lastRowOnly
         H5Dvlen_reclaim(memoryType.get(), memory.get(), H5P_DEFAULT, buffer.data());
 }
 
+std::string hdf5TypeClassName(hid_t datatype) {
+    switch (H5Tget_class(datatype)) {
+        case H5T_INTEGER:
+            return "integer";
+        case H5T_FLOAT:
+            return "float";
+        case H5T_STRING:
+            return "string";
+        case H5T_BITFIELD:
             return "bitfield";
         case H5T_OPAQUE:
             return "opaque";
@@ -282,20 +282,34 @@ void deleteAttributeIfPresent(hid_t object, const std::string& name, const std::
         checkHdf5Status(H5Adelete(object, name.c_str()), where + ": cannot replace attribute " + quoted(name));
 }
 
+/// Creation properties of a dataset of shape `dims`: one chunk with the fletcher32 checksum filter when
+/// `checksummed` and the dataset holds something, else the defaults (contiguous).
+Hdf5Handle creationProperties(int rank, const hsize_t* dims, bool checksummed, const std::string& what) {
+    Hdf5Handle properties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_DATASET_CREATE), what));
+    hsize_t elements = 1;
+    for (int d = 0; d < rank; ++d) elements *= dims[d];
+    if (checksummed && elements > 0) {
+        checkHdf5Status(H5Pset_chunk(properties.get(), rank, dims), what);
+        checkHdf5Status(H5Pset_fletcher32(properties.get()), what);
+    }
+    return properties;
+}
+
 /// A 1-D dataset of `values.size()` elements of `fileType`, written from `data` in `memoryType`.
 void writeVectorDataset(hid_t group, const std::string& name, std::size_t size, hid_t fileType, hid_t memoryType,
-                        const void* data, const std::string& where) {
+                        const void* data, const std::string& where, bool checksummed) {
     const std::string what = where + ": cannot write dataset " + quoted(name);
     const hsize_t dims[1] = {static_cast<hsize_t>(size)};
     Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, dims, nullptr), what));
+    Hdf5Handle creation = creationProperties(1, dims, checksummed, what);
     Hdf5Handle dataset = Hdf5Handle::dataset(
-        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, creation.get(), H5P_DEFAULT), what));
     if (size > 0) checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
 }
 
 template <typename Scalar>
 void writeMatrix(hid_t group, const std::string& name, const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& matrix,
-                 const std::string& where) {
+                 const std::string& where, bool checksummed) {
     const std::string what = where + ": cannot write dataset " + quoted(name);
     const hid_t fileType = std::is_same_v<Scalar, float> ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
     const hid_t memoryType = std::is_same_v<Scalar, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
@@ -303,8 +317,9 @@ void writeMatrix(hid_t group, const std::string& name, const Eigen::Matrix<Scala
     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rowMajor = matrix;
     const hsize_t dims[2] = {static_cast<hsize_t>(matrix.rows()), static_cast<hsize_t>(matrix.cols())};
     Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(2, dims, nullptr), what));
+    Hdf5Handle creation = creationProperties(2, dims, checksummed, what);
     Hdf5Handle dataset = Hdf5Handle::dataset(
-        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, creation.get(), H5P_DEFAULT), what));
     if (matrix.size() > 0)
         checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowMajor.data()), what);
 }
@@ -353,30 +368,32 @@ void writeDoubleAttribute(hid_t object, const std::string& name, double value, c
 }
 
 void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
-                        const std::string& where) {
+                        const std::string& where, bool checksummed) {
     Hdf5Handle type = makeUtf8StringType();
     std::vector<const char*> pointers;
     pointers.reserve(values.size());
     for (const auto& value : values) pointers.push_back(value.c_str());
-    writeVectorDataset(group, name, values.size(), type.get(), type.get(), pointers.data(), where);
+    writeVectorDataset(group, name, values.size(), type.get(), type.get(), pointers.data(), where, checksummed);
 }
 
 void writeInt64Dataset(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
-                       const std::string& where) {
-    writeVectorDataset(group, name, values.size(), H5T_STD_I64LE, H5T_NATIVE_INT64, values.data(), where);
+                       const std::string& where, bool checksummed) {
+    writeVectorDataset(group, name, values.size(), H5T_STD_I64LE, H5T_NATIVE_INT64, values.data(), where, checksummed);
 }
 
 void writeDoubleDataset(hid_t group, const std::string& name, const std::vector<double>& values,
-                        const std::string& where) {
-    writeVectorDataset(group, name, values.size(), H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.data(), where);
+                        const std::string& where, bool checksummed) {
+    writeVectorDataset(group, name, values.size(), H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.data(), where, checksummed);
 }
 
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where) {
-    writeMatrix<float>(group, name, matrix, where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where,
+                        bool checksummed) {
+    writeMatrix<float>(group, name, matrix, where, checksummed);
 }
 
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where) {
-    writeMatrix<double>(group, name, matrix, where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where,
+                        bool checksummed) {
+    writeMatrix<double>(group, name, matrix, where, checksummed);
 }
 
 }  // namespace gradlab::trace

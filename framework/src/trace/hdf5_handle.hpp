@@ -128,7 +128,9 @@ void hdf5CheckDatasetReads(hid_t file, const std::string& path, bool lastRowOnly
 /// A readable name of a dataset's type class: "integer", "float", "string", "enum", "compound", ...
 std::string hdf5TypeClassName(hid_t datatype);
 
-// Writing. Every helper throws Error("<where>: cannot ...: <HDF5 reason>").
+// Writing. Every helper throws Error("<where>: cannot ...: <HDF5 reason>"). With `checksummed`, a non-empty
+// dataset is stored as one chunk with HDF5's fletcher32 filter, so that a read of damaged data fails instead of
+// returning other values (checkpoints use it for every dataset).
 
 /// A variable-length UTF-8 string type, as every gradlab file stores text.
 Hdf5Handle makeUtf8StringType();
@@ -151,20 +153,22 @@ void writeDoubleAttribute(hid_t object, const std::string& name, double value, c
 
 /// Writes a 1-D dataset of UTF-8 strings.
 void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
-                        const std::string& where);
+                        const std::string& where, bool checksummed = false);
 
 /// Writes a 1-D int64 dataset.
 void writeInt64Dataset(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
-                       const std::string& where);
+                       const std::string& where, bool checksummed = false);
 
 /// Writes a 1-D float64 dataset.
 void writeDoubleDataset(hid_t group, const std::string& name, const std::vector<double>& values,
-                        const std::string& where);
+                        const std::string& where, bool checksummed = false);
 
 /// Writes `matrix` as dataset `name` of `group`, [rows x cols] in Eigen's orientation, in float32.
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where,
+                        bool checksummed = false);
 
 /// Same as above in float64.
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where,
+                        bool checksummed = false);
 
 }  // namespace gradlab::trace
