@@ -24,11 +24,12 @@
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
 #include "training/norms.hpp"
+#include "training/memory_budget.hpp"
 #include "training/output_lock.hpp"
 #include "training/schedule.hpp"
 #include "theory/mean_field.hpp"
-#include "config/plugin_spec_reader.hpp"
 #include "util/safe_files.hpp"
+#include "config/plugin_spec_reader.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -145,6 +146,7 @@ public:
         Random initRandom(master.next());
         const std::uint64_t batchSeed = master.next();
 
+        checkDataFits(config);  // a refusal with the figure and the key, not std::bad_alloc
         data::Dataset dataset = loadDataset(config.data);
         data::Split split = data::splitValidation(dataset, config.data.validation, config.data.seed);
         train_ = std::move(split.train);
@@ -154,6 +156,17 @@ public:
 
         network_ = std::make_unique<Network<Scalar>>(config.layers, train_.inputShape(), host, initRandom);
         checkOutputShape();
+        // Per sample: each layer's output, its gradient and one more buffer of that size, over every timestep the
+        // layer sees (a recurrent layer keeps its state at each input step for BPTT, even when it returns one).
+        double activationBytes = 0;
+        for (std::size_t l = 0; l < network_->size(); ++l) {
+            const Index steps = std::max({network_->outputShape(l).timesteps,
+                                          l == 0 ? train_.inputShape().timesteps : network_->outputShape(l - 1).timesteps,
+                                          Index{1}});
+            activationBytes += 3.0 * sizeof(Scalar) * static_cast<double>(network_->outputShape(l).features) *
+                               static_cast<double>(steps);
+        }
+        checkActivationsFit(config, activationBytes);
         loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
         // Sequence targets may mark steps without a target with NaN.
         loss_->setMasked(train_.targetTimesteps > 1 && train_.targets.hasNaN());
