@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -176,6 +178,37 @@ std::string probeWritable(const std::string& folder, std::size_t bytes) {
     ::close(descriptor);
     ::unlink(probe.c_str());
     return reason == 0 ? std::string() : std::strerror(reason);
+}
+
+std::string spaceShortage(const std::string& path, double bytes) {
+    auto format = [](double value) {
+        const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+        int unit = 0;
+        while (value >= 1024.0 && unit < 4) {
+            value /= 1024.0;
+            ++unit;
+        }
+        char text[48];
+        std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+        return std::string(text);
+    };
+    const fs::path file(path);
+    const fs::path folder = file.has_parent_path() ? file.parent_path() : fs::path(".");
+    struct statvfs disk {};
+    if (::statvfs(folder.c_str(), &disk) == 0) {
+        const double free = static_cast<double>(disk.f_bavail) * static_cast<double>(disk.f_frsize);
+        if (free < bytes)
+            return "the disk is full: " + quoted(folder.string()) + " has " + format(free) + " free, about " +
+                   format(bytes) + " are needed";
+    }
+    rlimit limit{};
+    struct stat info {};
+    const double size = ::stat(path.c_str(), &info) == 0 ? static_cast<double>(info.st_size) : 0.0;
+    if (::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+        size + bytes > static_cast<double>(limit.rlim_cur))
+        return "File too large: the file size limit (ulimit -f) is " + format(static_cast<double>(limit.rlim_cur)) + ", the file is " +
+               format(size) + " and about " + format(bytes) + " more are needed";
+    return "";
 }
 
 }  // namespace gradlab::files

@@ -7,7 +7,16 @@
 #include <cstdint>
 #include <string>
 
+#include "gradlab/error.hpp"
+
 namespace gradlab::files {
+
+/// A write refused before it started because the disk (or the file size limit) has no room for it: the file is
+/// left as its last complete write made it.
+class NoSpaceError : public Error {
+public:
+    using Error::Error;
+};
 
 /// A fresh temporary name beside `path`, "<path>.tmp-<pid>-<16 random hex digits>", for a file to be created
 /// exclusively (O_CREAT | O_EXCL, H5F_ACC_EXCL) and renamed over `path`. The random part comes from getrandom().
@@ -45,5 +54,10 @@ void writeFileAtomically(const std::string& path, const std::string& text, const
 /// through a name another user could plant), filled, and removed. Returns "" when it worked, else the reason
 /// (strerror text).
 std::string probeWritable(const std::string& folder, std::size_t bytes);
+
+/// Why `bytes` more cannot be added to the file at `path` (which may not exist yet): "the disk is full: '<folder>'
+/// has 12.0 KiB free, about 300.0 KiB are needed" or "the file size limit (ulimit -f) is 1.5 MiB, ..."; "" when
+/// they fit. Checked before a write that must not be cut short halfway (a trace flush).
+std::string spaceShortage(const std::string& path, double bytes);
 
 }  // namespace gradlab::files
