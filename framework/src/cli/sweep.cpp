@@ -686,7 +686,8 @@ int sweepCommand(const std::vector<std::string>& arguments) {
         job.configPath = folder.config(run->name);
         job.tracePath = folder.trace(run->name);
         job.logPath = folder.log(run->name);
-        job.config = study::resolvedRunConfig(sweep, *run, job.tracePath.string(), host);
+        // The config names its trace relative to the study folder: moved or copied whole, the study is still done.
+        job.config = study::resolvedRunConfig(sweep, *run, (fs::path("runs") / (run->name + ".h5")).string(), host);
         // A run whose lock is held is being written by a live process (another sweep's, or a `gradlab run`):
         // neither its trace nor its checkpoint is touched.
         if (const auto holder = files::lockHolder(files::lockPathFor(job.tracePath.string()))) {

@@ -420,7 +420,8 @@ std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, cons
                               const PluginHost& host) {
     std::vector<std::string> overrides = plan.overridesFor(run);
     overrides.push_back("name=" + quotedYaml(run.name));
-    overrides.push_back("output=" + quotedYaml(std::filesystem::absolute(tracePath).lexically_normal().string()));
+    // As given: the sweep gives it relative to the study folder, so that a moved study folder keeps its configs.
+    overrides.push_back("output=" + quotedYaml(std::filesystem::path(tracePath).lexically_normal().string()));
     // Loaded from its absolute path, the config resolves its relative file paths to absolute ones.
     const std::string absoluteFile = std::filesystem::absolute(plan.configFile).lexically_normal().string();
     try {
