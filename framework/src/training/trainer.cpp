@@ -134,6 +134,22 @@ private:
     std::vector<Entry> series_;
 };
 
+/// Calls `make` and prefixes an Error it throws with `where` (the config file and key it comes from), unless the
+/// message names the config already.
+template <typename Make>
+auto attributed(const std::string& where, Make make) -> decltype(make()) {
+    try {
+        return make();
+    } catch (const ConfigError&) {
+        throw;
+    } catch (const Error& error) {
+        const std::string message = error.what();
+        const std::string file = where.substr(0, where.find(':'));
+        if (!file.empty() && message.rfind(file, 0) == 0) throw;
+        throw ConfigError(where + ": " + message);
+    }
+}
+
 /// One run in one precision: owns the model, the optimizer state, the buffers and the trace.
 template <typename Scalar>
 class TrainingRun {
@@ -147,7 +163,7 @@ public:
         const std::uint64_t batchSeed = master.next();
 
         checkDataFits(config);  // a refusal with the figure and the key, not std::bad_alloc
-        data::Dataset dataset = loadDataset(config.data);
+        data::Dataset dataset = attributed(config.data.where + ": data", [&] { return loadDataset(config.data); });
         data::Split split = data::splitValidation(dataset, config.data.validation, config.data.seed);
         train_ = std::move(split.train);
         validation_ = std::move(split.validation);
@@ -191,8 +207,10 @@ public:
             regularizers_.push_back(std::move(entry));
         }
 
-        batcher_ = std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
-                                                            batchSeed);
+        batcher_ = attributed(config.file + ": training.batch_size", [&] {
+            return std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
+                                                           batchSeed);
+        });
         detectors_ = std::make_unique<Detectors>(config.detectors, network_->layerNames());
         statisticSlots_.resize(network_->size());
         saturation_.assign(network_->size(), NAN);
@@ -334,6 +352,9 @@ private:
         const bool classIndices = classification_ && train_.outputs() == 1;
         Index expected = train_.outputs();
         if (classIndices && loss == "softmax_cross_entropy") expected = train_.classes;
+        if (!classification_ && loss == "softmax_cross_entropy" && train_.outputs() == 1)
+            throw Error(config_.file + ": loss: softmax_cross_entropy needs class labels, but the data ('" +
+                        config_.data.kind + "') has one numeric target per sample (use mse or sse, or class data)");
         if (classIndices && (loss == "sse" || loss == "mse"))
             throw Error(config_.file + ": loss '" + loss + "' needs numeric targets, but the data has class labels "
                         "(use softmax_cross_entropy, or binary_cross_entropy for two classes)");
