@@ -120,3 +120,71 @@ TEST_CASE("a disk that fills during a run: failed, readable, and resumed bit for
                                     << atFlushes << " trace flushes, " << atCheckpoints << " checkpoints, " << atModels
                                     << " model writes");
 }
+
+TEST_CASE("a disk that fills at a checkpoint or at the final model: failed, readable, resumed bit for bit",
+          "[faults][disk]") {
+    // Large checkpoints (a wide layer with Adam's two moments) and a small trace: the disk fills at a checkpoint or
+    // at the model, not at a trace flush.
+    const std::string folder = scratchFolder("full-disk-checkpoint");
+    writeFile(folder + "/run.yaml",
+              "name: wide\nseed: 5\ndata: {kind: teacher, samples: 128, inputs: 256, outputs: 2, hidden: [8]}\n"
+              "model:\n  layers: [{kind: dense, units: 512}, tanh, {kind: dense, units: 2}]\n"
+              "loss: mse\noptimizer: {kind: adam, lr: 1.0e-3}\ntraining: {steps: 600, batch_size: 32}\n"
+              "trace: {every: 10, flush_every: 5}\ncheckpoint: {every: 100, seconds: 0}\noutput: runs/unused.h5\n");
+    const std::string reference = folder + "/reference.h5";
+    const Ran uninterrupted = runGradlab("run " + shellQuote(folder + "/run.yaml") + " -q -o " + shellQuote(reference));
+    INFO(uninterrupted.output);
+    REQUIRE(uninterrupted.exitCode == 0);
+
+    const std::string disk = folder + "/disk";
+    fs::create_directories(disk);
+    SmallDisk small(disk);
+    const std::string reason = small.resize(2048);
+    if (!reason.empty()) {
+        WARN("skipped: " << reason << " (the test needs root and permission to mount)");
+        return;
+    }
+    int trials = 0, survived = 0, atCheckpoints = 0, atModels = 0, atOther = 0;
+    const std::string trace = disk + "/run.h5";
+    for (const long kibibytes : {1400L, 2200L, 2600L, 3000L, 3400L, 3800L, 4200L}) {
+        for (const auto& entry : fs::directory_iterator(disk)) fs::remove_all(entry.path());
+        REQUIRE(small.resize(kibibytes).empty());
+        const Ran full = runGradlab("run " + shellQuote(folder + "/run.yaml") + " -q -o " + shellQuote(trace));
+        INFO("tmpfs of " << kibibytes << " KiB\n" << full.output);
+        if (full.exitCode == 0) continue;  // it fitted: not a trial
+        ++trials;
+        ++(full.output.find("checkpoint") != std::string::npos ? atCheckpoints
+           : full.output.find("'/model") != std::string::npos ? atModels
+                                                               : atOther);
+        bool ok = full.exitCode == 1 && (full.output.find("the disk is full") != std::string::npos ||
+                                         full.output.find("No space left on device") != std::string::npos);
+        CHECK(ok);
+        try {
+            const trace::TraceReader reader(trace);
+            CHECK(reader.stringAttribute("status") == "failed");
+        } catch (const Error& error) {
+            FAIL_CHECK("the trace does not read: " << error.what());
+            ok = false;
+        }
+        for (const auto& entry : fs::directory_iterator(disk))
+            CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
+        REQUIRE(small.resize(64 * 1024).empty());
+        const Ran resumed =
+            runGradlab("run " + shellQuote(folder + "/run.yaml") + " -q --resume -o " + shellQuote(trace));
+        INFO(resumed.output);
+        CHECK(resumed.exitCode == 0);
+        ok = ok && resumed.exitCode == 0;
+        if (resumed.exitCode == 0) {
+            testing::checkSameTrace(reference, trace);
+            const trace::TraceReader expected(reference), actual(trace);
+            for (const std::string& name : testing::listDatasets(expected))
+                ok = ok && testing::datasetBytes(expected, name) == testing::datasetBytes(actual, name);
+        }
+        survived += ok ? 1 : 0;
+    }
+    CHECK(trials >= 3);
+    WARN("disk full at a checkpoint or the model: " << trials << " trials, " << survived << " survived, "
+                                                   << trials - survived << " lost; the disk filled at " << atCheckpoints
+                                                   << " checkpoints, " << atModels << " model writes, " << atOther
+                                                   << " other writes");
+}
