@@ -2,6 +2,7 @@
 // the final model), leaves the trace readable up to its last good flush with status `failed` and a message that
 // the disk is full; after space is freed, `--resume` ends bit for bit as an uninterrupted run. On a real small
 // file system: a tmpfs the test mounts (as root); skipped, with the reason, where mounting is not allowed.
+#include <sched.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -33,6 +34,11 @@ public:
     /// Mounts (or remounts) it with `kibibytes` of space; returns "" or why it cannot.
     std::string resize(long kibibytes) {
         const std::string options = "size=" + std::to_string(kibibytes) + "k,mode=0755";
+        // In a mount namespace of this process (and the runs it starts), private to it: the tmpfs goes away with
+        // the test, however the test ends.
+        static const bool isolated = ::unshare(CLONE_NEWNS) == 0 &&
+                                     ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+        (void)isolated;
         const unsigned long flags = mounted_ ? MS_REMOUNT : 0;
         if (::mount("tmpfs", folder_.c_str(), "tmpfs", flags, options.c_str()) != 0)
             return std::string("cannot mount a tmpfs at ") + folder_ + ": " + std::strerror(errno);
