@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "gradlab/error.hpp"
+#include "util/safe_files.hpp"
 
 namespace gradlab::checkpoint {
 namespace {
@@ -27,6 +28,71 @@ void syncPath(const std::string& path, bool folder) {
     if (status != 0) throw Error("cannot sync " + inQuotes(path) + " to disk: " + std::strerror(error));
 }
 
+/// FNV-1a over the run state's text (config, precision, trace path, events, trace tables), each text ended by a NUL.
+/// HDF5 keeps variable-length strings in its global heap, which no filter checksums; this digest does.
+std::int64_t textDigest(const RunState& state) {
+    std::uint64_t hash = 1469598103934665603ull;
+    auto add = [&](const std::string& text) {
+        for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+        hash = (hash ^ 0u) * 1099511628211ull;
+    };
+    add(state.config);
+    add(state.precision);
+    add(state.trace);
+    for (const Event& event : state.events) {
+        add(event.kind);
+        add(event.where);
+        add(event.message);
+    }
+    for (const auto& [table, rows] : state.traceRows) add(table);
+    std::int64_t digest = 0;
+    std::memcpy(&digest, &hash, sizeof digest);
+    return digest;
+}
+
+/// Whether a dataset is stored with the fletcher32 checksum filter.
+bool hasChecksum(hid_t file, const std::string& path) {
+    Hdf5Handle dataset = Hdf5Handle::dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT));
+    if (!dataset.valid()) return false;
+    Hdf5Handle creation = Hdf5Handle::propertyList(H5Dget_create_plist(dataset.get()));
+    if (!creation.valid()) return false;
+    const int filters = H5Pget_nfilters(creation.get());
+    for (int i = 0; i < filters; ++i) {
+        unsigned flags = 0;
+        std::size_t elements = 0;
+        unsigned configuration = 0;
+        if (H5Pget_filter2(creation.get(), static_cast<unsigned>(i), &flags, &elements, nullptr, 0, nullptr,
+                           &configuration) == H5Z_FILTER_FLETCHER32)
+            return true;
+    }
+    return false;
+}
+
+/// Reads every dataset of a checkpoint whole, so that damage anywhere (a flipped bit, a zeroed block) is refused
+/// naming the dataset before anything is restored from it. Since schema version 2 every non-empty dataset carries
+/// a fletcher32 checksum; one without it is refused too.
+void verifyIntegrity(const std::string& path, std::int64_t version) {
+    trace::Hdf5ErrorSilencer silencer;
+    const std::string where = "checkpoint " + inQuotes(path) + " is damaged";
+    const Hdf5Handle file = trace::openHdf5ReadOnly(path);
+    for (const std::string& dataset : trace::hdf5AllDatasets(file.get(), where)) {
+        try {
+            trace::hdf5CheckDatasetReads(file.get(), dataset, false, where);
+        } catch (const Error& error) {
+            throw Error(std::string(error.what()) + " (its checksum or its storage does not match its data)");
+        }
+        if (version >= 2 && !hasChecksum(file.get(), dataset)) {
+            // Text (variable-length strings, which no filter takes) is covered by the root's text_digest.
+            Hdf5Handle handle = Hdf5Handle::dataset(H5Dopen2(file.get(), dataset.c_str(), H5P_DEFAULT));
+            Hdf5Handle space = Hdf5Handle::dataspace(H5Dget_space(handle.get()));
+            Hdf5Handle type = Hdf5Handle::datatype(H5Dget_type(handle.get()));
+            if (space.valid() && type.valid() && H5Tget_class(type.get()) != H5T_STRING &&
+                H5Sget_simple_extent_npoints(space.get()) > 0)
+                throw Error(where + ": dataset " + inQuotes(dataset) + " has no checksum");
+        }
+    }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------------
@@ -41,10 +107,17 @@ CheckpointWriter::CheckpointWriter(std::string path) : path_(std::move(path)) {
             throw Error("cannot create the checkpoint folder " + inQuotes(target.parent_path().string()) + ": " +
                         error.message());
     }
-    // The temporary name is unique to this process, so two writers never share it.
-    temporary_ = path_ + ".tmp-" + std::to_string(::getpid());
+    files::requireRegularOrMissing(path_, "checkpoint");
+    // Created exclusively under a name nobody can guess, so two writers never share it and a link planted in the
+    // folder cannot redirect the write.
+    temporary_ = files::temporaryNameFor(path_);
     trace::Hdf5ErrorSilencer silencer;
-    file_ = Hdf5Handle::file(H5Fcreate(temporary_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    // The 1.8 file format: superblock, object headers (with their attributes) and link storage carry checksums, as
+    // every dataset does (fletcher32), so that damage anywhere is refused on reading rather than resumed from.
+    Hdf5Handle access = Hdf5Handle::propertyList(H5Pcreate(H5P_FILE_ACCESS));
+    if (!access.valid() || H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_V18) < 0)
+        throw Error("cannot write the checkpoint " + inQuotes(path_) + ": " + trace::hdf5ErrorReason());
+    file_ = Hdf5Handle::file(H5Fcreate(temporary_.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, access.get()));
     if (!file_.valid())
         throw Error("cannot write the checkpoint " + inQuotes(path_) + ": cannot create " + inQuotes(temporary_) + ": " +
                     trace::hdf5ErrorReason());
@@ -74,6 +147,7 @@ void CheckpointWriter::writeState(const RunState& state) {
     trace::writeStringAttribute(root, "config", state.config, at);
     trace::writeStringAttribute(root, "precision", state.precision, at);
     trace::writeStringAttribute(root, "trace", state.trace, at);
+    trace::writeIntegerAttribute(root, "text_digest", textDigest(state), at);
 
     Hdf5Handle run = group("/run");
     trace::writeIntegerAttribute(run.get(), "batcher_position", static_cast<std::int64_t>(state.batcherPosition), at);
@@ -85,13 +159,13 @@ void CheckpointWriter::writeState(const RunState& state) {
     trace::writeDoubleAttribute(run.get(), "last_grad_norm", state.lastGradNorm, at);
 
     Hdf5Handle detectors = group("/detectors");
-    trace::writeDoubleDataset(detectors.get(), "grad_norms", state.detectors.gradNorms, at);
-    trace::writeDoubleDataset(detectors.get(), "losses", state.detectors.losses, at);
+    trace::writeDoubleDataset(detectors.get(), "grad_norms", state.detectors.gradNorms, at, true);
+    trace::writeDoubleDataset(detectors.get(), "losses", state.detectors.losses, at, true);
     trace::writeIntegerAttribute(detectors.get(), "exploding_fired", state.detectors.explodingFired ? 1 : 0, at);
     trace::writeIntegerAttribute(detectors.get(), "vanishing_fired", state.detectors.vanishingFired ? 1 : 0, at);
     trace::writeIntegerAttribute(detectors.get(), "stalled_fired", state.detectors.stalledFired ? 1 : 0, at);
     std::vector<std::int64_t> saturated(state.detectors.saturatedFired.begin(), state.detectors.saturatedFired.end());
-    trace::writeInt64Dataset(detectors.get(), "saturated_fired", saturated, at);
+    trace::writeInt64Dataset(detectors.get(), "saturated_fired", saturated, at, true);
 
     Hdf5Handle events = group("/events");
     std::vector<std::int64_t> steps, timesteps;
@@ -105,11 +179,11 @@ void CheckpointWriter::writeState(const RunState& state) {
         values.push_back(event.value);
         messages.push_back(event.message);
     }
-    trace::writeInt64Dataset(events.get(), "step", steps, at);
+    trace::writeInt64Dataset(events.get(), "step", steps, at, true);
     trace::writeStringDataset(events.get(), "kind", kinds, at);
     trace::writeStringDataset(events.get(), "where", wheres, at);
-    trace::writeInt64Dataset(events.get(), "timestep", timesteps, at);
-    trace::writeDoubleDataset(events.get(), "value", values, at);
+    trace::writeInt64Dataset(events.get(), "timestep", timesteps, at, true);
+    trace::writeDoubleDataset(events.get(), "value", values, at, true);
     trace::writeStringDataset(events.get(), "message", messages, at);
 
     Hdf5Handle rows = group("/trace_rows");
@@ -120,17 +194,17 @@ void CheckpointWriter::writeState(const RunState& state) {
         counts.push_back(count);
     }
     trace::writeStringDataset(rows.get(), "tables", tables, at);
-    trace::writeInt64Dataset(rows.get(), "rows", counts, at);
+    trace::writeInt64Dataset(rows.get(), "rows", counts, at, true);
 }
 
 void CheckpointWriter::writeTensor(const std::string& groupPath, const std::string& name, const Eigen::MatrixXf& tensor) {
     trace::Hdf5ErrorSilencer silencer;
-    trace::writeMatrixDataset(group(groupPath).get(), name, tensor, where() + ", group " + inQuotes(groupPath));
+    trace::writeMatrixDataset(group(groupPath).get(), name, tensor, where() + ", group " + inQuotes(groupPath), true);
 }
 
 void CheckpointWriter::writeTensor(const std::string& groupPath, const std::string& name, const Eigen::MatrixXd& tensor) {
     trace::Hdf5ErrorSilencer silencer;
-    trace::writeMatrixDataset(group(groupPath).get(), name, tensor, where() + ", group " + inQuotes(groupPath));
+    trace::writeMatrixDataset(group(groupPath).get(), name, tensor, where() + ", group " + inQuotes(groupPath), true);
 }
 
 void CheckpointWriter::writeInteger(const std::string& groupPath, const std::string& name, std::int64_t value) {
@@ -169,6 +243,7 @@ void CheckpointWriter::commit() {
 // CheckpointReader
 
 CheckpointReader::CheckpointReader(const std::string& path) : reader_(path, "checkpoint", schemaName, schemaVersion) {
+    verifyIntegrity(path, reader_.integerAttribute("schema_version"));
     const std::string what = inQuotes(path) + " is not a complete gradlab checkpoint";
     try {
         if (!reader_.hasAttribute("complete") || reader_.integerAttribute("complete") != 1)
@@ -219,6 +294,8 @@ CheckpointReader::CheckpointReader(const std::string& path) : reader_(path, "che
             if (rows[i] < 0) throw Error("negative row count for " + inQuotes(tables[i]));
             state_.traceRows.emplace_back(tables[i], rows[i]);
         }
+        if (reader_.integerAttribute("schema_version") >= 2 && reader_.integerAttribute("text_digest") != textDigest(state_))
+            throw Error("it is damaged: its text (config, trace path, events) does not match the digest written with it");
     } catch (const Error& error) {
         throw Error(what + ": " + error.what());
     }

@@ -20,8 +20,9 @@ namespace gradlab::checkpoint {
 /// The schema tag every checkpoint carries in its root attribute "schema".
 inline constexpr const char* schemaName = "gradlab-checkpoint";
 
-/// The schema version this code writes and the newest it reads.
-inline constexpr std::int64_t schemaVersion = 1;
+/// The schema version this code writes and the newest it reads. Version 2: every non-empty numeric dataset carries a
+/// fletcher32 checksum and the file uses the 1.8 format (checksummed metadata); version 1 files are still read.
+inline constexpr std::int64_t schemaVersion = 2;
 
 /// A run's state beside its tensors: where it is, what it has seen, and how far its trace got.
 struct RunState {
@@ -80,7 +81,8 @@ private:
 /// Reads a checkpoint, refusing files of another schema, a newer version, or ones cut short.
 class CheckpointReader {
 public:
-    /// Throws Error naming the file: missing, not HDF5, not a checkpoint, newer schema, or incomplete.
+    /// Throws Error naming the file: missing, not HDF5, not a checkpoint, newer schema, incomplete, or damaged (a
+    /// dataset that fails its checksum or does not read, named).
     explicit CheckpointReader(const std::string& path);
 
     /// The run's state.

@@ -6,6 +6,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <csignal>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -41,6 +42,9 @@ int main(int argc, char** argv) {
     // HDF5's own clean-up at exit crashes (H5F__close_cb) on a file whose close failed, e.g. after the disk
     // filled up; gradlab closes every file itself, so it needs none.
     H5dont_atexit();
+    // A file-size limit (ulimit -f) must fail the write with EFBIG through the normal error path, not kill the
+    // process with SIGXFSZ and leave temporary files and a `running` trace behind.
+    std::signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         std::cerr << kUsage;
         return 2;

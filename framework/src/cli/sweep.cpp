@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +28,9 @@
 #include "study/slurm_script.hpp"
 #include "study/study_index.hpp"
 #include "study/sweep_plan.hpp"
+#include "study/trace_check.hpp"
+#include "util/file_lock.hpp"
+#include "util/safe_files.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -152,11 +156,8 @@ std::string readText(const fs::path& path) {
     return text.str();
 }
 
-void writeText(const fs::path& path, const std::string& text) {
-    std::ofstream stream(path);
-    stream << text;
-    if (!stream.flush()) throw Error("cannot write '" + path.string() + "'");
-}
+/// Writes a file of the study atomically, replacing (never following) a symbolic link planted at its name.
+void writeText(const fs::path& path, const std::string& text) { files::writeFileAtomically(path.string(), text, "file"); }
 
 /// The last non-empty line of a run's log, where `gradlab run` puts its error; "" when there is none.
 std::string lastLogLine(const fs::path& path) {
@@ -227,22 +228,24 @@ pid_t launch(const std::string& program, const Job& job, const std::vector<std::
     for (const auto& argument : arguments) commandLine += " " + argument;
     commandLine += "\n";
 
-    // A resumed run appends to its log, which keeps what the killed run printed.
-    const int log = ::open(job.logPath.c_str(), O_WRONLY | O_CREAT | (job.resume ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0644);
-    if (log < 0) throw Error("cannot create the log '" + job.logPath.string() + "': " + std::strerror(errno));
+    // A resumed run appends to its log, which keeps what the killed run printed. Never through a symbolic link.
+    const int log = files::openForWriting(job.logPath.string(), job.resume, "log");
     if (::write(log, commandLine.data(), commandLine.size()) < 0) {
         // The command line is a convenience; the run's own output matters more.
     }
     std::vector<char*> argv;
     for (auto& argument : arguments) argv.push_back(argument.data());
     argv.push_back(nullptr);
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
         ::close(log);
         throw Error(std::string("cannot start a run: fork failed: ") + std::strerror(errno));
     }
     if (pid == 0) {
-        // Child: only async-signal-safe calls until execv.
+        // Child: only async-signal-safe calls until execv. It dies with the sweep (a SIGKILLed sweep must not leave
+        // runs behind that a rerun would resume beside them); if the sweep died before prctl, it ends now.
+        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(126);
         const int input = ::open("/dev/null", O_RDONLY);
         if (input >= 0) ::dup2(input, STDIN_FILENO);
         ::dup2(log, STDOUT_FILENO);
@@ -342,6 +345,10 @@ struct Tally {
 int mergeShards(const std::string& folderText) {
     const StudyFolder folder{fs::path(folderText)};
     if (!fs::is_directory(folder.root)) throw Error("cannot merge '" + folderText + "': no such study folder");
+    const std::string mergedPath = folder.index(Shard{}).string();
+    files::requireRegularOrMissing(mergedPath, "study index");
+    const files::FileLock studyLock(files::lockPathFor(mergedPath), "the study index '" + mergedPath + "'");
+    files::removeStaleTemporaries(mergedPath);
     static const std::regex pattern("^study\\.shard-([0-9]+)-of-([0-9]+)\\.h5$");
     std::map<std::int64_t, std::pair<fs::path, study::StudyIndex>> shards;
     std::int64_t count = 0;
@@ -639,6 +646,10 @@ int sweepCommand(const std::vector<std::string>& arguments) {
             throw Error("cannot create the study folder '" + (folder.root / sub).string() + "': " + error.message());
     }
     const fs::path indexPath = folder.index(shard);
+    files::requireRegularOrMissing(indexPath.string(), "study index");
+    // One sweep at a time per study index (each shard has its own): the lock says who holds it.
+    const files::FileLock studyLock(files::lockPathFor(indexPath.string()), "the study index '" + indexPath.string() + "'");
+    files::removeStaleTemporaries(indexPath.string());
 
     study::StudyIndex index;
     index.config = sweep.configText;
@@ -666,24 +677,43 @@ int sweepCommand(const std::vector<std::string>& arguments) {
         index.rows.push_back(std::move(row));
     }
 
-    // Resume: a run whose trace finished with the config it would get now is done.
+    // Resume: a run whose trace finished with the config it would get now, and still reads, is done.
     std::vector<Job> toRun;
-    std::size_t skipped = 0, resumed = 0;
+    std::size_t skipped = 0, resumed = 0, elsewhere = 0;
     for (const study::PlannedRun* run : selected) {
         Job job;
         job.row = static_cast<std::size_t>(run->index);
         job.configPath = folder.config(run->name);
         job.tracePath = folder.trace(run->name);
         job.logPath = folder.log(run->name);
-        job.config = study::resolvedRunConfig(sweep, *run, job.tracePath.string(), host);
+        // The config names its trace relative to the study folder: moved or copied whole, the study is still done.
+        job.config = study::resolvedRunConfig(sweep, *run, (fs::path("runs") / (run->name + ".h5")).string(), host);
+        // A run whose lock is held is being written by a live process (another sweep's, or a `gradlab run`):
+        // neither its trace nor its checkpoint is touched.
+        if (const auto holder = files::lockHolder(files::lockPathFor(job.tracePath.string()))) {
+            study::StudyRow& row = index.rows[job.row];
+            row.message = "running elsewhere (" + (*holder > 0 ? "pid " + std::to_string(*holder) : "pid unknown") +
+                          ", lock '" + files::lockPathFor(job.tracePath.string()) + "')";
+            std::cout << "not starting " << run->name << ": " << row.message << "\n";
+            ++elsewhere;
+            continue;
+        }
         if (fs::exists(job.tracePath)) {
             try {
                 const study::RunOutcome outcome = study::readRunOutcome(job.tracePath.string());
                 if (study::isFinishedStatus(outcome.status)) {
                     if (readText(job.configPath) == job.config) {
-                        applyOutcome(index.rows[job.row], outcome);
-                        ++skipped;
-                        continue;
+                        try {
+                            study::checkTraceReadable(job.tracePath.string());
+                            applyOutcome(index.rows[job.row], outcome);
+                            ++skipped;
+                            continue;
+                        } catch (const Error& error) {
+                            std::cout << "rerunning " << run->name << ": its trace is damaged (" << error.what()
+                                      << ")\n";
+                            toRun.push_back(std::move(job));
+                            continue;
+                        }
                     }
                     std::cout << "rerunning " << run->name << ": its config changed since its trace was written\n";
                 } else if ((outcome.status == "running" || outcome.status == "interrupted") &&
@@ -693,8 +723,9 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                     job.resume = true;
                     ++resumed;
                 }
-            } catch (const Error&) {
-                // Unreadable (e.g. killed while creating it): redo.
+            } catch (const Error& error) {
+                // A trace is renamed into place with its header written: one that does not read is damaged.
+                std::cout << "rerunning " << run->name << ": its trace is damaged (" << error.what() << ")\n";
             }
         }
         toRun.push_back(std::move(job));
@@ -707,6 +738,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
               << (selected.size() == 1 ? "" : "s");
     if (shard.count > 0) std::cout << " (shard " << shard.label() << " of " << sweep.runs.size() << ")";
     if (skipped > 0) std::cout << ", " << skipped << " already done";
+    if (elsewhere > 0) std::cout << ", " << elsewhere << " running elsewhere";
     if (resumed > 0) std::cout << ", " << resumed << " to resume from their checkpoints";
     std::cout << ", " << toRun.size() << " to run, "
               << std::min<std::size_t>(static_cast<std::size_t>(jobs), std::max<std::size_t>(toRun.size(), 1))
@@ -731,6 +763,14 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                 study::StudyRow& row = index.rows[job.row];
                 resetRow(row);
                 std::error_code ignored;
+                if (const auto holder = files::lockHolder(files::lockPathFor(job.tracePath.string()))) {
+                    // Started elsewhere since the plan was made: left alone, redone by a later sweep if need be.
+                    row.message = "running elsewhere (pid " + std::to_string(*holder) + ")";
+                    std::cout << "not starting " << row.name << ": " << row.message << "\n";
+                    ++elsewhere;
+                    ++next;
+                    continue;
+                }
                 // A stale trace must not pass for this run's outcome; a resumed run continues its own.
                 if (!job.resume) fs::remove(job.tracePath, ignored);
                 try {
@@ -800,6 +840,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
     std::cout << "study " << folder.root.string() << ": " << selected.size() << " run"
               << (selected.size() == 1 ? "" : "s") << ": " << tally.text();
     if (skipped > 0) std::cout << " (" << skipped << " skipped as already done)";
+    if (elsewhere > 0) std::cout << " (" << elsewhere << " not started: running elsewhere)";
     std::cout << " in " << formatDuration(seconds) << "\n  index " << indexPath.string() << "\n";
     for (const study::PlannedRun* run : selected) {
         const study::StudyRow& row = index.rows[static_cast<std::size_t>(run->index)];
@@ -812,7 +853,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                   << "); run the same command again to resume\n";
         return 130;
     }
-    return tally.of("failed") > 0 ? 1 : 0;
+    return tally.of("failed") > 0 || elsewhere > 0 ? 1 : 0;
 }
 
 }  // namespace gradlab::cli

@@ -13,6 +13,7 @@
 #include "data/dataset.hpp"
 #include "gradlab/error.hpp"
 #include "trace/hdf5_handle.hpp"
+#include "util/safe_files.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab::data {
@@ -141,6 +142,7 @@ std::vector<std::size_t> resolveTargets(const std::string& path, const CsvSpec& 
 }  // namespace
 
 Dataset loadCsv(const std::string& path, const CsvSpec& spec) {
+    files::requireRegularOrMissing(path, "data file");  // a FIFO would block the read for ever
     std::ifstream stream(path);
     if (!stream) throw Error("cannot open '" + path + "': " + std::strerror(errno));
 

@@ -1,5 +1,9 @@
 #include "plugin/plugin_host.hpp"
 
+#include <sys/stat.h>
+
+#include <iostream>
+
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -148,15 +152,33 @@ void PluginHost::loadLibrary(const std::filesystem::path& file) {
     libraries_.push_back(library);
 }
 
+namespace {
+
+/// Warns (stderr) when other users may write `path`: a plugin is code, and whoever can put a library in a plugin
+/// folder, or replace one, runs code as the user of gradlab.
+void warnIfWritableByOthers(const std::filesystem::path& path, const char* what) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0 || (info.st_mode & S_IWOTH) == 0) return;
+    std::cerr << "gradlab: warning: " << what << " '" << path.string()
+              << "' is writable by other users, who can make gradlab run their code (chmod o-w it; see the "
+                 "trust model in docs/security.md)\n";
+}
+
+}  // namespace
+
 void PluginHost::loadDirectory(const std::filesystem::path& folder) {
     std::error_code error;
     if (!std::filesystem::is_directory(folder, error))
         throw Error("plugin folder '" + folder.string() + "' does not exist or is not a folder");
+    warnIfWritableByOthers(folder, "plugin folder");
     std::vector<std::filesystem::path> files;
     for (const auto& entry : std::filesystem::directory_iterator(folder))
         if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
     std::sort(files.begin(), files.end());
-    for (const auto& file : files) loadLibrary(file);
+    for (const auto& file : files) {
+        warnIfWritableByOthers(file, "plugin library");
+        loadLibrary(file);
+    }
 }
 
 void PluginHost::loadSearchPath(const std::vector<std::filesystem::path>& folders) {
@@ -164,8 +186,11 @@ void PluginHost::loadSearchPath(const std::vector<std::filesystem::path>& folder
         std::error_code error;
         if (std::filesystem::is_directory(folder, error))
             loadDirectory(folder);
-        else if (std::filesystem::is_regular_file(folder, error))
+        else if (std::filesystem::is_regular_file(folder, error)) {
+            warnIfWritableByOthers(folder, "plugin library");
+            warnIfWritableByOthers(folder.has_parent_path() ? folder.parent_path() : ".", "plugin folder");
             loadLibrary(folder);
+        }
         else
             throw Error("plugin path entry '" + folder.string() +
                         "' is neither a folder nor a library (check GRADLAB_PLUGIN_PATH and --plugin-path)");

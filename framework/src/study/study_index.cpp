@@ -11,6 +11,7 @@
 #include "analysis/diagnosis.hpp"
 #include "trace/hdf5_handle.hpp"
 #include "trace/trace_reader.hpp"
+#include "util/safe_files.hpp"
 
 namespace gradlab::study {
 namespace {
@@ -196,11 +197,13 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
     trace::Hdf5ErrorSilencer silencer;
     const std::filesystem::path target(path);
     const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-    const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
     const std::string where = "study index " + quoted(path);
+    files::requireRegularOrMissing(path, "study index");
+    // Created exclusively under a name nobody can guess; the rename replaces a link at `path`, never follows it.
+    const std::string temporary = files::temporaryNameFor(path);
     try {
         Hdf5Handle file =
-            Hdf5Handle::file(checkHdf5(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+            Hdf5Handle::file(checkHdf5(H5Fcreate(temporary.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT),
                                        "cannot create study index " + quoted(temporary)));
         {
             const hid_t root = file.get();

@@ -79,6 +79,11 @@ std::vector<Axis> readAxes(const ConfigNode& node, const std::string& section) {
     if (!node.isMap())
         node.fail("expected a map from config key path to a list of values, e.g. {optimizer.lr: [0.1, 0.01]}");
     for (const auto& entry : node.yaml()) {
+        // A key must be a key path: a null, list or map key (`~: [1]`, `[a]: [1]`) is refused at its place.
+        if (!entry.first.IsScalar() || entry.first.IsNull())
+            ConfigNode(entry.first, node.source(), "sweep." + section)
+                .fail(std::string("expected a config key path such as optimizer.lr as the key, got ") +
+                      (entry.first.IsSequence() ? "a list" : entry.first.IsMap() ? "a map" : "null"));
         const std::string key = entry.first.as<std::string>();
         Axis axis{key,
                   "sweep." + section + "." + key,
@@ -92,7 +97,7 @@ std::vector<Axis> readAxes(const ConfigNode& node, const std::string& section) {
         if (first == "sweep") axis.keyNode.fail("a sweep cannot sweep its own 'sweep' block");
         if (first == "name" || first == "output")
             axis.keyNode.fail("'" + first + "' is set by the study for each run; it cannot be swept");
-        const ConfigNode values = node.child(key);
+        const ConfigNode values(entry.second, node.source(), "sweep." + section + "." + key);
         if (!values.isSequence())
             values.fail(
                 "expected a list of values to sweep, e.g. [0.1, 0.01]; a single value belongs in the base config");
@@ -420,7 +425,8 @@ std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, cons
                               const PluginHost& host) {
     std::vector<std::string> overrides = plan.overridesFor(run);
     overrides.push_back("name=" + quotedYaml(run.name));
-    overrides.push_back("output=" + quotedYaml(std::filesystem::absolute(tracePath).lexically_normal().string()));
+    // As given: the sweep gives it relative to the study folder, so that a moved study folder keeps its configs.
+    overrides.push_back("output=" + quotedYaml(std::filesystem::path(tracePath).lexically_normal().string()));
     // Loaded from its absolute path, the config resolves its relative file paths to absolute ones.
     const std::string absoluteFile = std::filesystem::absolute(plan.configFile).lexically_normal().string();
     try {

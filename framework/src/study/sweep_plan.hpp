@@ -61,7 +61,9 @@ SweepPlan planSweep(const std::string& file, const std::vector<std::string>& ove
 
 /// The run's complete config as YAML text (every key, defaults included), ready to be written anywhere:
 /// file paths are absolute (resolved against the study config's folder), `name` is the run's name and `output`
-/// is `tracePath`. `gradlab run` on this text reproduces the run. Throws ConfigError.
+/// is `tracePath` as given (the sweep gives "runs/<name>.h5", relative to the study folder, and runs it with -o, so
+/// that the text does not change when the study folder is moved). `gradlab run` on this text reproduces the run.
+/// Throws ConfigError.
 std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, const std::string& tracePath,
                               const PluginHost& host);
 

@@ -90,6 +90,15 @@ Hdf5Handle openHdf5ReadOnly(const std::string& path) {
     std::error_code error;
     if (!std::filesystem::exists(path, error)) throw Error("cannot open '" + path + "': no such file");
     if (std::filesystem::is_directory(path, error)) throw Error("cannot open '" + path + "': it is a folder");
+    // A FIFO would block the open for ever, a device would be read as garbage: only regular files are opened.
+    if (!std::filesystem::is_regular_file(path, error))
+        throw Error("cannot open '" + path + "': it is " +
+                    (std::filesystem::is_fifo(path, error)       ? std::string("a FIFO")
+                     : std::filesystem::is_socket(path, error)   ? std::string("a socket")
+                     : std::filesystem::is_block_file(path, error) || std::filesystem::is_character_file(path, error)
+                         ? std::string("a device")
+                         : std::string("something else")) +
+                    ", not a regular file");
 #if H5_VERSION_GE(1, 12, 0)
     const htri_t isHdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
 #else
@@ -175,6 +184,66 @@ std::vector<std::string> hdf5GroupDatasets(hid_t location, const std::string& gr
     return datasets;
 }
 
+namespace {
+
+herr_t collectDatasetPath(hid_t, const char* name, const H5O_info_t* info, void* data) {
+    if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(data)->push_back(std::string("/") + name);
+    return 0;
+}
+
+}  // namespace
+
+std::vector<std::string> hdf5AllDatasets(hid_t file, const std::string& where) {
+    Hdf5ErrorSilencer silencer;
+    std::vector<std::string> datasets;
+#if H5_VERSION_GE(1, 12, 0)
+    const herr_t status = H5Ovisit3(file, H5_INDEX_NAME, H5_ITER_INC, &collectDatasetPath, &datasets, H5O_INFO_BASIC);
+#else
+    const herr_t status = H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, &collectDatasetPath, &datasets, H5O_INFO_BASIC);
+#endif
+    checkHdf5Status(status, where + ": cannot list its datasets");
+    return datasets;
+}
+
+void hdf5CheckDatasetReads(hid_t file, const std::string& path, bool lastRowOnly, const std::string& where) {
+    Hdf5ErrorSilencer silencer;
+    const std::string what = where + ": cannot read " + (lastRowOnly ? "the last row of '" : "'") + path + "'";
+    Hdf5Handle dataset = Hdf5Handle::dataset(checkHdf5(H5Dopen2(file, path.c_str(), H5P_DEFAULT), what));
+    Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(dataset.get()), what));
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0) throw Error(what + ": " + hdf5ErrorReason());
+    std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)), 1);
+    if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
+    if (rank > 0 && lastRowOnly && dims[0] > 0) {
+        start[0] = dims[0] - 1;
+        count[0] = 1;
+    }
+    hsize_t elements = 1;
+    for (int d = 0; d < rank; ++d) elements *= count[static_cast<std::size_t>(d)];
+    if (elements == 0) return;
+    Hdf5Handle fileType = Hdf5Handle::datatype(checkHdf5(H5Dget_type(dataset.get()), what));
+    Hdf5Handle memoryType = Hdf5Handle::datatype(checkHdf5(H5Tget_native_type(fileType.get(), H5T_DIR_ASCEND), what));
+    const std::size_t size = H5Tget_size(memoryType.get());
+    if (size == 0) throw Error(what + ": " + hdf5ErrorReason());
+    const double bytes = static_cast<double>(elements) * static_cast<double>(size);
+    if (!hdf5ReadFits(bytes, H5Dget_storage_size(dataset.get())))
+        throw Error(what + ": it declares " + std::to_string(elements) + " elements, more than the file stores");
+    Hdf5Handle memory;
+    if (rank > 0) {
+        checkHdf5Status(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+                        what);
+        memory = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, count.data(), nullptr), what));
+    } else {
+        memory = Hdf5Handle::dataspace(checkHdf5(H5Screate(H5S_SCALAR), what));
+    }
+    std::vector<unsigned char> buffer(static_cast<std::size_t>(elements) * size);
+    checkHdf5Status(H5Dread(dataset.get(), memoryType.get(), memory.get(), space.get(), H5P_DEFAULT, buffer.data()),
+                    what);
+    if (H5Tdetect_class(memoryType.get(), H5T_VLEN) > 0 || H5Tis_variable_str(memoryType.get()) > 0)
+        H5Dvlen_reclaim(memoryType.get(), memory.get(), H5P_DEFAULT, buffer.data());
+}
+
 std::string hdf5TypeClassName(hid_t datatype) {
     switch (H5Tget_class(datatype)) {
         case H5T_INTEGER:
@@ -213,20 +282,34 @@ void deleteAttributeIfPresent(hid_t object, const std::string& name, const std::
         checkHdf5Status(H5Adelete(object, name.c_str()), where + ": cannot replace attribute " + quoted(name));
 }
 
+/// Creation properties of a dataset of shape `dims`: one chunk with the fletcher32 checksum filter when
+/// `checksummed` and the dataset holds something, else the defaults (contiguous).
+Hdf5Handle creationProperties(int rank, const hsize_t* dims, bool checksummed, const std::string& what) {
+    Hdf5Handle properties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_DATASET_CREATE), what));
+    hsize_t elements = 1;
+    for (int d = 0; d < rank; ++d) elements *= dims[d];
+    if (checksummed && elements > 0) {
+        checkHdf5Status(H5Pset_chunk(properties.get(), rank, dims), what);
+        checkHdf5Status(H5Pset_fletcher32(properties.get()), what);
+    }
+    return properties;
+}
+
 /// A 1-D dataset of `values.size()` elements of `fileType`, written from `data` in `memoryType`.
 void writeVectorDataset(hid_t group, const std::string& name, std::size_t size, hid_t fileType, hid_t memoryType,
-                        const void* data, const std::string& where) {
+                        const void* data, const std::string& where, bool checksummed) {
     const std::string what = where + ": cannot write dataset " + quoted(name);
     const hsize_t dims[1] = {static_cast<hsize_t>(size)};
     Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, dims, nullptr), what));
+    Hdf5Handle creation = creationProperties(1, dims, checksummed, what);
     Hdf5Handle dataset = Hdf5Handle::dataset(
-        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, creation.get(), H5P_DEFAULT), what));
     if (size > 0) checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
 }
 
 template <typename Scalar>
 void writeMatrix(hid_t group, const std::string& name, const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& matrix,
-                 const std::string& where) {
+                 const std::string& where, bool checksummed) {
     const std::string what = where + ": cannot write dataset " + quoted(name);
     const hid_t fileType = std::is_same_v<Scalar, float> ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
     const hid_t memoryType = std::is_same_v<Scalar, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
@@ -234,8 +317,9 @@ void writeMatrix(hid_t group, const std::string& name, const Eigen::Matrix<Scala
     const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> rowMajor = matrix;
     const hsize_t dims[2] = {static_cast<hsize_t>(matrix.rows()), static_cast<hsize_t>(matrix.cols())};
     Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(2, dims, nullptr), what));
+    Hdf5Handle creation = creationProperties(2, dims, checksummed, what);
     Hdf5Handle dataset = Hdf5Handle::dataset(
-        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), what));
+        checkHdf5(H5Dcreate2(group, name.c_str(), fileType, space.get(), H5P_DEFAULT, creation.get(), H5P_DEFAULT), what));
     if (matrix.size() > 0)
         checkHdf5Status(H5Dwrite(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, rowMajor.data()), what);
 }
@@ -284,30 +368,32 @@ void writeDoubleAttribute(hid_t object, const std::string& name, double value, c
 }
 
 void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
-                        const std::string& where) {
+                        const std::string& where, bool checksummed) {
     Hdf5Handle type = makeUtf8StringType();
     std::vector<const char*> pointers;
     pointers.reserve(values.size());
     for (const auto& value : values) pointers.push_back(value.c_str());
-    writeVectorDataset(group, name, values.size(), type.get(), type.get(), pointers.data(), where);
+    writeVectorDataset(group, name, values.size(), type.get(), type.get(), pointers.data(), where, checksummed);
 }
 
 void writeInt64Dataset(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
-                       const std::string& where) {
-    writeVectorDataset(group, name, values.size(), H5T_STD_I64LE, H5T_NATIVE_INT64, values.data(), where);
+                       const std::string& where, bool checksummed) {
+    writeVectorDataset(group, name, values.size(), H5T_STD_I64LE, H5T_NATIVE_INT64, values.data(), where, checksummed);
 }
 
 void writeDoubleDataset(hid_t group, const std::string& name, const std::vector<double>& values,
-                        const std::string& where) {
-    writeVectorDataset(group, name, values.size(), H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.data(), where);
+                        const std::string& where, bool checksummed) {
+    writeVectorDataset(group, name, values.size(), H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values.data(), where, checksummed);
 }
 
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where) {
-    writeMatrix<float>(group, name, matrix, where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where,
+                        bool checksummed) {
+    writeMatrix<float>(group, name, matrix, where, checksummed);
 }
 
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where) {
-    writeMatrix<double>(group, name, matrix, where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where,
+                        bool checksummed) {
+    writeMatrix<double>(group, name, matrix, where, checksummed);
 }
 
 }  // namespace gradlab::trace

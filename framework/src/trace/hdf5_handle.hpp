@@ -116,10 +116,21 @@ std::vector<std::string> hdf5GroupMembers(hid_t location, const std::string& gro
 /// Names of the datasets directly inside a group, in name order.
 std::vector<std::string> hdf5GroupDatasets(hid_t location, const std::string& groupPath);
 
+/// Every dataset of the file, as absolute paths in name order (H5Ovisit); throws Error "<where>: cannot list its
+/// datasets: <reason>" when an object header or a group's links do not read.
+std::vector<std::string> hdf5AllDatasets(hid_t file, const std::string& where);
+
+/// Reads the dataset at `path` (only its last row, the last index of its first dimension, when `lastRowOnly`) and
+/// discards the values: a check that its chunks decompress and pass their checksums. Throws Error "<where>: cannot
+/// read '<path>': <reason>".
+void hdf5CheckDatasetReads(hid_t file, const std::string& path, bool lastRowOnly, const std::string& where);
+
 /// A readable name of a dataset's type class: "integer", "float", "string", "enum", "compound", ...
 std::string hdf5TypeClassName(hid_t datatype);
 
-// Writing. Every helper throws Error("<where>: cannot ...: <HDF5 reason>").
+// Writing. Every helper throws Error("<where>: cannot ...: <HDF5 reason>"). With `checksummed`, a non-empty
+// dataset is stored as one chunk with HDF5's fletcher32 filter, so that a read of damaged data fails instead of
+// returning other values (checkpoints use it for every dataset).
 
 /// A variable-length UTF-8 string type, as every gradlab file stores text.
 Hdf5Handle makeUtf8StringType();
@@ -142,20 +153,22 @@ void writeDoubleAttribute(hid_t object, const std::string& name, double value, c
 
 /// Writes a 1-D dataset of UTF-8 strings.
 void writeStringDataset(hid_t group, const std::string& name, const std::vector<std::string>& values,
-                        const std::string& where);
+                        const std::string& where, bool checksummed = false);
 
 /// Writes a 1-D int64 dataset.
 void writeInt64Dataset(hid_t group, const std::string& name, const std::vector<std::int64_t>& values,
-                       const std::string& where);
+                       const std::string& where, bool checksummed = false);
 
 /// Writes a 1-D float64 dataset.
 void writeDoubleDataset(hid_t group, const std::string& name, const std::vector<double>& values,
-                        const std::string& where);
+                        const std::string& where, bool checksummed = false);
 
 /// Writes `matrix` as dataset `name` of `group`, [rows x cols] in Eigen's orientation, in float32.
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXf& matrix, const std::string& where,
+                        bool checksummed = false);
 
 /// Same as above in float64.
-void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where);
+void writeMatrixDataset(hid_t group, const std::string& name, const Eigen::MatrixXd& matrix, const std::string& where,
+                        bool checksummed = false);
 
 }  // namespace gradlab::trace

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "gradlab/error.hpp"
+#include "util/safe_files.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab::trace {
@@ -329,7 +330,7 @@ TraceWriter::TraceWriter(const std::string& path, const TraceHeader& header, std
     }
 }
 
-std::string TraceWriter::temporaryPath() const { return path_ + ".tmp-" + std::to_string(::getpid()); }
+std::string TraceWriter::temporaryPath() const { return temporary_; }
 
 TraceWriter::TraceWriter(const std::string& path, const ResumePoint& resume, std::int64_t flushEveryRows)
     : path_(path), flushEveryRows_(flushEveryRows) {
@@ -361,11 +362,15 @@ void TraceWriter::openFile(unsigned flags) {
                         where + ": cannot set the file space strategy");
         // Created under a temporary name and renamed once its header is on disk (see the constructor), so that
         // a trace at `path` always has one, whenever its process is killed.
-        const std::string temporary = temporaryPath();
-        file_ = Hdf5Handle::file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, creation.get(), access.get()));
+        // Exclusively, under a name nobody can guess: a link planted at it cannot redirect the write.
+        files::requireRegularOrMissing(path_, "trace");
+        temporary_ = files::temporaryNameFor(path_);
+        file_ = Hdf5Handle::file(H5Fcreate(temporary_.c_str(), H5F_ACC_EXCL, creation.get(), access.get()));
         if (!file_.valid()) throw Error("cannot create trace file " + inQuotes(path_) + ": " + hdf5ErrorReason());
         return;
     }
+    // A trace reopened in place is never written through a symbolic link (another user may have planted it).
+    files::refuseSymbolicLink(path_, "trace");
     {
         // Check what the file is before writing to it, with the reader's messages (not HDF5, not a trace).
         Hdf5Handle probe = openHdf5ReadOnly(path_);
@@ -491,9 +496,40 @@ Table& TraceWriter::table(const std::string& group) {
     return result;
 }
 
+void TraceWriter::requireSpaceForRows() const {
+    // A flush cut short by a full disk leaves HDF5's metadata pointing past the end of the file, and the whole
+    // trace unreadable: it is refused before it starts instead, while the file still holds every earlier row.
+    double bytes = 256.0 * 1024;  // metadata: chunk index nodes, object headers, the global heap
+    std::int64_t rows = 0;
+    for (const auto& [name, table] : tables_) {
+        rows += table->bufferedRows_;
+        for (const auto& column : table->columns_) {
+            double cell = 8.0 * static_cast<double>(column.slots());
+            if (column.type == ColumnType::string) {
+                cell = 0;
+                for (std::int64_t row = 0; row < table->bufferedRows_; ++row)
+                    cell += 32.0 + static_cast<double>(column.strings[static_cast<std::size_t>(row)].size());
+                bytes += cell;
+                continue;
+            }
+            bytes += 1.1 * cell * static_cast<double>(table->bufferedRows_);
+        }
+    }
+    if (rows == 0) return;
+    requireSpace(bytes, "write " + std::to_string(rows) + " buffered rows");
+}
+
+void TraceWriter::requireSpace(double bytes, const std::string& action) const {
+    const std::string shortage = files::spaceShortage(path_, bytes);
+    if (!shortage.empty())
+        throw files::NoSpaceError("trace file " + inQuotes(path_) + ": cannot " + action + ": " + shortage +
+                                  "; the trace keeps the rows of its last flush");
+}
+
 void TraceWriter::flush() {
     requireOpen("flush");
     Hdf5ErrorSilencer silencer;
+    requireSpaceForRows();
     for (auto& [name, table] : tables_) table->flush(groups_.at(name).get());
     checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), "trace file " + inQuotes(path_) + ": cannot flush");
 }
@@ -518,6 +554,8 @@ void TraceWriter::writeSnapshotImpl(std::int64_t step, const std::string& paramN
         throw Error("trace file " + inQuotes(path_) + ": invalid parameter name " + inQuotes(paramName) +
                     " for a snapshot");
     if (step < 0) throw Error("trace file " + inQuotes(path_) + ": negative snapshot step " + std::to_string(step));
+    requireSpace(64.0 * 1024 + static_cast<double>(sizeof(Scalar)) * static_cast<double>(grad.size() + value.size()),
+                 "write the snapshot of step " + std::to_string(step));
     const std::string groupPath = "/snapshots/" + std::to_string(step) + "/" + paramName;
     const std::string where = "trace file " + inQuotes(path_);
     if (hdf5LinkExists(file_.get(), groupPath))
@@ -536,6 +574,8 @@ void TraceWriter::writeTensorImpl(const std::string& group, const std::string& n
     const std::string where = "trace file " + inQuotes(path_);
     if (name.empty() || name.find('/') != std::string::npos)
         throw Error(where + ": invalid tensor name " + inQuotes(name));
+    requireSpace(64.0 * 1024 + static_cast<double>(sizeof(Scalar)) * static_cast<double>(tensor.size()),
+                 "write " + inQuotes(group + "/" + name));
     Hdf5Handle handle = openOrCreateGroup(file_.get(), group, where);
     writeMatrixDataset(handle.get(), name, tensor, where + ", group " + inQuotes(group));
 }
@@ -630,14 +670,24 @@ void TraceWriter::finish(const std::string& status, const std::string& message, 
                     suggestionSuffix(status, known));
     Hdf5ErrorSilencer silencer;
     const std::string where = "trace file " + inQuotes(path_);
-    for (auto& [name, table] : tables_) table->flush(groups_.at(name).get());
-    writeStringAttribute(file_.get(), "status", status, where);
-    writeStringAttribute(file_.get(), "status_message", message, where);
+    std::string unwritten;
+    try {
+        requireSpaceForRows();
+        for (auto& [name, table] : tables_) table->flush(groups_.at(name).get());
+    } catch (const files::NoSpaceError& error) {
+        // The status is still recorded (a few bytes); the rows after the last flush are lost, as a killed run's.
+        unwritten = std::string("; ") + error.what();
+    }
+    writeStringAttribute(file_.get(), "status", unwritten.empty() ? status : std::string("failed"), where);
+    if (!unwritten.empty() && message.find("the disk is full") != std::string::npos) unwritten.clear();
+    writeStringAttribute(file_.get(), "status_message", message + unwritten, where);
     writeStringAttribute(file_.get(), "finished_at", finishedAt, where);
     checkHdf5Status(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), where + ": cannot flush");
     for (auto& entry : tables_) entry.second->closeDatasets();
     groups_.clear();
     if (file_.close() < 0) throw Error(where + ": cannot close: " + hdf5ErrorReason());
+    // A run that ended well but could not write its last rows did not end well: its caller must know.
+    if (!unwritten.empty() && status != "failed") throw files::NoSpaceError(unwritten.substr(2));
 }
 
 void TraceWriter::closeFile() noexcept {

@@ -194,7 +194,9 @@ public:
     void writeTensor(const std::string& group, const std::string& name, const Eigen::MatrixXd& tensor);
 
     /// Writes every table's buffered rows (one H5Dset_extent + H5Dwrite per column), then H5Fflush, so that
-    /// a process killed afterwards leaves a readable file holding these rows.
+    /// a process killed afterwards leaves a readable file holding these rows. When the disk or the file size limit
+    /// has no room for them, throws files::NoSpaceError before writing anything (a flush cut short would leave
+    /// the whole file unreadable); writeSnapshot and writeTensor check the same way.
     void flush();
 
     /// Calls flush() when some table holds flushEveryRows buffered rows; returns whether it did.
@@ -243,7 +245,9 @@ public:
 
     /// Records the final status ("completed", "diverged", "failed" or "interrupted"), its message and the
     /// ISO 8601 UTC finish time, writes the buffered rows and closes the file. Tables stay valid objects,
-    /// but nothing more reaches the file: flush, snapshots and attributes then throw Error.
+    /// but nothing more reaches the file: flush, snapshots and attributes then throw Error. When the buffered rows
+    /// do not fit on the disk, the status is recorded as "failed" with the reason and, if `status` was not already
+    /// "failed", files::NoSpaceError is thrown once the file is closed.
     void finish(const std::string& status, const std::string& message, const std::string& finishedAt);
 
     /// True once finish() has closed the file.
@@ -268,6 +272,10 @@ private:
     void writeTensorImpl(const std::string& group, const std::string& name,
                          const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& tensor);
     void requireOpen(const std::string& action) const;
+    /// Throws files::NoSpaceError when the disk or the file size limit has no room for the buffered rows.
+    void requireSpaceForRows() const;
+    /// Throws files::NoSpaceError "trace file 'X': cannot <action>: <shortage>" when `bytes` do not fit.
+    void requireSpace(double bytes, const std::string& action) const;
     void openFile(unsigned flags);
     std::string temporaryPath() const;
     void cutBack(const ResumePoint& resume);
@@ -276,6 +284,7 @@ private:
     void closeFile() noexcept;
 
     std::string path_;
+    std::string temporary_;  // the unpredictable name a new trace is created under before its rename
     std::int64_t flushEveryRows_ = 100;
     Hdf5Handle file_;
     std::map<std::string, Hdf5Handle> groups_;

@@ -25,8 +25,11 @@
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
 #include "training/norms.hpp"
+#include "training/memory_budget.hpp"
+#include "training/output_lock.hpp"
 #include "training/schedule.hpp"
 #include "theory/mean_field.hpp"
+#include "util/safe_files.hpp"
 #include "config/plugin_spec_reader.hpp"
 
 #ifdef _OPENMP
@@ -132,6 +135,22 @@ private:
     std::vector<Entry> series_;
 };
 
+/// Calls `make` and prefixes an Error it throws with `where` (the config file and key it comes from), unless the
+/// message names the config already.
+template <typename Make>
+auto attributed(const std::string& where, Make make) -> decltype(make()) {
+    try {
+        return make();
+    } catch (const ConfigError&) {
+        throw;
+    } catch (const Error& error) {
+        const std::string message = error.what();
+        const std::string file = where.substr(0, where.find(':'));
+        if (!file.empty() && message.rfind(file, 0) == 0) throw;
+        throw ConfigError(where + ": " + message);
+    }
+}
+
 /// One run in one precision: owns the model, the optimizer state, the buffers and the trace.
 template <typename Scalar>
 class TrainingRun {
@@ -144,7 +163,8 @@ public:
         Random initRandom(master.next());
         const std::uint64_t batchSeed = master.next();
 
-        data::Dataset dataset = loadDataset(config.data);
+        checkDataFits(config);  // a refusal with the figure and the key, not std::bad_alloc
+        data::Dataset dataset = attributed(config.data.where + ": data", [&] { return loadDataset(config.data); });
         data::Split split = data::splitValidation(dataset, config.data.validation, config.data.seed);
         train_ = std::move(split.train);
         validation_ = std::move(split.validation);
@@ -153,6 +173,17 @@ public:
 
         network_ = std::make_unique<Network<Scalar>>(config.layers, train_.inputShape(), host, initRandom);
         checkOutputShape();
+        // Per sample: each layer's output, its gradient and one more buffer of that size, over every timestep the
+        // layer sees (a recurrent layer keeps its state at each input step for BPTT, even when it returns one).
+        double activationBytes = 0;
+        for (std::size_t l = 0; l < network_->size(); ++l) {
+            const Index steps = std::max({network_->outputShape(l).timesteps,
+                                          l == 0 ? train_.inputShape().timesteps : network_->outputShape(l - 1).timesteps,
+                                          Index{1}});
+            activationBytes += 3.0 * sizeof(Scalar) * static_cast<double>(network_->outputShape(l).features) *
+                               static_cast<double>(steps);
+        }
+        checkActivationsFit(config, activationBytes);
         loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
         // Sequence targets may mark steps without a target with NaN.
         loss_->setMasked(train_.targetTimesteps > 1 && train_.targets.hasNaN());
@@ -177,8 +208,10 @@ public:
             regularizers_.push_back(std::move(entry));
         }
 
-        batcher_ = std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
-                                                            batchSeed);
+        batcher_ = attributed(config.file + ": training.batch_size", [&] {
+            return std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
+                                                           batchSeed);
+        });
         detectors_ = std::make_unique<Detectors>(config.detectors, network_->layerNames());
         statisticSlots_.resize(network_->size());
         saturation_.assign(network_->size(), NAN);
@@ -334,6 +367,9 @@ private:
         const bool classIndices = classification_ && train_.outputs() == 1;
         Index expected = train_.outputs();
         if (classIndices && loss == "softmax_cross_entropy") expected = train_.classes;
+        if (!classification_ && loss == "softmax_cross_entropy" && train_.outputs() == 1)
+            throw Error(config_.file + ": loss: softmax_cross_entropy needs class labels, but the data ('" +
+                        config_.data.kind + "') has one numeric target per sample (use mse or sse, or class data)");
         if (classIndices && (loss == "sse" || loss == "mse"))
             throw Error(config_.file + ": loss '" + loss + "' needs numeric targets, but the data has class labels "
                         "(use softmax_cross_entropy, or binary_cross_entropy for two classes)");
@@ -349,27 +385,18 @@ private:
     }
 
     /// Creates the folder of an output file and checks that a megabyte can be written there, so that an
-    /// unwritable or full location fails before training rather than at the first flush or checkpoint.
+    /// unwritable or full location fails before training rather than at the first flush or checkpoint. The probe
+    /// file is created exclusively under an unpredictable name (files::probeWritable), never through a planted link.
     static void checkWritable(const std::string& path) {
         const std::filesystem::path file(path);
         const std::filesystem::path folder = file.has_parent_path() ? file.parent_path() : ".";
         std::error_code error;
         std::filesystem::create_directories(folder, error);
         if (error) throw Error("cannot create the output folder '" + folder.string() + "': " + error.message());
-        const std::string probe = (folder / (".gradlab-write-test-" + std::to_string(::getpid()))).string();
-        std::FILE* handle = std::fopen(probe.c_str(), "w");
-        if (handle == nullptr)
-            throw Error("cannot write in the output folder '" + folder.string() + "' (for '" + path +
-                        "'): " + std::strerror(errno));
-        static const std::vector<char> megabyte(1 << 20, 0);
-        const bool written = std::fwrite(megabyte.data(), 1, megabyte.size(), handle) == megabyte.size() &&
-                             std::fflush(handle) == 0;
-        const int reason = errno;
-        std::fclose(handle);
-        std::filesystem::remove(probe, error);
-        if (!written)
+        const std::string reason = files::probeWritable(folder.string(), std::size_t{1} << 20);
+        if (!reason.empty())
             throw Error("cannot write 1 MB in the output folder '" + folder.string() + "' (for '" + path +
-                        "'): " + std::strerror(reason) + "; free some space or choose another output");
+                        "'): " + reason + "; free some space or choose another output");
     }
 
     trace::TraceHeader traceHeader() {
@@ -1033,6 +1060,7 @@ std::string checkpointPath(const RunConfig& config, const std::string& outputOve
 }
 
 RunResult runTraining(const RunConfig& config, const PluginHost& host, const RunOptions& options) {
+    const OutputLock lock(config, options.output);
     Eigen::setNbThreads(config.training.threads);
 #ifdef _OPENMP
     omp_set_num_threads(config.training.threads);
