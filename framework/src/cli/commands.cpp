@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "analysis/diagnosis.hpp"
 #include "config/run_config.hpp"
 #include "plugin/plugin_host.hpp"
 #include "training/trainer.hpp"
@@ -20,6 +21,21 @@ namespace po = boost::program_options;
 
 namespace gradlab::cli {
 namespace {
+
+/// The trace's headline numbers and verdict (the diagnosis gradlab inspect prints), two summary lines; a trace
+/// that cannot be read says so instead.
+void printDiagnosisSummary(const std::string& trace) {
+    try {
+        const analysis::Diagnosis diagnosis = analysis::diagnose(trace);
+        const std::string metrics = analysis::formatMetrics(diagnosis.metrics);
+        if (!metrics.empty()) std::cout << "  metrics    " << metrics << "\n";
+        std::cout << "  verdict    " << analysis::verdictName(diagnosis.verdict);
+        if (!diagnosis.evidence.empty()) std::cout << ": " << diagnosis.evidence.front();
+        std::cout << "\n";
+    } catch (const std::exception& error) {
+        std::cout << "  verdict    unknown: cannot read the trace: " << error.what() << "\n";
+    }
+}
 
 /// Set by SIGINT/SIGTERM during `gradlab run` to the signal's number; the trainer stops before its next step.
 volatile std::sig_atomic_t interruptSignal = 0;
@@ -109,6 +125,7 @@ int runCommand(const std::vector<std::string>& arguments) {
                       << formatNumber(result.lastGradNorm) << "\n";
             std::cout << "  signal gradient norm per layer at the last traced step:\n    " << result.signalProfile
                       << "\n";
+            printDiagnosisSummary(result.output);
             std::cout << "  trace      " << result.output << "\n";
             if ((result.status == "interrupted" || result.status == "failed") &&
                 std::filesystem::exists(result.checkpoint))

@@ -177,6 +177,7 @@ void applyOutcome(study::StudyRow& row, const study::RunOutcome& outcome) {
     row.finalLoss = outcome.finalLoss;
     row.divergedAt = outcome.divergedAt;
     row.verdict = outcome.verdict;
+    row.metrics = outcome.metrics;
 }
 
 /// What a row says when it is written down for a run not done yet.
@@ -186,6 +187,7 @@ void resetRow(study::StudyRow& row) {
     row.finalLoss = std::numeric_limits<double>::quiet_NaN();
     row.divergedAt = -1;
     row.verdict = "unknown";
+    row.metrics = analysis::RunMetrics();
 }
 
 /// A study folder: where configs, traces, logs and the index go.
@@ -291,7 +293,11 @@ public:
             line << " at step " << row.divergedAt;
         else if (row.status == "stopped")
             line << ": " << row.message;
-        if (row.status != "failed") line << ", final loss " << formatNumber(row.finalLoss) << ", " << row.verdict;
+        if (row.status != "failed") {
+            line << ", " << row.verdict << ", final train loss " << formatNumber(row.finalLoss);
+            const std::string metrics = analysis::formatMetrics(row.metrics);
+            if (!metrics.empty()) line << ", " << metrics;
+        }
         line << " (" << formatDuration(seconds) << ")";
         if (!live_) {
             std::cout << line.str() << "\n" << std::flush;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <filesystem>
 #include <system_error>
 
@@ -164,6 +165,17 @@ std::vector<std::string> splitLines(const std::string& text) {
 
 }  // namespace
 
+const std::vector<MetricColumn>& metricColumns() {
+    using analysis::RunMetrics;
+    static const std::vector<MetricColumn> columns = {
+        {"final_train_loss", &RunMetrics::finalTrainLoss},       {"final_eval_loss", &RunMetrics::finalEvalLoss},
+        {"best_eval_loss", &RunMetrics::bestEvalLoss},           {"final_eval_accuracy", &RunMetrics::finalEvalAccuracy},
+        {"signal_ratio_init", &RunMetrics::signalRatioInit},     {"signal_ratio_final", &RunMetrics::signalRatioFinal},
+        {"timestep_ratio_init", &RunMetrics::timestepRatioInit}, {"timestep_ratio_final", &RunMetrics::timestepRatioFinal},
+    };
+    return columns;
+}
+
 std::string utcTimestamp() {
     const std::time_t now = std::time(nullptr);
     std::tm parts{};
@@ -190,6 +202,7 @@ RunOutcome readRunOutcome(const std::string& tracePath) {
             break;
         }
     outcome.verdict = analysis::verdictName(diagnosis.verdict);
+    outcome.metrics = diagnosis.metrics;
     return outcome;
 }
 
@@ -254,6 +267,11 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
             trace::writeDoubleDataset(runs.get(), "final_loss", finalLosses, runsWhere);
             trace::writeInt64Dataset(runs.get(), "diverged_at", divergedAt, runsWhere);
             trace::writeStringDataset(runs.get(), "verdict", verdicts, runsWhere);
+            for (const MetricColumn& column : metricColumns()) {
+                std::vector<double> values;
+                for (const StudyRow& row : index.rows) values.push_back(row.metrics.*column.field);
+                trace::writeDoubleDataset(runs.get(), column.name, values, runsWhere);
+            }
             trace::writeStringDataset(runs.get(), "trace", traces, runsWhere);
             trace::writeStringDataset(runs.get(), "log", logs, runsWhere);
             trace::writeInt64Dataset(runs.get(), "seed", seeds, runsWhere);
@@ -323,6 +341,12 @@ StudyIndex readStudyIndex(const std::string& path) {
     const std::vector<std::string> traces = file.strings("/runs/trace", rows);
     const std::vector<std::string> logs = file.strings("/runs/log", rows);
     const std::vector<std::int64_t> seeds = file.integers("/runs/seed", rows);
+    std::vector<std::vector<double>> metrics;  // columns added in later versions: NaN when an index lacks them
+    for (const MetricColumn& column : metricColumns()) {
+        const std::string path = std::string("/runs/") + column.name;
+        metrics.push_back(file.hasLink(path) ? file.reals(path, rows)
+                                             : std::vector<double>(rows, std::numeric_limits<double>::quiet_NaN()));
+    }
     std::vector<std::vector<std::string>> parameters;
     for (const std::string& key : index.keys) parameters.push_back(file.strings("/runs/param/" + key, rows));
     for (std::size_t row = 0; row < rows; ++row) {
@@ -334,6 +358,9 @@ StudyIndex readStudyIndex(const std::string& path) {
         entry.finalLoss = finalLosses[row];
         entry.divergedAt = divergedAt[row];
         entry.verdict = verdicts[row];
+        entry.metrics.divergedAt = divergedAt[row];
+        for (std::size_t column = 0; column < metricColumns().size(); ++column)
+            entry.metrics.*metricColumns()[column].field = metrics[column][row];
         entry.trace = traces[row];
         entry.log = logs[row];
         entry.seed = seeds[row];

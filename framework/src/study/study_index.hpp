@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "analysis/diagnosis.hpp"
+
 namespace gradlab::study {
 
 /// The schema tag every study index carries in its root attribute "schema".
@@ -23,7 +25,19 @@ struct RunOutcome {
     double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last row of /trace/loss (NaN if none)
     std::int64_t divergedAt = -1;                                 ///< step of the first non_finite event, -1 if none
     std::string verdict;  ///< analysis::verdictName() of the trace's diagnosis: the verdict inspect prints
+    analysis::RunMetrics metrics;  ///< the diagnosis's headline numbers (eval losses, ratios)
 };
+
+/// One float64 column of /runs holding a field of analysis::RunMetrics.
+struct MetricColumn {
+    const char* name;                    ///< the column's name, e.g. "final_eval_loss"
+    double analysis::RunMetrics::*field;  ///< the field it holds
+};
+
+/// The metric columns of /runs, in file order (docs/studies.md): final_train_loss, final_eval_loss,
+/// best_eval_loss, final_eval_accuracy, signal_ratio_init, signal_ratio_final, timestep_ratio_init,
+/// timestep_ratio_final. diverged_at, an integer, has its own column.
+const std::vector<MetricColumn>& metricColumns();
 
 /// Reads a run's outcome from its trace: status, message, final loss and divergence step, and the verdict of
 /// analysis::diagnose(), the one `gradlab inspect` prints. Throws Error when the file is missing or not a
@@ -43,6 +57,7 @@ struct StudyRow {
     double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last training loss, NaN if none
     std::int64_t divergedAt = -1;         ///< step of the first non-finite loss or gradient, -1 if none
     std::string verdict = "unknown";      ///< see RunOutcome::verdict; "unknown" without a trace
+    analysis::RunMetrics metrics;         ///< see RunOutcome::metrics; NaN (diverged_at -1) without a trace
     std::string trace;                    ///< the trace file, relative to the study folder
     std::string log;                      ///< the run's stdout and stderr, relative to the study folder
     std::int64_t seed = 0;                ///< the run's seed

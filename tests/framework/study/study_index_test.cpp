@@ -69,6 +69,13 @@ study::StudyIndex sampleIndex() {
     index.rows[0].status = "completed";
     index.rows[0].finalLoss = 0.25;
     index.rows[0].verdict = "healthy";
+    index.rows[0].metrics.finalTrainLoss = 0.25;
+    index.rows[0].metrics.finalEvalLoss = 0.3;
+    index.rows[0].metrics.bestEvalLoss = 0.28;
+    index.rows[0].metrics.signalRatioInit = 1e-13;
+    index.rows[0].metrics.signalRatioFinal = 2e-12;
+    index.rows[0].metrics.timestepRatioInit = 6e-4;
+    index.rows[0].metrics.timestepRatioFinal = 2.5e-9;
     index.rows[0].message = "3 steps";
     index.rows[1].status = "diverged";
     index.rows[1].finalLoss = INFINITY;
@@ -142,6 +149,11 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
         CHECK(read.rows[i].log == written.rows[i].log);
         CHECK(read.rows[i].seed == written.rows[i].seed);
         CHECK(read.rows[i].parameters == written.rows[i].parameters);
+        for (const study::MetricColumn& column : study::metricColumns()) {
+            CAPTURE(column.name);
+            const double got = read.rows[i].metrics.*column.field, expected = written.rows[i].metrics.*column.field;
+            CHECK((got == expected || (std::isnan(got) && std::isnan(expected))));
+        }
     }
     CHECK(read.rows[0].finalLoss == 0.25);
     CHECK(std::isinf(read.rows[1].finalLoss));
@@ -187,4 +199,14 @@ TEST_CASE("readStudyIndex refuses other files and newer schema versions", "[stud
     H5Fclose(file);
     CHECK_THROWS_WITH(study::readStudyIndex(path),
                       Contains("was written by a newer gradlab: schema_version 2, this reader knows 1"));
+}
+
+TEST_CASE("readRunOutcome carries the metrics of the diagnosis inspect prints", "[study][metrics]") {
+    const std::string path = testing::scratchPath("outcome_metrics.h5");
+    writeTrace(path, {3.0, 2.0, 1.5}, {}, "completed");
+    const study::RunOutcome outcome = study::readRunOutcome(path);
+    const analysis::RunMetrics expected = analysis::diagnose(path).metrics;
+    CHECK(outcome.metrics.finalTrainLoss == expected.finalTrainLoss);
+    CHECK(outcome.metrics.finalTrainLoss == 1.5);
+    CHECK(std::isnan(outcome.metrics.finalEvalLoss));  // no /eval in this trace
 }
