@@ -334,6 +334,18 @@ Diagnosis diagnose(const std::string& path) {
                 break;
             }
     }
+    if (reader.hasDataset("/test/loss") && reader.hasDataset("/test/step")) {
+        const Eigen::VectorXd loss = reader.readVector("/test/loss");
+        const std::vector<std::int64_t> testSteps = reader.readInt64Vector("/test/step");
+        if (loss.size() > 0 && testSteps.size() == static_cast<std::size_t>(loss.size())) {
+            diagnosis.testStep = testSteps.back();
+            diagnosis.testLoss = loss(loss.size() - 1);
+            if (reader.hasDataset("/test/accuracy")) {
+                const Eigen::VectorXd accuracy = reader.readVector("/test/accuracy");
+                if (accuracy.size() == loss.size()) diagnosis.testAccuracy = accuracy(accuracy.size() - 1);
+            }
+        }
+    }
     if (reader.hasDataset("/trace/grad_norm")) {
         const Eigen::VectorXd gradNorm = reader.readVector("/trace/grad_norm");
         for (Eigen::Index row = 0; row < gradNorm.size(); ++row)
@@ -400,6 +412,9 @@ std::string formatText(const Diagnosis& diagnosis) {
         out << " (last finite " << general(diagnosis.lastFiniteLoss) << " at step " << diagnosis.lastFiniteLossStep
             << ")";
     out << "\n";
+    if (diagnosis.testStep >= 0)
+        out << "  test        loss " << general(diagnosis.testLoss) << ", accuracy " << general(diagnosis.testAccuracy)
+            << " at step " << diagnosis.testStep << " (the official test split, /test)\n";
     if (std::isfinite(diagnosis.firstGradNorm))
         out << "  grad norm   " << scientific(diagnosis.firstGradNorm) << " -> " << scientific(diagnosis.lastGradNorm)
             << " (x " << scientific(diagnosis.gradNormGrowth) << ")\n";
@@ -591,6 +606,11 @@ std::string formatJson(const Diagnosis& diagnosis) {
     out << "  \"final_loss\": " << jsonNumber(diagnosis.finalLoss) << ",\n";
     out << "  \"last_finite_loss\": " << jsonNumber(diagnosis.lastFiniteLoss) << ",\n";
     out << "  \"last_finite_loss_step\": " << jsonStep(diagnosis.lastFiniteLossStep) << ",\n";
+    out << "  \"test\": " << (diagnosis.testStep < 0 ? std::string("null")
+                                                     : "{\"step\": " + std::to_string(diagnosis.testStep) +
+                                                           ", \"loss\": " + jsonNumber(diagnosis.testLoss) +
+                                                           ", \"accuracy\": " + jsonNumber(diagnosis.testAccuracy) + "}")
+        << ",\n";
     out << "  \"grad_norm\": {\"first\": " << jsonNumber(diagnosis.firstGradNorm)
         << ", \"last\": " << jsonNumber(diagnosis.lastGradNorm)
         << ", \"growth\": " << jsonNumber(diagnosis.gradNormGrowth) << "},\n";
