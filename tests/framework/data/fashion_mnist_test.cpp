@@ -2,7 +2,11 @@
 // values, and a short training run well above chance.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -14,6 +18,7 @@
 #include "data/idx.hpp"
 #include "gradlab/error.hpp"
 #include "support/plugin_fixture.hpp"
+#include "support/trace_compare.hpp"
 #include "trace/trace_reader.hpp"
 #include "training/trainer.hpp"
 
@@ -163,4 +168,43 @@ TEST_CASE("fashion_mnist: float64 and the sequence views train through the real 
     REQUIRE(result.status == "completed");
     trace::TraceReader reader(options.output);
     CHECK(reader.readMatrix("/trace/timestep_grad_norm/layers.0.gru").cols() == (view == "rows" ? 28 : 784));
+}
+
+TEST_CASE("fashion_mnist: a run with /test interrupted after a checkpoint resumes to the same trace bit for bit",
+          "[data][fashion_mnist][real][e2e][checkpoint]") {
+    installed(true);
+    const std::string file = testing::scratchPath("fashion_resume.yaml");
+    std::ofstream(file) << "name: fashion_resume\nseed: 3\n"
+                           "data: {kind: fashion_mnist, subset: 2000, test: true, test_every_eval: true, "
+                           "validation: 0.1}\n"
+                           "model:\n  layers:\n    - {kind: dense, units: 64, activation: relu}\n"
+                           "    - {kind: dense, units: 10}\n"
+                           "loss: softmax_cross_entropy\noptimizer: {kind: adam, lr: 1.0e-3}\n"
+                           "training: {steps: 400, batch_size: 32, eval_every: 20}\ncheckpoint: {every: 25}\n";
+    const RunConfig config = loadRunConfig(file, {}, testing::builtinPlugins());
+    RunOptions options;
+    options.output = testing::scratchPath("fashion_resume-full.h5");
+    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+
+    // Interrupted (as by SIGTERM) as soon as its first checkpoint exists, wherever that falls in the run.
+    options.output = testing::scratchPath("fashion_resume-cut.h5");
+    const std::string checkpoint = checkpointPath(config, options.output);
+    volatile std::sig_atomic_t interrupted = 0;
+    std::atomic<bool> done{false};
+    std::thread watcher([&] {
+        while (!done && !std::filesystem::exists(checkpoint)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        interrupted = SIGTERM;
+    });
+    options.interrupted = &interrupted;
+    const RunResult cut = runTraining(config, testing::builtinPlugins(), options);
+    done = true;
+    watcher.join();
+    REQUIRE(cut.status == "interrupted");
+    CHECK(cut.steps < 400);
+    options.interrupted = nullptr;
+    options.resume = true;
+    const RunResult resumed = runTraining(config, testing::builtinPlugins(), options);
+    REQUIRE(resumed.status == "completed");
+    CHECK(resumed.firstStep == cut.steps);
+    testing::checkSameTrace(testing::scratchPath("fashion_resume-full.h5"), options.output);
 }
