@@ -12,6 +12,7 @@
 #include "data/idx.hpp"
 #include "data/md5.hpp"
 #include "gradlab/error.hpp"
+#include "gradlab/random.hpp"
 #include "support/plugin_fixture.hpp"
 
 using namespace gradlab::data;
@@ -181,4 +182,42 @@ TEST_CASE("fashion_mnist: a folder without the files says how to get them", "[da
     CHECK_THROWS_WITH(loadFashionMnist(empty, false),
                       Contains("'" + empty + "/train-images-idx3-ubyte.gz' is missing; data.dir must name a folder") &&
                           Contains("apt-get install dataset-fashion-mnist"));
+}
+
+TEST_CASE("idx: every cut and 1000 random byte changes of a raw and a gzip file give a set or an Error",
+          "[data][idx][errors]") {
+    const bool gzip = GENERATE(false, true);
+    CAPTURE(gzip);
+    const auto [images, labels] = writeFive(gzip ? "mutate-gz" : "mutate-raw", gzip);
+    const std::vector<std::uint8_t> original = readBytes(images);
+    int loaded = 0, refused = 0, attempts = 0;
+    auto attempt = [&](const std::vector<std::uint8_t>& bytes) {
+        // A fresh name each time: the per-process cache must not answer for an earlier version of the file.
+        const std::string mutated =
+            scratchPath("mutated-" + std::to_string(gzip) + "-" + std::to_string(attempts++) + (gzip ? ".gz" : ""));
+        writeBytes(mutated, bytes);
+        try {
+            const auto set = loadIdxImageSet(mutated, labels);
+            // Whatever was read is consistent with itself.
+            CHECK(set->pixels.size() == static_cast<std::size_t>(set->count * set->rows * set->cols));
+            ++loaded;
+        } catch (const Error& error) {
+            CHECK_THAT(std::string(error.what()), Contains(mutated) || Contains(labels));
+            ++refused;
+        }
+        std::filesystem::remove(mutated);
+    };
+    for (std::size_t length = 0; length < original.size(); ++length)
+        attempt(std::vector<std::uint8_t>(original.begin(), original.begin() + static_cast<std::ptrdiff_t>(length)));
+    CHECK(loaded == 0);  // no prefix is a whole file
+    gradlab::Random random(17);
+    for (int trial = 0; trial < 1000; ++trial) {
+        std::vector<std::uint8_t> bytes = original;
+        const int changes = 1 + static_cast<int>(random.below(3));
+        for (int change = 0; change < changes; ++change)
+            bytes[random.below(bytes.size())] = static_cast<std::uint8_t>(random.below(256));
+        attempt(bytes);
+    }
+    CHECK(refused > 0);
+    CHECK(loaded > 0);  // a changed pixel is still a valid file
 }
