@@ -133,6 +133,7 @@ void readTheory(const trace::TraceReader& reader, Diagnosis& diagnosis, const Ei
 void readMetrics(const trace::TraceReader& reader, Diagnosis& diagnosis) {
     RunMetrics& metrics = diagnosis.metrics;
     metrics.finalTrainLoss = diagnosis.finalLoss;
+    metrics.testAccuracy = diagnosis.testAccuracy;
     metrics.signalRatioInit = diagnosis.firstProfile.firstOverLast;
     metrics.signalRatioFinal = diagnosis.lastProfile.firstOverLast;
     // The recurrent layer closest to the input: the first of /meta/layer_names with a per-timestep profile.
@@ -198,6 +199,18 @@ Diagnosis diagnose(const std::string& path) {
                 diagnosis.lastFiniteLossStep = stepOf(row);
                 break;
             }
+    }
+    if (reader.hasDataset("/test/loss") && reader.hasDataset("/test/step")) {
+        const Eigen::VectorXd loss = reader.readVector("/test/loss");
+        const std::vector<std::int64_t> testSteps = reader.readInt64Vector("/test/step");
+        if (loss.size() > 0 && testSteps.size() == static_cast<std::size_t>(loss.size())) {
+            diagnosis.testStep = testSteps.back();
+            diagnosis.testLoss = loss(loss.size() - 1);
+            if (reader.hasDataset("/test/accuracy")) {
+                const Eigen::VectorXd accuracy = reader.readVector("/test/accuracy");
+                if (accuracy.size() == loss.size()) diagnosis.testAccuracy = accuracy(accuracy.size() - 1);
+            }
+        }
     }
     if (reader.hasDataset("/trace/grad_norm")) {
         const Eigen::VectorXd gradNorm = reader.readVector("/trace/grad_norm");

@@ -67,6 +67,8 @@ struct RunMetrics {
            bestEvalLoss = std::numeric_limits<double>::quiet_NaN();
     /// /eval/accuracy at the last evaluation (classification only).
     double finalEvalAccuracy = std::numeric_limits<double>::quiet_NaN();
+    /// /test/accuracy at its last row (the official test split, data.test).
+    double testAccuracy = std::numeric_limits<double>::quiet_NaN();
     /// First over last layer of /trace/signal_grad_norm at the first and the last traced step.
     double signalRatioInit = std::numeric_limits<double>::quiet_NaN(),
            signalRatioFinal = std::numeric_limits<double>::quiet_NaN();
@@ -125,6 +127,10 @@ struct Diagnosis {
     double lastFiniteLoss = std::numeric_limits<double>::quiet_NaN();
     /// The step of lastFiniteLoss.
     std::int64_t lastFiniteLossStep = -1;
+    /// The last row of /test (the official test split, data.test): its step, loss and accuracy; -1 and NaN when
+    /// the trace has no /test.
+    std::int64_t testStep = -1;
+    double testLoss = std::numeric_limits<double>::quiet_NaN(), testAccuracy = std::numeric_limits<double>::quiet_NaN();
     /// First and last finite /trace/grad_norm, and last over first.
     double firstGradNorm = std::numeric_limits<double>::quiet_NaN(),
            lastGradNorm = std::numeric_limits<double>::quiet_NaN(),

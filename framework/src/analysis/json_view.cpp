@@ -110,6 +110,11 @@ std::string formatJson(const Diagnosis& diagnosis) {
     out << "  \"grad_norm\": {\"first\": " << jsonNumber(diagnosis.firstGradNorm)
         << ", \"last\": " << jsonNumber(diagnosis.lastGradNorm)
         << ", \"growth\": " << jsonNumber(diagnosis.gradNormGrowth) << "},\n";
+    out << "  \"test\": " << (diagnosis.testStep < 0 ? std::string("null")
+                                                     : "{\"step\": " + std::to_string(diagnosis.testStep) +
+                                                           ", \"loss\": " + jsonNumber(diagnosis.testLoss) +
+                                                           ", \"accuracy\": " + jsonNumber(diagnosis.testAccuracy) + "}")
+        << ",\n";
     out << "  \"layer_names\": " << jsonStrings(diagnosis.layerNames) << ",\n";
     out << "  \"layer_kinds\": " << jsonStrings(diagnosis.layerKinds) << ",\n";
     out << "  \"signal_grad_norm\": {\"first\": " << jsonProfile(diagnosis.firstProfile)
@@ -159,6 +164,7 @@ std::string formatJson(const Diagnosis& diagnosis) {
         << ", \"final_eval_loss\": " << jsonNumber(metrics.finalEvalLoss)
         << ", \"best_eval_loss\": " << jsonNumber(metrics.bestEvalLoss)
         << ", \"final_eval_accuracy\": " << jsonNumber(metrics.finalEvalAccuracy)
+        << ", \"test_accuracy\": " << jsonNumber(metrics.testAccuracy)
         << ",\n              \"signal_ratio_init\": " << jsonNumber(metrics.signalRatioInit)
         << ", \"signal_ratio_final\": " << jsonNumber(metrics.signalRatioFinal)
         << ", \"timestep_ratio_init\": " << jsonNumber(metrics.timestepRatioInit)

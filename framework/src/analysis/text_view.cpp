@@ -74,6 +74,7 @@ std::string formatMetrics(const RunMetrics& metrics) {
         parts.push_back("eval loss " + general(metrics.finalEvalLoss, 3) + " (best " + general(metrics.bestEvalLoss, 3) +
                         ")");
     if (std::isfinite(metrics.finalEvalAccuracy)) parts.push_back("eval accuracy " + general(metrics.finalEvalAccuracy, 3));
+    if (std::isfinite(metrics.testAccuracy)) parts.push_back("test accuracy " + general(metrics.testAccuracy, 4));
     if (!std::isnan(metrics.signalRatioInit) || !std::isnan(metrics.signalRatioFinal))
         parts.push_back("signal ratio " + scientific(metrics.signalRatioInit) + " -> " +
                         scientific(metrics.signalRatioFinal));
@@ -103,6 +104,9 @@ std::string formatText(const Diagnosis& diagnosis) {
         out << " (last finite " << general(diagnosis.lastFiniteLoss) << " at step " << diagnosis.lastFiniteLossStep
             << ")";
     out << "\n";
+    if (diagnosis.testStep >= 0)
+        out << "  test        loss " << general(diagnosis.testLoss) << ", accuracy " << general(diagnosis.testAccuracy)
+            << " at step " << diagnosis.testStep << " (the official test split, /test)\n";
     if (std::isfinite(diagnosis.firstGradNorm))
         out << "  grad norm   " << scientific(diagnosis.firstGradNorm) << " -> " << scientific(diagnosis.lastGradNorm)
             << " (x " << scientific(diagnosis.gradNormGrowth) << ")\n";

@@ -117,6 +117,9 @@ int runCommand(const std::vector<std::string>& arguments) {
                   << formatNumber(static_cast<double>(result.steps - result.firstStep) / std::max(result.seconds, 1e-9))
                   << " steps/s\n";
         std::cout << "  loss       " << formatNumber(result.firstLoss) << " -> " << formatNumber(result.lastLoss) << "\n";
+        if (!std::isnan(result.testLoss))
+            std::cout << "  test       loss " << formatNumber(result.testLoss) << ", accuracy "
+                      << formatNumber(result.testAccuracy) << " (the official test split, /test)\n";
         for (const auto& event : result.events)
             std::cout << "  event      step " << event.step << ": " << event.kind << " (" << event.where
                       << "): " << event.message << "\n";

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "config/plugin_spec_reader.hpp"
+#include "data/fashion_mnist.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab {
@@ -15,13 +16,71 @@ namespace {
 constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+/// A path from the config, resolved against the config's folder.
+std::string configPath(const ConfigNode& node, const ConfigNode& data) {
+    const std::filesystem::path path(node.asString());
+    return path.is_absolute()
+               ? path.string()
+               : (std::filesystem::path(data.source()->file).parent_path() / path).lexically_normal().string();
+}
+
+/// The keys of `kind: idx` and `kind: fashion_mnist` (docs/config-reference.md, "Image data").
+void readImageData(MapReader& reader, const ConfigNode& node, std::uint64_t runSeed, DataConfig& data) {
+    data::ImageSource& source = data.images;
+    source.kind = data.kind;
+    if (data.kind == "idx") {
+        source.images = configPath(reader.required("images"), node);
+        source.labels = configPath(reader.required("labels"), node);
+        reader.resolve("images", YAML::Node(source.images));
+        reader.resolve("labels", YAML::Node(source.labels));
+        const bool hasTestImages = reader.has("test_images"), hasTestLabels = reader.has("test_labels");
+        if (hasTestImages != hasTestLabels)
+            reader.optional(hasTestImages ? "test_images" : "test_labels")
+                .fail("give both test_images and test_labels, or neither");
+        if (hasTestImages) {
+            source.testImages = configPath(reader.required("test_images"), node);
+            source.testLabels = configPath(reader.required("test_labels"), node);
+            reader.resolve("test_images", YAML::Node(source.testImages));
+            reader.resolve("test_labels", YAML::Node(source.testLabels));
+        }
+    } else {
+        source.folder = reader.has("dir") ? configPath(reader.required("dir"), node) : data::kFashionMnistFolder;
+        reader.resolve("dir", YAML::Node(source.folder));
+    }
+    data::ImagePreparation& preparation = data.preparation;
+    const std::string normalize = reader.choice("normalize", "unit", {"none", "unit", "standard"});
+    preparation.normalize = normalize == "none"   ? data::PixelScaling::none
+                            : normalize == "unit" ? data::PixelScaling::unit
+                                                  : data::PixelScaling::standard;
+    preparation.subset = reader.integer("subset", 0, 0, kMaxInt);
+    preparation.balancedSubset = reader.boolean("subset_balanced", false);
+    preparation.subsetSeed =
+        static_cast<std::uint64_t>(reader.integer("subset_seed", static_cast<std::int64_t>(runSeed), 0, kMaxInt));
+    const std::string view = reader.choice("view", "flat", {"flat", "rows", "pixels", "permuted_pixels"});
+    preparation.view = view == "flat"     ? data::ImageView::flat
+                       : view == "rows"   ? data::ImageView::rows
+                       : view == "pixels" ? data::ImageView::pixels
+                                          : data::ImageView::permutedPixels;
+    preparation.permutationSeed = static_cast<std::uint64_t>(reader.integer("permutation_seed", 0, 0, kMaxInt));
+    data.test = reader.boolean("test", false);
+    data.testEveryEval = reader.boolean("test_every_eval", false);
+    if (data.testEveryEval && !data.test)
+        reader.optional("test_every_eval").fail("test_every_eval: true needs test: true");
+    if (data.kind == "idx" && data.test && source.testImages.empty())
+        reader.optional("test").fail("test: true needs the test files: give test_images and test_labels");
+    data.classification = true;
+    // Fashion-MNIST's training set has 60,000 images: training.epochs can be counted before the files are read.
+    if (data.kind == "fashion_mnist") data.samples = preparation.subset > 0 ? preparation.subset : 60000;
+    else if (preparation.subset > 0) data.samples = preparation.subset;
+}
+
 DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node resolved) {
     MapReader reader(node, resolved, "the data section");
     DataConfig data;
     data.where = node.where();
     data.kind = reader.choice("kind", "random_regression",
                               {"random_regression", "teacher", "spirals", "csv", "hdf5", "adding_sum", "adding_mean",
-                               "copy_memory", "temporal_order", "noisy_sine", "hdf5_sequences"});
+                               "copy_memory", "temporal_order", "noisy_sine", "hdf5_sequences", "idx", "fashion_mnist"});
     const bool sequenceTask = data.kind == "adding_sum" || data.kind == "adding_mean" || data.kind == "copy_memory" ||
                               data.kind == "temporal_order" || data.kind == "noisy_sine";
     if (sequenceTask) {
@@ -55,6 +114,8 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
         data.inputs = 2;
         data.outputs = data.classes;
         data.classification = true;
+    } else if (data.kind == "idx" || data.kind == "fashion_mnist") {
+        readImageData(reader, node, runSeed, data);
     } else {
         ConfigNode file = reader.required("file");
         const std::filesystem::path path(file.asString());
@@ -81,6 +142,12 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
             data.targetsDataset = reader.string("targets", "targets");
         }
     }
+    if (data.kind != "idx" && data.kind != "fashion_mnist")
+        for (const char* key : {"test", "test_every_eval"})
+            if (reader.has(key))
+                reader.optional(key).fail("the official test split exists for kind idx (with test_images and "
+                                          "test_labels) and fashion_mnist only; kind " + data.kind +
+                                          " holds out a fraction of its samples with 'validation:'");
     data.validation = reader.real("validation", 0.0, 0.0, 0.9);
     data.shuffle = reader.boolean("shuffle", true);
     data.seed = static_cast<std::uint64_t>(reader.integer("seed", static_cast<std::int64_t>(runSeed), 0, kMaxInt));

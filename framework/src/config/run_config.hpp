@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config_node.hpp"
+#include "data/image_data.hpp"
 #include "plugin/plugin_host.hpp"
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
@@ -18,7 +19,7 @@ namespace gradlab {
 /// Where the data comes from and how it is split.
 struct DataConfig {
     std::string kind;  ///< random_regression | teacher | spirals | csv | hdf5 | adding_sum | adding_mean |
-                       ///< copy_memory | temporal_order | noisy_sine | hdf5_sequences
+                       ///< copy_memory | temporal_order | noisy_sine | hdf5_sequences | idx | fashion_mnist
     std::int64_t samples = 0;
     std::int64_t inputs = 0;
     std::int64_t outputs = 0;
@@ -32,6 +33,10 @@ struct DataConfig {
     std::string inputsDataset;         ///< hdf5
     std::string targetsDataset;        ///< hdf5
     bool classification = false;       ///< csv, hdf5
+    data::ImageSource images;          ///< idx, fashion_mnist: the files (paths resolved against the config's folder)
+    data::ImagePreparation preparation;  ///< idx, fashion_mnist: normalize, subset, view
+    bool test = false;                 ///< idx, fashion_mnist: evaluate the official test split into /test at the end
+    bool testEveryEval = false;        ///< ... and at every evaluation (training.eval_every)
     double validation = 0.0;           ///< fraction held out
     bool shuffle = true;
     std::uint64_t seed = 0;

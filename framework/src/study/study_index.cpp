@@ -170,6 +170,7 @@ const std::vector<MetricColumn>& metricColumns() {
     static const std::vector<MetricColumn> columns = {
         {"final_train_loss", &RunMetrics::finalTrainLoss},       {"final_eval_loss", &RunMetrics::finalEvalLoss},
         {"best_eval_loss", &RunMetrics::bestEvalLoss},           {"final_eval_accuracy", &RunMetrics::finalEvalAccuracy},
+        {"test_accuracy", &RunMetrics::testAccuracy},
         {"signal_ratio_init", &RunMetrics::signalRatioInit},     {"signal_ratio_final", &RunMetrics::signalRatioFinal},
         {"timestep_ratio_init", &RunMetrics::timestepRatioInit}, {"timestep_ratio_final", &RunMetrics::timestepRatioFinal},
     };

@@ -35,7 +35,7 @@ struct MetricColumn {
 };
 
 /// The metric columns of /runs, in file order (docs/studies.md): final_train_loss, final_eval_loss,
-/// best_eval_loss, final_eval_accuracy, signal_ratio_init, signal_ratio_final, timestep_ratio_init,
+/// best_eval_loss, final_eval_accuracy, test_accuracy, signal_ratio_init, signal_ratio_final, timestep_ratio_init,
 /// timestep_ratio_final. diverged_at, an integer, has its own column.
 const std::vector<MetricColumn>& metricColumns();
 

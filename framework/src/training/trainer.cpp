@@ -19,6 +19,7 @@
 #include "checkpoint/checkpoint.hpp"
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
+#include "data/image_data.hpp"
 #include "model/loss.hpp"
 #include "model/network.hpp"
 #include "trace/trace_writer.hpp"
@@ -50,10 +51,15 @@ std::string utcNow() {
     return text;
 }
 
-/// Makes the configured dataset; file errors name the file, generator errors the data section.
-data::Dataset loadDataset(const DataConfig& config) {
+/// Makes the configured dataset; file errors name the file, generator errors the data section. Image data
+/// asked for its official test split (data.test) also fills `test`.
+data::Dataset loadDataset(const DataConfig& config, data::Dataset& test) {
     data::Dataset dataset;
-    if (config.kind == "random_regression")
+    if (config.kind == "idx" || config.kind == "fashion_mnist") {
+        data::ImageSplits images = data::loadImages(config.images, config.preparation, config.test);
+        dataset = std::move(images.train);
+        test = std::move(images.test);
+    } else if (config.kind == "random_regression")
         dataset = data::makeRandomRegression(config.samples, config.inputs, config.outputs, config.seed);
     else if (config.kind == "teacher")
         dataset = data::makeTeacher(config.samples, config.inputs, config.outputs,
@@ -84,7 +90,9 @@ data::Dataset loadDataset(const DataConfig& config) {
         dataset = data::makeNoisySine(config.samples, config.timesteps, config.noise, config.seed);
     else
         throw Error(config.where + ": unknown data kind '" + config.kind + "'");
-    data::checkFinite(dataset, config.file.empty() ? config.kind : config.file);
+    // Image pixels are finite bytes by construction: no check needed (it would cost a pass over 47M values).
+    if (config.kind != "idx" && config.kind != "fashion_mnist")
+        data::checkFinite(dataset, config.file.empty() ? config.kind : config.file);
     return dataset;
 }
 
@@ -164,7 +172,8 @@ public:
         const std::uint64_t batchSeed = master.next();
 
         checkDataFits(config);  // a refusal with the figure and the key, not std::bad_alloc
-        data::Dataset dataset = attributed(config.data.where + ": data", [&] { return loadDataset(config.data); });
+        data::Dataset dataset =
+            attributed(config.data.where + ": data", [&] { return loadDataset(config.data, test_); });
         data::Split split = data::splitValidation(dataset, config.data.validation, config.data.seed);
         train_ = std::move(split.train);
         validation_ = std::move(split.validation);
@@ -297,7 +306,11 @@ public:
                 }
                 const bool evaluate = (config_.training.evalEvery > 0 && step_ % config_.training.evalEvery == 0) ||
                                       step_ == steps - 1;
-                if (evaluate && trace_) evaluateAndTrace();
+                if (evaluate && trace_) {
+                    evaluateAndTrace(validation_.inputs.cols() > 0 ? validation_ : train_, evalTable_);
+                    if (config_.data.test && (config_.data.testEveryEval || step_ == steps - 1))
+                        lastTest_ = evaluateAndTrace(test_, testTable_);
+                }
                 const auto now = Clock::now();
                 if (options_.progress != ProgressStyle::none) report(now, start, lastReport, loss, firstStep, steps);
                 if (config_.checkpoint.enabled && step_ + 1 < steps) {
@@ -323,6 +336,8 @@ public:
         if (options_.progress == ProgressStyle::live) std::cerr << "\r\033[K" << std::flush;
         result.signalProfile = signalProfile();
         for (const std::string& warning : warnings_) result.note += (result.note.empty() ? "" : "; ") + warning;
+        result.testLoss = lastTest_.loss;
+        result.testAccuracy = lastTest_.accuracy;
         result.events = events_;
         if (trace_) {
             try {
@@ -443,10 +458,13 @@ private:
             if (config_.training.clip.mode != "global_norm")
                 columns_.parameterClipped = table.addColumn("param_clipped", parameters, trace::ColumnType::int64);
         }
-        trace::Table& eval = trace_->table("/eval");
-        columns_.evalStep = eval.addColumn("step", 0, trace::ColumnType::int64);
-        columns_.evalLoss = eval.addColumn("loss");
-        if (classification_) columns_.evalAccuracy = eval.addColumn("accuracy");
+        for (EvalTable* declared : {&evalTable_, &testTable_}) {
+            if (declared == &testTable_ && !config_.data.test) continue;
+            trace::Table& eval = trace_->table(declared->name);
+            declared->step = eval.addColumn("step", 0, trace::ColumnType::int64);
+            declared->loss = eval.addColumn("loss");
+            if (classification_) declared->accuracy = eval.addColumn("accuracy");
+        }
     }
 
     /// The model as it ended: every parameter at /model/parameters/<name> and every buffer (batch norm's
@@ -937,9 +955,21 @@ private:
         table.commit();
     }
 
-    /// Loss (and accuracy) on the validation set, or on the training set when there is none.
-    void evaluateAndTrace() {
-        const data::Dataset& set = validation_.inputs.cols() > 0 ? validation_ : train_;
+    /// Where an evaluation goes: /eval (the validation set, or the training set when there is none) or /test (the
+    /// official test split, data.test), with its columns.
+    struct EvalTable {
+        std::string name;
+        trace::ColumnId step{}, loss{}, accuracy{};
+    };
+
+    /// What one evaluation measured; NaN where it has no value (accuracy of a regression).
+    struct Evaluation {
+        double loss = NAN;
+        double accuracy = NAN;
+    };
+
+    /// Loss (and accuracy) of the network on `set`, written as one row of `table`.
+    Evaluation evaluateAndTrace(const data::Dataset& set, const EvalTable& table) {
         const Index samples = set.inputs.cols();
         const Index chunk = std::min<Index>(samples, std::max<Index>(config_.training.batchSize, 256));
         typename Loss<Scalar>::Terms total;
@@ -960,13 +990,16 @@ private:
                 counted += loss_->counted(prediction, evalY_);
             }
         }
-        trace::Table& eval = trace_->table("/eval");
-        eval.setInteger(columns_.evalStep, step_);
+        trace::Table& eval = trace_->table(table.name);
+        eval.setInteger(table.step, step_);
         // The chunks' terms add up exactly; sse is scaled to the training batch size (Loss::overSet()).
-        *eval.row(columns_.evalLoss) = loss_->overSet(total, samples, config_.training.batchSize);
-        if (classification_) *eval.row(columns_.evalAccuracy) = hasAccuracy && counted > 0 ? correct / counted : NAN;
+        const double loss = loss_->overSet(total, samples, config_.training.batchSize);
+        *eval.row(table.loss) = loss;
+        const double accuracy = hasAccuracy && counted > 0 ? correct / counted : NAN;
+        if (classification_) *eval.row(table.accuracy) = accuracy;
         eval.commit();
         trace_->flushIfDue();
+        return {loss, classification_ ? accuracy : NAN};
     }
 
     /// Samples [start, start + count) of a dataset matrix (one sequence per column, timestep-major rows) in the
@@ -1011,14 +1044,16 @@ private:
     struct Columns {
         trace::ColumnId step{}, loss{}, regLoss{}, lr{}, gradNorm{}, paramGradNorm{}, paramNorm{}, updateNorm{},
             signalGradNorm{}, activationMean{}, activationStd{}, saturation{}, gradNormClipped{}, clipped{},
-            parameterClipped{}, evalStep{}, evalLoss{}, evalAccuracy{}, eventStep{}, eventKind{}, eventWhere{},
+            parameterClipped{}, eventStep{}, eventKind{}, eventWhere{},
             eventTimestep{}, eventValue{}, eventMessage{};
     };
 
     const RunConfig& config_;
     const PluginHost& host_;
     RunOptions options_;
-    data::Dataset train_, validation_;
+    data::Dataset train_, validation_, test_;  ///< test_: the official test split (data.test), else empty
+    EvalTable evalTable_{"/eval"}, testTable_{"/test"};
+    Evaluation lastTest_;  ///< the last evaluation of test_
     bool classification_ = false;
     std::unique_ptr<Network<Scalar>> network_;
     std::unique_ptr<Loss<Scalar>> loss_;

@@ -2,6 +2,7 @@
 /// @file trainer.hpp
 /// Runs one training job from a validated config and traces it to HDF5.
 
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <functional>
@@ -43,6 +44,8 @@ struct RunResult {
     double firstGradNorm = 0, lastGradNorm = 0;
     double seconds = 0;
     std::string signalProfile;  ///< per-layer signal gradient norms at the last traced step, one line
+    double testLoss = NAN;      ///< on the official test split (data.test) at its last evaluation; NaN without
+    double testAccuracy = NAN;  ///< accuracy there; NaN without a test split or for regression
     std::vector<Event> events;  ///< every detector firing, in order
 };
 

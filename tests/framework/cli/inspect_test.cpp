@@ -199,7 +199,7 @@ Json parseJson(const std::string& text) { return JsonParser(text).parseDocument(
 const std::vector<std::string> kTopLevelKeys = {
     "file",          "config_name",        "status",         "status_message",   "precision",
     "traced_steps",  "first_step",         "last_step",      "final_loss",       "last_finite_loss",
-    "last_finite_loss_step", "grad_norm",  "layer_names",    "layer_kinds",      "signal_grad_norm",
+    "last_finite_loss_step", "test", "grad_norm",  "layer_names",    "layer_kinds",      "signal_grad_norm",
     "timestep_grad_norm",    "events_recorded", "events",    "theory",           "metrics",   "verdict",
     "evidence"};
 
