@@ -235,8 +235,10 @@ TEST_CASE("a completed trace that no longer reads is redone, not skipped", "[fau
     const Ran second = runGradlab("sweep " + shellQuote(folder + "/study.yaml") + " -o " + shellQuote(study));
     INFO(second.output);
     CHECK(second.exitCode == 0);
-    CHECK(second.output.find("rerunning s1: its trace is damaged (trace '" + trace +
-                              "': cannot read the last row of '/trace/signal_grad_norm'") != std::string::npos);
+    // Named by whichever reader meets the damage first: the last-row check or the diagnosis reading the column.
+    CHECK(second.output.find("rerunning s1: its trace is damaged (trace ") != std::string::npos);
+    CHECK(second.output.find(trace + "': cannot read ") != std::string::npos);
+    CHECK(second.output.find("'/trace/signal_grad_norm'") != std::string::npos);
     CHECK(second.output.find("1 already done") != std::string::npos);
     CHECK(sameTrace(folder + "/s1-good.h5", trace));
 }

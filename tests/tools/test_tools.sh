@@ -132,7 +132,7 @@ expect_failure "not a number" "$tools/plot-depth-norms" "$workdir/depth" \
   --depth-key model.layers.0.layers.0.activation --group-key model.layers.0.repeat -o "$workdir/bad.png"
 
 # study-to-csv: to stdout and to a file; header and one row per run.
-expected_header="index,name,status,verdict,final_loss,diverged_at,seed,message,trace,log,param/model.layers.0.repeat,param/model.layers.0.layers.0.activation"
+expected_header="index,name,status,verdict,final_loss,diverged_at,seed,message,trace,log,best_eval_loss,final_eval_accuracy,final_eval_loss,final_train_loss,signal_ratio_final,signal_ratio_init,test_accuracy,timestep_ratio_final,timestep_ratio_init,param/model.layers.0.repeat,param/model.layers.0.layers.0.activation"
 expect_success "$tools/study-to-csv" "$workdir/depth"
 cp "$workdir/last.out" "$workdir/stdout.csv"
 expect_success "$tools/study-to-csv" "$workdir/depth/study.h5" -o "$workdir/study.csv"

@@ -4,10 +4,9 @@
 
 #include "analysis/diagnosis.hpp"
 #include "analysis/format.hpp"
+#include "analysis/json.hpp"
 
 namespace gradlab::analysis {
-
-namespace {
 
 /// A JSON string literal; invalid UTF-8 bytes become U+FFFD.
 std::string jsonString(const std::string& text) {
@@ -70,6 +69,8 @@ std::string jsonNumber(double value) {
     }
     return buffer;
 }
+
+namespace {
 
 std::string jsonStrings(const std::vector<std::string>& values) {
     std::string out = "[";
