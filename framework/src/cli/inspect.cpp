@@ -47,6 +47,7 @@ int inspectCommand(const std::vector<std::string>& arguments) {
         std::cout << (json ? study::formatStudyJson(file, index) : study::formatStudyText(file, index));
         return 0;
     }
+    if (!std::filesystem::exists(file, error)) throw Error("'" + file + "': no such trace, study index or study folder");
     if (!sort.empty()) throw po::error("--sort applies to a study index, and '" + file + "' is not one");
     const analysis::Diagnosis diagnosis = analysis::diagnose(file);
     std::cout << (json ? analysis::formatJson(diagnosis) : analysis::formatText(diagnosis));
