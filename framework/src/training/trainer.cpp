@@ -19,6 +19,7 @@
 #include "checkpoint/checkpoint.hpp"
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
+#include "data/make_dataset.hpp"
 #include "data/image_data.hpp"
 #include "model/loss.hpp"
 #include "model/network.hpp"
@@ -49,51 +50,6 @@ std::string utcNow() {
     char text[32];
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
     return text;
-}
-
-/// Makes the configured dataset; file errors name the file, generator errors the data section. Image data
-/// asked for its official test split (data.test) also fills `test`.
-data::Dataset loadDataset(const DataConfig& config, data::Dataset& test) {
-    data::Dataset dataset;
-    if (config.kind == "idx" || config.kind == "fashion_mnist") {
-        data::ImageSplits images = data::loadImages(config.images, config.preparation, config.test);
-        dataset = std::move(images.train);
-        test = std::move(images.test);
-    } else if (config.kind == "random_regression")
-        dataset = data::makeRandomRegression(config.samples, config.inputs, config.outputs, config.seed);
-    else if (config.kind == "teacher")
-        dataset = data::makeTeacher(config.samples, config.inputs, config.outputs,
-                                    std::vector<Index>(config.hidden.begin(), config.hidden.end()), config.noise,
-                                    config.seed);
-    else if (config.kind == "spirals")
-        dataset = data::makeSpirals(config.samples, config.classes, config.noise, config.seed);
-    else if (config.kind == "csv") {
-        data::CsvSpec spec;
-        spec.header = config.header;
-        spec.targetColumns = config.targetColumns;
-        spec.classification = config.classification;
-        dataset = data::loadCsv(config.file, spec);
-    } else if (config.kind == "hdf5")
-        dataset = data::loadHdf5(config.file, config.inputsDataset, config.targetsDataset, config.classification);
-    else if (config.kind == "hdf5_sequences")
-        dataset = data::loadHdf5Sequences(config.file, config.inputsDataset, config.targetsDataset,
-                                          config.classification);
-    else if (config.kind == "adding_sum")
-        dataset = data::makeAddingSum(config.samples, config.timesteps, config.seed);
-    else if (config.kind == "adding_mean")
-        dataset = data::makeAddingMean(config.samples, config.timesteps, config.seed);
-    else if (config.kind == "copy_memory")
-        dataset = data::makeCopyMemory(config.samples, config.timesteps, config.seed);
-    else if (config.kind == "temporal_order")
-        dataset = data::makeTemporalOrder(config.samples, config.timesteps, config.seed);
-    else if (config.kind == "noisy_sine")
-        dataset = data::makeNoisySine(config.samples, config.timesteps, config.noise, config.seed);
-    else
-        throw Error(config.where + ": unknown data kind '" + config.kind + "'");
-    // Image pixels are finite bytes by construction: no check needed (it would cost a pass over 47M values).
-    if (config.kind != "idx" && config.kind != "fashion_mnist")
-        data::checkFinite(dataset, config.file.empty() ? config.kind : config.file);
-    return dataset;
 }
 
 /// Whether a regularizer's `params:` selection takes this parameter.
@@ -173,7 +129,7 @@ public:
 
         checkDataFits(config);  // a refusal with the figure and the key, not std::bad_alloc
         data::Dataset dataset =
-            attributed(config.data.where + ": data", [&] { return loadDataset(config.data, test_); });
+            attributed(config.data.where + ": data", [&] { return data::makeDataset(config.data, test_); });
         data::Split split = data::splitValidation(dataset, config.data.validation, config.data.seed);
         train_ = std::move(split.train);
         validation_ = std::move(split.validation);
