@@ -26,6 +26,7 @@
 #include "trace/trace_writer.hpp"
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
+#include "training/nonfinite.hpp"
 #include "training/norms.hpp"
 #include "training/memory_budget.hpp"
 #include "training/output_lock.hpp"
@@ -629,7 +630,7 @@ private:
         const double loss = loss_->evaluate(prediction, y_, network_->outputGradient());
         if (!std::isfinite(loss) && !nonFinite_) {
             // Locate before the update touches anything; with the stop action the step ends here.
-            recordEvent(locateForward(loss));
+            recordEvent(locateForward(*network_, step_, loss));
             nonFinite_ = true;
             if (config_.detectors.nonFiniteStops) {
                 if (traced) recordNonFiniteRow(loss);
@@ -649,7 +650,7 @@ private:
         if (traced) {
             recordBeforeUpdate(loss, penalty, learningRate);
             if (!std::isfinite(lastGradNorm_) && !nonFinite_) {
-                recordEvent(locateBackward());
+                recordEvent(locateBackward(*network_, step_, lastGradNorm_));
                 nonFinite_ = true;
                 if (config_.detectors.nonFiniteStops) {
                     trace_->table("/trace").commit();
@@ -698,9 +699,7 @@ private:
             const double* valueNorm = table.row(columns_.paramNorm);
             for (std::size_t i = 0; i < parameters.size(); ++i) {
                 if (!std::isfinite(updateNorm[i]) && !nonFinite_) {
-                    recordEvent({step_, "non_finite", "update " + parameters[i].name, -1, updateNorm[i],
-                                 "the update of " + parameters[i].name + " became non-finite at step " +
-                                     std::to_string(step_)});
+                    recordEvent(nonFiniteUpdate(parameters[i].name, step_, updateNorm[i]));
                     nonFinite_ = true;
                 }
             }
@@ -822,68 +821,6 @@ private:
             statisticTables_.push_back(&table);
         statisticSlots_[l].push_back({name, &table, column});
         return statisticSlots_[l].back();
-    }
-
-    /// Finds where a non-finite loss came from: a parameter left non-finite by the previous update, else the
-    /// first layer whose output is non-finite (and its first such timestep), else the loss itself.
-    Event locateForward(double loss) {
-        Event event{step_, "non_finite", "", -1, loss, ""};
-        const std::string what = std::string("loss became ") + (std::isnan(loss) ? "NaN" : "Inf") + " at step " +
-                                 std::to_string(step_);
-        for (const auto& parameter : network_->parameters())
-            if (!parameter.parameter->value.allFinite()) {
-                event.where = "update " + parameter.name;
-                event.message = what + "; first non-finite value: " + parameter.name + " after the update of step " +
-                                std::to_string(step_ - 1);
-                return event;
-            }
-        for (std::size_t l = 0; l < network_->size(); ++l)
-            if (!network_->output(l).allFinite()) {
-                event.where = "forward " + network_->layerNames()[l];
-                event.timestep = firstNonFiniteTimestep(network_->output(l), network_->outputShape(l));
-                event.message = what + "; first non-finite value: forward output of " + network_->layerNames()[l] +
-                                (event.timestep >= 0 ? " at timestep " + std::to_string(event.timestep) : "");
-                return event;
-            }
-        event.where = "forward loss";
-        event.message = what + "; the network's output is finite: the loss itself overflowed";
-        return event;
-    }
-
-    /// Finds where a non-finite gradient came from: the first non-finite signal in backward order (from the
-    /// output towards the input), else the first non-finite parameter gradient.
-    Event locateBackward() {
-        Event event{step_, "non_finite", "", -1, lastGradNorm_, ""};
-        const std::string what = "gradient norm became " + std::string(std::isnan(lastGradNorm_) ? "NaN" : "Inf") +
-                                 " at step " + std::to_string(step_);
-        for (std::size_t l = network_->size(); l-- > 0;)
-            if (!network_->signal(l).allFinite()) {
-                event.where = "backward " + network_->layerNames()[l];
-                event.timestep = firstNonFiniteTimestep(network_->signal(l), network_->outputShape(l));
-                event.message = what + "; first non-finite value: the gradient at the output of " +
-                                network_->layerNames()[l] +
-                                (event.timestep >= 0 ? " at timestep " + std::to_string(event.timestep) : "");
-                return event;
-            }
-        for (const auto& parameter : network_->parameters())
-            if (!parameter.parameter->grad.allFinite()) {
-                event.where = "backward " + parameter.name;
-                event.message = what + "; first non-finite value: the gradient of " + parameter.name;
-                return event;
-            }
-        event.where = "backward";
-        event.message = what;
-        return event;
-    }
-
-    /// For a sequence output [features x (T * batch)], the first timestep holding a non-finite value; -1 for
-    /// non-sequence outputs.
-    static std::int64_t firstNonFiniteTimestep(const MatrixType& values, Shape shape) {
-        if (shape.timesteps <= 1 || values.cols() == 0) return -1;
-        const Index batch = values.cols() / shape.timesteps;
-        for (Index t = 0; t < shape.timesteps; ++t)
-            if (!values.middleCols(t * batch, batch).allFinite()) return t;
-        return -1;
     }
 
     /// The trace row of a step cut short by a non-finite loss: its step, loss and learning rate.
