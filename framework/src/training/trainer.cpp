@@ -27,6 +27,7 @@
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
 #include "training/nonfinite.hpp"
+#include "training/run_checkpoint.hpp"
 #include "training/norms.hpp"
 #include "training/memory_budget.hpp"
 #include "training/output_lock.hpp"
@@ -429,11 +430,9 @@ private:
     void writeModel() {
         for (const auto& parameter : network_->parameters())
             trace_->writeTensor("/model/parameters", parameter.name, parameter.parameter->value);
-        for (std::size_t l = 0; l < network_->size(); ++l) {
-            std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
-            network_->layer(l).collectBuffers(network_->layerNames()[l] + ".", buffers);
-            for (const auto& [name, buffer] : buffers) trace_->writeTensor("/model/buffers", name, buffer->value);
-        }
+        forEachBuffer(*network_, [&](const std::string& name, Buffer<Scalar>& buffer) {
+            trace_->writeTensor("/model/buffers", name, buffer.value);
+        });
     }
 
     /// Writes the state after `completed` steps to the checkpoint, atomically; the trace is flushed first, so
@@ -457,15 +456,7 @@ private:
         state.detectors = detectors_->state();
         if (trace_) state.traceRows = trace_->tableRows();
         writer.writeState(state);
-        for (const auto& parameter : network_->parameters())
-            writer.writeTensor("/parameters", parameter.name, parameter.parameter->value);
-        for (std::size_t l = 0; l < network_->size(); ++l) {
-            std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
-            network_->layer(l).collectBuffers(network_->layerNames()[l] + ".", buffers);
-            for (const auto& [name, buffer] : buffers) writer.writeTensor("/buffers", name, buffer->value);
-        }
-        checkpoint::StateSaver<Scalar> saver(writer, "/optimizer");
-        optimizer_->visitState(saver);
+        writeModelState(writer, *network_, *optimizer_);
         writer.commit();
     }
 
@@ -474,21 +465,8 @@ private:
         const checkpoint::CheckpointReader reader(result.checkpoint);
         const checkpoint::RunState& state = reader.state();
         const std::string where = "cannot resume from '" + result.checkpoint + "': ";
-        // The resolved config covers precision, steps and the model: one comparison says what differs.
-        if (state.config != config_.resolvedYaml)
-            throw Error(where + "it was written with a different config (" + firstDifference(state.config,
-                        config_.resolvedYaml) + "); resume with the config and --set overrides of the killed run, "
-                        "or run without --resume to start afresh");
-        for (const auto& parameter : network_->parameters())
-            reader.readTensor("/parameters", parameter.name, parameter.parameter->value);
-        for (std::size_t l = 0; l < network_->size(); ++l) {
-            std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
-            network_->layer(l).collectBuffers(network_->layerNames()[l] + ".", buffers);
-            for (const auto& [name, buffer] : buffers) reader.readTensor("/buffers", name, buffer->value);
-        }
-        checkpoint::StateRestorer<Scalar> restorer(reader, "/optimizer", "optimizer '" + config_.optimizer.name + "'");
-        optimizer_->visitState(restorer);
-        restorer.finish();
+        requireSameConfig(result.checkpoint, state.config, config_.resolvedYaml);
+        readModelState(reader, *network_, *optimizer_, config_.optimizer.name);
         batcher_->setPosition(state.batcherPosition);
         detectors_->restore(state.detectors);
         nonFinite_ = state.nonFinite;
@@ -509,22 +487,6 @@ private:
         }
         result.note = "resumed at step " + std::to_string(state.step) + " from '" + result.checkpoint + "'";
         return state.step;
-    }
-
-    /// "line N: 'a' vs 'b'" for the first line where two texts differ.
-    static std::string firstDifference(const std::string& saved, const std::string& current) {
-        std::istringstream a(saved), b(current);
-        std::string lineA, lineB;
-        for (int line = 1;; ++line) {
-            const bool moreA = static_cast<bool>(std::getline(a, lineA));
-            const bool moreB = static_cast<bool>(std::getline(b, lineB));
-            if (!moreA && !moreB) return "they differ in whitespace only";
-            if (!moreA) lineA = "(end)";
-            if (!moreB) lineB = "(end)";
-            if (!moreA || !moreB || lineA != lineB)
-                return "resolved config line " + std::to_string(line) + ": checkpoint '" + lineA + "', now '" +
-                       lineB + "'";
-        }
     }
 
     /// Mean-field theory at initialisation (Poole et al. 2016, Schoenholz et al. 2017) in /theory, for models
