@@ -32,6 +32,8 @@ struct Subject {
     using MatrixType = Matrix<Scalar>;
     std::function<void(const MatrixType& x, MatrixType& y)> forward;
     std::function<void(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx)> backward;
+    /// backward with dx null: only the parameter gradients are asked for.
+    std::function<void(const MatrixType& x, const MatrixType& y, const MatrixType& dy)> parameterBackward;
     std::vector<NamedParameter<Scalar>> parameters;
     std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;  ///< collectBuffers, children included
     /// A forward in Phase::train whatever the phase under test, to give buffers values before an eval check.
@@ -55,6 +57,9 @@ Subject<Scalar> makeLayerSubject(const std::string& yaml, const Shape& input, Ph
     subject.trainForward = [layer](const Matrix<Scalar>& x, Matrix<Scalar>& y) { layer->forward(x, y, Phase::train); };
     subject.backward = [layer](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy,
                                Matrix<Scalar>& dx) { layer->backward(x, y, dy, &dx); };
+    subject.parameterBackward = [layer](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy) {
+        layer->backward(x, y, dy, nullptr);
+    };
     subject.module = layer;
     return subject;
 }
@@ -69,7 +74,9 @@ Subject<Scalar> makeActivationSubject(const std::string& yaml, Index units) {
     activation->collectParameters("", subject.parameters);
     subject.forward = [activation](const Matrix<Scalar>& x, Matrix<Scalar>& y) { activation->forward(x, y); };
     subject.backward = [activation](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy,
-                                    Matrix<Scalar>& dx) { activation->backward(x, y, dy, dx); };
+                                    Matrix<Scalar>& dx) { activation->backward(x, y, dy, &dx); };
+    subject.parameterBackward = [activation](const Matrix<Scalar>& x, const Matrix<Scalar>& y,
+                                             const Matrix<Scalar>& dy) { activation->backward(x, y, dy, nullptr); };
     subject.module = activation;
     return subject;
 }
@@ -224,6 +231,23 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
         }
     }
 
+    SECTION("contract: backward with dx null accumulates the same parameter gradients") {
+        Matrix<double> y, dx;
+        subject.forward(x, y);
+        subject.backward(x, y, lossWeights, dx);
+        std::vector<Matrix<double>> withInputGradient;
+        for (const auto& named : subject.parameters) {
+            withInputGradient.push_back(named.parameter->grad);
+            named.parameter->grad.setZero();
+        }
+        subject.forward(x, y);
+        subject.parameterBackward(x, y, lossWeights);
+        for (std::size_t i = 0; i < subject.parameters.size(); ++i) {
+            INFO("parameter " << subject.parameters[i].name);
+            REQUIRE(maxRelativeError(subject.parameters[i].parameter->grad, withInputGradient[i], 1e-12) < 1e-12);
+        }
+    }
+
     SECTION("precision: float32 agrees with float64") {
         Subject<float> single = makeFloat32();
         REQUIRE(single.output == subject.output);
@@ -290,7 +314,7 @@ void checkActivationConformance(const std::string& yaml, Index units) {
         Matrix<double> y, d, dx;
         activation->forward(x, y);
         activation->derivative(x, y, d);
-        activation->backward(x, y, Matrix<double>::Ones(units, kBatch), dx);
+        activation->backward(x, y, Matrix<double>::Ones(units, kBatch), &dx);
         REQUIRE(d.rows() == units);
         REQUIRE(d.cols() == kBatch);
         REQUIRE(maxRelativeError(d, dx, 1e-12) < 1e-12);

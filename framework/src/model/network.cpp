@@ -1,8 +1,15 @@
 #include "model/network.hpp"
 
 #include "config/plugin_spec_reader.hpp"
+#include "plugin/init_overrides.hpp"
 
 namespace gradlab {
+
+template <typename Scalar>
+void initializeParameter(Parameter<Scalar>& parameter, const PluginHost& host, Random& random) {
+    const PluginSpec initializer = readPluginSpec(parameter.init.initializer, host, "");
+    host.makeInitializer<Scalar>(initializer)->initialize(parameter.value, parameter.init, random);
+}
 
 template <typename Scalar>
 Network<Scalar>::Network(const std::vector<PluginSpec>& layers, Shape input, const PluginHost& host,
@@ -30,10 +37,7 @@ Network<Scalar>::Network(const std::vector<PluginSpec>& layers, Shape input, con
         firstParameter_.push_back(parameters_.size());
         for (auto& parameter : own) {
             try {
-                const PluginSpec initializer = readPluginSpecText(parameter.parameter->init.initializer,
-                                                                  PluginKind::initializer, host, "initializer");
-                host.makeInitializer<Scalar>(initializer)->initialize(parameter.parameter->value,
-                                                                      parameter.parameter->init, random);
+                initializeParameter(*parameter.parameter, host, random);
             } catch (const std::exception& error) {
                 throw Error(spec.where + ": " + name + "." + parameter.name + ": " + error.what());
             }
@@ -80,5 +84,7 @@ void Network<Scalar>::zeroGradients() {
 
 template class Network<float>;
 template class Network<double>;
+template void initializeParameter<float>(Parameter<float>&, const PluginHost&, Random&);
+template void initializeParameter<double>(Parameter<double>&, const PluginHost&, Random&);
 
 }  // namespace gradlab

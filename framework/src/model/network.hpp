@@ -13,6 +13,11 @@
 
 namespace gradlab {
 
+/// Initialises one declared parameter from its init.initializer (the layer's typed default, or the config's
+/// `init:` override applied by applyInitOverrides), drawing from `random`.
+template <typename Scalar>
+void initializeParameter(Parameter<Scalar>& parameter, const PluginHost& host, Random& random);
+
 /// Layers in sequence. Output l is layer l's output; signal l is dLoss/d(output l), the back-propagated
 /// signal whose norm the trace records per layer.
 template <typename Scalar>

@@ -555,10 +555,7 @@ private:
         Random random(0);
         std::vector<NamedParameter<double>> parameters;
         function->collectParameters("", parameters);
-        for (auto& parameter : parameters)
-            host_.makeInitializer<double>(readPluginSpecText(parameter.parameter->init.initializer, PluginKind::initializer,
-                                                             host_, "initializer"))
-                ->initialize(parameter.parameter->value, parameter.parameter->init, random);
+        for (auto& parameter : parameters) initializeParameter(*parameter.parameter, host_, random);
         const theory::MeanFieldPrediction prediction = theory::meanField(
             [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, sigmaW2, sigmaB2);
         const std::string group = "/theory";
