@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/run_config.hpp"
+#include "data/data_shape.hpp"
 #include "gradlab/layer.hpp"
 #include "gradlab/random.hpp"
 #include "plugin/plugin_host.hpp"
@@ -68,5 +69,13 @@ private:
     std::vector<Shape> shapes_;
     Shape outputShape_;
 };
+
+/// The one model build of `gradlab run` and `gradlab validate`: makes and builds the config's layers for
+/// `data.input`, initialises their parameters (from `random`), and checks that the output fits the data and the
+/// loss (as many timesteps as the targets, as many outputs as the targets have rows or the data has classes,
+/// class labels only with a classification loss). Throws Error naming the config file and the layer.
+template <typename Scalar>
+std::unique_ptr<Network<Scalar>> buildNetwork(const RunConfig& config, const DataShape& data, const PluginHost& host,
+                                              Random& random);
 
 }  // namespace gradlab
