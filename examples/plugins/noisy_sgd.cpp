@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,23 +26,16 @@ public:
         : learningRate_(options.real("lr")),
           eta_(options.real("eta")),
           gamma_(options.real("gamma")),
-          random_(static_cast<std::uint64_t>(options.integer("seed"))) {}
+          random_(static_cast<std::uint64_t>(options.integer("seed"))),
+          slots_("noisy_sgd") {}
 
     double learningRate() const override { return learningRate_; }
 
-    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override { slots_ = parameters; }
+    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override { slots_.attach(parameters); }
 
     void update(std::size_t slot, const MatrixType& value, const MatrixType& grad, double learningRate,
                 std::int64_t step, MatrixType& delta) override {
-        if (slot >= slots_.size())
-            throw gradlab::Error("noisy_sgd: update of slot " + std::to_string(slot) + ", but " +
-                                 std::to_string(slots_.size()) + " parameters were attached");
-        if (grad.rows() != slots_[slot].rows || grad.cols() != slots_[slot].cols) {
-            std::ostringstream message;
-            message << "noisy_sgd: gradient of '" << slots_[slot].name << "' is [" << grad.rows() << " x "
-                    << grad.cols() << "], attached as [" << slots_[slot].rows << " x " << slots_[slot].cols << "]";
-            throw gradlab::Error(message.str());
-        }
+        slots_.check(slot, grad);
         const double updatesBefore = static_cast<double>(step > 0 ? step - 1 : 0);
         const double standardDeviation = std::sqrt(eta_ / std::pow(1.0 + updatesBefore, gamma_));
         delta.resize(grad.rows(), grad.cols());
@@ -59,7 +51,7 @@ private:
     double eta_ = 0.01;
     double gamma_ = 0.55;
     gradlab::Random random_;
-    std::vector<gradlab::ParameterSlot> slots_;
+    gradlab::SlotState<Scalar> slots_;  ///< the attached slots (no per-slot tensors: the noise stream is shared)
 };
 
 }  // namespace

@@ -26,12 +26,8 @@ public:
     /// Declares "beta" [1 x 1], initialised to 1.
     void build(gradlab::Index units) override {
         if (units < 1) throw gradlab::Error("swish needs at least one unit, got " + std::to_string(units));
-        gradlab::ParameterInit init;
-        init.fanIn = 1;
-        init.fanOut = 1;
-        init.initializer = "{kind: constant, value: 1}";
-        init.isWeight = false;
-        beta_ = &this->addParameter("beta", 1, 1, init);
+        beta_ = &this->addParameter("beta", 1, 1,
+                                    gradlab::ParameterInit::bias(1, 1, gradlab::InitializerSpec::constant(1.0)));
     }
 
     void forward(const MatrixType& x, MatrixType& y) override {
@@ -39,11 +35,13 @@ public:
         y.array() = x.array() * sigmoid(x);
     }
 
-    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx) override {
+    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
         const Scalar beta = currentBeta();
         const auto s = sigmoid(x);
-        dx.resize(x.rows(), x.cols());
-        dx.array() = dy.array() * (s + beta * x.array() * s * (Scalar(1) - s));
+        if (dx != nullptr) {
+            dx->resize(x.rows(), x.cols());
+            dx->array() = dy.array() * (s + beta * x.array() * s * (Scalar(1) - s));
+        }
         beta_->grad(0, 0) += (dy.array() * x.array().square() * s * (Scalar(1) - s)).sum();
     }
 

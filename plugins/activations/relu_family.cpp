@@ -166,7 +166,7 @@ public:
     }
 
     void forward(const MatrixType& x, MatrixType& y) override { implementation_->forward(x, y); }
-    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx) override {
+    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
         implementation_->backward(x, y, dy, dx);
     }
     void derivative(const MatrixType& x, const MatrixType& y, MatrixType& d) override {
@@ -198,12 +198,8 @@ public:
     /// Declares `slope`, [1 x 1] or [units x 1].
     void build(gradlab::Index units) override {
         if (units < 1) throw gradlab::Error("prelu needs at least one unit, got " + std::to_string(units));
-        gradlab::ParameterInit init;
-        init.fanIn = 1;
-        init.fanOut = 1;
-        init.initializer = "{kind: constant, value: 0.25}";
-        init.isWeight = false;
-        slope_ = &this->addParameter("slope", perUnit_ ? units : 1, 1, init);
+        slope_ = &this->addParameter("slope", perUnit_ ? units : 1, 1,
+                                     gradlab::ParameterInit::bias(1, 1, gradlab::InitializerSpec::constant(0.25)));
     }
 
     void forward(const MatrixType& x, MatrixType& y) override {
@@ -214,10 +210,12 @@ public:
             y.array() = x.array().max(Scalar(0)) + x.array().min(Scalar(0)) * slope_->value(0, 0);
     }
 
-    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx) override {
+    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
         check(x);
-        derivative(x, y, dx);
-        dx.array() *= dy.array();
+        if (dx != nullptr) {
+            derivative(x, y, *dx);
+            dx->array() *= dy.array();
+        }
         if (perUnit_)
             slope_->grad.col(0).array() += (dy.array() * x.array().min(Scalar(0))).rowwise().sum();
         else

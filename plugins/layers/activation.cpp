@@ -45,14 +45,12 @@ public:
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
-        // The activation's own parameters (prelu's slope) need their gradients even when dx is not wanted.
-        if (dx == nullptr && activation_->ownParameters().empty()) return;
-        activation_->backward(x, y, dy, dx != nullptr ? *dx : unusedInputGrad_);
+        // With dx null, the activation still accumulates its own parameters' gradients (prelu's slope).
+        activation_->backward(x, y, dy, dx);
     }
 
 private:
     std::shared_ptr<gradlab::Activation<Scalar>> activation_;
-    MatrixType unusedInputGrad_;  ///< scratch for dx when the caller passes none
     MatrixType slopeScratch_;     ///< f'(x) while tracing
     std::vector<double> unitMaxSlope_;
 };

@@ -33,15 +33,10 @@ public:
             throw gradlab::Error("batchnorm needs at least one input feature, got " + std::to_string(input.features));
         features_ = input.features;
         if (affine_) {
-            gradlab::ParameterInit scaleInit;
-            scaleInit.fanIn = features_;
-            scaleInit.fanOut = features_;
-            scaleInit.initializer = "{kind: constant, value: 1}";
-            scaleInit.isWeight = false;
-            gamma_ = &this->addParameter("gamma", features_, 1, scaleInit);
-            gradlab::ParameterInit shiftInit = scaleInit;
-            shiftInit.initializer = "zeros";
-            beta_ = &this->addParameter("beta", features_, 1, shiftInit);
+            gamma_ = &this->addParameter(
+                "gamma", features_, 1,
+                gradlab::ParameterInit::bias(features_, features_, gradlab::InitializerSpec::constant(1.0)));
+            beta_ = &this->addParameter("beta", features_, 1, gradlab::ParameterInit::bias(features_, features_));
         }
         runningMean_ = &this->addBuffer("running_mean", features_, 1);
         runningVariance_ = &this->addBuffer("running_var", features_, 1);

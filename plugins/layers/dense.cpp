@@ -34,20 +34,8 @@ public:
         if (input.features < 1)
             throw gradlab::Error("dense needs at least one input feature, got " + std::to_string(input.features));
         inputs_ = input.features;
-        gradlab::ParameterInit weightInit;
-        weightInit.fanIn = inputs_;
-        weightInit.fanOut = units_;
-        weightInit.initializer = "glorot_uniform";
-        weightInit.isWeight = true;
-        weight_ = &this->addParameter("W", units_, inputs_, weightInit);
-        if (hasBias_) {
-            gradlab::ParameterInit biasInit;
-            biasInit.fanIn = inputs_;
-            biasInit.fanOut = units_;
-            biasInit.initializer = "zeros";
-            biasInit.isWeight = false;
-            bias_ = &this->addParameter("b", units_, 1, biasInit);
-        }
+        weight_ = &this->addParameter("W", units_, inputs_, gradlab::ParameterInit::weight(inputs_, units_));
+        if (hasBias_) bias_ = &this->addParameter("b", units_, 1, gradlab::ParameterInit::bias(inputs_, units_));
         activation_->build(units_);
         return gradlab::Shape{units_, input.timesteps};
     }
@@ -74,7 +62,7 @@ public:
     }
 
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
-        if (!isIdentity_) activation_->backward(preActivation_, y, dy, preActivationGrad_);
+        if (!isIdentity_) activation_->backward(preActivation_, y, dy, &preActivationGrad_);
         const MatrixType& dz = isIdentity_ ? dy : preActivationGrad_;
         weight_->grad.noalias() += dz * x.transpose();
         if (hasBias_) bias_->grad.col(0) += dz.rowwise().sum();

@@ -216,16 +216,9 @@ private:
 }  // namespace
 
 GRADLAB_PLUGIN("gradlab_layers_gru", "1.0.0", registry) {
-    using gradlab::OptionSpec;
-    registry
-        .addLayer<Gru>("gru", "GRU as in PyTorch (Cho et al. 2014), n = tanh(W_xn x + b_n + r (W_hn h + b_hn)); W_x "
-                              "[3 units x F] rows r, z, n glorot_uniform; W_hr, W_hz, W_hn orthogonal; b_r, b_z, b_n, "
-                              "b_hn zeros; BPTT, full or truncated")
-        .option(OptionSpec::integer("units", 0, "size of the hidden state h_t").requiredValue().min(1))
-        .option(OptionSpec::boolean("return_sequences", false,
-                                    "output every h_t, Shape{units, T}; false: only h_{T-1}, Shape{units, 1}"))
-        .option(OptionSpec::integer("truncate", 0,
-                                    "truncated BPTT in chunks of k steps: the state crosses chunk boundaries, the "
-                                    "gradient does not (0 = full BPTT)")
-                    .min(0));
+    gradlab::declareRecurrentOptions(
+        registry.addLayer<Gru>("gru", "GRU as in PyTorch (Cho et al. 2014), n = tanh(W_xn x + b_n + r (W_hn h + b_hn)); "
+                                      "W_x [3 units x F] rows r, z, n glorot_uniform; W_hr, W_hz, W_hn orthogonal; b_r, "
+                                      "b_z, b_n, b_hn zeros; BPTT, full or truncated"),
+        "size of the hidden state h_t", "the state crosses");
 }

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <limits>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -90,7 +89,8 @@ public:
             recurrentWeights_[gate] = &this->addRecurrentWeight(std::string("W_h") + kGateNames[gate]);
         for (int gate = 0; gate < kGates; ++gate)
             biases_[gate] = &this->addBias(std::string("b_") + kGateNames[gate],
-                                           gate == 1 ? constantInitializer(forgetBias_) : "zeros");
+                                           gate == 1 ? gradlab::InitializerSpec::constant(forgetBias_)
+                                                     : gradlab::InitializerSpec("zeros"));
         stackedRecurrent_.resize(kGates * units_, units_);
         stackedBias_.resize(kGates * units_);
         return this->finishBuild();
@@ -266,14 +266,6 @@ private:
         sink.add("output_gate_mean", &gateMean_[3], 1);
     }
 
-    /// The initializer "{kind: constant, value: V}" as YAML text, V written exactly (17 significant digits).
-    static std::string constantInitializer(double value) {
-        std::ostringstream text;
-        text.precision(17);
-        text << "{kind: constant, value: " << value << "}";
-        return text.str();
-    }
-
     double forgetBias_ = 1.0;
     gradlab::Parameter<Scalar>* recurrentWeights_[kGates] = {};      ///< W_hi, W_hf, W_hg, W_ho [units x units]
     gradlab::Parameter<Scalar>* biases_[kGates] = {};                ///< b_i, b_f, b_g, b_o [units x 1]
@@ -297,17 +289,11 @@ private:
 
 GRADLAB_PLUGIN("gradlab_layers_lstm", "1.0.0", registry) {
     using gradlab::OptionSpec;
-    registry
-        .addLayer<Lstm>("lstm", "LSTM with forget gate, no peepholes (Hochreiter & Schmidhuber 1997, Gers et al. "
+    gradlab::declareRecurrentOptions(
+        registry.addLayer<Lstm>("lstm", "LSTM with forget gate, no peepholes (Hochreiter & Schmidhuber 1997, Gers et al. "
                                 "2000); W_x [4 units x F] rows i, f, g, o glorot_uniform; W_hi, W_hf, W_hg, W_ho "
-                                "orthogonal; b_i, b_g, b_o zeros, b_f forget_bias; BPTT, full or truncated")
-        .option(OptionSpec::integer("units", 0, "size of the hidden state h_t and cell c_t").requiredValue().min(1))
-        .option(OptionSpec::boolean("return_sequences", false,
-                                    "output every h_t, Shape{units, T}; false: only h_{T-1}, Shape{units, 1}"))
-        .option(OptionSpec::integer("truncate", 0,
-                                    "truncated BPTT in chunks of k steps: h and c cross chunk boundaries, the "
-                                    "gradient does not (0 = full BPTT)")
-                    .min(0))
+                                "orthogonal; b_i, b_g, b_o zeros, b_f forget_bias; BPTT, full or truncated"),
+        "size of the hidden state h_t and cell c_t", "h and c cross")
         .option(OptionSpec::real("forget_bias", 1.0,
                                  "initial value of the forget-gate bias b_f (Jozefowicz et al. 2015 recommend 1)"));
 }

@@ -30,18 +30,9 @@ public:
         if (input.features < 1)
             throw gradlab::Error("maxout needs at least one input feature, got " + std::to_string(input.features));
         inputs_ = input.features;
-        gradlab::ParameterInit weightInit;
-        weightInit.fanIn = inputs_;
-        weightInit.fanOut = units_;
-        weightInit.initializer = "glorot_uniform";
-        weightInit.isWeight = true;
-        weight_ = &this->addParameter("W", units_ * pieces_, inputs_, weightInit);
-        if (hasBias_) {
-            gradlab::ParameterInit biasInit = weightInit;
-            biasInit.initializer = "zeros";
-            biasInit.isWeight = false;
-            bias_ = &this->addParameter("b", units_ * pieces_, 1, biasInit);
-        }
+        weight_ = &this->addParameter("W", units_ * pieces_, inputs_, gradlab::ParameterInit::weight(inputs_, units_));
+        if (hasBias_)
+            bias_ = &this->addParameter("b", units_ * pieces_, 1, gradlab::ParameterInit::bias(inputs_, units_));
         return gradlab::Shape{units_, input.timesteps};
     }
 

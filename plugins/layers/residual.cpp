@@ -24,17 +24,16 @@ class Residual : public gradlab::Layer<Scalar> {
 public:
     using MatrixType = gradlab::Matrix<Scalar>;
 
+    /// Reads `layers` and `projection`; the layers are made in build(), when their input shape is known.
     explicit Residual(const gradlab::Options& options)
-        : specs_(options.pluginList("layers")), projectionMode_(options.string("projection")) {
+        : options_(options), specs_(options.pluginList("layers")), projectionMode_(options.string("projection")) {
         if (specs_.empty()) throw gradlab::Error("a residual block needs at least one layer in 'layers'");
-        for (const auto& spec : specs_) body_.push_back(gradlab::makeLayer<Scalar>(options, spec));
     }
 
     Shape build(const Shape& input) override {
         Shape shape = input;
-        for (std::size_t i = 0; i < body_.size(); ++i) {
-            shape = body_[i]->build(shape);
-            gradlab::applyInitOverrides(*body_[i], specs_[i].init);
+        for (std::size_t i = 0; i < specs_.size(); ++i) {
+            body_.push_back(gradlab::buildLayer<Scalar>(options_, specs_[i], shape));
             childNames_.push_back("layers." + std::to_string(i) + "." + specs_[i].name);
             this->addChild(childNames_.back(), *body_[i]);
         }
@@ -50,7 +49,7 @@ public:
         if (widthsDiffer || projectionMode_ == "always")
             projection_ = &this->addParameter(
                 "projection", shape.features, input.features,
-                gradlab::ParameterInit{input.features, shape.features, "glorot_uniform", true});
+                gradlab::ParameterInit::weight(input.features, shape.features));
         outputs_.resize(body_.size());
         signals_.resize(body_.size());
         return shape;
@@ -97,6 +96,7 @@ public:
     }
 
 private:
+    gradlab::Options options_;  ///< kept for its plugin factory, which builds the layers
     std::vector<gradlab::PluginSpec> specs_;
     std::string projectionMode_;
     std::vector<std::shared_ptr<gradlab::Layer<Scalar>>> body_;

@@ -115,7 +115,7 @@ public:
         }
         // Recomputes dz identically (dL/dh f'(z)) and accumulates the activation's parameter gradients.
         if (activationHasParameters_)
-            activation_->backward(preActivation_, hidden, slopeOrHiddenGrad_, preActivationGrad_);
+            activation_->backward(preActivation_, hidden, slopeOrHiddenGrad_, &preActivationGrad_);
 
         inputWeight_->grad.noalias() += preActivationGrad_ * x.transpose();
         if (timesteps_ > 1) {
@@ -151,15 +151,9 @@ private:
 
 GRADLAB_PLUGIN("gradlab_layers_rnn", "1.0.0", registry) {
     using gradlab::OptionSpec;
-    registry
-        .addLayer<Rnn>("rnn", "Elman RNN h_t = f(W_x x_t + W_h h_{t-1} + b), h_{-1} = 0; W_x glorot_uniform, W_h "
-                              "orthogonal, b zeros; BPTT, full or truncated")
-        .option(OptionSpec::integer("units", 0, "size of the hidden state h_t").requiredValue().min(1))
-        .option(OptionSpec::activation("activation", "tanh", "f, e.g. tanh, relu (IRNN: relu with W_h: identity)"))
-        .option(OptionSpec::boolean("return_sequences", false,
-                                    "output every h_t, Shape{units, T}; false: only h_{T-1}, Shape{units, 1}"))
-        .option(OptionSpec::integer("truncate", 0,
-                                    "truncated BPTT in chunks of k steps: the state crosses chunk boundaries, the "
-                                    "gradient does not (0 = full BPTT)")
-                    .min(0));
+    gradlab::declareRecurrentOptions(
+        registry.addLayer<Rnn>("rnn", "Elman RNN h_t = f(W_x x_t + W_h h_{t-1} + b), h_{-1} = 0; W_x glorot_uniform, "
+                                      "W_h orthogonal, b zeros; BPTT, full or truncated"),
+        "size of the hidden state h_t", "the state crosses",
+        {OptionSpec::activation("activation", "tanh", "f, e.g. tanh, relu (IRNN: relu with W_h: identity)")});
 }

@@ -2,7 +2,6 @@
 /// Adagrad (Duchi, Hazan & Singer 2011), exactly as PyTorch's torch.optim.Adagrad with lr_decay 0 (and no weight
 /// decay: penalties are regularizer plugins).
 
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,53 +20,34 @@ public:
     explicit Adagrad(const gradlab::Options& options)
         : learningRate_(options.real("lr")),
           epsilon_(options.real("epsilon")),
-          initialAccumulator_(options.real("initial_accumulator")) {}
+          initialAccumulator_(options.real("initial_accumulator")),
+          slots_("adagrad"),
+          accumulator_(slots_.addTensor("sum_squares", static_cast<Scalar>(initialAccumulator_))) {}
 
     double learningRate() const override { return learningRate_; }
 
-    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override {
-        slots_ = parameters;
-        accumulators_.clear();
-        for (const auto& slot : parameters)
-            accumulators_.push_back(
-                MatrixType::Constant(slot.rows, slot.cols, static_cast<Scalar>(initialAccumulator_)));
-    }
+    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override { slots_.attach(parameters); }
 
     void update(std::size_t slot, const MatrixType& value, const MatrixType& grad, double learningRate,
                 std::int64_t step, MatrixType& delta) override {
         (void)value;
         (void)step;
-        checkSlot(slot, grad);
-        MatrixType& accumulator = accumulators_[slot];
+        slots_.check(slot, grad);
+        MatrixType& accumulator = slots_.tensor(accumulator_, slot);
         accumulator.array() += grad.array().square();
         delta = (-static_cast<Scalar>(learningRate) * grad.array() /
                  (accumulator.array().sqrt() + static_cast<Scalar>(epsilon_)))
                     .matrix();
     }
 
-    void visitState(gradlab::StateVisitor<Scalar>& state) override {
-        for (std::size_t i = 0; i < accumulators_.size(); ++i) state.tensor(slots_[i].name + ".sum_squares", accumulators_[i]);
-    }
+    void visitState(gradlab::StateVisitor<Scalar>& state) override { slots_.visit(state); }
 
 private:
-    /// Throws unless `slot` was attached with grad's shape.
-    void checkSlot(std::size_t slot, const MatrixType& grad) const {
-        if (slot >= slots_.size())
-            throw gradlab::Error("adagrad: update of slot " + std::to_string(slot) + ", but " +
-                                 std::to_string(slots_.size()) + " parameters were attached");
-        if (grad.rows() != slots_[slot].rows || grad.cols() != slots_[slot].cols) {
-            std::ostringstream message;
-            message << "adagrad: gradient of '" << slots_[slot].name << "' is [" << grad.rows() << " x "
-                    << grad.cols() << "], attached as [" << slots_[slot].rows << " x " << slots_[slot].cols << "]";
-            throw gradlab::Error(message.str());
-        }
-    }
-
     double learningRate_ = 0.01;
     double epsilon_ = 1e-10;
     double initialAccumulator_ = 0.0;
-    std::vector<gradlab::ParameterSlot> slots_;
-    std::vector<MatrixType> accumulators_;  ///< s per slot
+    gradlab::SlotState<Scalar> slots_;
+    std::size_t accumulator_;  ///< s per slot
 };
 
 }  // namespace

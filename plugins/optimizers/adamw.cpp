@@ -3,7 +3,6 @@
 /// (amsgrad off).
 
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,23 +26,19 @@ public:
           beta1_(options.real("beta1")),
           beta2_(options.real("beta2")),
           epsilon_(options.real("epsilon")),
-          weightDecay_(options.real("weight_decay")) {}
+          weightDecay_(options.real("weight_decay")),
+          slots_("adamw"),
+          firstMoment_(slots_.addTensor("exp_avg")),
+          secondMoment_(slots_.addTensor("exp_avg_sq")) {}
 
     double learningRate() const override { return learningRate_; }
 
-    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override {
-        slots_ = parameters;
-        firstMoments_.clear();
-        secondMoments_.clear();
-        for (const auto& slot : parameters) {
-            firstMoments_.push_back(MatrixType::Zero(slot.rows, slot.cols));
-            secondMoments_.push_back(MatrixType::Zero(slot.rows, slot.cols));
-        }
-    }
+    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override { slots_.attach(parameters); }
 
     void update(std::size_t slot, const MatrixType& value, const MatrixType& grad, double learningRate,
                 std::int64_t step, MatrixType& delta) override {
-        checkSlot(slot, value, grad, step);
+        slots_.check(slot, value, grad);
+        slots_.checkStep(step);
         const double biasCorrection1 = 1.0 - std::pow(beta1_, static_cast<double>(step));
         const double biasCorrection2 = 1.0 - std::pow(beta2_, static_cast<double>(step));
         const Scalar stepSize = static_cast<Scalar>(learningRate / biasCorrection1);
@@ -53,8 +48,8 @@ public:
         const Scalar beta1 = static_cast<Scalar>(beta1_), beta2 = static_cast<Scalar>(beta2_);
         const Scalar gradWeight1 = static_cast<Scalar>(1.0 - beta1_);
         const Scalar gradWeight2 = static_cast<Scalar>(1.0 - beta2_);
-        MatrixType& m = firstMoments_[slot];
-        MatrixType& v = secondMoments_[slot];
+        MatrixType& m = slots_.tensor(firstMoment_, slot);
+        MatrixType& v = slots_.tensor(secondMoment_, slot);
         m = beta1 * m + gradWeight1 * grad;
         v.array() = beta2 * v.array() + gradWeight2 * grad.array().square();
         delta = (-decay * value.array() -
@@ -62,39 +57,17 @@ public:
                     .matrix();
     }
 
-    void visitState(gradlab::StateVisitor<Scalar>& state) override {
-        for (std::size_t i = 0; i < slots_.size(); ++i) {
-            state.tensor(slots_[i].name + ".exp_avg", firstMoments_[i]);
-            state.tensor(slots_[i].name + ".exp_avg_sq", secondMoments_[i]);
-        }
-    }
+    void visitState(gradlab::StateVisitor<Scalar>& state) override { slots_.visit(state); }
 
 private:
-    /// Throws unless `slot` was attached with the shape of value and grad, and step >= 1.
-    void checkSlot(std::size_t slot, const MatrixType& value, const MatrixType& grad, std::int64_t step) const {
-        if (slot >= slots_.size())
-            throw gradlab::Error("adamw: update of slot " + std::to_string(slot) + ", but " +
-                                 std::to_string(slots_.size()) + " parameters were attached");
-        const auto& expected = slots_[slot];
-        if (grad.rows() != expected.rows || grad.cols() != expected.cols || value.rows() != expected.rows ||
-            value.cols() != expected.cols) {
-            std::ostringstream message;
-            message << "adamw: value/gradient of '" << expected.name << "' are [" << value.rows() << " x "
-                    << value.cols() << "]/[" << grad.rows() << " x " << grad.cols() << "], attached as ["
-                    << expected.rows << " x " << expected.cols << "]";
-            throw gradlab::Error(message.str());
-        }
-        if (step < 1) throw gradlab::Error("adamw: step counts from 1, got " + std::to_string(step));
-    }
-
     double learningRate_ = 1e-3;
     double beta1_ = 0.9;
     double beta2_ = 0.999;
     double epsilon_ = 1e-8;
     double weightDecay_ = 0.01;
-    std::vector<gradlab::ParameterSlot> slots_;
-    std::vector<MatrixType> firstMoments_;   ///< m per slot
-    std::vector<MatrixType> secondMoments_;  ///< v per slot
+    gradlab::SlotState<Scalar> slots_;
+    std::size_t firstMoment_;   ///< m per slot
+    std::size_t secondMoment_;  ///< v per slot
 };
 
 }  // namespace

@@ -3,7 +3,6 @@
 /// torch.optim.RMSprop (no weight decay: penalties are regularizer plugins).
 
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,35 +28,30 @@ public:
           alpha_(options.real("alpha")),
           epsilon_(options.real("epsilon")),
           momentum_(options.real("momentum")),
-          centered_(options.boolean("centered")) {}
+          centered_(options.boolean("centered")),
+          slots_("rmsprop"),
+          squareAverage_(slots_.addTensor("square_avg")) {
+        if (centered_) gradAverage_ = slots_.addTensor("grad_avg");
+        if (momentum_ > 0.0) momentumBuffer_ = slots_.addTensor("momentum_buffer");
+    }
 
     double learningRate() const override { return learningRate_; }
 
-    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override {
-        slots_ = parameters;
-        squareAverages_.clear();
-        gradAverages_.clear();
-        momentumBuffers_.clear();
-        for (const auto& slot : parameters) {
-            squareAverages_.push_back(MatrixType::Zero(slot.rows, slot.cols));
-            if (centered_) gradAverages_.push_back(MatrixType::Zero(slot.rows, slot.cols));
-            if (momentum_ > 0.0) momentumBuffers_.push_back(MatrixType::Zero(slot.rows, slot.cols));
-        }
-    }
+    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override { slots_.attach(parameters); }
 
     void update(std::size_t slot, const MatrixType& value, const MatrixType& grad, double learningRate,
                 std::int64_t step, MatrixType& delta) override {
         (void)value;
         (void)step;
-        checkSlot(slot, grad);
+        slots_.check(slot, grad);
         const Scalar alpha = static_cast<Scalar>(alpha_);
         const Scalar gradWeight = static_cast<Scalar>(1.0 - alpha_);  // in double, rounded once
         const Scalar epsilon = static_cast<Scalar>(epsilon_);
         const Scalar rate = static_cast<Scalar>(learningRate);
-        MatrixType& squareAverage = squareAverages_[slot];
+        MatrixType& squareAverage = slots_.tensor(squareAverage_, slot);
         squareAverage.array() = alpha * squareAverage.array() + gradWeight * grad.array().square();
         if (centered_) {
-            MatrixType& gradAverage = gradAverages_[slot];
+            MatrixType& gradAverage = slots_.tensor(gradAverage_, slot);
             gradAverage = alpha * gradAverage + gradWeight * grad;
             applyStep(slot, grad, (squareAverage.array() - gradAverage.array().square()).sqrt() + epsilon, rate,
                       delta);
@@ -66,12 +60,7 @@ public:
         }
     }
 
-    void visitState(gradlab::StateVisitor<Scalar>& state) override {
-        for (std::size_t i = 0; i < squareAverages_.size(); ++i) state.tensor(slots_[i].name + ".square_avg", squareAverages_[i]);
-        for (std::size_t i = 0; i < gradAverages_.size(); ++i) state.tensor(slots_[i].name + ".grad_avg", gradAverages_[i]);
-        for (std::size_t i = 0; i < momentumBuffers_.size(); ++i)
-            state.tensor(slots_[i].name + ".momentum_buffer", momentumBuffers_[i]);
-    }
+    void visitState(gradlab::StateVisitor<Scalar>& state) override { slots_.visit(state); }
 
 private:
     /// delta = -lr g / d, or with momentum b <- momentum b + g / d, delta = -lr b; d is an array expression.
@@ -79,24 +68,11 @@ private:
     void applyStep(std::size_t slot, const MatrixType& grad, const Denominator& denominator, Scalar rate,
                    MatrixType& delta) {
         if (momentum_ > 0.0) {
-            MatrixType& buffer = momentumBuffers_[slot];
+            MatrixType& buffer = slots_.tensor(momentumBuffer_, slot);
             buffer.array() = static_cast<Scalar>(momentum_) * buffer.array() + grad.array() / denominator;
             delta = -rate * buffer;
         } else {
             delta = (-rate * grad.array() / denominator).matrix();
-        }
-    }
-
-    /// Throws unless `slot` was attached with grad's shape.
-    void checkSlot(std::size_t slot, const MatrixType& grad) const {
-        if (slot >= slots_.size())
-            throw gradlab::Error("rmsprop: update of slot " + std::to_string(slot) + ", but " +
-                                 std::to_string(slots_.size()) + " parameters were attached");
-        if (grad.rows() != slots_[slot].rows || grad.cols() != slots_[slot].cols) {
-            std::ostringstream message;
-            message << "rmsprop: gradient of '" << slots_[slot].name << "' is [" << grad.rows() << " x "
-                    << grad.cols() << "], attached as [" << slots_[slot].rows << " x " << slots_[slot].cols << "]";
-            throw gradlab::Error(message.str());
         }
     }
 
@@ -105,10 +81,10 @@ private:
     double epsilon_ = 1e-8;
     double momentum_ = 0.0;
     bool centered_ = false;
-    std::vector<gradlab::ParameterSlot> slots_;
-    std::vector<MatrixType> squareAverages_;   ///< s per slot
-    std::vector<MatrixType> gradAverages_;     ///< a per slot; empty unless centered
-    std::vector<MatrixType> momentumBuffers_;  ///< b per slot; empty without momentum
+    gradlab::SlotState<Scalar> slots_;
+    std::size_t squareAverage_;       ///< s per slot
+    std::size_t gradAverage_ = 0;     ///< a per slot (declared when centered)
+    std::size_t momentumBuffer_ = 0;  ///< b per slot (declared with momentum)
 };
 
 }  // namespace

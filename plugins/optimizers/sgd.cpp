@@ -2,7 +2,6 @@
 /// Stochastic gradient descent with optional (Nesterov) momentum, exactly as PyTorch's torch.optim.SGD
 /// (dampening 0, no weight decay: penalties are regularizer plugins).
 
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,39 +23,27 @@ public:
     explicit Sgd(const gradlab::Options& options)
         : learningRate_(options.real("lr")),
           momentum_(options.real("momentum")),
-          nesterov_(options.boolean("nesterov")) {
+          nesterov_(options.boolean("nesterov")),
+          slots_("sgd") {
         if (nesterov_ && momentum_ == 0.0)
             throw gradlab::Error("option 'nesterov' needs 'momentum' > 0, got momentum = 0");
+        if (momentum_ != 0.0) velocity_ = slots_.addTensor("velocity");
     }
 
     double learningRate() const override { return learningRate_; }
 
-    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override {
-        slots_ = parameters;
-        velocities_.clear();
-        if (momentum_ == 0.0) return;
-        velocities_.reserve(parameters.size());
-        for (const auto& slot : parameters) velocities_.push_back(MatrixType::Zero(slot.rows, slot.cols));
-    }
+    void attach(const std::vector<gradlab::ParameterSlot>& parameters) override { slots_.attach(parameters); }
 
     void update(std::size_t slot, const MatrixType& value, const MatrixType& grad, double learningRate,
                 std::int64_t step, MatrixType& delta) override {
-        if (slot >= slots_.size())
-            throw gradlab::Error("sgd: update of slot " + std::to_string(slot) + ", but " +
-                                 std::to_string(slots_.size()) + " parameters were attached");
-        if (grad.rows() != slots_[slot].rows || grad.cols() != slots_[slot].cols) {
-            std::ostringstream message;
-            message << "sgd: gradient of '" << slots_[slot].name << "' is [" << grad.rows() << " x " << grad.cols()
-                    << "], attached as [" << slots_[slot].rows << " x " << slots_[slot].cols << "]";
-            throw gradlab::Error(message.str());
-        }
+        slots_.check(slot, grad);
         const Scalar rate = static_cast<Scalar>(learningRate);
         if (momentum_ == 0.0) {
             delta.noalias() = -rate * grad;
             return;
         }
         const Scalar momentum = static_cast<Scalar>(momentum_);
-        MatrixType& velocity = velocities_[slot];
+        MatrixType& velocity = slots_.tensor(velocity_, slot);
         velocity = momentum * velocity + grad;
         if (nesterov_)
             delta.noalias() = -rate * (grad + momentum * velocity);
@@ -64,16 +51,14 @@ public:
             delta.noalias() = -rate * velocity;
     }
 
-    void visitState(gradlab::StateVisitor<Scalar>& state) override {
-        for (std::size_t i = 0; i < velocities_.size(); ++i) state.tensor(slots_[i].name + ".velocity", velocities_[i]);
-    }
+    void visitState(gradlab::StateVisitor<Scalar>& state) override { slots_.visit(state); }
 
 private:
     double learningRate_ = 0.01;
     double momentum_ = 0.0;
     bool nesterov_ = false;
-    std::vector<gradlab::ParameterSlot> slots_;
-    std::vector<MatrixType> velocities_;  ///< v per slot; empty without momentum
+    gradlab::SlotState<Scalar> slots_;
+    std::size_t velocity_ = 0;  ///< v per slot (declared with momentum only)
 };
 
 }  // namespace

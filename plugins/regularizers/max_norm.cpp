@@ -11,21 +11,11 @@ namespace {
 /// [units x inputs]) whose L2 norm exceeds c = max_norm back onto the ball: W_j <- W_j c / ||W_j|| if ||W_j|| > c.
 /// Rows inside the ball are left exactly as they are.
 template <typename Scalar>
-class MaxNorm : public gradlab::Regularizer<Scalar> {
+class MaxNorm : public gradlab::ProjectionRegularizer<Scalar> {
 public:
     /// Reads `max_norm`.
     explicit MaxNorm(const gradlab::Options& options) : maxNorm_(options.real("max_norm")) {
         if (!(maxNorm_ > 0.0)) throw gradlab::Error("option 'max_norm' must be > 0, got " + std::to_string(maxNorm_));
-    }
-
-    double penalty(const gradlab::Matrix<Scalar>& value) const override {
-        (void)value;
-        return 0.0;
-    }
-
-    void addGradient(const gradlab::Matrix<Scalar>& value, gradlab::Matrix<Scalar>& grad) const override {
-        (void)value;
-        (void)grad;
     }
 
     /// One pass per row (unit), not per sample: the row's scale depends on its own norm, so a single colwise

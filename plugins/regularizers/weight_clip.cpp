@@ -10,21 +10,11 @@ namespace {
 /// No penalty and no gradient; project() clamps every entry to [-clip, clip], which bounds the Lipschitz
 /// constant of the layer as WGAN's critic needs.
 template <typename Scalar>
-class WeightClip : public gradlab::Regularizer<Scalar> {
+class WeightClip : public gradlab::ProjectionRegularizer<Scalar> {
 public:
     /// Reads `clip`.
     explicit WeightClip(const gradlab::Options& options) : clip_(options.real("clip")) {
         if (!(clip_ > 0.0)) throw gradlab::Error("option 'clip' must be > 0, got " + std::to_string(clip_));
-    }
-
-    double penalty(const gradlab::Matrix<Scalar>& value) const override {
-        (void)value;
-        return 0.0;
-    }
-
-    void addGradient(const gradlab::Matrix<Scalar>& value, gradlab::Matrix<Scalar>& grad) const override {
-        (void)value;
-        (void)grad;
     }
 
     void project(gradlab::Matrix<Scalar>& value) const override {

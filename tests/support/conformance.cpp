@@ -19,6 +19,10 @@
 #include "support/plugin_fixture.hpp"
 
 namespace gradlab::testing {
+
+// The gradient check's own measure (infinity for shapes that differ, so a REQUIRE(... < tolerance) fails).
+using gradcheck::maxRelativeError;
+
 namespace {
 
 constexpr Index kBatch = 3;
@@ -32,6 +36,8 @@ struct Subject {
     using MatrixType = Matrix<Scalar>;
     std::function<void(const MatrixType& x, MatrixType& y)> forward;
     std::function<void(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx)> backward;
+    /// backward with dx null: only the parameter gradients are asked for.
+    std::function<void(const MatrixType& x, const MatrixType& y, const MatrixType& dy)> parameterBackward;
     std::vector<NamedParameter<Scalar>> parameters;
     std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;  ///< collectBuffers, children included
     /// A forward in Phase::train whatever the phase under test, to give buffers values before an eval check.
@@ -55,6 +61,9 @@ Subject<Scalar> makeLayerSubject(const std::string& yaml, const Shape& input, Ph
     subject.trainForward = [layer](const Matrix<Scalar>& x, Matrix<Scalar>& y) { layer->forward(x, y, Phase::train); };
     subject.backward = [layer](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy,
                                Matrix<Scalar>& dx) { layer->backward(x, y, dy, &dx); };
+    subject.parameterBackward = [layer](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy) {
+        layer->backward(x, y, dy, nullptr);
+    };
     subject.module = layer;
     return subject;
 }
@@ -69,7 +78,9 @@ Subject<Scalar> makeActivationSubject(const std::string& yaml, Index units) {
     activation->collectParameters("", subject.parameters);
     subject.forward = [activation](const Matrix<Scalar>& x, Matrix<Scalar>& y) { activation->forward(x, y); };
     subject.backward = [activation](const Matrix<Scalar>& x, const Matrix<Scalar>& y, const Matrix<Scalar>& dy,
-                                    Matrix<Scalar>& dx) { activation->backward(x, y, dy, dx); };
+                                    Matrix<Scalar>& dx) { activation->backward(x, y, dy, &dx); };
+    subject.parameterBackward = [activation](const Matrix<Scalar>& x, const Matrix<Scalar>& y,
+                                             const Matrix<Scalar>& dy) { activation->backward(x, y, dy, nullptr); };
     subject.module = activation;
     return subject;
 }
@@ -224,6 +235,23 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
         }
     }
 
+    SECTION("contract: backward with dx null accumulates the same parameter gradients") {
+        Matrix<double> y, dx;
+        subject.forward(x, y);
+        subject.backward(x, y, lossWeights, dx);
+        std::vector<Matrix<double>> withInputGradient;
+        for (const auto& named : subject.parameters) {
+            withInputGradient.push_back(named.parameter->grad);
+            named.parameter->grad.setZero();
+        }
+        subject.forward(x, y);
+        subject.parameterBackward(x, y, lossWeights);
+        for (std::size_t i = 0; i < subject.parameters.size(); ++i) {
+            INFO("parameter " << subject.parameters[i].name);
+            REQUIRE(maxRelativeError(subject.parameters[i].parameter->grad, withInputGradient[i], 1e-12) < 1e-12);
+        }
+    }
+
     SECTION("precision: float32 agrees with float64") {
         Subject<float> single = makeFloat32();
         REQUIRE(single.output == subject.output);
@@ -264,12 +292,6 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
 
 }  // namespace
 
-double maxRelativeError(const Matrix<double>& analytic, const Matrix<double>& numeric, double floor) {
-    REQUIRE(analytic.rows() == numeric.rows());
-    REQUIRE(analytic.cols() == numeric.cols());
-    return gradcheck::maxRelativeError(analytic, numeric, floor);
-}
-
 void checkLayerConformance(const std::string& yaml, const Shape& input, Phase phase) {
     INFO("layer " << yaml << " on input [" << input.features << " features x " << input.timesteps
                   << " timesteps] in " << (phase == Phase::train ? "train" : "eval") << " phase");
@@ -290,7 +312,7 @@ void checkActivationConformance(const std::string& yaml, Index units) {
         Matrix<double> y, d, dx;
         activation->forward(x, y);
         activation->derivative(x, y, d);
-        activation->backward(x, y, Matrix<double>::Ones(units, kBatch), dx);
+        activation->backward(x, y, Matrix<double>::Ones(units, kBatch), &dx);
         REQUIRE(d.rows() == units);
         REQUIRE(d.cols() == kBatch);
         REQUIRE(maxRelativeError(d, dx, 1e-12) < 1e-12);

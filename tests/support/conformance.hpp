@@ -43,9 +43,6 @@ void checkLayerConformance(const std::string& yaml, const Shape& input, Phase ph
 /// of 3 samples.
 void checkActivationConformance(const std::string& yaml, Index units = 4);
 
-/// The largest |a - n| / max(|a| + |n|, floor) over the entries of two same-shaped matrices.
-double maxRelativeError(const Matrix<double>& analytic, const Matrix<double>& numeric, double floor = 1e-3);
-
 }  // namespace gradlab::testing
 
 /// A test case running the layer conformance checks on the layer spec YAML (a string literal) with input

@@ -21,12 +21,14 @@ PluginSpec spec(PluginKind kind, const std::string& yaml) {
     return readPluginSpecText(yaml, kind, builtinPlugins(), "test spec");
 }
 
+PluginSpec initializerSpec(const InitializerSpec& typed) { return readPluginSpec(typed, builtinPlugins(), "test"); }
+
 template <typename Scalar>
 void initializeParameters(Module<Scalar>& module, Random& random) {
     std::vector<NamedParameter<Scalar>> parameters;
     module.collectParameters("", parameters);
     for (auto& parameter : parameters) {
-        const PluginSpec initializer = spec(PluginKind::initializer, parameter.parameter->init.initializer);
+        const PluginSpec initializer = initializerSpec(parameter.parameter->init.initializer);
         builtinPlugins().makeInitializer<Scalar>(initializer)->initialize(parameter.parameter->value,
                                                                           parameter.parameter->init, random);
     }

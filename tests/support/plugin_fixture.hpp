@@ -16,6 +16,9 @@ PluginHost& builtinPlugins();
 /// spec(PluginKind::layer, "{kind: dense, units: 3}").
 PluginSpec spec(PluginKind kind, const std::string& yaml);
 
+/// A validated initializer spec from a typed one (a parameter's declared default).
+PluginSpec initializerSpec(const InitializerSpec& typed);
+
 /// Initialises every parameter of a module (and its children) from its declared default initializer.
 template <typename Scalar>
 void initializeParameters(Module<Scalar>& module, Random& random);

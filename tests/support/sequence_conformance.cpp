@@ -6,12 +6,17 @@
 #include <cmath>
 #include <memory>
 
+#include "gradcheck/gradient_check.hpp"
 #include "gradlab/layer.hpp"
 #include "gradlab/random.hpp"
 #include "support/conformance.hpp"
 #include "support/plugin_fixture.hpp"
 
 namespace gradlab::testing {
+
+// The gradient check's own central differences (step 1e-6 max(1, |v|)) and error measure.
+using gradcheck::centralDifferences;
+using gradcheck::maxRelativeError;
 
 std::shared_ptr<Layer<double>> makeLayer(const std::string& yaml) {
     return builtinPlugins().makeLayer<double>(spec(PluginKind::layer, yaml));
@@ -80,21 +85,6 @@ Matrix<double> referenceOutput(const ReferenceCell& cell, const Matrix<double>& 
 }
 
 }  // namespace
-
-Matrix<double> centralDifferences(const std::function<double()>& loss, Matrix<double>& value) {
-    Matrix<double> gradient(value.rows(), value.cols());
-    for (Index i = 0; i < value.size(); ++i) {
-        const double original = value.data()[i];
-        const double step = 1e-6 * std::max(1.0, std::abs(original));
-        value.data()[i] = original + step;
-        const double plus = loss();
-        value.data()[i] = original - step;
-        const double minus = loss();
-        value.data()[i] = original;
-        gradient.data()[i] = (plus - minus) / (2.0 * step);
-    }
-    return gradient;
-}
 
 void checkAgainstReference(const std::string& yaml, const ReferenceCell& cell, const Shape& input, Index truncate) {
     INFO("layer " << yaml << " on input [" << input.features << " features x " << input.timesteps

@@ -71,8 +71,4 @@ public:
     std::map<std::string, std::vector<double>> series;
 };
 
-/// Central differences of `loss` with respect to every entry of `value` (perturbed in place, then restored):
-/// step 1e-6 max(1, |v|).
-Matrix<double> centralDifferences(const std::function<double()>& loss, Matrix<double>& value);
-
 }  // namespace gradlab::testing

@@ -22,9 +22,10 @@ public:
     /// requires: x is [units x n]. ensures: y overwritten with f(x), [units x n].
     virtual void forward(const MatrixType& x, MatrixType& y) = 0;
 
-    /// requires: x, y from forward; dy is dLoss/dy, same shape. ensures: dx overwritten with dy * f'(x);
-    /// parameter gradients accumulated (+=).
-    virtual void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx) = 0;
+    /// requires: x, y from forward; dy is dLoss/dy, same shape. ensures: if dx is not null, *dx overwritten with
+    /// dy * f'(x), same shape as x (null: only the parameter gradients are needed); parameter gradients
+    /// accumulated (+=). The same dx convention as Layer::backward.
+    virtual void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) = 0;
 
     /// requires: x, y from forward. ensures: d overwritten with f'(x), element-wise (saturation statistics).
     virtual void derivative(const MatrixType& x, const MatrixType& y, MatrixType& d) = 0;

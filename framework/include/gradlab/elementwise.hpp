@@ -34,9 +34,10 @@ public:
         y.array() = function_.value(x.array());
     }
 
-    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType& dx) override {
-        dx.resize(x.rows(), x.cols());
-        dx.array() = dy.array() * function_.derivative(x.array(), y.array());
+    void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
+        if (dx == nullptr) return;  // no parameters: nothing else to compute
+        dx->resize(x.rows(), x.cols());
+        dx->array() = dy.array() * function_.derivative(x.array(), y.array());
     }
 
     void derivative(const MatrixType& x, const MatrixType& y, MatrixType& d) override {

@@ -9,19 +9,62 @@
 #include <vector>
 
 #include "gradlab/error.hpp"
+#include "gradlab/options.hpp"
 #include "gradlab/tensor.hpp"
+#include "gradlab/visibility.hpp"
 
 namespace gradlab {
 
-/// How a parameter is initialised by default and how large its fans are (for glorot, he, lecun).
+/// An initializer and its option values, typed: what a layer declares as a parameter's default initialiser.
+///     "glorot_uniform"                              (a name converts: the initializer's defaults apply)
+///     InitializerSpec::constant(0.25)               (`{kind: constant, value: 0.25}` in a config)
+///     InitializerSpec("orthogonal").with("gain", 2.0)
+/// The host checks it against the initializer's declared options, as it checks a config's, when it initialises
+/// the parameter; a config's `init:` map replaces it per parameter.
+struct GRADLAB_API InitializerSpec {
+    std::string kind = "zeros";
+    std::map<std::string, OptionValue> options;  ///< option name -> value; options not given take their default
+
+    InitializerSpec() = default;
+    InitializerSpec(const char* kind) : kind(kind) {}           // NOLINT: a name is a spec
+    InitializerSpec(std::string kind) : kind(std::move(kind)) {}  // NOLINT: a name is a spec
+    InitializerSpec(std::string kind, std::map<std::string, OptionValue> options)
+        : kind(std::move(kind)), options(std::move(options)) {}
+
+    /// Sets one option (chainable).
+    InitializerSpec& with(std::string name, OptionValue value) {
+        options[std::move(name)] = std::move(value);
+        return *this;
+    }
+
+    /// The built-in "constant" initializer: every entry = value.
+    static InitializerSpec constant(double value) { return InitializerSpec("constant").with("value", value); }
+
+    friend bool operator==(const InitializerSpec& a, const InitializerSpec& b) {
+        return a.kind == b.kind && a.options == b.options;
+    }
+    friend bool operator!=(const InitializerSpec& a, const InitializerSpec& b) { return !(a == b); }
+};
+
+/// How a parameter is initialised by default and how large its fans are (for glorot, he, lecun). Built in one
+/// line: `ParameterInit::weight(inputs, units)` (glorot_uniform, regularised), `ParameterInit::bias(inputs,
+/// units)` (zeros, not regularised), or either with another initializer as the third argument.
 struct ParameterInit {
     Index fanIn = 0;
     Index fanOut = 0;
-    /// Default initializer as a YAML flow value, e.g. "glorot_uniform" or "{kind: constant, value: 0.25}".
-    /// A config overrides it per parameter with the layer's `init:` map.
-    std::string initializer = "zeros";
-    /// Weights are regularised by default, biases and slopes are not.
+    /// The default initializer; a config overrides it per parameter with the layer's `init:` map.
+    InitializerSpec initializer;
+    /// Weights are regularised by default, biases, scales and slopes are not.
     bool isWeight = false;
+
+    /// A weight matrix: regularised by default, glorot_uniform unless said otherwise.
+    static ParameterInit weight(Index fanIn, Index fanOut, InitializerSpec initializer = "glorot_uniform") {
+        return ParameterInit{fanIn, fanOut, std::move(initializer), true};
+    }
+    /// A bias, scale or slope: not regularised by default, zeros unless said otherwise.
+    static ParameterInit bias(Index fanIn, Index fanOut, InitializerSpec initializer = "zeros") {
+        return ParameterInit{fanIn, fanOut, std::move(initializer), false};
+    }
 };
 
 /// One trainable tensor: its value and the gradient of the loss with respect to it.
@@ -152,28 +195,5 @@ private:
     std::vector<std::unique_ptr<Buffer<Scalar>>> buffers_;
     bool tracing_ = false;
 };
-
-/// Applies a config's `init:` overrides (parameter local name -> initializer as YAML text) to a built
-/// module's parameters; the host then initialises every parameter from its init.initializer.
-/// Throws Error naming an override that matches no parameter.
-template <typename Scalar>
-void applyInitOverrides(Module<Scalar>& module, const std::map<std::string, std::string>& overrides) {
-    if (overrides.empty()) return;
-    std::vector<NamedParameter<Scalar>> parameters;
-    module.collectParameters("", parameters);
-    for (const auto& [name, initializer] : overrides) {
-        bool found = false;
-        for (auto& parameter : parameters)
-            if (parameter.name == name) {
-                parameter.parameter->init.initializer = initializer;
-                found = true;
-            }
-        if (!found) {
-            std::string known;
-            for (auto& parameter : parameters) known += (known.empty() ? "" : ", ") + parameter.name;
-            throw Error("init: no parameter '" + name + "' (known: " + (known.empty() ? "none" : known) + ")");
-        }
-    }
-}
 
 }  // namespace gradlab

@@ -139,8 +139,8 @@ struct GRADLAB_API PluginSpec {
     std::string name;
     std::shared_ptr<const Options> options;
     std::string where;  ///< where it was written ("configs/deep.yaml:12:9"), for messages
-    /// Layers only: the config's `init:` overrides, parameter local name -> initializer as YAML text.
-    std::map<std::string, std::string> init;
+    /// Layers only: the config's `init:` overrides, parameter local name -> validated initializer spec.
+    std::map<std::string, PluginSpec> init;
 };
 
 /// Validated option values handed to a plugin's constructor. Every declared option has a value (the
@@ -169,19 +169,14 @@ public:
     /// The host's factory, to build nested plugins (set by the host; null in a bare Options).
     const PluginFactory* factory() const { return factory_; }
 
-    /// Host side: sets a value.
-    void set(const std::string& name, OptionValue value) { values_[name] = std::move(value); }
-    /// Host side: sets a nested plugin.
-    void setPlugin(const std::string& name, PluginSpec spec) { plugins_[name] = std::move(spec); }
-    /// Host side: sets a nested list.
-    void setPluginList(const std::string& name, std::vector<PluginSpec> specs) { pluginLists_[name] = std::move(specs); }
-    /// Host side: sets the factory used for nested plugins.
-    void setFactory(const PluginFactory* factory) { factory_ = factory; }
-
+    /// Every scalar value, by option name.
     const std::map<std::string, OptionValue>& values() const { return values_; }
+    /// Every nested plugin option, by option name.
     const std::map<std::string, PluginSpec>& plugins() const { return plugins_; }
 
 private:
+    friend class OptionsBuilder;  // the host fills Options (framework/src/plugin/options_builder.hpp)
+
     template <typename T>
     const T& get(const std::string& name, const char* expected) const {
         auto it = values_.find(name);

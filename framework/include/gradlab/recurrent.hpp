@@ -1,8 +1,8 @@
 #pragma once
 /// @file recurrent.hpp
 /// What every recurrent layer over timestep-major sequences shares (rnn, lstm, gru): the options `units`,
-/// `return_sequences` and `truncate`, the input-shape checks, the W_x / W_h* / b declarations, the chunk
-/// boundaries of truncated BPTT, dL/dh_t step by step with its norm, and the power-iteration spectral norm of
+/// `return_sequences` and `truncate` (declared by declareRecurrentOptions(), read by RecurrentLayer), the
+/// input-shape checks, the W_x / W_h* / b declarations, the chunk boundaries of truncated BPTT, dL/dh_t step by step with its norm, and the power-iteration spectral norm of
 /// each recurrent weight. Each cell's own maths (forward step, backward step) stays in its plugin.
 
 #include <cmath>
@@ -17,6 +17,7 @@
 #include "gradlab/module.hpp"
 #include "gradlab/options.hpp"
 #include "gradlab/random.hpp"
+#include "gradlab/registry.hpp"
 #include "gradlab/tensor.hpp"
 
 namespace gradlab {
@@ -103,24 +104,15 @@ protected:
 
     /// Declares "W_x" [blocks units x F], glorot_uniform with fanIn F, fanOut blocks units.
     Parameter<Scalar>& addInputWeight(Index blocks) {
-        ParameterInit init;
-        init.fanIn = inputs_;
-        init.fanOut = blocks * units_;
-        init.initializer = "glorot_uniform";
-        init.isWeight = true;
-        inputWeight_ = &this->addParameter("W_x", blocks * units_, inputs_, init);
+        inputWeight_ = &this->addParameter("W_x", blocks * units_, inputs_, ParameterInit::weight(inputs_, blocks * units_));
         return *inputWeight_;
     }
 
     /// Declares a recurrent weight `name` [units x units], "orthogonal" (Saxe et al. 2014), whose spectral norm
     /// is traced (in declaration order).
     Parameter<Scalar>& addRecurrentWeight(const std::string& name) {
-        ParameterInit init;
-        init.fanIn = units_;
-        init.fanOut = units_;
-        init.initializer = "orthogonal";
-        init.isWeight = true;
-        Parameter<Scalar>& weight = this->addParameter(name, units_, units_, init);
+        Parameter<Scalar>& weight =
+            this->addParameter(name, units_, units_, ParameterInit::weight(units_, units_, "orthogonal"));
         recurrentWeights_.push_back(&weight);
         // The power iteration's warm start is state carried from one traced step to the next: a buffer, so that
         // checkpoints keep it and a resumed run traces the same estimates.
@@ -129,13 +121,8 @@ protected:
     }
 
     /// Declares a bias `name` [units x 1] (fanIn F, fanOut units, not regularised) with `initializer`.
-    Parameter<Scalar>& addBias(const std::string& name, std::string initializer = "zeros") {
-        ParameterInit init;
-        init.fanIn = inputs_;
-        init.fanOut = units_;
-        init.initializer = std::move(initializer);
-        init.isWeight = false;
-        return this->addParameter(name, units_, 1, init);
+    Parameter<Scalar>& addBias(const std::string& name, InitializerSpec initializer = "zeros") {
+        return this->addParameter(name, units_, 1, ParameterInit::bias(inputs_, units_, std::move(initializer)));
     }
 
     /// Sets up the power-iteration starts (fixed seed) and the timestep norms; returns the output shape.
@@ -257,5 +244,25 @@ private:
     std::vector<double> spectralNorms_;                 ///< sigma_max of each recurrent weight
     std::vector<double> timestepGradNorm_;              ///< ||dL/dh_t|| of the last traced backward, [T]
 };
+
+/// Declares the options RecurrentLayer reads on a recurrent layer's descriptor: `units` (described as
+/// `unitsDescription`), then the cell's own `cellOptions` (if any), then `return_sequences` and `truncate`
+/// (`crossing` says what crosses chunk boundaries, with its verb: "the state crosses", "h and c cross").
+/// Returns the descriptor, so that more options chain:
+///     gradlab::declareRecurrentOptions(registry.addLayer<Lstm>("lstm", "..."), "size of h_t and c_t", "h and c cross")
+///         .option(OptionSpec::real("forget_bias", 1.0, "initial value of b_f"));
+inline PluginDescriptor& declareRecurrentOptions(PluginDescriptor& descriptor, const std::string& unitsDescription,
+                                                 const std::string& crossing,
+                                                 std::vector<OptionSpec> cellOptions = {}) {
+    descriptor.option(OptionSpec::integer("units", 0, unitsDescription).requiredValue().min(1));
+    for (OptionSpec& option : cellOptions) descriptor.option(std::move(option));
+    descriptor.option(OptionSpec::boolean("return_sequences", false,
+                                          "output every h_t, Shape{units, T}; false: only h_{T-1}, Shape{units, 1}"));
+    descriptor.option(OptionSpec::integer("truncate", 0,
+                                          "truncated BPTT in chunks of k steps: " + crossing +
+                                              " chunk boundaries, the gradient does not (0 = full BPTT)")
+                          .min(0));
+    return descriptor;
+}
 
 }  // namespace gradlab

@@ -115,15 +115,17 @@ private:
     }
 };
 
-/// What the host offers plugins for building nested plugins (a dense layer's activation, ...).
-/// Objects it returns keep their own library loaded.
+/// What the host offers plugins for building nested plugins (a dense layer's activation, a residual block's
+/// layers). Objects it returns keep their own library loaded.
 class GRADLAB_API PluginFactory {
 public:
     virtual ~PluginFactory() = default;
     virtual std::shared_ptr<Activation<float>> makeActivation32(const PluginSpec& spec) const = 0;
     virtual std::shared_ptr<Activation<double>> makeActivation64(const PluginSpec& spec) const = 0;
-    virtual std::shared_ptr<Layer<float>> makeLayer32(const PluginSpec& spec) const = 0;
-    virtual std::shared_ptr<Layer<double>> makeLayer64(const PluginSpec& spec) const = 0;
+    /// requires: spec is a layer spec. ensures: the layer is made, built for `shape` (which becomes its output
+    /// shape), and the spec's `init:` overrides are applied to its parameters (which the host initialises later).
+    virtual std::shared_ptr<Layer<float>> buildLayer32(const PluginSpec& spec, Shape& shape) const = 0;
+    virtual std::shared_ptr<Layer<double>> buildLayer64(const PluginSpec& spec, Shape& shape) const = 0;
 };
 
 /// Builds the nested activation option `name` of `options` in precision Scalar.
@@ -137,15 +139,17 @@ std::shared_ptr<Activation<Scalar>> makeActivation(const Options& options, const
         return factory->makeActivation64(options.plugin(name));
 }
 
-/// Builds one nested layer spec in precision Scalar (before build(); apply its spec.init after building).
+/// Makes one nested layer spec (an item of a `layers` option) in precision Scalar and builds it for `shape`,
+/// which becomes the layer's output shape; the config's `init:` overrides of the spec are applied. Call it from
+/// the parent's build(), then addChild() the layer.
 template <typename Scalar>
-std::shared_ptr<Layer<Scalar>> makeLayer(const Options& options, const PluginSpec& spec) {
+std::shared_ptr<Layer<Scalar>> buildLayer(const Options& options, const PluginSpec& spec, Shape& shape) {
     const PluginFactory* factory = options.factory();
     if (factory == nullptr) throw Error("no plugin factory to build layer '" + spec.name + "'");
     if constexpr (std::is_same_v<Scalar, float>)
-        return factory->makeLayer32(spec);
+        return factory->buildLayer32(spec, shape);
     else
-        return factory->makeLayer64(spec);
+        return factory->buildLayer64(spec, shape);
 }
 
 }  // namespace gradlab

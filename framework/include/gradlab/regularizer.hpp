@@ -23,4 +23,23 @@ public:
     virtual void project(Matrix<Scalar>& value) const { (void)value; }
 };
 
+/// Base of a regularizer that is a projection only (max-norm, weight clipping): no penalty, no gradient; the
+/// plugin writes project().
+template <typename Scalar>
+class ProjectionRegularizer : public Regularizer<Scalar> {
+public:
+    /// ensures: returns 0.
+    double penalty(const Matrix<Scalar>& value) const final {
+        (void)value;
+        return 0.0;
+    }
+    /// ensures: grad unchanged.
+    void addGradient(const Matrix<Scalar>& value, Matrix<Scalar>& grad) const final {
+        (void)value;
+        (void)grad;
+    }
+    /// requires: value is the parameter after an update. ensures: value projected onto the constraint set.
+    void project(Matrix<Scalar>& value) const override = 0;
+};
+
 }  // namespace gradlab

@@ -13,6 +13,7 @@
 
 #include "analysis/diagnosis.hpp"
 #include "config/run_config.hpp"
+#include "model/network.hpp"
 #include "plugin/plugin_host.hpp"
 #include "training/trainer.hpp"
 #include "util/suggest.hpp"
@@ -151,7 +152,9 @@ int validateCommand(const std::vector<std::string>& arguments) {
     std::vector<std::string> overrides;
     po::options_description description(
         "usage: gradlab validate CONFIG [options]\n\nChecks a config (keys, types, ranges, plugin names and options) "
-        "without running it.\n\noptions");
+        "and builds the model run would train (parameters initialised, `init:` overrides applied, the output's "
+        "shape checked against the data's: from the config for generators, from the file for files), without "
+        "training.\n\noptions");
     description.add_options()("config", po::value(&configFile), "the YAML config")(
         "set", po::value(&overrides)->composing(), "override a config key: --set training.steps=100 (repeatable)");
     addCommon(description, common);
@@ -166,6 +169,14 @@ int validateCommand(const std::vector<std::string>& arguments) {
     PluginHost host;
     loadPlugins(host, common);
     const RunConfig config = loadRunConfig(configFile, overrides, host);
+    // The model `run` would train, built by the same function (parameters initialised, output checked against the
+    // data), so that validate refuses whatever run would refuse before its first step.
+    const DataShape data = dataShape(config.data);
+    Random random(config.seed);
+    if (config.precision == "float64")
+        buildNetwork<double>(config, data, host, random);
+    else
+        buildNetwork<float>(config, data, host, random);
     std::cout << configFile << ": ok (" << config.layers.size() << " layers, " << config.training.steps
               << " steps, " << config.precision << ")\n";
     return 0;

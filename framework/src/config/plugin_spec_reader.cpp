@@ -1,9 +1,11 @@
 #include "config/plugin_spec_reader.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
 
+#include "plugin/options_builder.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab {
@@ -22,10 +24,15 @@ std::string rangeText(const OptionSpec& spec) {
     return text.str();
 }
 
-void checkRange(const ConfigNode& node, const OptionSpec& spec, double value) {
+/// Whether value lies in the option's declared range.
+bool inRange(const OptionSpec& spec, double value) {
     const bool low = spec.minimumExclusive ? !(value > spec.minimum) : !(value >= spec.minimum);
     const bool high = spec.maximumExclusive ? !(value < spec.maximum) : !(value <= spec.maximum);
-    if (low || high) {
+    return !low && !high;
+}
+
+void checkRange(const ConfigNode& node, const OptionSpec& spec, double value) {
+    if (!inRange(spec, value)) {
         std::ostringstream message;
         message << "option '" << spec.name << "' must be " << rangeText(spec) << ", got " << value;
         node.fail(message.str());
@@ -76,9 +83,9 @@ void spendLayers(const ConfigNode& node, std::int64_t count) {
     layerBudget.layers += count;
 }
 
-/// A layer's `init:` map: parameter local name -> initializer, each validated, kept as resolved YAML text.
-std::map<std::string, std::string> readInitOverrides(MapReader& reader, const PluginHost& host) {
-    std::map<std::string, std::string> init;
+/// A layer's `init:` map: parameter local name -> initializer, each validated.
+std::map<std::string, PluginSpec> readInitOverrides(MapReader& reader, const PluginHost& host) {
+    std::map<std::string, PluginSpec> init;
     ConfigNode node = reader.optional("init");
     if (!node.yaml().IsDefined()) return init;
     YAML::Node resolvedInit = reader.resolvedChild("init");
@@ -86,16 +93,92 @@ std::map<std::string, std::string> readInitOverrides(MapReader& reader, const Pl
     for (const auto& entry : node.yaml()) {
         const std::string parameter = keyName(ConfigNode(entry.first, node.source(), node.path()));
         YAML::Node resolvedOne(YAML::NodeType::Map);
-        readPluginSpec(initReader.optional(parameter), PluginKind::initializer, host, resolvedOne);
+        init[parameter] = readPluginSpec(initReader.optional(parameter), PluginKind::initializer, host, resolvedOne);
         resolvedInit[parameter] = resolvedOne;
-        YAML::Emitter text;
-        text << YAML::Flow << resolvedOne;
-        init[parameter] = text.c_str();
     }
     return init;
 }
 
+/// Throws Error(message), prefixed with `where` when there is one.
+[[noreturn]] void failAt(const std::string& where, const std::string& message) {
+    throw Error((where.empty() ? std::string() : where + ": ") + message);
+}
+
+/// A typed value as option `spec` takes it (an integer is a number too), or monostate if it has another type.
+OptionValue typedValue(const OptionSpec& spec, const OptionValue& value) {
+    switch (spec.type) {
+        case OptionType::boolean:
+            if (std::holds_alternative<bool>(value)) return value;
+            break;
+        case OptionType::integer:
+            if (std::holds_alternative<std::int64_t>(value)) return value;
+            break;
+        case OptionType::real:
+            if (std::holds_alternative<double>(value)) return value;
+            if (const auto* integer = std::get_if<std::int64_t>(&value)) return static_cast<double>(*integer);
+            break;
+        case OptionType::string:
+        case OptionType::choice:
+        case OptionType::path:
+            if (std::holds_alternative<std::string>(value)) return value;
+            break;
+        case OptionType::activation:
+        case OptionType::layers:
+            break;  // nested plugins are written in configs, not given as typed values
+    }
+    return std::monostate{};
+}
+
 }  // namespace
+
+PluginSpec readPluginSpec(const InitializerSpec& typed, const PluginHost& host, const std::string& where) {
+    const auto fail = [&](const std::string& message) { failAt(where, message); };
+    const RegisteredPlugin* plugin = host.find(PluginKind::initializer, typed.kind);
+    if (plugin == nullptr) {
+        const std::vector<std::string> known = host.names(PluginKind::initializer);
+        if (known.empty())
+            fail("unknown initializer '" + typed.kind +
+                 "': no initializer plugins are loaded (check GRADLAB_PLUGIN_PATH and --plugin-path)");
+        fail("unknown initializer '" + typed.kind + "'" + suggestionSuffix(typed.kind, known));
+    }
+    const PluginDescriptor& descriptor = plugin->descriptor;
+    std::vector<std::string> declared;
+    for (const OptionSpec& spec : descriptor.options) declared.push_back(spec.name);
+    for (const auto& entry : typed.options)
+        if (std::find(declared.begin(), declared.end(), entry.first) == declared.end())
+            fail("initializer '" + typed.kind + "' has no option '" + entry.first + "'" +
+                 suggestionSuffix(entry.first, declared));
+    OptionsBuilder options(&host);
+    for (const OptionSpec& spec : descriptor.options) {
+        const auto given = typed.options.find(spec.name);
+        if (given == typed.options.end()) {
+            if (spec.required())
+                fail("initializer '" + typed.kind + "' needs option '" + spec.name + "' (" + typeName(spec.type) +
+                     ": " + spec.description + ")");
+            options.set(spec.name, spec.defaultValue);
+            continue;
+        }
+        const OptionValue value = typedValue(spec, given->second);
+        if (std::holds_alternative<std::monostate>(value))
+            fail("option '" + spec.name + "' of initializer '" + typed.kind + "' must be a " + typeName(spec.type));
+        if (spec.type == OptionType::integer || spec.type == OptionType::real) {
+            const double number = spec.type == OptionType::integer
+                                      ? static_cast<double>(std::get<std::int64_t>(value))
+                                      : std::get<double>(value);
+            if (!inRange(spec, number)) {
+                std::ostringstream message;
+                message << "option '" << spec.name << "' must be " << rangeText(spec) << ", got " << number;
+                fail(message.str());
+            }
+        }
+        if (spec.type == OptionType::choice &&
+            std::find(spec.choices.begin(), spec.choices.end(), std::get<std::string>(value)) == spec.choices.end())
+            fail("option '" + spec.name + "': unknown value '" + std::get<std::string>(value) + "'" +
+                 suggestionSuffix(std::get<std::string>(value), spec.choices));
+        options.set(spec.name, value);
+    }
+    return PluginSpec{PluginKind::initializer, typed.kind, options.finish(), where, {}};
+}
 
 std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& host, YAML::Node resolvedList) {
     const LayerNesting nesting(list);
@@ -140,8 +223,7 @@ std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& 
 }
 
 std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& descriptor, const PluginHost& host) {
-    auto options = std::make_shared<Options>();
-    options->setFactory(&host);
+    OptionsBuilder options(&host);
     for (const OptionSpec& spec : descriptor.options) {
         ConfigNode value = reader.optional(spec.name);
         const bool given = value.yaml().IsDefined() && !value.yaml().IsNull();
@@ -152,21 +234,21 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
         switch (spec.type) {
             case OptionType::boolean: {
                 const bool result = given ? value.asBoolean() : std::get<bool>(spec.defaultValue);
-                options->set(spec.name, result);
+                options.set(spec.name, result);
                 reader.resolve(spec.name, YAML::Node(result));
                 break;
             }
             case OptionType::integer: {
                 const std::int64_t result = given ? value.asInteger() : std::get<std::int64_t>(spec.defaultValue);
                 if (given) checkRange(value, spec, static_cast<double>(result));
-                options->set(spec.name, result);
+                options.set(spec.name, result);
                 reader.resolve(spec.name, YAML::Node(result));
                 break;
             }
             case OptionType::real: {
                 const double result = given ? value.asReal() : std::get<double>(spec.defaultValue);
                 if (given) checkRange(value, spec, result);
-                options->set(spec.name, result);
+                options.set(spec.name, result);
                 reader.resolve(spec.name, YAML::Node(result));
                 break;
             }
@@ -183,7 +265,7 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                                   suggestionSuffix(result, spec.choices));
                 }
                 if (spec.type == OptionType::path && given) result = resolvePath(value, result);
-                options->set(spec.name, result);
+                options.set(spec.name, result);
                 reader.resolve(spec.name, YAML::Node(result));
                 break;
             }
@@ -195,7 +277,7 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                         value.fail("option '" + spec.name + "': expected a non-empty list of layers");
                     list = readLayerList(value, host, resolvedList);
                 }
-                options->setPluginList(spec.name, std::move(list));
+                options.setPluginList(spec.name, std::move(list));
                 break;
             }
             case OptionType::activation: {
@@ -208,12 +290,12 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                                                 host, "default of option '" + spec.name + "'");
                     nestedResolved["kind"] = nested.name;
                 }
-                options->setPlugin(spec.name, std::move(nested));
+                options.setPlugin(spec.name, std::move(nested));
                 break;
             }
         }
     }
-    return options;
+    return options.finish();
 }
 
 PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginHost& host, YAML::Node resolved,
@@ -240,10 +322,9 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
         YAML::Node innerResolved(YAML::NodeType::Map);
         PluginSpec inner = readPluginSpec(node, PluginKind::activation, host, innerResolved, hostKeys);
         for (const auto& entry : innerResolved) resolved[entry.first.as<std::string>()] = entry.second;
-        auto options = std::make_shared<Options>();
-        options->setFactory(&host);
-        options->setPlugin("activation", inner);
-        return PluginSpec{PluginKind::layer, "activation", options, node.where(), {}};
+        OptionsBuilder options(&host);
+        options.setPlugin("activation", inner);
+        return PluginSpec{PluginKind::layer, "activation", options.finish(), node.where(), {}};
     }
 
     const RegisteredPlugin* plugin = host.find(kind, name);
@@ -260,7 +341,7 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
     MapReader reader(body, resolved, std::string("the options of ") + kindName(kind) + " '" + name + "'");
     reader.optional("kind");
     resolved["kind"] = name;
-    std::map<std::string, std::string> init;
+    std::map<std::string, PluginSpec> init;
     if (kind == PluginKind::layer) init = readInitOverrides(reader, host);
     if (hostKeys) hostKeys(reader);
     auto options = readOptions(reader, plugin->descriptor, host);

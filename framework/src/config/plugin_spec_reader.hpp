@@ -26,7 +26,11 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
 /// expanded list.
 std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& host, YAML::Node resolvedList);
 
-/// A spec from YAML text, e.g. a parameter's default initializer "{kind: constant, value: 0.25}".
+/// A validated initializer spec from a typed one (a parameter's default, InitializerSpec::constant(0.25)): each
+/// value checked against the initializer's declared options as a config's would be; errors start with `where`.
+PluginSpec readPluginSpec(const InitializerSpec& typed, const PluginHost& host, const std::string& where);
+
+/// A spec from YAML text, e.g. an option's default activation "identity" or a test's "{kind: dense, units: 3}".
 PluginSpec readPluginSpecText(const std::string& text, PluginKind kind, const PluginHost& host,
                               const std::string& name);
 

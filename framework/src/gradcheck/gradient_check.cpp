@@ -129,7 +129,7 @@ Report checkActivation(Activation<double>& activation, const Shape& input, Index
     Subject subject;
     subject.forward = [&activation](const Matrix<double>& x, Matrix<double>& y) { activation.forward(x, y); };
     subject.backward = [&activation](const Matrix<double>& x, const Matrix<double>& y, const Matrix<double>& dy,
-                                     Matrix<double>& dx) { activation.backward(x, y, dy, dx); };
+                                     Matrix<double>& dx) { activation.backward(x, y, dy, &dx); };
     activation.collectParameters("", subject.parameters);
     return checkRandomProblem(subject, input, batch, seed, settings);
 }

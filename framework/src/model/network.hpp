@@ -7,11 +7,17 @@
 #include <vector>
 
 #include "config/run_config.hpp"
+#include "data/data_shape.hpp"
 #include "gradlab/layer.hpp"
 #include "gradlab/random.hpp"
 #include "plugin/plugin_host.hpp"
 
 namespace gradlab {
+
+/// Initialises one declared parameter from its init.initializer (the layer's typed default, or the config's
+/// `init:` override applied by applyInitOverrides), drawing from `random`.
+template <typename Scalar>
+void initializeParameter(Parameter<Scalar>& parameter, const PluginHost& host, Random& random);
 
 /// Layers in sequence. Output l is layer l's output; signal l is dLoss/d(output l), the back-propagated
 /// signal whose norm the trace records per layer.
@@ -63,5 +69,13 @@ private:
     std::vector<Shape> shapes_;
     Shape outputShape_;
 };
+
+/// The one model build of `gradlab run` and `gradlab validate`: makes and builds the config's layers for
+/// `data.input`, initialises their parameters (from `random`), and checks that the output fits the data and the
+/// loss (as many timesteps as the targets, as many outputs as the targets have rows or the data has classes,
+/// class labels only with a classification loss). Throws Error naming the config file and the layer.
+template <typename Scalar>
+std::unique_ptr<Network<Scalar>> buildNetwork(const RunConfig& config, const DataShape& data, const PluginHost& host,
+                                              Random& random);
 
 }  // namespace gradlab

@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 
 #include "gradlab/plugin.hpp"
+#include "plugin/init_overrides.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab {
@@ -252,12 +253,25 @@ std::shared_ptr<Activation<float>> PluginHost::makeActivation32(const PluginSpec
 std::shared_ptr<Activation<double>> PluginHost::makeActivation64(const PluginSpec& spec) const {
     return makeActivation<double>(spec);
 }
-std::shared_ptr<Layer<float>> PluginHost::makeLayer32(const PluginSpec& spec) const { return makeLayer<float>(spec); }
-std::shared_ptr<Layer<double>> PluginHost::makeLayer64(const PluginSpec& spec) const { return makeLayer<double>(spec); }
+template <typename Scalar>
+std::shared_ptr<Layer<Scalar>> PluginHost::buildLayer(const PluginSpec& spec, Shape& shape) const {
+    auto layer = makeLayer<Scalar>(spec);
+    shape = layer->build(shape);
+    applyInitOverrides(*layer, spec.init);
+    return layer;
+}
+
+std::shared_ptr<Layer<float>> PluginHost::buildLayer32(const PluginSpec& spec, Shape& shape) const {
+    return buildLayer<float>(spec, shape);
+}
+std::shared_ptr<Layer<double>> PluginHost::buildLayer64(const PluginSpec& spec, Shape& shape) const {
+    return buildLayer<double>(spec, shape);
+}
 
 #define GRADLAB_INSTANTIATE_HOST(Scalar)                                                                       \
     template std::shared_ptr<Activation<Scalar>> PluginHost::makeActivation<Scalar>(const PluginSpec&) const;   \
     template std::shared_ptr<Layer<Scalar>> PluginHost::makeLayer<Scalar>(const PluginSpec&) const;             \
+    template std::shared_ptr<Layer<Scalar>> PluginHost::buildLayer<Scalar>(const PluginSpec&, Shape&) const;    \
     template std::shared_ptr<Initializer<Scalar>> PluginHost::makeInitializer<Scalar>(const PluginSpec&) const; \
     template std::shared_ptr<Optimizer<Scalar>> PluginHost::makeOptimizer<Scalar>(const PluginSpec&) const;     \
     template std::shared_ptr<Regularizer<Scalar>> PluginHost::makeRegularizer<Scalar>(const PluginSpec&) const;

@@ -77,8 +77,13 @@ public:
 
     std::shared_ptr<Activation<float>> makeActivation32(const PluginSpec& spec) const override;
     std::shared_ptr<Activation<double>> makeActivation64(const PluginSpec& spec) const override;
-    std::shared_ptr<Layer<float>> makeLayer32(const PluginSpec& spec) const override;
-    std::shared_ptr<Layer<double>> makeLayer64(const PluginSpec& spec) const override;
+    /// Makes a layer, builds it for `shape` (which becomes its output shape) and applies the spec's `init:`
+    /// overrides (applyInitOverrides): what nested layers (a residual block's) and the network's own share.
+    template <typename Scalar>
+    std::shared_ptr<Layer<Scalar>> buildLayer(const PluginSpec& spec, Shape& shape) const;
+
+    std::shared_ptr<Layer<float>> buildLayer32(const PluginSpec& spec, Shape& shape) const override;
+    std::shared_ptr<Layer<double>> buildLayer64(const PluginSpec& spec, Shape& shape) const override;
 
 private:
     std::vector<std::shared_ptr<const PluginLibrary>> libraries_;

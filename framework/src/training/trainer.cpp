@@ -138,8 +138,7 @@ public:
         if (train_.inputs.cols() < 1) throw Error(config.data.where + ": no training samples left after the split");
         classification_ = train_.classes > 0;
 
-        network_ = std::make_unique<Network<Scalar>>(config.layers, train_.inputShape(), host, initRandom);
-        checkOutputShape();
+        network_ = buildNetwork<Scalar>(config, dataShape(train_), host, initRandom);
         // Per sample: each layer's output, its gradient and one more buffer of that size, over every timestep the
         // layer sees (a recurrent layer keeps its state at each input step for BPTT, even when it returns one).
         double activationBytes = 0;
@@ -326,36 +325,6 @@ private:
         std::shared_ptr<Regularizer<Scalar>> regularizer;
         std::vector<std::size_t> parameters;
     };
-
-    void checkOutputShape() {
-        const Shape output = network_->outputShape();
-        if (output.timesteps != train_.targetTimesteps)
-            throw Error(config_.file + ": the model ends with " + std::to_string(output.timesteps) +
-                        " timestep(s) but the data has " + std::to_string(train_.targetTimesteps) +
-                        " target timestep(s)" +
-                        (train_.targetTimesteps == 1 ? "; end the recurrent layers with return_sequences: false"
-                                                     : "; keep return_sequences: true up to the head"));
-        const Index outputs = output.features;
-        const std::string& loss = config_.loss.kind;
-        const bool classIndices = classification_ && train_.outputs() == 1;
-        Index expected = train_.outputs();
-        if (classIndices && loss == "softmax_cross_entropy") expected = train_.classes;
-        if (!classification_ && loss == "softmax_cross_entropy" && train_.outputs() == 1)
-            throw Error(config_.file + ": loss: softmax_cross_entropy needs class labels, but the data ('" +
-                        config_.data.kind + "') has one numeric target per sample (use mse or sse, or class data)");
-        if (classIndices && (loss == "sse" || loss == "mse"))
-            throw Error(config_.file + ": loss '" + loss + "' needs numeric targets, but the data has class labels "
-                        "(use softmax_cross_entropy, or binary_cross_entropy for two classes)");
-        if (classIndices && loss == "binary_cross_entropy" && train_.classes > 2)
-            throw Error(config_.file + ": binary_cross_entropy needs two classes, the data has " +
-                        std::to_string(train_.classes));
-        if (outputs != expected)
-            throw Error(config_.file + ": the model ends with " + std::to_string(outputs) + " outputs, but " +
-                        (classIndices && loss == "softmax_cross_entropy"
-                             ? "the data has " + std::to_string(train_.classes) + " classes"
-                             : "the targets have " + std::to_string(expected) + " rows") +
-                        "; set the last layer's units to " + std::to_string(expected));
-    }
 
     /// Creates the folder of an output file and checks that a megabyte can be written there, so that an
     /// unwritable or full location fails before training rather than at the first flush or checkpoint. The probe
@@ -557,10 +526,7 @@ private:
         Random random(0);
         std::vector<NamedParameter<double>> parameters;
         function->collectParameters("", parameters);
-        for (auto& parameter : parameters)
-            host_.makeInitializer<double>(readPluginSpecText(parameter.parameter->init.initializer, PluginKind::initializer,
-                                                             host_, "initializer"))
-                ->initialize(parameter.parameter->value, parameter.parameter->init, random);
+        for (auto& parameter : parameters) initializeParameter(*parameter.parameter, host_, random);
         const theory::MeanFieldPrediction prediction = theory::meanField(
             [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, sigmaW2, sigmaB2);
         trace_->setGroupIntegerAttribute(group, "applies", 1);

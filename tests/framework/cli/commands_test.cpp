@@ -60,6 +60,39 @@ TEST_CASE("gradlab validate checks without running", "[cli]") {
     CHECK_THAT(outcome.output, Contains("unknown optimizer 'sdg' (did you mean 'sgd'?"));
 }
 
+TEST_CASE("gradlab validate builds the model run would train, and refuses what run refuses", "[cli][errors]") {
+    const std::string output = gradlab::testing::scratchPath("validate_refused.h5");
+    for (const std::string& set : {std::string("'model.layers.0.init={Wx: glorot_normal}'"),
+                                   std::string("model.layers.2.units=7")}) {
+        CAPTURE(set);
+        const Outcome validate = runGradlab("validate " + kTwoLayer + " --set " + set);
+        const Outcome run = runGradlab("run " + kTwoLayer + " --set " + set + " -o " + output);
+        CHECK(validate.exitCode == 1);
+        CHECK(run.exitCode == 1);
+        const std::string expected = set.find("init") != std::string::npos
+                                         ? "layers.0.dense: init: no parameter 'Wx' (known: W)"
+                                         : "the model ends with 7 outputs, but the targets have 10 rows";
+        CHECK_THAT(validate.output, Contains(expected));
+        CHECK_THAT(run.output, Contains(expected));
+    }
+    // Sequence data: the output's timesteps against the targets', from the config alone.
+    const std::string adding = std::string(GRADLAB_SOURCE_DIR) + "/configs/recurrent/adding_lstm.yaml";
+    const Outcome sequences = runGradlab("validate " + adding + " --set model.layers.0.return_sequences=true");
+    CHECK(sequences.exitCode == 1);
+    CHECK_THAT(sequences.output, Contains("the model ends with 100 timestep(s) but the data has 1 target timestep(s)"));
+}
+
+TEST_CASE("gradlab validate builds the model of every shipped run config and says ok", "[cli]") {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(GRADLAB_SOURCE_DIR) + "/configs")) {
+        if (entry.path().extension() != ".yaml" || entry.path().parent_path().filename() == "studies") continue;
+        CAPTURE(entry.path().string());
+        const Outcome outcome = runGradlab("validate " + entry.path().string());
+        INFO(outcome.output);
+        CHECK(outcome.exitCode == 0);
+        CHECK_THAT(outcome.output, Contains(": ok ("));
+    }
+}
+
 TEST_CASE("gradlab plugins lists kinds, names and libraries, and describes one", "[cli]") {
     Outcome outcome = runGradlab("plugins");
     CHECK(outcome.exitCode == 0);

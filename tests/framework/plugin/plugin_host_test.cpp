@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "gradlab/plugin.hpp"
+#include "plugin/options_builder.hpp"
 #include "support/plugin_fixture.hpp"
 
 using namespace gradlab;
@@ -119,10 +120,8 @@ TEST_CASE("an unknown name lists what is known, with a did-you-mean", "[plugin][
 TEST_CASE("a plugin constructor that throws is reported with the plugin's name", "[plugin][loader]") {
     PluginHost host;
     host.loadLibrary(testPlugin("throws_constructing"));
-    PluginSpec spec{PluginKind::layer, "refuses", std::make_shared<Options>(), "here.yaml:3:5", {}};
-    auto options = std::make_shared<Options>();
-    options->set("size", std::int64_t{7});
-    spec.options = options;
+    PluginSpec spec{PluginKind::layer, "refuses", OptionsBuilder(&host).set("size", std::int64_t{7}).finish(),
+                    "here.yaml:3:5", {}};
     CHECK_THROWS_WITH(host.makeLayer<double>(spec),
                       Contains("here.yaml:3:5") && Contains("layer 'refuses'") && Contains("refusing on purpose (size 7)"));
 }

@@ -108,9 +108,9 @@ TEST_CASE("prelu: the learnable slope, its shape, default initializer and gradie
         auto& slope = prelu->param("slope");
         CHECK(slope.value.rows() == 1);
         CHECK(slope.value.cols() == 1);
-        CHECK(slope.init.initializer == "{kind: constant, value: 0.25}");
+        CHECK(slope.init.initializer == gradlab::InitializerSpec::constant(0.25));
         CHECK_FALSE(slope.init.isWeight);
-        CHECK_NOTHROW(spec(PluginKind::initializer, slope.init.initializer));
+        CHECK_NOTHROW(gradlab::testing::initializerSpec(slope.init.initializer));
     }
     SECTION("per-unit slope: [units x 1]") {
         auto prelu = makeActivation("{kind: prelu, per_unit: true}", 3);
@@ -130,7 +130,7 @@ TEST_CASE("prelu: the learnable slope, its shape, default initializer and gradie
         CHECK(y(0, 0) == Approx(-0.2));
         CHECK(y(1, 1) == Approx(-0.05));
         CHECK(y(0, 1) == 3.0);
-        prelu->backward(x, y, dy, dx);
+        prelu->backward(x, y, dy, &dx);
         CHECK(slope.grad(0, 0) == Approx(1.0 * -2.0 + 4.0 * -0.5));
         CHECK(dx(0, 0) == Approx(0.1));
         CHECK(dx(0, 1) == 2.0);
@@ -144,7 +144,7 @@ TEST_CASE("prelu: the learnable slope, its shape, default initializer and gradie
         prelu->forward(x, y);
         CHECK(y(0, 0) == Approx(-0.2));
         CHECK(y(1, 1) == Approx(-0.1));
-        prelu->backward(x, y, dy, dx);
+        prelu->backward(x, y, dy, &dx);
         CHECK(slope.grad(0, 0) == Approx(-2.0));
         CHECK(slope.grad(1, 0) == Approx(-2.0));
         CHECK(dx(1, 1) == Approx(0.8));

@@ -60,7 +60,7 @@ TEST_CASE("batchnorm: parameters, buffers and default initializers", "[plugins][
         const auto& gamma = layer->param("gamma");
         CHECK(gamma.value.rows() == 3);
         CHECK(gamma.value.cols() == 1);
-        CHECK(gamma.init.initializer == "{kind: constant, value: 1}");
+        CHECK(gamma.init.initializer == gradlab::InitializerSpec::constant(1.0));
         CHECK_FALSE(gamma.init.isWeight);
         CHECK(layer->param("beta").init.initializer == "zeros");
         CHECK_FALSE(layer->param("beta").init.isWeight);

@@ -37,7 +37,7 @@ TEST_CASE("layernorm: parameters and default initializers", "[plugins][layers]")
     CHECK(parameters[0].name == "gamma");
     CHECK(parameters[1].name == "beta");
     CHECK(layer->param("gamma").value.rows() == 3);
-    CHECK(layer->param("gamma").init.initializer == "{kind: constant, value: 1}");
+    CHECK(layer->param("gamma").init.initializer == gradlab::InitializerSpec::constant(1.0));
     CHECK_FALSE(layer->param("gamma").init.isWeight);
     CHECK(layer->param("beta").init.initializer == "zeros");
     std::vector<std::pair<std::string, gradlab::Buffer<double>*>> buffers;

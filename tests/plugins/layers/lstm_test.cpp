@@ -110,6 +110,8 @@ TEST_CASE("lstm: parameters, names, shapes and default initializers", "[plugins]
         CHECK_FALSE(bias.init.isWeight);
     }
     CHECK(lstm->param("b_i").init.initializer == "zeros");
+    // forget_bias is a typed default: the exact double, no text in between.
+    CHECK(lstm->param("b_f").init.initializer == gradlab::InitializerSpec::constant(2.5));
 
     gradlab::Random random(3);
     gradlab::testing::initializeParameters(*lstm, random);
@@ -125,6 +127,13 @@ TEST_CASE("lstm: parameters, names, shapes and default initializers", "[plugins]
     CHECK(defaults->build(Shape{4, 6}) == Shape{2, 6});
     gradlab::testing::initializeParameters(*defaults, random);
     CHECK(defaults->param("b_f").value == Matrix<double>::Ones(2, 1));  // forget_bias defaults to 1
+
+    // A forget_bias that needs all 17 significant digits arrives exactly: the default is a typed value.
+    auto exact = makeLayer("{kind: lstm, units: 2, forget_bias: 0.30000000000000004}");
+    exact->build(Shape{1, 2});
+    gradlab::testing::initializeParameters(*exact, random);
+    CHECK(exact->param("b_f").value == Matrix<double>::Constant(2, 1, 0.30000000000000004));
+    CHECK(exact->param("b_f").value != Matrix<double>::Constant(2, 1, 0.3));
 }
 
 TEST_CASE("lstm: known values and gate means with zero weights", "[plugins][layers][lstm]") {

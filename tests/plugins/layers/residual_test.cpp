@@ -63,7 +63,7 @@ TEST_CASE("residual: parameters are named by child, with a projection when width
 TEST_CASE("residual: init overrides reach nested layers", "[plugins][layers]") {
     auto layer = build("{kind: residual, layers: [{kind: dense, units: 2, init: {W: {kind: constant, value: 0.5}}}]}",
                        Shape{2});
-    CHECK(layer->param("layers.0.dense.W").init.initializer == "{kind: constant, value: 0.5}");
+    CHECK(layer->param("layers.0.dense.W").init.initializer == gradlab::InitializerSpec::constant(0.5));
     CHECK_THROWS_WITH(build("{kind: residual, layers: [{kind: dense, units: 2, init: {V: zeros}}]}", Shape{2}),
                       Contains("init: no parameter 'V'") && Contains("known: W, b"));
 }
