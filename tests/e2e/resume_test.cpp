@@ -129,11 +129,6 @@ TEST_CASE("runs killed with SIGKILL at random moments and resumed end bit for bi
         if (resume && fs::exists(killedPath.substr(0, killedPath.size() - 3) + ".ckpt.h5")) ++resumedFromCheckpoint;
         const pid_t child = startRun(config, killedPath, resume);
         std::this_thread::sleep_for(std::chrono::milliseconds(delay(random)));
-        // On a loaded machine every drawn moment may fall before the first checkpoint: the second attempt waits
-        // for one (up to 30 s), so that at least one resume starts from a checkpoint.
-        const std::string checkpoint = killedPath.substr(0, killedPath.size() - 3) + ".ckpt.h5";
-        for (int wait = 0; attempt == 1 && !fs::exists(checkpoint) && wait < 3000; ++wait)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         ::kill(child, SIGKILL);
         const int exit = waitFor(child);
         if (exit == 0) break;  // it finished before the kill
