@@ -28,6 +28,7 @@
 #include "training/detectors.hpp"
 #include "training/nonfinite.hpp"
 #include "training/run_checkpoint.hpp"
+#include "training/run_trace.hpp"
 #include "training/norms.hpp"
 #include "training/memory_budget.hpp"
 #include "training/output_lock.hpp"
@@ -73,33 +74,6 @@ std::string formatSeconds(double seconds) {
                       (static_cast<int>(seconds) / 60) % 60);
     return text;
 }
-
-/// Collects what a layer reports through Module::statistics(), reusing its storage from step to step.
-class StatisticsCollector : public StatisticsSink {
-public:
-    void add(const std::string& name, const double* values, Index count) override {
-        for (auto& entry : series_)
-            if (!entry.used && entry.name == name) {
-                entry.values.assign(values, values + count);
-                entry.used = true;
-                return;
-            }
-        series_.push_back({name, std::vector<double>(values, values + count), true});
-    }
-    void clear() {
-        for (auto& entry : series_) entry.used = false;
-    }
-    /// One reported series; `used` says whether it was reported since clear().
-    struct Entry {
-        std::string name;
-        std::vector<double> values;
-        bool used = false;
-    };
-    const std::vector<Entry>& entries() const { return series_; }
-
-private:
-    std::vector<Entry> series_;
-};
 
 /// Calls `make` and prefixes an Error it throws with `where` (the config file and key it comes from), unless the
 /// message names the config already.
@@ -179,8 +153,6 @@ public:
                                                            batchSeed);
         });
         detectors_ = std::make_unique<Detectors>(config.detectors, network_->layerNames());
-        statisticSlots_.resize(network_->size());
-        saturation_.assign(network_->size(), NAN);
     }
 
     RunResult run() {
@@ -197,17 +169,16 @@ public:
                     result.note = "no checkpoint '" + result.checkpoint +
                                   "' (the run stopped before its first one): started from step 0";
                 if (config_.trace.enabled) {
-                    trace_ = std::make_unique<trace::TraceWriter>(result.output, traceHeader(),
-                                                                  config_.trace.flushEvery);
-                    declareTables();
-                    writeTheory();
+                    openTrace(std::make_unique<trace::TraceWriter>(result.output, traceHeader(),
+                                                                   config_.trace.flushEvery));
+                    trace_->writeTheory(host_);
                 }
             }
         } catch (const std::exception& error) {
             // A trace that was opened never stays "running": it ends failed with the message, then the error goes on.
-            if (trace_ && !trace_->finished()) {
+            if (trace_ && !trace_->writer().finished()) {
                 try {
-                    trace_->finish("failed", std::string("before step ") + std::to_string(firstStep) + ": " +
+                    trace_->writer().finish("failed", std::string("before step ") + std::to_string(firstStep) + ": " +
                                                  error.what(), utcNow());
                 } catch (const std::exception&) {
                 }
@@ -264,9 +235,9 @@ public:
                 const bool evaluate = (config_.training.evalEvery > 0 && step_ % config_.training.evalEvery == 0) ||
                                       step_ == steps - 1;
                 if (evaluate && trace_) {
-                    evaluateAndTrace(validation_.inputs.cols() > 0 ? validation_ : train_, evalTable_);
+                    evaluateAndTrace(validation_.inputs.cols() > 0 ? validation_ : train_, EvalSet::validation);
                     if (config_.data.test && (config_.data.testEveryEval || step_ == steps - 1))
-                        lastTest_ = evaluateAndTrace(test_, testTable_);
+                        lastTest_ = evaluateAndTrace(test_, EvalSet::test);
                 }
                 const auto now = Clock::now();
                 if (options_.progress != ProgressStyle::none) report(now, start, lastReport, loss, firstStep, steps);
@@ -292,18 +263,19 @@ public:
         result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         if (options_.progress == ProgressStyle::live) std::cerr << "\r\033[K" << std::flush;
         result.signalProfile = signalProfile();
-        for (const std::string& warning : warnings_) result.note += (result.note.empty() ? "" : "; ") + warning;
+        if (trace_)
+            for (const std::string& warning : trace_->warnings()) result.note += (result.note.empty() ? "" : "; ") + warning;
         result.testLoss = lastTest_.loss;
         result.testAccuracy = lastTest_.accuracy;
         result.events = events_;
         if (trace_) {
             try {
-                writeModel();
+                trace_->writeModel();
             } catch (const std::exception& error) {
                 if (result.status != "failed") result.status = "failed";
                 result.message += std::string("; cannot save the model: ") + error.what();
             }
-            trace_->finish(result.status, result.message, utcNow());
+            trace_->writer().finish(result.status, result.message, utcNow());
         }
         // A finished run needs no checkpoint; an interrupted or failed one keeps it for --resume.
         if (result.status != "interrupted" && result.status != "failed") {
@@ -314,13 +286,6 @@ public:
     }
 
 private:
-    /// Where one layer's statistic is traced.
-    struct StatisticSlot {
-        std::string name;
-        trace::Table* table = nullptr;  ///< /trace/<name>, owned by the writer
-        trace::ColumnId column{};
-    };
-
     struct Regularized {
         std::shared_ptr<Regularizer<Scalar>> regularizer;
         std::vector<std::size_t> parameters;
@@ -355,59 +320,16 @@ private:
         return header;
     }
 
-    /// Declares the tables every trace has; in a resumed trace they match the file's.
-    void declareTables() {
-        const Index parameters = static_cast<Index>(network_->parameters().size());
-        const Index layers = static_cast<Index>(network_->size());
-        trace::Table& table = trace_->table("/trace");
-        columns_.step = table.addColumn("step", 0, trace::ColumnType::int64);
-        columns_.loss = table.addColumn("loss");
-        columns_.regLoss = table.addColumn("reg_loss");
-        columns_.lr = table.addColumn("lr");
-        columns_.gradNorm = table.addColumn("grad_norm");
-        columns_.paramGradNorm = table.addColumn("param_grad_norm", parameters);
-        columns_.paramNorm = table.addColumn("param_norm", parameters);
-        columns_.updateNorm = table.addColumn("update_norm", parameters);
-        columns_.signalGradNorm = table.addColumn("signal_grad_norm", layers);
-        columns_.activationMean = table.addColumn("activation_mean", layers);
-        columns_.activationStd = table.addColumn("activation_std", layers);
-        columns_.saturation = table.addColumn("saturation", layers);
-        trace::Table& events = trace_->table("/events");
-        columns_.eventStep = events.addColumn("step", 0, trace::ColumnType::int64);
-        columns_.eventKind = events.addColumn("kind", 0, trace::ColumnType::string);
-        columns_.eventWhere = events.addColumn("where", 0, trace::ColumnType::string);
-        columns_.eventTimestep = events.addColumn("timestep", 0, trace::ColumnType::int64);
-        columns_.eventValue = events.addColumn("value");
-        columns_.eventMessage = events.addColumn("message", 0, trace::ColumnType::string);
-        if (config_.training.clip.mode != "none") {
-            columns_.gradNormClipped = table.addColumn("grad_norm_clipped");
-            columns_.clipped = table.addColumn("clipped", 0, trace::ColumnType::int64);
-            if (config_.training.clip.mode != "global_norm")
-                columns_.parameterClipped = table.addColumn("param_clipped", parameters, trace::ColumnType::int64);
-        }
-        for (EvalTable* declared : {&evalTable_, &testTable_}) {
-            if (declared == &testTable_ && !config_.data.test) continue;
-            trace::Table& eval = trace_->table(declared->name);
-            declared->step = eval.addColumn("step", 0, trace::ColumnType::int64);
-            declared->loss = eval.addColumn("loss");
-            if (classification_) declared->accuracy = eval.addColumn("accuracy");
-        }
-    }
-
-    /// The model as it ended: every parameter at /model/parameters/<name> and every buffer (batch norm's
-    /// running statistics) at /model/buffers/<layer name>.<buffer>, in the run's precision.
-    void writeModel() {
-        for (const auto& parameter : network_->parameters())
-            trace_->writeTensor("/model/parameters", parameter.name, parameter.parameter->value);
-        forEachBuffer(*network_, [&](const std::string& name, Buffer<Scalar>& buffer) {
-            trace_->writeTensor("/model/buffers", name, buffer.value);
-        });
+    /// Hands the opened trace (new, or reopened at a checkpoint) to the run's RunTrace, which declares its tables.
+    void openTrace(std::unique_ptr<trace::TraceWriter> writer) {
+        trace_ = std::make_unique<RunTrace<Scalar>>(std::move(writer), config_, *network_, classification_,
+                                                    options_.progress == ProgressStyle::live);
     }
 
     /// Writes the state after `completed` steps to the checkpoint, atomically; the trace is flushed first, so
     /// that it holds every row the checkpoint counts.
     void saveCheckpoint(const RunResult& result, std::int64_t completed) {
-        if (trace_) trace_->flush();
+        if (trace_) trace_->writer().flush();
         checkpoint::CheckpointWriter writer(result.checkpoint);
         checkpoint::RunState state;
         state.step = completed;
@@ -423,7 +345,7 @@ private:
         state.lastGradNorm = result.lastGradNorm;
         state.events = events_;
         state.detectors = detectors_->state();
-        if (trace_) state.traceRows = trace_->tableRows();
+        if (trace_) state.traceRows = trace_->writer().tableRows();
         writer.writeState(state);
         writeModelState(writer, *network_, *optimizer_);
         writer.commit();
@@ -450,101 +372,11 @@ private:
             if (!std::filesystem::exists(result.output))
                 throw Error(where + "its trace '" + result.output + "' is gone (give the same --output as the "
                             "killed run, or run without --resume to start afresh)");
-            trace_ = std::make_unique<trace::TraceWriter>(result.output, trace::ResumePoint{state.step, state.traceRows},
-                                                          config_.trace.flushEvery);
-            declareTables();
+            openTrace(std::make_unique<trace::TraceWriter>(
+                result.output, trace::ResumePoint{state.step, state.traceRows}, config_.trace.flushEvery));
         }
         result.note = "resumed at step " + std::to_string(state.step) + " from '" + result.checkpoint + "'";
         return state.step;
-    }
-
-    /// Mean-field theory at initialisation (Poole et al. 2016, Schoenholz et al. 2017) in /theory, for models
-    /// it describes: dense layers with one element-wise activation (as dense's `activation:` or as activation
-    /// layers; identity activations are no-ops). sigma_w^2 = fan_in * mean(W^2) and sigma_b^2 = mean(b^2) are
-    /// measured on the initialised hidden dense layers (all dense layers but the last, and but the first when
-    /// there are three or more), so any initializer is covered. Where the theory does not apply, or cannot be
-    /// computed, /theory holds `applies` = 0 and a `note` saying why; training goes on either way.
-    void writeTheory() {
-        const std::string group = "/theory";
-        std::string whyNot;
-        try {
-            whyNot = writeMeanField(group);
-        } catch (const std::exception& error) {
-            whyNot = std::string("the mean-field computation failed: ") + error.what();
-        }
-        if (whyNot.empty()) return;
-        trace_->setGroupIntegerAttribute(group, "applies", 0);
-        trace_->setGroupAttribute(group, "note", "no mean-field theory: " + whyNot);
-    }
-
-    /// Writes the mean-field prediction to `group` and returns "", or returns why the theory does not apply.
-    std::string writeMeanField(const std::string& group) {
-        std::vector<std::size_t> dense;
-        const PluginSpec* activation = nullptr;
-        std::string activationName;
-        const auto& names = network_->layerNames();
-        for (std::size_t l = 0; l < config_.layers.size(); ++l) {
-            const PluginSpec& spec = config_.layers[l];
-            const PluginSpec* used = nullptr;
-            if (spec.name == "dense") {
-                dense.push_back(l);
-                used = &spec.options->plugin("activation");
-            } else if (spec.name == "activation") {
-                used = &spec.options->plugin("activation");
-            } else {
-                return "layer " + names[l] + " (" + spec.name +
-                       ") is neither a dense layer nor an element-wise activation";
-            }
-            if (used->name == "identity") continue;  // a no-op for the theory
-            if (activation != nullptr && used->name != activationName)
-                return "mixed activations (" + activationName + " and " + used->name + ")";
-            activation = used;
-            activationName = used->name;
-        }
-        if (activation == nullptr) return "the model has no activation (a linear network)";
-        if (dense.size() < 2) return "fewer than 2 dense layers";
-        std::vector<std::size_t> hidden(dense.begin(), dense.end() - 1);
-        if (hidden.size() >= 2) hidden.erase(hidden.begin());
-        double weightVariance = 0, biasVariance = 0;
-        for (std::size_t l : hidden) {
-            Layer<Scalar>& layer = network_->layer(l);
-            // In double: a float32 weight of 5e18 squares beyond float's range.
-            const Matrix<double> weight = layer.param("W").value.template cast<double>();
-            weightVariance += weight.squaredNorm() / static_cast<double>(weight.rows());
-            if (config_.layers[l].options->boolean("bias")) {
-                const Matrix<double> bias = layer.param("b").value.template cast<double>();
-                biasVariance += bias.squaredNorm() / static_cast<double>(bias.size());
-            }
-        }
-        const double sigmaW2 = weightVariance / static_cast<double>(hidden.size());
-        const double sigmaB2 = biasVariance / static_cast<double>(hidden.size());
-        if (!std::isfinite(sigmaW2) || !std::isfinite(sigmaB2))
-            return "the initial weights' variance is not finite (sigma_w^2 = " + std::to_string(sigmaW2) +
-                   ", sigma_b^2 = " + std::to_string(sigmaB2) + ")";
-        auto function = host_.makeActivation<double>(*activation);
-        function->build(1);
-        Random random(0);
-        std::vector<NamedParameter<double>> parameters;
-        function->collectParameters("", parameters);
-        for (auto& parameter : parameters) initializeParameter(*parameter.parameter, host_, random);
-        const theory::MeanFieldPrediction prediction = theory::meanField(
-            [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, sigmaW2, sigmaB2);
-        trace_->setGroupIntegerAttribute(group, "applies", 1);
-        trace_->setGroupAttribute(group, "activation", activationName);
-        trace_->setGroupAttribute(group, "sigma_w2", prediction.sigmaW2);
-        trace_->setGroupAttribute(group, "sigma_b2", prediction.sigmaB2);
-        trace_->setGroupAttribute(group, "q_star", prediction.qStar);
-        trace_->setGroupAttribute(group, "chi_1", prediction.chi1);
-        trace_->setGroupAttribute(group, "c_star", prediction.cStar);
-        trace_->setGroupAttribute(group, "chi_c", prediction.chiC);
-        trace_->setGroupAttribute(group, "depth_scale_gradient", prediction.depthScaleGradient);
-        trace_->setGroupAttribute(group, "depth_scale_correlation", prediction.depthScaleCorrelation);
-        trace_->setGroupIntegerAttribute(group, "converged", prediction.converged ? 1 : 0);
-        trace_->setGroupAttribute(group, "note",
-                                  prediction.note.empty()
-                                      ? "sigma_w^2 and sigma_b^2 measured on the initialised hidden dense layers"
-                                      : prediction.note);
-        return "";
     }
 
     /// One step: forward, loss, backward, penalties, update; traced quantities when asked. Returns the loss.
@@ -561,7 +393,7 @@ private:
             recordEvent(locateForward(*network_, step_, loss));
             nonFinite_ = true;
             if (config_.detectors.nonFiniteStops) {
-                if (traced) recordNonFiniteRow(loss);
+                if (traced) trace_->recordNonFiniteRow(step_, loss);
                 return loss;
             }
         }
@@ -576,37 +408,28 @@ private:
             }
 
         if (traced) {
-            recordBeforeUpdate(loss, penalty, learningRate);
+            lastGradNorm_ =
+                trace_->recordBeforeUpdate(step_, loss, penalty, learningRate, valueNormKnown_, valueNormAfterUpdate_);
             if (!std::isfinite(lastGradNorm_) && !nonFinite_) {
                 recordEvent(locateBackward(*network_, step_, lastGradNorm_));
                 nonFinite_ = true;
                 if (config_.detectors.nonFiniteStops) {
-                    trace_->table("/trace").commit();
+                    trace_->commitTruncatedStep();
                     return loss;
                 }
             }
         }
         if (config_.training.clip.mode != "none") {
             const ClipResult clip = clipGradients(config_.training.clip, network_->parameters(), parameterClipped_);
-            if (traced) {
-                trace::Table& table = trace_->table("/trace");
-                *table.row(columns_.gradNormClipped) = clip.normAfter;
-                table.setInteger(columns_.clipped, clip.clipped ? 1 : 0);
-                if (config_.training.clip.mode != "global_norm") {
-                    std::int64_t* flags = table.integerRow(columns_.parameterClipped);
-                    for (std::size_t i = 0; i < parameterClipped_.size(); ++i)
-                        flags[i] = parameterClipped_[i] > 0 ? 1 : 0;
-                }
-            }
+            if (traced) trace_->recordClip(clip, parameterClipped_);
         }
         if (config_.trace.snapshotEvery > 0 && trace_ && step_ % config_.trace.snapshotEvery == 0)
-            for (const auto& parameter : network_->parameters())
-                trace_->writeSnapshot(step_, parameter.name, parameter.parameter->grad, parameter.parameter->value);
+            trace_->writeSnapshot(step_);
 
         // Traced, the update also gives ||update|| and ||value|| afterwards in the same pass (addWithNorms); the
         // latter is the next step's ||value|| before its update, unless a projection changes the value first.
         const auto& parameters = network_->parameters();
-        double* updateNorm = traced ? trace_->table("/trace").row(columns_.updateNorm) : nullptr;
+        double* updateNorm = traced ? trace_->updateNorms() : nullptr;
         for (std::size_t i = 0; i < parameters.size(); ++i) {
             Parameter<Scalar>& parameter = *parameters[i].parameter;
             optimizer_->update(i, parameter.value, parameter.grad, learningRate, step_ + 1, deltas_[i]);
@@ -623,8 +446,7 @@ private:
             }
 
         if (traced) {
-            trace::Table& table = trace_->table("/trace");
-            const double* valueNorm = table.row(columns_.paramNorm);
+            const double* valueNorm = trace_->valueNorms();
             for (std::size_t i = 0; i < parameters.size(); ++i) {
                 if (!std::isfinite(updateNorm[i]) && !nonFinite_) {
                     recordEvent(nonFiniteUpdate(parameters[i].name, step_, updateNorm[i]));
@@ -638,125 +460,15 @@ private:
             const double totalValue = l2NormOfNorms(valueNorm, parameters.size());
             measured.updateRatio =
                 totalValue > 0 ? l2NormOfNorms(updateNorm, parameters.size()) / totalValue : NAN;
-            measured.signalNorms = &lastSignal_;
-            measured.saturation = &saturation_;
-            measured.timestepRatios = &timestepRatios_;
+            measured.signalNorms = &trace_->signalNorms();
+            measured.saturation = &trace_->saturation();
+            measured.timestepRatios = &trace_->timestepRatios();
             firedScratch_.clear();
             if (detectors_->observe(measured, firedScratch_)) stopRequested_ = true;
             for (const auto& event : firedScratch_) recordEvent(event);
-            table.commit();
-            trace_->flushIfDue();
+            trace_->commitStep();
         }
         return loss;
-    }
-
-    /// Norms and statistics of the step, from the gradients and values before the update.
-    void recordBeforeUpdate(double loss, double penalty, double learningRate) {
-        trace::Table& table = trace_->table("/trace");
-        table.setInteger(columns_.step, step_);
-        *table.row(columns_.loss) = loss;
-        *table.row(columns_.regLoss) = penalty;
-        *table.row(columns_.lr) = learningRate;
-        const auto& parameters = network_->parameters();
-        double* gradNorms = table.row(columns_.paramGradNorm);
-        double* valueNorms = table.row(columns_.paramNorm);
-        NormAccumulator total;
-        for (std::size_t i = 0; i < parameters.size(); ++i) {
-            gradNorms[i] = l2Norm(parameters[i].parameter->grad);
-            total.add(gradNorms[i]);
-            // Bit for bit the same either way (addWithNorms), computed only when the last update did not give it.
-            valueNorms[i] = valueNormKnown_[i] ? valueNormAfterUpdate_[i] : l2Norm(parameters[i].parameter->value);
-        }
-        lastGradNorm_ = total.norm();
-        *table.row(columns_.gradNorm) = lastGradNorm_;
-
-        double* signal = table.row(columns_.signalGradNorm);
-        double* mean = table.row(columns_.activationMean);
-        double* deviation = table.row(columns_.activationStd);
-        for (std::size_t l = 0; l < network_->size(); ++l) {
-            signal[l] = l2Norm(network_->signal(l));
-            const MatrixType& output = network_->output(l);
-            if (output.size() == 0) {
-                mean[l] = deviation[l] = NAN;
-                continue;
-            }
-            const Moments moments = meanAndDeviation(output.data(), output.size());  // one pass for both
-            mean[l] = moments.mean;
-            deviation[l] = moments.deviation;
-        }
-        lastSignal_.assign(signal, signal + network_->size());
-        recordLayerStatistics();
-    }
-
-    /// Writes what layers report through statistics() to /trace/<statistic>/<layer name>, one row per traced
-    /// step; each statistic's table is created at the first traced step that reports it.
-    void recordLayerStatistics() {
-        saturation_.assign(network_->size(), NAN);
-        timestepRatios_.clear();
-        for (std::size_t l = 0; l < network_->size(); ++l) {
-            statistics_.clear();
-            network_->layer(l).statistics(statistics_);
-            for (const auto& entry : statistics_.entries()) {
-                if (!entry.used) continue;
-                const std::string& name = entry.name;
-                const std::vector<double>& values = entry.values;
-                if (name == "unit_max_slope") {
-                    // Saturation: the fraction of units whose |f'| stays below the threshold for the whole batch.
-                    std::size_t dead = 0;
-                    for (double slope : values) dead += slope < config_.detectors.saturatedSlope ? 1 : 0;
-                    saturation_[l] = values.empty() ? NAN : static_cast<double>(dead) / static_cast<double>(values.size());
-                    continue;
-                }
-                const bool perTimestep = name == timestepGradNormStatistic;
-                if (perTimestep && values.size() >= 2 && values.back() > 0)
-                    timestepRatios_.emplace_back(l, values.front() / values.back());
-                // Where this layer's statistic goes; found without allocating after its first traced step.
-                StatisticSlot* slot = nullptr;
-                for (auto& candidate : statisticSlots_[l])
-                    if (candidate.name == name) slot = &candidate;
-                if (slot == nullptr) {
-                    if (perTimestep && values.size() == 1) warnSingleTimestep(l);
-                    slot = &addStatisticSlot(l, name, values.size(), perTimestep);
-                }
-                std::copy(values.begin(), values.end(), slot->table->row(slot->column));
-            }
-        }
-        for (trace::Table* table : statisticTables_) table->commit();
-        double* saturation = trace_->table("/trace").row(columns_.saturation);
-        std::copy(saturation_.begin(), saturation_.end(), saturation);
-    }
-
-    /// Says once, on stderr and in the run's note, that recurrent layer l runs as T = 1 on non-sequence data.
-    void warnSingleTimestep(std::size_t l) {
-        const std::string warning = "warning: " + network_->layerNames()[l] + " is recurrent, but data kind '" +
-                                    config_.data.kind + "' gives one timestep per sample: it runs as T = 1 (its "
-                                    "recurrent weights get no gradient); use sequence data (docs/config-reference.md)";
-        std::cerr << (options_.progress == ProgressStyle::live ? "\r\033[K" : "") << warning << "\n";
-        warnings_.push_back(warning);
-    }
-
-    /// Creates /trace/<name> (if new) and its column for layer l, at the first traced step that reports it: a
-    /// column of `width` values, or a scalar column when width is 1 (unless `alwaysVector`, as for per-timestep
-    /// statistics, which stay [S x T] at T = 1).
-    StatisticSlot& addStatisticSlot(std::size_t l, const std::string& name, std::size_t width, bool alwaysVector) {
-        trace::Table& table = trace_->table("/trace/" + name);
-        const std::string& layerName = network_->layerNames()[l];
-        if (table.rows() > table.keptRows())
-            throw Error("layer " + layerName + " reported statistic '" + name + "' only after the first traced step");
-        const trace::ColumnId column =
-            table.addColumn(layerName, width == 1 && !alwaysVector ? 0 : static_cast<Index>(width));
-        if (std::find(statisticTables_.begin(), statisticTables_.end(), &table) == statisticTables_.end())
-            statisticTables_.push_back(&table);
-        statisticSlots_[l].push_back({name, &table, column});
-        return statisticSlots_[l].back();
-    }
-
-    /// The trace row of a step cut short by a non-finite loss: its step, loss and learning rate.
-    void recordNonFiniteRow(double loss) {
-        trace::Table& table = trace_->table("/trace");
-        table.setInteger(columns_.step, step_);
-        *table.row(columns_.loss) = loss;
-        table.commit();
     }
 
     /// Keeps an event, writes it to /events and says it on the progress stream.
@@ -765,23 +477,8 @@ private:
         if (options_.progress != ProgressStyle::none)
             std::cerr << (options_.progress == ProgressStyle::live ? "\r\033[K" : "") << "event at step " << event.step
                       << ": " << event.kind << " (" << event.where << "): " << event.message << "\n";
-        if (!trace_) return;
-        trace::Table& table = trace_->table("/events");
-        table.setInteger(columns_.eventStep, event.step);
-        table.setString(columns_.eventKind, event.kind);
-        table.setString(columns_.eventWhere, event.where);
-        table.setInteger(columns_.eventTimestep, event.timestep);
-        *table.row(columns_.eventValue) = event.value;
-        table.setString(columns_.eventMessage, event.message);
-        table.commit();
+        if (trace_) trace_->writeEvent(event);
     }
-
-    /// Where an evaluation goes: /eval (the validation set, or the training set when there is none) or /test (the
-    /// official test split, data.test), with its columns.
-    struct EvalTable {
-        std::string name;
-        trace::ColumnId step{}, loss{}, accuracy{};
-    };
 
     /// What one evaluation measured; NaN where it has no value (accuracy of a regression).
     struct Evaluation {
@@ -789,8 +486,8 @@ private:
         double accuracy = NAN;
     };
 
-    /// Loss (and accuracy) of the network on `set`, written as one row of `table`.
-    Evaluation evaluateAndTrace(const data::Dataset& set, const EvalTable& table) {
+    /// Loss (and accuracy) of the network on `set`, written as one row of /eval or /test.
+    Evaluation evaluateAndTrace(const data::Dataset& set, EvalSet table) {
         const Index samples = set.inputs.cols();
         const Index chunk = std::min<Index>(samples, std::max<Index>(config_.training.batchSize, 256));
         typename Loss<Scalar>::Terms total;
@@ -811,15 +508,10 @@ private:
                 counted += loss_->counted(prediction, evalY_);
             }
         }
-        trace::Table& eval = trace_->table(table.name);
-        eval.setInteger(table.step, step_);
         // The chunks' terms add up exactly; sse is scaled to the training batch size (Loss::overSet()).
         const double loss = loss_->overSet(total, samples, config_.training.batchSize);
-        *eval.row(table.loss) = loss;
         const double accuracy = hasAccuracy && counted > 0 ? correct / counted : NAN;
-        if (classification_) *eval.row(table.accuracy) = accuracy;
-        eval.commit();
-        trace_->flushIfDue();
+        trace_->writeEvaluation(table, step_, loss, accuracy);
         return {loss, classification_ ? accuracy : NAN};
     }
 
@@ -854,26 +546,19 @@ private:
     }
 
     std::string signalProfile() const {
-        if (lastSignal_.empty()) return "";
+        if (!trace_ || trace_->signalNorms().empty()) return "";
+        const std::vector<double>& signal = trace_->signalNorms();
         std::ostringstream text;
         text.precision(3);
-        for (std::size_t l = 0; l < lastSignal_.size(); ++l)
-            text << (l ? " " : "") << network_->layerNames()[l] << "=" << lastSignal_[l];
+        for (std::size_t l = 0; l < signal.size(); ++l)
+            text << (l ? " " : "") << network_->layerNames()[l] << "=" << signal[l];
         return text.str();
     }
-
-    struct Columns {
-        trace::ColumnId step{}, loss{}, regLoss{}, lr{}, gradNorm{}, paramGradNorm{}, paramNorm{}, updateNorm{},
-            signalGradNorm{}, activationMean{}, activationStd{}, saturation{}, gradNormClipped{}, clipped{},
-            parameterClipped{}, eventStep{}, eventKind{}, eventWhere{},
-            eventTimestep{}, eventValue{}, eventMessage{};
-    };
 
     const RunConfig& config_;
     const PluginHost& host_;
     RunOptions options_;
     data::Dataset train_, validation_, test_;  ///< test_: the official test split (data.test), else empty
-    EvalTable evalTable_{"/eval"}, testTable_{"/test"};
     Evaluation lastTest_;  ///< the last evaluation of test_
     bool classification_ = false;
     std::unique_ptr<Network<Scalar>> network_;
@@ -881,8 +566,7 @@ private:
     std::shared_ptr<Optimizer<Scalar>> optimizer_;
     std::vector<Regularized> regularizers_;
     std::unique_ptr<data::Batcher<Scalar>> batcher_;
-    std::unique_ptr<trace::TraceWriter> trace_;
-    Columns columns_;
+    std::unique_ptr<RunTrace<Scalar>> trace_;
     std::vector<MatrixType> deltas_;
     std::vector<double> valueNormAfterUpdate_;  ///< per parameter, ||value|| after the last traced update
     std::vector<char> valueNormKnown_;          ///< per parameter, valueNormAfterUpdate_ is the current ||value||
@@ -891,17 +575,10 @@ private:
     std::vector<Event> events_, firedScratch_;
     bool nonFinite_ = false;      ///< a non-finite value was found (reported once)
     bool stopRequested_ = false;  ///< a detector with action stop fired
-    std::vector<double> saturation_;  ///< per layer, this traced step
-    std::vector<std::pair<std::size_t, double>> timestepRatios_;
     bool tracingLayers_ = false;
-    StatisticsCollector statistics_;
-    std::vector<std::vector<StatisticSlot>> statisticSlots_;  ///< per layer
-    std::vector<trace::Table*> statisticTables_;              ///< the /trace/<statistic> tables, in creation order
     MatrixType x_, y_, evalX_, evalY_;
     std::int64_t step_ = 0;
     double lastGradNorm_ = 0;
-    std::vector<double> lastSignal_;
-    std::vector<std::string> warnings_;  ///< said once each, also in RunResult::note
 };
 
 }  // namespace
