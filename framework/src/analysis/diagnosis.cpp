@@ -57,27 +57,30 @@ LayerProfile profileAt(const Eigen::MatrixXd& signal, Eigen::Index row, std::int
 }
 
 void readEvents(const trace::TraceReader& reader, Diagnosis& diagnosis) {
-    diagnosis.eventsRecorded = reader.hasGroup("/events");
-    if (!diagnosis.eventsRecorded || !reader.hasDataset("/events/kind")) return;
-    const std::vector<std::string> kinds = reader.readStrings("/events/kind");
+    namespace column = schema::eventColumn;
+    const std::string group = schema::events;
+    auto path = [&](const char* name) { return group + "/" + name; };
+    diagnosis.eventsRecorded = reader.hasGroup(group);
+    if (!diagnosis.eventsRecorded || !reader.hasDataset(path(column::kind))) return;
+    const std::vector<std::string> kinds = reader.readStrings(path(column::kind));
     const std::size_t count = kinds.size();
     // Columns other than kind are optional: a reader must not assume the set of columns.
     auto strings = [&](const char* name) {
-        const std::string path = std::string("/events/") + name;
-        std::vector<std::string> values = reader.hasDataset(path) ? reader.readStrings(path) : std::vector<std::string>{};
+        std::vector<std::string> values =
+            reader.hasDataset(path(name)) ? reader.readStrings(path(name)) : std::vector<std::string>{};
         values.resize(count);
         return values;
     };
     auto integers = [&](const char* name, std::int64_t fallback) {
-        const std::string path = std::string("/events/") + name;
         std::vector<std::int64_t> values =
-            reader.hasDataset(path) ? reader.readInt64Vector(path) : std::vector<std::int64_t>{};
+            reader.hasDataset(path(name)) ? reader.readInt64Vector(path(name)) : std::vector<std::int64_t>{};
         values.resize(count, fallback);
         return values;
     };
-    const std::vector<std::string> wheres = strings("where"), messages = strings("message");
-    const std::vector<std::int64_t> steps = integers("step", 0), timesteps = integers("timestep", -1);
-    Eigen::VectorXd values = reader.hasDataset("/events/value") ? reader.readVector("/events/value") : Eigen::VectorXd();
+    const std::vector<std::string> wheres = strings(column::where), messages = strings(column::message);
+    const std::vector<std::int64_t> steps = integers(column::step, 0), timesteps = integers(column::timestep, -1);
+    Eigen::VectorXd values =
+        reader.hasDataset(path(column::value)) ? reader.readVector(path(column::value)) : Eigen::VectorXd();
     for (std::size_t index = 0; index < count; ++index) {
         TraceEvent event;
         event.step = steps[index];
@@ -162,7 +165,7 @@ void readMetrics(const trace::TraceReader& reader, Diagnosis& diagnosis) {
         if (accuracy.size() > 0) metrics.finalEvalAccuracy = accuracy(accuracy.size() - 1);
     }
     for (const TraceEvent& event : diagnosis.events)
-        if (event.kind == "non_finite") {
+        if (event.kind == schema::eventKind::nonFinite) {
             metrics.divergedAt = event.step;
             break;
         }

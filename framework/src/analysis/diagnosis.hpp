@@ -13,24 +13,12 @@
 #include <vector>
 
 #include "analysis/verdict.hpp"
+#include "trace/trace_schema.hpp"
 
 namespace gradlab::analysis {
 
-/// One row of /events: a detector firing.
-struct TraceEvent {
-    /// The training step it fired at.
-    std::int64_t step = 0;
-    /// non_finite, exploding, vanishing, stalled or saturated (later versions may add kinds).
-    std::string kind;
-    /// The layer or parameter, with the phase for non_finite, e.g. "forward layers.3.dense".
-    std::string where;
-    /// The timestep of a recurrent layer, -1 when not applicable.
-    std::int64_t timestep = -1;
-    /// The value that triggered it (a norm, a ratio, a fraction; NaN when none).
-    double value = std::numeric_limits<double>::quiet_NaN();
-    /// The detector's explanation.
-    std::string message;
-};
+/// One row of /events: the trace schema's one record (trace/trace_schema.hpp).
+using TraceEvent = Event;
 
 /// The per-layer back-propagated gradient norms ||dLoss/d(output of layer l)|| at one traced step.
 struct LayerProfile {

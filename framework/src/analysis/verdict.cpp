@@ -41,7 +41,7 @@ Verdict decide(const Diagnosis& diagnosis, std::vector<std::string>& evidence) {
         return Verdict::unknown;
     }
     // 1. diverged
-    const TraceEvent* nonFinite = firstEvent(diagnosis, "non_finite");
+    const TraceEvent* nonFinite = firstEvent(diagnosis, schema::eventKind::nonFinite);
     if (diagnosis.status == "diverged" || nonFinite) {
         if (diagnosis.status == "diverged")
             evidence.push_back("status diverged" +
@@ -53,7 +53,7 @@ Verdict decide(const Diagnosis& diagnosis, std::vector<std::string>& evidence) {
         return Verdict::diverged;
     }
     // 2. exploding
-    const TraceEvent* exploding = firstEvent(diagnosis, "exploding");
+    const TraceEvent* exploding = firstEvent(diagnosis, schema::eventKind::exploding);
     const std::string growthLimit = threshold(explodingGrowth);
     if (exploding || diagnosis.gradNormGrowth > explodingGrowth) {
         if (exploding) evidence.push_back(describeEvent(*exploding));
@@ -66,7 +66,7 @@ Verdict decide(const Diagnosis& diagnosis, std::vector<std::string>& evidence) {
         return Verdict::exploding;
     }
     // 3. vanishing
-    const TraceEvent* vanishing = firstEvent(diagnosis, "vanishing");
+    const TraceEvent* vanishing = firstEvent(diagnosis, schema::eventKind::vanishing);
     const std::string ratioLimit = threshold(vanishingRatio);
     const double layerRatio = diagnosis.lastProfile.firstOverLast;
     const bool layersVanish = layerRatio < vanishingRatio;
@@ -90,13 +90,13 @@ Verdict decide(const Diagnosis& diagnosis, std::vector<std::string>& evidence) {
         return Verdict::vanishing;
     }
     // 4. stalled
-    if (const TraceEvent* stalled = firstEvent(diagnosis, "stalled")) {
+    if (const TraceEvent* stalled = firstEvent(diagnosis, schema::eventKind::stalled)) {
         evidence.push_back(describeEvent(*stalled));
         return Verdict::stalled;
     }
     // 5. saturated
-    if (const TraceEvent* saturated = firstEvent(diagnosis, "saturated")) {
-        const std::size_t layers = countEvents(diagnosis, "saturated");
+    if (const TraceEvent* saturated = firstEvent(diagnosis, schema::eventKind::saturated)) {
+        const std::size_t layers = countEvents(diagnosis, schema::eventKind::saturated);
         evidence.push_back(std::to_string(layers) + " layer" + (layers == 1 ? "" : "s") +
                            " with dead or saturated units; the first: " + describeEvent(*saturated));
         return Verdict::saturated;

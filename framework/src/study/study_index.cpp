@@ -198,7 +198,7 @@ RunOutcome readRunOutcome(const std::string& tracePath) {
     outcome.message = diagnosis.statusMessage;
     outcome.finalLoss = diagnosis.finalLoss;
     for (const analysis::TraceEvent& event : diagnosis.events)
-        if (event.kind == "non_finite") {
+        if (event.kind == schema::eventKind::nonFinite) {
             outcome.divergedAt = event.step;
             break;
         }

@@ -38,7 +38,7 @@ bool Detectors::observe(const StepMeasurements& m, std::vector<Event>& fired) {
         if (tooLarge || growing) {
             explodingFired_ = true;
             stop = stop || config_.explodingStops;
-            fired.push_back({m.step, "exploding", "global", -1, m.gradNorm,
+            fired.push_back({m.step, schema::eventKind::exploding, "global", -1, m.gradNorm,
                              tooLarge ? "global gradient norm " + scientific(m.gradNorm) + " above " +
                                             scientific(config_.explodingNorm)
                                       : "global gradient norm grew " + scientific(m.gradNorm / oldest) + "x within " +
@@ -52,7 +52,7 @@ bool Detectors::observe(const StepMeasurements& m, std::vector<Event>& fired) {
         if (std::isfinite(ratio) && ratio < config_.vanishingRatio) {
             vanishingFired_ = true;
             stop = stop || config_.vanishingStops;
-            fired.push_back({m.step, "vanishing", layerNames_.front(), -1, ratio,
+            fired.push_back({m.step, schema::eventKind::vanishing, layerNames_.front(), -1, ratio,
                              "the signal gradient at the first layer is " + scientific(ratio) +
                                  " times the one at the output"});
         }
@@ -62,7 +62,7 @@ bool Detectors::observe(const StepMeasurements& m, std::vector<Event>& fired) {
             if (std::isfinite(ratio) && ratio < config_.vanishingRatio) {
                 vanishingFired_ = true;
                 stop = stop || config_.vanishingStops;
-                fired.push_back({m.step, "vanishing", layerNames_[layer], 0, ratio,
+                fired.push_back({m.step, schema::eventKind::vanishing, layerNames_[layer], 0, ratio,
                                  "||dL/dh_1|| is " + scientific(ratio) + " times ||dL/dh_T|| in " + layerNames_[layer]});
                 break;
             }
@@ -76,7 +76,7 @@ bool Detectors::observe(const StepMeasurements& m, std::vector<Event>& fired) {
         if (lossStalled || frozen) {
             stalledFired_ = true;
             stop = stop || config_.stalledStops;
-            fired.push_back({m.step, "stalled", "global", -1, lossStalled ? change : m.updateRatio,
+            fired.push_back({m.step, schema::eventKind::stalled, "global", -1, lossStalled ? change : m.updateRatio,
                              lossStalled ? "the loss changed by " + scientific(change) + " (relative) over " +
                                                std::to_string(config_.stalledWindow) + " traced steps"
                                          : "updates are " + scientific(m.updateRatio) +
@@ -90,7 +90,7 @@ bool Detectors::observe(const StepMeasurements& m, std::vector<Event>& fired) {
             if (saturatedFired_[layer] || !std::isfinite(fraction) || fraction <= config_.saturatedFraction) continue;
             saturatedFired_[layer] = true;
             stop = stop || config_.saturatedStops;
-            fired.push_back({m.step, "saturated", layerNames_[layer], -1, fraction,
+            fired.push_back({m.step, schema::eventKind::saturated, layerNames_[layer], -1, fraction,
                              scientific(100 * fraction) + "% of the units of " + layerNames_[layer] +
                                  " are dead or saturated (max |f'| < " + scientific(config_.saturatedSlope) + ")"});
         }

@@ -9,17 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace gradlab {
+#include "trace/trace_schema.hpp"
 
-/// One detector firing.
-struct Event {
-    std::int64_t step = 0;
-    std::string kind;          ///< non_finite | exploding | vanishing | stalled | saturated
-    std::string where;         ///< layer or parameter (with the phase for non_finite: "forward layers.3.dense")
-    std::int64_t timestep = -1;
-    double value = 0;          ///< the measurement that fired it
-    std::string message;       ///< one readable sentence
-};
+namespace gradlab {
 
 /// Thresholds and actions, read from the config's `detectors:` section. Windows count traced steps.
 struct DetectorsConfig {

@@ -6,7 +6,7 @@ namespace gradlab {
 
 template <typename Scalar>
 Event locateForward(const Network<Scalar>& network, std::int64_t step, double loss) {
-    Event event{step, "non_finite", "", -1, loss, ""};
+    Event event{step, schema::eventKind::nonFinite, "", -1, loss, ""};
     const std::string what = std::string("loss became ") + (std::isnan(loss) ? "NaN" : "Inf") + " at step " +
                              std::to_string(step);
     for (const auto& parameter : network.parameters())
@@ -31,7 +31,7 @@ Event locateForward(const Network<Scalar>& network, std::int64_t step, double lo
 
 template <typename Scalar>
 Event locateBackward(const Network<Scalar>& network, std::int64_t step, double gradNorm) {
-    Event event{step, "non_finite", "", -1, gradNorm, ""};
+    Event event{step, schema::eventKind::nonFinite, "", -1, gradNorm, ""};
     const std::string what = "gradient norm became " + std::string(std::isnan(gradNorm) ? "NaN" : "Inf") +
                              " at step " + std::to_string(step);
     for (std::size_t l = network.size(); l-- > 0;)
@@ -64,7 +64,7 @@ std::int64_t firstNonFiniteTimestep(const Matrix<Scalar>& values, Shape shape) {
 }
 
 Event nonFiniteUpdate(const std::string& parameter, std::int64_t step, double updateNorm) {
-    return {step, "non_finite", "update " + parameter, -1, updateNorm,
+    return {step, schema::eventKind::nonFinite, "update " + parameter, -1, updateNorm,
             "the update of " + parameter + " became non-finite at step " + std::to_string(step)};
 }
 

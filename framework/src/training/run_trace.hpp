@@ -21,6 +21,7 @@
 #include "model/network.hpp"
 #include "plugin/plugin_host.hpp"
 #include "theory/mean_field.hpp"
+#include "trace/trace_schema.hpp"
 #include "trace/trace_writer.hpp"
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
@@ -155,7 +156,7 @@ public:
 
     /// One row of /events.
     void writeEvent(const Event& event) {
-        trace::Table& table = writer_->table("/events");
+        trace::Table& table = writer_->table(schema::events);
         table.setInteger(columns_.eventStep, event.step);
         table.setString(columns_.eventKind, event.kind);
         table.setString(columns_.eventWhere, event.where);
@@ -260,13 +261,14 @@ private:
         columns_.activationMean = table.addColumn("activation_mean", layers);
         columns_.activationStd = table.addColumn("activation_std", layers);
         columns_.saturation = table.addColumn("saturation", layers);
-        trace::Table& events = writer_->table("/events");
-        columns_.eventStep = events.addColumn("step", 0, trace::ColumnType::int64);
-        columns_.eventKind = events.addColumn("kind", 0, trace::ColumnType::string);
-        columns_.eventWhere = events.addColumn("where", 0, trace::ColumnType::string);
-        columns_.eventTimestep = events.addColumn("timestep", 0, trace::ColumnType::int64);
-        columns_.eventValue = events.addColumn("value");
-        columns_.eventMessage = events.addColumn("message", 0, trace::ColumnType::string);
+        namespace column = schema::eventColumn;
+        trace::Table& events = writer_->table(schema::events);
+        columns_.eventStep = events.addColumn(column::step, 0, trace::ColumnType::int64);
+        columns_.eventKind = events.addColumn(column::kind, 0, trace::ColumnType::string);
+        columns_.eventWhere = events.addColumn(column::where, 0, trace::ColumnType::string);
+        columns_.eventTimestep = events.addColumn(column::timestep, 0, trace::ColumnType::int64);
+        columns_.eventValue = events.addColumn(column::value);
+        columns_.eventMessage = events.addColumn(column::message, 0, trace::ColumnType::string);
         if (config_.training.clip.mode != "none") {
             columns_.gradNormClipped = table.addColumn("grad_norm_clipped");
             columns_.clipped = table.addColumn("clipped", 0, trace::ColumnType::int64);

@@ -222,7 +222,7 @@ public:
                     if (config_.detectors.nonFiniteStops) {
                         result.status = "diverged";
                         for (const auto& event : events_)
-                            if (event.kind == "non_finite") result.message = event.message;
+                            if (event.kind == schema::eventKind::nonFinite) result.message = event.message;
                         break;
                     }
                 }
