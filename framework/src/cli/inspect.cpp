@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "analysis/diagnosis.hpp"
+#include "cli/help.hpp"
 
 namespace po = boost::program_options;
 
@@ -39,7 +40,7 @@ int inspectCommand(const std::vector<std::string>& arguments) {
     po::store(po::command_line_parser(arguments).options(description).positional(positional).run(), values);
     po::notify(values);
     if (help) {
-        std::cout << description << "\n" << verdictRules;
+        std::cout << helpText(description, positional) << "\n" << verdictRules;
         return 0;
     }
     if (file.empty()) throw po::error("missing FILE");

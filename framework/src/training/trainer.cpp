@@ -187,6 +187,8 @@ public:
         RunResult result;
         result.output = options_.output.empty() ? config_.output : options_.output;
         result.checkpoint = checkpointPath(config_, options_.output);
+        // The trace first: an unwritable output folder is then reported for the file the user asked for.
+        if (config_.trace.enabled) checkWritable(result.output);
         if (config_.checkpoint.enabled) checkWritable(result.checkpoint);
         std::int64_t firstStep = 0;
         if (options_.resume && std::filesystem::exists(result.checkpoint)) {
