@@ -2,6 +2,7 @@
 
 import functools
 import os
+import re
 
 import h5py
 import numpy
@@ -18,6 +19,20 @@ PARAM_COLUMNS = ("param_grad_norm", "param_norm", "update_norm", "param_clipped"
 TIMESTEP_GROUP = "timestep_grad_norm"
 #: The columns of /events, in the schema's order.
 EVENT_COLUMNS = ("step", "kind", "where", "timestep", "value", "message")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading `1e-06` as a float as gradlab does (YAML 1.2; PyYAML's 1.1 wants a dot)."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def load_config(text):
+    """A config's YAML text as Python values, numbers written like 1e-06 as floats."""
+    return yaml.load(text, Loader=_ConfigLoader)
 
 
 class Trace:
@@ -70,7 +85,7 @@ class Trace:
         """The run's fully resolved config (root attribute `config`) as a dict."""
         text = self.attrs.get("config", "")
         try:
-            config = yaml.safe_load(text) if text else {}
+            config = load_config(text) if text else {}
         except yaml.YAMLError as error:
             raise GradlabFileError(f"{self.path}: root attribute config is not valid YAML ({error})") from error
         return config if isinstance(config, dict) else {}

@@ -108,6 +108,7 @@ def test_config_theory_status(traces):
     assert trace.status == "completed" and trace.status_message == "30 steps"
     assert trace.config["name"] == "deep_sigmoid" and trace.config["training"]["steps"] == 30
     assert trace.name == "deep_sigmoid"
+    assert trace.config["detectors"]["vanishing"]["ratio"] == 1e-5  # written 1e-05: a float, not a string
     assert trace.theory["activation"] == "sigmoid"
     with h5py.File(traces["deep"], "r") as file:
         assert trace.theory["chi_1"] == file["theory"].attrs["chi_1"]

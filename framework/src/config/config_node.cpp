@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -220,7 +221,7 @@ double MapReader::real(const std::string& key, double fallback, double min, doub
             value.fail(range.str());
         }
     }
-    resolved_[key] = result;
+    resolved_[key] = realNode(result);
     return result;
 }
 
@@ -259,6 +260,16 @@ void MapReader::finish() const {
             keyNode.fail("unknown key" + suggestionSuffix(key, known_));
         }
     }
+}
+
+YAML::Node realNode(double value) {
+    if (!std::isfinite(value)) return YAML::Node(value);  // .inf, -.inf, .nan as yaml-cpp writes them
+    char text[32];
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(text, sizeof text, "%.*g", precision, value);
+        if (std::strtod(text, nullptr) == value) break;
+    }
+    return YAML::Node(std::string(text));
 }
 
 std::string keyName(const ConfigNode& key) {

@@ -172,7 +172,7 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                 const double result = given ? value.asReal() : std::get<double>(spec.defaultValue);
                 if (given) checkRange(value, spec, result);
                 options->set(spec.name, result);
-                reader.resolve(spec.name, YAML::Node(result));
+                reader.resolve(spec.name, realNode(result));
                 break;
             }
             case OptionType::string:

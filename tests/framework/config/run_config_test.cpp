@@ -225,3 +225,19 @@ TEST_CASE("a CSV whose first row is all numbers needs header: false or an explic
     CHECK(configError(csvConfig(csv, ", header: true")).empty());
     CHECK(configError(csvConfig(named, "")).empty());
 }
+
+TEST_CASE("resolved configs write reals in their shortest exact form", "[config]") {
+    const std::string path = writeConfig("reals.yaml", replaceLine(kValid, "lr: 0.01", "lr: 1e-6"));
+    const RunConfig config = loadRunConfig(path, {"data.validation=0.1"}, testing::builtinPlugins());
+    CHECK_THAT(config.resolvedYaml, Contains("lr: 1e-06"));
+    CHECK_THAT(config.resolvedYaml, Contains("validation: 0.1\n"));
+    CHECK_THAT(config.resolvedYaml, Contains("ratio: 1e-05"));  // a detector default
+    CHECK_THAT(config.resolvedYaml, !Contains("99999"));
+    CHECK_THAT(config.resolvedYaml, !Contains("00000001"));
+    // Read back, the resolved config is the same run: the same reals to the last bit.
+    const std::string again = writeConfig("reals_again.yaml", config.resolvedYaml);
+    const RunConfig reread = loadRunConfig(again, {}, testing::builtinPlugins());
+    CHECK(reread.resolvedYaml == config.resolvedYaml);
+    CHECK(reread.optimizer.options->real("lr") == 1e-6);
+    CHECK(reread.data.validation == 0.1);
+}
