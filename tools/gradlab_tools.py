@@ -15,21 +15,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as pyplot  # noqa: E402  (after choosing the Agg backend)
 
-TRACE_SCHEMA = "gradlab-trace"
-STUDY_SCHEMA = "gradlab-study"
-SUPPORTED_SCHEMA_VERSION = 1
+# The gradlab Python package (python/gradlab) from this source tree, so that the tools need no installation.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "python"))
+import gradlab  # noqa: E402
+from gradlab._hdf5 import as_text, open_checked  # noqa: E402,F401  (as_text is used by the tools)
+
+TRACE_SCHEMA = gradlab.TRACE_SCHEMA
+STUDY_SCHEMA = gradlab.STUDY_SCHEMA
+SUPPORTED_SCHEMA_VERSION = gradlab.SUPPORTED_SCHEMA_VERSION
 STUDY_INDEX_NAME = "study.h5"
 
 
 class ToolError(Exception):
     """An error to report to the user as one line, without a traceback."""
-
-
-def as_text(value):
-    """Return value as str: h5py returns variable-length strings as bytes in datasets, str in attributes."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
 
 
 def read_strings(dataset):
@@ -38,25 +36,8 @@ def read_strings(dataset):
 
 
 def _open_checked(path, expected_schema, what):
-    """Open path read-only as HDF5 and check its `schema` / `schema_version` root attributes."""
-    if not os.path.exists(path):
-        raise ToolError(f"{path}: no such file (expected a {what})")
-    if os.path.isdir(path) or not h5py.is_hdf5(path):
-        raise ToolError(f"{path}: not an HDF5 file (expected a {what}, schema '{expected_schema}')")
-    try:
-        file = h5py.File(path, "r")
-    except OSError as error:
-        raise ToolError(f"{path}: cannot open as HDF5 ({error})") from error
-    schema = as_text(file.attrs.get("schema", ""))
-    version = file.attrs.get("schema_version")
-    if schema != expected_schema:
-        file.close()
-        raise ToolError(f"{path}: not a {what}: root attribute schema is '{schema}', expected '{expected_schema}'")
-    if version is None or int(version) > SUPPORTED_SCHEMA_VERSION:
-        file.close()
-        raise ToolError(f"{path}: {expected_schema} schema_version {version} is not supported "
-                        f"(this tool reads version {SUPPORTED_SCHEMA_VERSION})")
-    return file
+    """Open path read-only as HDF5 after checking its `schema` / `schema_version` (gradlab.GradlabFileError)."""
+    return open_checked(path, expected_schema, what)
 
 
 def open_trace(path):
@@ -84,7 +65,7 @@ def run_title(trace):
 
 def study_index_path(path):
     """Return the study index of a study folder, or path itself when it is a file."""
-    return os.path.join(path, STUDY_INDEX_NAME) if os.path.isdir(path) else path
+    return gradlab.study_index_path(path)
 
 
 def open_study(path):
@@ -119,6 +100,14 @@ def resolve_trace_path(study, relative_trace):
     return os.path.join(os.path.dirname(os.path.abspath(study.filename)), relative_trace)
 
 
+def study_name(frame):
+    """The study's name for a title: `name` of the study config (study.h5's `config`), else its folder's name."""
+    match = re.search(r"^name:\s*(.+?)\s*$", as_text(frame.attrs.get("study_attrs", {}).get("config", "")), re.MULTILINE)
+    if match:
+        return match.group(1).strip("'\"")
+    return os.path.basename(os.path.dirname(os.path.abspath(frame.attrs.get("path", "."))))
+
+
 def save_figure(figure, output_path):
     """Save a figure as PNG at output_path (creating its folder), close it and print where it went."""
     folder = os.path.dirname(output_path)
@@ -139,6 +128,7 @@ def run_main(main):
     program = os.path.basename(sys.argv[0])
     try:
         main()
-    except (ToolError, OSError, KeyError) as error:
-        print(f"{program}: error: {error}", file=sys.stderr)
+    except (ToolError, gradlab.GradlabFileError, OSError, KeyError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"{program}: error: {message}", file=sys.stderr)
         sys.exit(1)

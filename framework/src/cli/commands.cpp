@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "analysis/diagnosis.hpp"
+#include "cli/help.hpp"
 #include "config/run_config.hpp"
 #include "model/network.hpp"
 #include "plugin/plugin_host.hpp"
@@ -79,20 +80,28 @@ int runCommand(const std::vector<std::string>& arguments) {
     std::vector<std::string> overrides;
     bool quiet = false, resume = false;
     po::options_description description(
-        "usage: gradlab run CONFIG [options]\n\nTrains the model CONFIG describes and traces its gradients to HDF5.\n\noptions");
+        "usage: gradlab run CONFIG [--set key.path=value]... [-o OUT.h5] [--resume] [-q] [--plugin-path DIR]...\n\n"
+        "Trains the model CONFIG describes and traces its gradients to HDF5 (docs/hdf5-schema.md).\n\n"
+        "exit codes:\n"
+        "  0        the run ended: completed, diverged or stopped by a detector (a result; the trace's status says which)\n"
+        "  1        the run failed: a bad config, a plugin or data error, a full disk (the message says which)\n"
+        "  2        bad command-line options\n"
+        "  128 + N  interrupted by signal N, its trace finished and resumable: 130 for Ctrl-C, 143 for SIGTERM\n\n"
+        "options");
     description.add_options()("config", po::value(&configFile), "the run's YAML config")(
         "set", po::value(&overrides)->composing(), "override a config key: --set training.steps=100 (repeatable)")(
         "output,o", po::value(&output), "write the trace here instead of the config's output path")(
         "resume", po::bool_switch(&resume),
         "continue a killed or interrupted run from its checkpoint (same config, --set and --output); it ends "
         "exactly as if it had never stopped")(
-        "quiet,q", po::bool_switch(&quiet), "no progress and no summary (what --resume did is still said)");
+        "quiet,q", po::bool_switch(&quiet),
+        "no progress and no summary; one line for a run that did not complete (what --resume did is still said)");
     addCommon(description, common);
     po::positional_options_description positional;
     positional.add("config", 1);
     parse(arguments, description, positional);
     if (common.help) {
-        std::cout << description << "\n";
+        std::cout << helpText(description, positional) << "\n";
         return 0;
     }
     if (configFile.empty()) throw po::error("missing CONFIG");
@@ -112,6 +121,9 @@ int runCommand(const std::vector<std::string>& arguments) {
     std::signal(SIGTERM, SIG_DFL);
     // What a resume did is said even when quiet: a sweep's run logs keep it.
     if (!result.note.empty()) std::cout << "run " << config.name << ": " << result.note << "\n";
+    if (quiet && result.status != "completed" && result.status != "failed")  // failed says so on stderr below
+        std::cout << "run " << config.name << ": " << result.status << " (" << result.message << ")"
+                  << (result.output.empty() ? std::string() : ", trace " + result.output) << "\n";
     if (!quiet) {
         std::cout << "run " << config.name << ": " << result.status << " (" << result.message << ") in "
                   << formatNumber(result.seconds) << " s, "
@@ -151,10 +163,10 @@ int validateCommand(const std::vector<std::string>& arguments) {
     std::string configFile;
     std::vector<std::string> overrides;
     po::options_description description(
-        "usage: gradlab validate CONFIG [options]\n\nChecks a config (keys, types, ranges, plugin names and options) "
-        "and builds the model run would train (parameters initialised, `init:` overrides applied, the output's "
-        "shape checked against the data's: from the config for generators, from the file for files), without "
-        "training.\n\noptions");
+        "usage: gradlab validate CONFIG [--set key.path=value]... [--plugin-path DIR]...\n\nChecks a config (keys, "
+        "types, ranges, plugin names and options) and builds the model run would train (parameters initialised, "
+        "`init:` overrides applied, the output's shape checked against the data's: from the config for generators, "
+        "from the file for files), without training.\n\noptions");
     description.add_options()("config", po::value(&configFile), "the YAML config")(
         "set", po::value(&overrides)->composing(), "override a config key: --set training.steps=100 (repeatable)");
     addCommon(description, common);
@@ -162,7 +174,7 @@ int validateCommand(const std::vector<std::string>& arguments) {
     positional.add("config", 1);
     parse(arguments, description, positional);
     if (common.help) {
-        std::cout << description << "\n";
+        std::cout << helpText(description, positional) << "\n";
         return 0;
     }
     if (configFile.empty()) throw po::error("missing CONFIG");
@@ -187,7 +199,7 @@ int pluginsCommand(const std::vector<std::string>& arguments) {
     std::string describe;
     bool markdown = false;
     po::options_description description(
-        "usage: gradlab plugins [options]\n\nLists the loaded plugins (kind, name, library, version), describes "
+        "usage: gradlab plugins [--describe NAME | --markdown] [--plugin-path DIR]...\n\nLists the loaded plugins (kind, name, library, version), describes "
         "one, or prints a Markdown reference of all of them.\n\noptions");
     description.add_options()("describe", po::value(&describe), "show one plugin's options")(
         "markdown", po::bool_switch(&markdown),
@@ -197,7 +209,7 @@ int pluginsCommand(const std::vector<std::string>& arguments) {
     po::positional_options_description positional;
     parse(arguments, description, positional);
     if (common.help) {
-        std::cout << description << "\n";
+        std::cout << helpText(description, positional) << "\n";
         return 0;
     }
     if (markdown && !describe.empty()) throw po::error("--markdown documents every plugin; drop --describe");

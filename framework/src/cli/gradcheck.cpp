@@ -11,6 +11,7 @@
 #include <regex>
 #include <sstream>
 
+#include "cli/help.hpp"
 #include "config/config_node.hpp"
 #include "config/plugin_spec_reader.hpp"
 #include "gradcheck/gradient_check.hpp"
@@ -195,7 +196,7 @@ int gradcheckCommand(const std::vector<std::string>& arguments) {
         "seed", po::value(&request.seed)->default_value(1), "seed of the random parameters, inputs and loss weights")(
         "precision", po::value(&request.precision)->default_value("float64"),
         "float64 (finite differences need it; float32 is not checked)")(
-        "tolerance", po::value(&request.tolerance)->default_value(1e-6), "largest error that passes")(
+        "tolerance", po::value(&request.tolerance)->default_value(1e-6, "1e-06"), "largest error that passes")(
         "show-gradients", po::bool_switch(&request.showGradients),
         "print the analytic and numeric gradients of failing tensors")(
         "plugin-path", po::value(&request.pluginPath)->composing(),
@@ -207,7 +208,7 @@ int gradcheckCommand(const std::vector<std::string>& arguments) {
     po::store(po::command_line_parser(arguments).options(description).positional(positional).run(), values);
     po::notify(values);
     if (request.help) {
-        std::cout << description << "\n";
+        std::cout << helpText(description, positional) << "\n";
         return 0;
     }
     if (request.kind.empty() || request.name.empty()) throw po::error("missing KIND and NAME");

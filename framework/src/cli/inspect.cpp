@@ -7,6 +7,7 @@
 #include "analysis/diagnosis.hpp"
 #include "gradlab/error.hpp"
 #include "study/study_table.hpp"
+#include "cli/help.hpp"
 
 namespace po = boost::program_options;
 
@@ -31,7 +32,7 @@ int inspectCommand(const std::vector<std::string>& arguments) {
     po::store(po::command_line_parser(arguments).options(description).positional(positional).run(), values);
     po::notify(values);
     if (help) {
-        std::cout << description << "\n" << analysis::verdictRules();
+        std::cout << helpText(description, positional) << "\n" << analysis::verdictRules();
         return 0;
     }
     if (file.empty()) throw po::error("missing FILE");

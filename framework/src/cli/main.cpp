@@ -1,9 +1,10 @@
 /// @file main.cpp
-/// The `gradlab` command: run, validate, plugins, inspect.
+/// The `gradlab` command: run, validate, plugins, gradcheck, inspect, sweep, help.
 
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <csignal>
@@ -31,8 +32,9 @@ const char* kUsage =
     "  gradcheck KIND NAME  check a plugin's gradients against float64 finite differences\n"
     "  inspect FILE      diagnose a trace: profiles, events, theory and a verdict (--json for JSON)\n"
     "  sweep CONFIG      run a study (a config with a sweep: block) in parallel, resumable, indexed in study.h5\n"
+    "  help COMMAND      show a command's options (the same as 'gradlab COMMAND --help')\n"
     "\n"
-    "Run 'gradlab <command> --help' for a command's options.\n";
+    "Run 'gradlab help <command>' or 'gradlab <command> --help' for a command's options.\n";
 
 const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect", "gradcheck", "sweep"};
 
@@ -49,8 +51,17 @@ int main(int argc, char** argv) {
         std::cerr << kUsage;
         return 2;
     }
-    const std::string command = argv[1];
-    if (command == "--help" || command == "-h" || command == "help") {
+    std::string command = argv[1];
+    std::vector<std::string> arguments(argv + 2, argv + argc);
+    if (command == "help" && !arguments.empty()) {  // `gradlab help run` is `gradlab run --help`
+        command = arguments.front();
+        if (std::find(kCommands.begin(), kCommands.end(), command) == kCommands.end()) {
+            std::cerr << "gradlab help: unknown command '" << command << "'"
+                      << gradlab::suggestionSuffix(command, kCommands) << "\n\n" << kUsage;
+            return 2;
+        }
+        arguments = {"--help"};
+    } else if (command == "--help" || command == "-h" || command == "help") {
         std::cout << kUsage;
         return 0;
     }
@@ -58,7 +69,6 @@ int main(int argc, char** argv) {
         std::cout << "gradlab " << GRADLAB_VERSION << "\n";
         return 0;
     }
-    std::vector<std::string> arguments(argv + 2, argv + argc);
     try {
         if (command == "run") return gradlab::cli::runCommand(arguments);
         if (command == "validate") return gradlab::cli::validateCommand(arguments);

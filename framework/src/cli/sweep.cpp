@@ -23,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/help.hpp"
 #include "gradlab/error.hpp"
 #include "plugin/plugin_host.hpp"
 #include "study/slurm_script.hpp"
@@ -590,7 +591,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
     po::store(po::command_line_parser(arguments).options(description).positional(positional).run(), values);
     po::notify(values);
     if (help) {
-        std::cout << description << "\n";
+        std::cout << helpText(description, positional) << "\n";
         return 0;
     }
     if (!slurm)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -71,6 +72,11 @@ std::string ConfigNode::where() const {
         if (mark.line >= 0)
             return source_->file + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
     }
+    // A node without a place in the file that an override's path runs through was made by that `--set`
+    // (`--set foo.bar=1` makes the map `foo`): name the override, not the file.
+    if (!path_.empty())
+        for (const auto& [key, text] : source_->overrides)
+            if (key.rfind(path_ + ".", 0) == 0) return "--set " + text;
     return source_->file;
 }
 
@@ -168,7 +174,21 @@ ConfigNode MapReader::optional(const std::string& key) {
 
 ConfigNode MapReader::required(const std::string& key) {
     ConfigNode value = optional(key);
-    if (!value.yaml().IsDefined()) node_.fail("missing required key '" + key + "'");
+    if (!value.yaml().IsDefined()) {
+        // A misspelt key (`optimiser:`) is the likeliest reason: point at it rather than only at the map.
+        std::vector<std::string> present;
+        for (const auto& entry : node_.yaml())
+            if (entry.first.IsScalar()) present.push_back(entry.first.Scalar());
+        const std::string typo = closestMatch(key, present);
+        if (!typo.empty()) {
+            const YAML::Node& map = node_.yaml();
+            for (const auto& entry : map)
+                if (entry.first.IsScalar() && entry.first.Scalar() == typo)
+                    ConfigNode(entry.first, node_.source(), joinPath(node_.path(), typo))
+                        .fail("unknown key, did you mean '" + key + "'? (the required key '" + key + "' is missing)");
+        }
+        node_.fail("missing required key '" + key + "'");
+    }
     return value;
 }
 
@@ -201,7 +221,7 @@ double MapReader::real(const std::string& key, double fallback, double min, doub
             value.fail(range.str());
         }
     }
-    resolved_[key] = result;
+    resolved_[key] = realNode(result);
     return result;
 }
 
@@ -240,6 +260,16 @@ void MapReader::finish() const {
             keyNode.fail("unknown key" + suggestionSuffix(key, known_));
         }
     }
+}
+
+YAML::Node realNode(double value) {
+    if (!std::isfinite(value)) return YAML::Node(value);  // .inf, -.inf, .nan as yaml-cpp writes them
+    char text[32];
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(text, sizeof text, "%.*g", precision, value);
+        if (std::strtod(text, nullptr) == value) break;
+    }
+    return YAML::Node(std::string(text));
 }
 
 std::string keyName(const ConfigNode& key) {

@@ -120,6 +120,10 @@ private:
 /// which YAML allows (`? [a, b]: 1`, `~: 1`) and no gradlab config has.
 std::string keyName(const ConfigNode& key);
 
+/// A real number as resolved YAML: the shortest text that reads back to the same double (`1e-06`, not
+/// `9.9999999999999995e-07`), so resolved configs are readable and still reproduce the run exactly.
+YAML::Node realNode(double value);
+
 /// Loads a YAML file and applies `--set key.path=value` overrides; errors name the file and line.
 ConfigNode loadConfigFile(const std::string& file, const std::vector<std::string>& overrides);
 

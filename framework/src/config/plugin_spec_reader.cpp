@@ -180,10 +180,15 @@ PluginSpec readPluginSpec(const InitializerSpec& typed, const PluginHost& host, 
     return PluginSpec{PluginKind::initializer, typed.kind, options.finish(), where, {}};
 }
 
+bool isRemovedLayer(const ConfigNode& item) {
+    return item.yaml().IsDefined() && (item.isNull() || (item.isScalar() && (item.asString() == "none")));
+}
+
 std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& host, YAML::Node resolvedList) {
     const LayerNesting nesting(list);
     std::vector<PluginSpec> layers;
     for (const ConfigNode& item : list.items()) {
+        if (isRemovedLayer(item)) continue;
         if (item.isMap() && item.yaml()["repeat"].IsDefined()) {
             YAML::Node ignored(YAML::NodeType::Map);
             MapReader reader(item, ignored, "a repeat block");
@@ -249,7 +254,7 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                 const double result = given ? value.asReal() : std::get<double>(spec.defaultValue);
                 if (given) checkRange(value, spec, result);
                 options.set(spec.name, result);
-                reader.resolve(spec.name, YAML::Node(result));
+                reader.resolve(spec.name, realNode(result));
                 break;
             }
             case OptionType::string:
@@ -276,6 +281,8 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                     if (!value.isSequence() || value.yaml().size() == 0)
                         value.fail("option '" + spec.name + "': expected a non-empty list of layers");
                     list = readLayerList(value, host, resolvedList);
+                    if (list.empty())
+                        value.fail("option '" + spec.name + "': every layer of the list is null or none (removed)");
                 }
                 options.setPluginList(spec.name, std::move(list));
                 break;
@@ -336,7 +343,8 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
         if (known.empty())
             at.fail(std::string("unknown ") + kindName(kind) + " '" + name + "': no " + kindName(kind) +
                     " plugins are loaded (check GRADLAB_PLUGIN_PATH and --plugin-path)");
-        at.fail(std::string("unknown ") + kindName(kind) + " '" + name + "'" + suggestionSuffix(name, known));
+        at.fail(std::string("unknown ") + kindName(kind) + " '" + name + "'" + suggestionSuffix(name, known) +
+                "; a plugin of your own is loaded with --plugin-path DIR or GRADLAB_PLUGIN_PATH");
     }
     MapReader reader(body, resolved, std::string("the options of ") + kindName(kind) + " '" + name + "'");
     reader.optional("kind");

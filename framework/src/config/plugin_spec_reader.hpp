@@ -22,8 +22,12 @@ PluginSpec readPluginSpec(const ConfigNode& node, PluginKind kind, const PluginH
 /// Reads the declared options of `descriptor` from `reader` into a validated Options.
 std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& descriptor, const PluginHost& host);
 
-/// Reads a list of layers, expanding `{repeat: N, layers: [...]}` blocks in place; resolved gets the
-/// expanded list.
+/// Whether a layer-list item is `null`, `~` or `none`: a removed layer ("with and without batch norm" is one
+/// sweep key, `model.layers.0.layers.1: [batchnorm, null]`).
+bool isRemovedLayer(const ConfigNode& item);
+
+/// Reads a list of layers, expanding `{repeat: N, layers: [...]}` blocks in place and leaving out removed
+/// layers (isRemovedLayer); resolved gets the expanded list. The list may come out empty.
 std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& host, YAML::Node resolvedList);
 
 /// A validated initializer spec from a typed one (a parameter's default, InitializerSpec::constant(0.25)): each

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
+#include <sstream>
 
 #include "config/plugin_spec_reader.hpp"
 #include "data/fashion_mnist.hpp"
@@ -74,6 +76,32 @@ void readImageData(MapReader& reader, const ConfigNode& node, std::uint64_t runS
     else if (preparation.subset > 0) data.samples = preparation.subset;
 }
 
+/// With `header` left to its default (true), a CSV whose first row is all numbers would silently lose its first
+/// sample to column names: refuse it and ask for `header: false` (or an explicit `header: true`). A file that
+/// cannot be read is left to the data loader, which names it.
+void refuseNumericHeader(const ConfigNode& fileNode, const std::string& path) {
+    std::ifstream stream(path);
+    std::string line;
+    while (std::getline(stream, line) && line.find_first_not_of(" \t\r") == std::string::npos) {
+    }
+    if (!stream && line.empty()) return;
+    std::vector<std::string> fields;
+    std::stringstream row(line);
+    for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
+    for (std::string& field : fields) {
+        const std::size_t first = field.find_first_not_of(" \t\r\"");
+        const std::size_t last = field.find_last_not_of(" \t\r\"");
+        field = first == std::string::npos ? std::string() : field.substr(first, last - first + 1);
+        char* end = nullptr;
+        std::strtod(field.c_str(), &end);
+        if (field.empty() || *end != '\0') return;  // a name: a real header
+    }
+    if (fields.empty()) return;
+    fileNode.fail(path + ": the first row (" + line.substr(0, 60) + (line.size() > 60 ? "..." : "") +
+                  ") is all numbers, so it looks like data, not column names; say 'header: false' to read it as "
+                  "data, or 'header: true' to drop it as a header");
+}
+
 DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node resolved) {
     MapReader reader(node, resolved, "the data section");
     DataConfig data;
@@ -126,7 +154,9 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
         reader.resolve("file", YAML::Node(data.file));
         data.classification = reader.boolean("classification", false);
         if (data.kind == "csv") {
+            const bool headerGiven = reader.has("header");
             data.header = reader.boolean("header", true);
+            if (!headerGiven) refuseNumericHeader(file, data.file);
             ConfigNode columns = reader.optional("targets");
             YAML::Node resolvedColumns(YAML::NodeType::Sequence);
             if (!columns.yaml().IsDefined())
@@ -220,6 +250,7 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         if (!layers.isSequence() || layers.yaml().size() == 0) layers.fail("expected a non-empty list of layers");
         YAML::Node resolvedLayers(YAML::NodeType::Sequence);
         config.layers = readLayerList(layers, host, resolvedLayers);
+        if (config.layers.empty()) layers.fail("every layer is null or none (removed): the model has no layers");
         model.resolve("layers", resolvedLayers);
         model.finish();
     }

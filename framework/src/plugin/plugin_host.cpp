@@ -9,6 +9,7 @@
 #include <boost/dll/shared_library.hpp>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <dlfcn.h>
 
 #include "gradlab/plugin.hpp"
@@ -104,11 +105,13 @@ std::shared_ptr<Base> construct(const RegisteredPlugin& plugin, const Factory& f
 
 }  // namespace
 
-void PluginHost::loadLibrary(const std::filesystem::path& file) {
+void PluginHost::loadLibrary(const std::filesystem::path& file) { load(file, true); }
+
+bool PluginHost::load(const std::filesystem::path& file, bool nonPluginIsError) {
     std::error_code ignored;
     const std::filesystem::path canonical = std::filesystem::weakly_canonical(file, ignored);
     for (const auto& library : libraries_)
-        if (library->file == canonical) return;
+        if (library->file == canonical) return true;
 
     auto handle = std::make_shared<boost::dll::shared_library>();
     boost::dll::fs::error_code loadError;
@@ -118,6 +121,7 @@ void PluginHost::loadLibrary(const std::filesystem::path& file) {
         throw Error("cannot load plugin library '" + canonical.string() + "': " +
                     (detail ? std::string(detail) : loadError.message()));
     }
+    if (!handle->has(kEntrySymbol) && !nonPluginIsError) return false;
     if (!handle->has(kEntrySymbol))
         throw Error("'" + canonical.string() + "' is not a gradlab plugin: it has no entry point '" + kEntrySymbol +
                     "' (define one with GRADLAB_PLUGIN(...))");
@@ -151,6 +155,7 @@ void PluginHost::loadLibrary(const std::filesystem::path& file) {
     }
     for (auto& descriptor : staging.staged()) plugins_.push_back({std::move(*descriptor), library});
     libraries_.push_back(library);
+    return true;
 }
 
 namespace {
@@ -176,9 +181,13 @@ void PluginHost::loadDirectory(const std::filesystem::path& folder) {
     for (const auto& entry : std::filesystem::directory_iterator(folder))
         if (entry.is_regular_file() && entry.path().extension() == ".so") files.push_back(entry.path());
     std::sort(files.begin(), files.end());
+    // A folder of plugins may hold other libraries too (a plugin's own dependencies): skip those, saying so. A
+    // library that is a gradlab plugin but cannot be used (API version, build identity) stays an error.
     for (const auto& file : files) {
         warnIfWritableByOthers(file, "plugin library");
-        loadLibrary(file);
+        if (!load(file, false))
+            std::cerr << "gradlab: warning: skipping '" << file.string() << "' in plugin folder '" << folder.string()
+                      << "': not a gradlab plugin (no entry point '" << kEntrySymbol << "')\n";
     }
 }
 

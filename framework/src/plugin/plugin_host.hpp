@@ -42,7 +42,8 @@ public:
     /// Throws Error naming the file and what was found vs expected. A file already loaded is skipped.
     void loadLibrary(const std::filesystem::path& file);
 
-    /// Loads every `*.so` in a folder, in name order. A missing folder is an error.
+    /// Loads every `*.so` in a folder, in name order; a library without the gradlab entry point is skipped with
+    /// a warning on stderr (a file named directly, loadLibrary, stays an error). A missing folder is an error.
     void loadDirectory(const std::filesystem::path& folder);
 
     /// Loads the folders of a search path; folders that do not exist are skipped.
@@ -86,6 +87,9 @@ public:
     std::shared_ptr<Layer<double>> buildLayer64(const PluginSpec& spec, Shape& shape) const override;
 
 private:
+    /// loadLibrary; a library without the entry point returns false instead of throwing unless nonPluginIsError.
+    bool load(const std::filesystem::path& file, bool nonPluginIsError);
+
     std::vector<std::shared_ptr<const PluginLibrary>> libraries_;
     std::vector<RegisteredPlugin> plugins_;
 };

@@ -159,7 +159,14 @@ public:
         RunResult result;
         result.output = options_.output.empty() ? config_.output : options_.output;
         result.checkpoint = checkpointPath(config_, options_.output);
-        if (config_.checkpoint.enabled) checkWritable(result.checkpoint);
+        // The trace first: an unwritable output folder is then reported for the file the user asked for. Its
+        // folder is checked again when the trace is created (traceHeader), so the checkpoint's is only checked
+        // here when it differs.
+        const auto folderOf = [](const std::string& path) { return std::filesystem::path(path).parent_path(); };
+        if (config_.trace.enabled) checkWritable(result.output);
+        if (config_.checkpoint.enabled &&
+            (!config_.trace.enabled || folderOf(result.checkpoint) != folderOf(result.output)))
+            checkWritable(result.checkpoint);
         std::int64_t firstStep = 0;
         try {
             if (options_.resume && std::filesystem::exists(result.checkpoint)) {

@@ -24,11 +24,19 @@ std::size_t editDistance(const std::string& a, const std::string& b) {
 }
 
 std::string closestMatch(const std::string& word, const std::vector<std::string>& candidates) {
+    // A candidate that extends the word, or that the word extends ("unit" and "units"), is the likelier
+    // typo: it ranks half an edit closer than its distance, so it wins over an equally distant word ("init").
+    auto isPrefixPair = [&](const std::string& candidate) {
+        const std::size_t shorter = std::min(word.size(), candidate.size());
+        return shorter >= 2 && word.compare(0, shorter, candidate, 0, shorter) == 0;
+    };
     std::string best;
-    std::size_t bestDistance = std::string::npos;
+    std::size_t bestDistance = std::string::npos, bestRank = std::string::npos;
     for (const auto& candidate : candidates) {
         const std::size_t distance = editDistance(word, candidate);
-        if (distance < bestDistance) {
+        const std::size_t rank = 2 * distance - (isPrefixPair(candidate) ? 1 : 0);
+        if (rank < bestRank) {
+            bestRank = rank;
             bestDistance = distance;
             best = candidate;
         }

@@ -4,6 +4,7 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -158,4 +159,65 @@ TEST_CASE("SIGTERM and SIGINT end a run cleanly: trace flushed and finished, sta
     const Eigen::VectorXd steps = reader.readVector("/trace/step");
     REQUIRE(steps.size() > 10);
     CHECK(steps(steps.size() - 1) == steps.size() - 1);  // every step up to the interruption is there
+}
+
+TEST_CASE("gradlab help CMD is CMD --help, which lists positionals by name and readable defaults", "[cli][help]") {
+    const Outcome help = runGradlab("help run");
+    CHECK(help.exitCode == 0);
+    CHECK(help.output == runGradlab("run --help").output);
+    CHECK_THAT(help.output, Contains("usage: gradlab run CONFIG"));
+    CHECK_THAT(help.output, Contains("\n  CONFIG "));
+    CHECK_THAT(help.output, !Contains("--config"));
+    CHECK_THAT(runGradlab("help inspect").output, Contains("\n  FILE "));
+    CHECK_THAT(runGradlab("help sweep").output, Contains("\n  CONFIG "));
+    const Outcome gradcheck = runGradlab("help gradcheck");
+    CHECK_THAT(gradcheck.output, Contains("\n  KIND "));
+    CHECK_THAT(gradcheck.output, Contains("\n  NAME "));
+    CHECK_THAT(gradcheck.output, Contains("(=1e-06)"));
+    CHECK_THAT(gradcheck.output, !Contains("9.99999"));
+    const Outcome unknown = runGradlab("help rnu");
+    CHECK(unknown.exitCode == 2);
+    CHECK_THAT(unknown.output, Contains("unknown command 'rnu' (did you mean 'run'?"));
+    CHECK_THAT(runGradlab("help").output, Contains("help COMMAND"));
+}
+
+TEST_CASE("gradlab run --help lists the exit codes", "[cli][help]") {
+    const Outcome help = runGradlab("run --help");
+    CHECK_THAT(help.output, Contains("exit codes:"));
+    CHECK_THAT(help.output, Contains("0        the run ended: completed, diverged or stopped"));
+    CHECK_THAT(help.output, Contains("1        the run failed"));
+    CHECK_THAT(help.output, Contains("2        bad command-line options"));
+    CHECK_THAT(help.output, Contains("128 + N"));
+}
+
+TEST_CASE("gradlab run -q prints one line for a run that did not complete", "[cli]") {
+    const std::string output = gradlab::testing::scratchPath("quiet_diverged.h5");
+    const Outcome diverged = runGradlab("run " + std::string(GRADLAB_SOURCE_DIR) +
+                                        "/configs/remedies/rnn_exploding.yaml --set training.steps=20 -q -o " + output);
+    CHECK(diverged.exitCode == 0);
+    CHECK_THAT(diverged.output, Contains("run rnn_exploding: diverged ("));
+    CHECK_THAT(diverged.output, Contains(", trace " + output + "\n"));
+    CHECK(std::count(diverged.output.begin(), diverged.output.end(), '\n') == 1);
+    const Outcome completed = runGradlab("run " + kTwoLayer + " --set training.steps=3 -q -o " + output);
+    CHECK(completed.exitCode == 0);
+    CHECK(completed.output.empty());
+}
+
+TEST_CASE("an output folder that cannot be written is reported for the trace", "[cli][errors]") {
+    const Outcome outcome = runGradlab("run " + kTwoLayer + " -o /proc/self/run.h5 --set training.steps=3");
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("(for '/proc/self/run.h5')"));
+    CHECK_THAT(outcome.output, !Contains("ckpt"));
+}
+
+TEST_CASE("a folder given to --plugin-path skips libraries that are not plugins, with a warning", "[cli][plugins]") {
+    const std::string folder = std::string(GRADLAB_TEST_PLUGIN_DIR) + "/no_entry_point";
+    const Outcome outcome = runGradlab("validate " + kTwoLayer + " --plugin-path " + folder);
+    CHECK(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("warning: skipping '" + folder + "/libtest_plugin_no_entry_point.so'"));
+    CHECK_THAT(outcome.output, Contains("not a gradlab plugin"));
+    const Outcome named =
+        runGradlab("validate " + kTwoLayer + " --plugin-path " + folder + "/libtest_plugin_no_entry_point.so");
+    CHECK(named.exitCode == 1);
+    CHECK_THAT(named.output, Contains("is not a gradlab plugin"));
 }

@@ -160,3 +160,84 @@ TEST_CASE("overrides with --set reach any key, and errors in them name the overr
     CHECK_THROWS_WITH(loadRunConfig(path, {"training.steps"}, host), Contains("expected key.path=value"));
     CHECK_THROWS_WITH(loadRunConfig(path, {"model.layers.9.units=3"}, host), Contains("past the end of a list"));
 }
+
+TEST_CASE("a misspelt required key says which key it was meant to be", "[config][errors]") {
+    const std::string message =
+        configError(replaceLine(kValid, "optimizer: {kind: sgd, lr: 0.01}", "optimiser: {kind: sgd, lr: 0.01}"));
+    CHECK_THAT(message, Contains("config.yaml:17:1: optimiser: unknown key, did you mean 'optimizer'? (the required "
+                                 "key 'optimizer' is missing)"));
+    const std::string far = configError(replaceLine(kValid, "optimizer: {kind: sgd, lr: 0.01}", "solver: {kind: sgd}"));
+    CHECK_THAT(far, Contains("missing required key 'optimizer'"));
+    CHECK_THAT(far, !Contains("did you mean"));
+}
+
+TEST_CASE("errors of a key that --set made name the --set", "[config][set][errors]") {
+    const std::string path = writeConfig("set_errors.yaml", kValid);
+    CHECK_THROWS_WITH(loadRunConfig(path, {"foo.bar=1"}, testing::builtinPlugins()),
+                      Contains("--set foo.bar=1: foo: unknown key"));
+    CHECK_THROWS_WITH(loadRunConfig(path, {"training.clip.treshold=1"}, testing::builtinPlugins()),
+                      Contains("--set training.clip.treshold=1: training.clip.treshold: unknown key (did you mean "
+                               "'threshold'?"));
+}
+
+TEST_CASE("an unknown plugin name hints how to load one's own plugins", "[config][errors]") {
+    const std::string message = configError(replaceLine(kValid, "        - relu", "        - myswish"));
+    CHECK_THAT(message, Contains("unknown layer 'myswish'"));
+    CHECK_THAT(message, Contains("--plugin-path DIR or GRADLAB_PLUGIN_PATH"));
+}
+
+TEST_CASE("a null or none layer is removed, so a sweep key can drop a layer", "[config][layers]") {
+    const std::string path = writeConfig("null_layer.yaml", kValid);
+    auto& host = testing::builtinPlugins();
+    const RunConfig full = loadRunConfig(path, {}, host);
+    REQUIRE(full.layers.size() == 8);  // dense, 3 x (dense, relu), dense
+    for (const std::string value : {"null", "~", "none"}) {
+        const RunConfig removed = loadRunConfig(path, {"model.layers.1.layers.1=" + value}, host);
+        REQUIRE(removed.layers.size() == 5);  // the relu of every repeat is gone
+        for (const auto& layer : removed.layers) CHECK(layer.name == "dense");
+        CHECK_THAT(removed.resolvedYaml, !Contains("relu"));
+    }
+    const RunConfig last = loadRunConfig(path, {"model.layers.2=null"}, host);
+    CHECK(last.layers.size() == 7);
+    CHECK(last.layers.back().name == "activation");
+    const std::string all = configError(
+        "name: x\ndata: {kind: random_regression, samples: 8, inputs: 2, outputs: 1}\nmodel:\n  layers: [null, none]\n"
+        "optimizer: sgd\ntraining: {steps: 1}\n");
+    CHECK_THAT(all, Contains("model.layers: every layer is null or none (removed): the model has no layers"));
+    const std::string residual = configError(replaceLine(kValid, "    - {kind: dense, units: 2}",
+                                                         "    - {kind: residual, layers: [null]}\n    - {kind: dense, units: 2}"));
+    CHECK_THAT(residual, Contains("option 'layers': every layer of the list is null or none (removed)"));
+}
+
+TEST_CASE("a CSV whose first row is all numbers needs header: false or an explicit header: true", "[config][data]") {
+    const std::string csv = testing::scratchPath("numbers.csv");
+    std::ofstream(csv) << "0.5,1.25,3\n1,2,3\n4,5,6\n";
+    const std::string named = testing::scratchPath("named.csv");
+    std::ofstream(named) << "x1,x2,y\n1,2,3\n4,5,6\n";
+    auto csvConfig = [](const std::string& file, const std::string& header) {
+        return "name: csv\ndata: {kind: csv, file: " + file + header +
+               "}\nmodel:\n  layers: [{kind: dense, units: 1}]\noptimizer: sgd\ntraining: {steps: 1}\n";
+    };
+    const std::string message = configError(csvConfig(csv, ""));
+    CHECK_THAT(message, Contains("data.file: " + csv + ": the first row (0.5,1.25,3) is all numbers"));
+    CHECK_THAT(message, Contains("'header: false'"));
+    CHECK(configError(csvConfig(csv, ", header: false")).empty());
+    CHECK(configError(csvConfig(csv, ", header: true")).empty());
+    CHECK(configError(csvConfig(named, "")).empty());
+}
+
+TEST_CASE("resolved configs write reals in their shortest exact form", "[config]") {
+    const std::string path = writeConfig("reals.yaml", replaceLine(kValid, "lr: 0.01", "lr: 1e-6"));
+    const RunConfig config = loadRunConfig(path, {"data.validation=0.1"}, testing::builtinPlugins());
+    CHECK_THAT(config.resolvedYaml, Contains("lr: 1e-06"));
+    CHECK_THAT(config.resolvedYaml, Contains("validation: 0.1\n"));
+    CHECK_THAT(config.resolvedYaml, Contains("ratio: 1e-05"));  // a detector default
+    CHECK_THAT(config.resolvedYaml, !Contains("99999"));
+    CHECK_THAT(config.resolvedYaml, !Contains("00000001"));
+    // Read back, the resolved config is the same run: the same reals to the last bit.
+    const std::string again = writeConfig("reals_again.yaml", config.resolvedYaml);
+    const RunConfig reread = loadRunConfig(again, {}, testing::builtinPlugins());
+    CHECK(reread.resolvedYaml == config.resolvedYaml);
+    CHECK(reread.optimizer.options->real("lr") == 1e-6);
+    CHECK(reread.data.validation == 0.1);
+}

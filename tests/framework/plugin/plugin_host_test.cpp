@@ -155,3 +155,15 @@ TEST_CASE("the search path is the built-in folder, then GRADLAB_PLUGIN_PATH, the
     PluginHost host;
     CHECK_THROWS_WITH(host.loadSearchPath({"/does/not/exist"}), Contains("/does/not/exist"));
 }
+
+TEST_CASE("a plugin folder skips libraries that are not plugins, a named one stays an error", "[plugin][loader]") {
+    PluginHost host;
+    const std::string folder = std::string(GRADLAB_TEST_PLUGIN_DIR) + "/no_entry_point";
+    REQUIRE_NOTHROW(host.loadDirectory(folder));  // with a warning on stderr
+    CHECK(host.plugins().empty());
+    REQUIRE_NOTHROW(host.loadSearchPath({folder}));
+    CHECK_THAT(loadError(host, testPlugin("no_entry_point")), Contains("is not a gradlab plugin"));
+    PluginHost other;
+    CHECK_THROWS_WITH(other.loadDirectory(std::string(GRADLAB_TEST_PLUGIN_DIR) + "/wrong_api_version"),
+                      Contains("plugin API version"));
+}

@@ -1,0 +1,194 @@
+"""The plotting tools (tools/plot-*) on real traces and studies of shipped configs: each writes a PNG, and the
+properties the issue asks for (legend outside, shared colour scales, truncated-BPTT zeros, means over seeds)
+are checked on the figure or on the numbers behind it. Every PNG made here was also looked at by eye."""
+
+import importlib.machinery
+import importlib.util
+import os
+import struct
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+import gradlab
+
+from conftest import SOURCE_DIR
+
+TOOLS = os.path.join(SOURCE_DIR, "tools")
+
+
+def tool(name, *arguments, expect_success=True):
+    """Run tools/NAME with Debian's python; return the CompletedProcess."""
+    process = subprocess.run([sys.executable, os.path.join(TOOLS, name), *map(str, arguments)],
+                             capture_output=True, text=True, timeout=300)
+    if expect_success:
+        assert process.returncode == 0, process.stderr
+    else:  # 1 for an error of the data, 2 for bad options (argparse)
+        assert process.returncode in (1, 2), process.stdout + process.stderr
+    return process
+
+
+def load_tool(name):
+    """Import tools/NAME (a script without .py) as a module, to test its functions."""
+    loader = importlib.machinery.SourceFileLoader(name.replace("-", "_"), os.path.join(TOOLS, name))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+def png_size(path):
+    """(width, height) of a PNG, after checking its signature."""
+    with open(path, "rb") as file:
+        header = file.read(24)
+    assert header[:8] == b"\x89PNG\r\n\x1a\n" and header[12:16] == b"IHDR", path
+    assert os.path.getsize(path) > 5000, path
+    return struct.unpack(">II", header[16:24])
+
+
+# --- plot-study-metric --------------------------------------------------------------------------------------------
+
+def test_study_metric_means_over_seeds_by_hue(batchnorm_study, tmp_path):
+    output = tmp_path / "metric.png"
+    tool("plot-study-metric", batchnorm_study, "--x", "repeat", "--hue", "model.layers.0.layers.1",
+         "--metric", "final_loss", "-o", output)
+    assert png_size(output)[0] >= 600
+    module = load_tool("plot-study-metric")
+    values = numpy.array([0.1, 0.01, 0.001])
+    centre, low, high = module.summarise(values, geometric=True)
+    assert centre == pytest.approx(0.01) and (low, high) == (0.001, 0.1)
+    assert module.summarise(values, geometric=False)[0] == pytest.approx(0.037)
+
+
+def test_study_metric_log_axes_where_fitting():
+    module = load_tool("plot-study-metric")
+    assert module.wants_log([1e-6, 1e-3, 1.0], "auto")
+    assert not module.wants_log([0.1, 0.2, 0.5], "auto")
+    assert not module.wants_log([-1.0, 1e3], "auto")
+    assert module.wants_log([0.1, 0.2], "on") and not module.wants_log([1e-9, 1], "off")
+
+
+def test_study_metric_on_a_float_key_with_diverged_runs(large_study, tmp_path):
+    output = tmp_path / "lr.png"
+    process = tool("plot-study-metric", large_study, "--x", "lr", "--metric", "final_loss", "-o", output)
+    png_size(output)
+    assert "have no finite final_loss" in process.stderr  # diverged runs are counted, not drawn
+
+
+def test_study_metric_errors_name_the_study_and_the_choices(batchnorm_study, tmp_path):
+    bad = tmp_path / "bad.png"
+    process = tool("plot-study-metric", batchnorm_study, "--x", "repeat", "--metric", "final_eval_lss", "-o", bad,
+                   expect_success=False)
+    assert "no numeric column 'final_eval_lss'" in process.stderr and "final_loss" in process.stderr
+    process = tool("plot-study-metric", batchnorm_study, "--x", "repeat", "--metric", "final_loss", "-o", bad,
+                   expect_success=False)
+    assert "swept key model.layers.0.layers.1 takes 2 values" in process.stderr and "--hue" in process.stderr
+    process = tool("plot-study-metric", batchnorm_study, "--x", "depth", "--metric", "final_loss", "-o", bad,
+                   expect_success=False)
+    assert "no column or swept key 'depth'" in process.stderr
+    assert not bad.exists()
+
+
+def test_study_metric_reads_metrics_a_newer_index_adds(batchnorm_study, copy_of, tmp_path):
+    import h5py
+    index = copy_of(os.path.join(batchnorm_study, "study.h5"))
+    for name in os.listdir(batchnorm_study):  # the traces, relative to the index
+        if name == "runs":
+            os.symlink(os.path.join(batchnorm_study, name), tmp_path / name)
+    frame = gradlab.open_study(index)
+    ratio = numpy.where(frame["model.layers.0.layers.1"] == "batchnorm", 0.5, 1e-6) * frame["repeat"]
+    with h5py.File(index, "a") as file:
+        file["runs/signal_ratio_init"] = ratio.to_numpy(dtype=float)
+    output = tmp_path / "ratio.png"
+    tool("plot-study-metric", index, "--x", "repeat", "--hue", "1", "--metric", "signal_ratio_init", "-o", output)
+    png_size(output)
+
+
+# --- plot-study-loss ----------------------------------------------------------------------------------------------
+
+def legend_outside_axes(figure):
+    """Whether every legend of the figure's first axes lies right of the axes, inside the figure."""
+    figure.canvas.draw()
+    axes = figure.axes[0]
+    renderer = figure.canvas.get_renderer()
+    legend_box = axes.get_legend().get_window_extent(renderer)
+    axes_box = axes.get_window_extent(renderer)
+    figure_box = figure.bbox
+    return legend_box.x0 >= axes_box.x1 and legend_box.x1 <= figure_box.x1 + 1
+
+
+def loss_figure(study, hue):
+    module = load_tool("plot-study-loss")
+    frame = gradlab.open_study(study)
+    curves = {row: module.read_loss_curve(frame.at[row, "trace"], False) for row in frame.index}
+    hue_key = gradlab.resolve_key(frame, hue) if hue else None
+    return module.draw(frame, curves, hue_key, True, False, "test"), frame
+
+
+def test_study_loss_with_36_runs_keeps_the_legend_outside(large_study, tmp_path):
+    figure, frame = loss_figure(large_study, None)
+    assert len(frame) == 36
+    assert legend_outside_axes(figure)
+    assert len(figure.axes[0].get_legend().get_texts()) == 36
+    title = figure.axes[0].title
+    assert figure.bbox.contains(*title.get_window_extent().p0) and figure.bbox.contains(*title.get_window_extent().p1)
+    output = tmp_path / "loss.png"
+    tool("plot-study-loss", large_study, "--log", "-o", output)
+    png_size(output)
+
+
+def test_study_loss_hue_gives_one_colour_and_entry_per_value(large_study, tmp_path):
+    figure, frame = loss_figure(large_study, "lr")
+    labels = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert sorted(labels) == sorted(f"lr={value}" for value in set(frame["lr"])) and len(labels) == 6
+    assert legend_outside_axes(figure)
+    curves = [line for line in figure.axes[0].get_lines() if line.get_marker() != "X"]
+    assert len(curves) == 36
+    assert len({str(line.get_color()) for line in curves}) == 6  # one colour per learning rate
+    output = tmp_path / "loss-hue.png"
+    tool("plot-study-loss", large_study, "--log", "--hue", "lr", "-o", output)
+    png_size(output)
+    process = tool("plot-study-loss", large_study, "--hue", "momentum", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "no column or swept key 'momentum'" in process.stderr
+
+
+# --- plot-gradient-flow -------------------------------------------------------------------------------------------
+
+def test_gradient_flow_relative_to_output_and_fixed_scale(traces, tmp_path):
+    module = load_tool("plot-gradient-flow")
+    trace = gradlab.open_trace(traces["deep"])
+    norms = trace.per_layer("signal_grad_norm").pivot(index="step", columns="layer", values="value")
+    norms = norms[trace.layer_names].to_numpy()
+    relative = module.relative_to_output(norms)
+    numpy.testing.assert_allclose(relative[:, -1], 1.0)
+    numpy.testing.assert_allclose(relative[:, 0], norms[:, 0] / norms[:, -1])
+    output = tmp_path / "flow-relative.png"
+    tool("plot-gradient-flow", traces["deep"], "--relative-to-output", "--vmin", "-14", "--vmax", "0", "-o", output)
+    png_size(output)
+    process = tool("plot-gradient-flow", traces["deep"], "--vmin", "1", "--vmax", "0", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "--vmin 1.0 must be below --vmax 0.0" in process.stderr
+
+
+def test_gradient_flow_vmin_vmax_set_the_colour_scale(traces, tmp_path):
+    output = tmp_path / "flow-scale.png"
+    process = tool("plot-gradient-flow", traces["deep"], "--vmin", "-3", "--vmax", "3", "-o", output)
+    png_size(output)
+    assert "outside the data's log10 range" in process.stderr  # the deep sigmoid's first layers are ~1e-13
+
+
+# --- plot-timesteps -----------------------------------------------------------------------------------------------
+
+def test_timesteps_show_truncated_bptt_zeros(traces, tmp_path):
+    module = load_tool("plot-timesteps")
+    table = gradlab.open_trace(traces["lstm"]).timesteps()
+    logs, zeros, non_finite = module.split_norms(table.to_numpy())
+    assert zeros[:, :80].all() and not zeros[:, 80:].any() and not non_finite.any()
+    assert numpy.isnan(logs[:, :80]).all() and numpy.isfinite(logs[:, 80:]).all()
+    config = gradlab.open_trace(traces["lstm"]).attrs["config"]
+    assert module.truncation_of(config, "layers.0.lstm") == 20
+    output = tmp_path / "timesteps.png"
+    tool("plot-timesteps", traces["lstm"], "-o", output)
+    png_size(output)
