@@ -99,6 +99,8 @@ def test_study_metric_reads_metrics_a_newer_index_adds(batchnorm_study, copy_of,
     frame = gradlab.open_study(index)
     ratio = numpy.where(frame["model.layers.0.layers.1"] == "batchnorm", 0.5, 1e-6) * frame["repeat"]
     with h5py.File(index, "a") as file:
+        if "signal_ratio_init" in file["runs"]:
+            del file["runs/signal_ratio_init"]
         file["runs/signal_ratio_init"] = ratio.to_numpy(dtype=float)
     output = tmp_path / "ratio.png"
     tool("plot-study-metric", index, "--x", "repeat", "--hue", "1", "--metric", "signal_ratio_init", "-o", output)

@@ -80,6 +80,9 @@ void readImageData(MapReader& reader, const ConfigNode& node, std::uint64_t runS
 /// sample to column names: refuse it and ask for `header: false` (or an explicit `header: true`). A file that
 /// cannot be read is left to the data loader, which names it.
 void refuseNumericHeader(const ConfigNode& fileNode, const std::string& path) {
+    // Only a regular file is looked into: opening a FIFO would block, and the loader refuses it by name.
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error)) return;
     std::ifstream stream(path);
     std::string line;
     while (std::getline(stream, line) && line.find_first_not_of(" \t\r") == std::string::npos) {
