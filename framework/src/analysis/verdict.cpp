@@ -30,10 +30,6 @@ std::string describeEvent(const TraceEvent& event) {
     return text;
 }
 
-bool finished(const std::string& status) {
-    return status == "completed" || status == "diverged" || status == "stopped";
-}
-
 /// The verdict and its main evidence, by the rules of verdict.hpp.
 Verdict decide(const Diagnosis& diagnosis, std::vector<std::string>& evidence) {
     if (diagnosis.tracedSteps == 0 && diagnosis.events.empty() && diagnosis.status != "diverged") {
@@ -167,7 +163,7 @@ std::string verdictRules() {
 void decideVerdict(Diagnosis& diagnosis) {
     diagnosis.evidence.clear();
     diagnosis.verdict = decide(diagnosis, diagnosis.evidence);
-    if (diagnosis.verdict != Verdict::unknown && !finished(diagnosis.status))
+    if (diagnosis.verdict != Verdict::unknown && !isFinishedStatus(diagnosis.status))
         diagnosis.evidence.push_back("the run did not finish (status " + diagnosis.status + "): the verdict covers " +
                                      "the traced steps " + std::to_string(diagnosis.firstStep) + " .. " +
                                      std::to_string(diagnosis.lastStep));

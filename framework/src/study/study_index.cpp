@@ -186,10 +186,6 @@ std::string utcTimestamp() {
     return text;
 }
 
-bool isFinishedStatus(const std::string& status) {
-    return status == "completed" || status == "diverged" || status == "stopped";
-}
-
 RunOutcome readRunOutcome(const std::string& tracePath) {
     RunOutcome outcome;
     // The status attribute is required: a trace without one is damaged (diagnose() would call it "unknown").

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "analysis/diagnosis.hpp"
+#include "trace/trace_schema.hpp"
 
 namespace gradlab::study {
 
@@ -44,9 +45,8 @@ const std::vector<MetricColumn>& metricColumns();
 /// readable trace.
 RunOutcome readRunOutcome(const std::string& tracePath);
 
-/// True for the statuses of a run that reached its end: completed, diverged and stopped. Resuming a study
-/// skips such runs and redoes the others.
-bool isFinishedStatus(const std::string& status);
+/// The one rule of a finished run (trace/trace_schema.hpp): resuming a study skips such runs.
+using gradlab::isFinishedStatus;
 
 /// One run of a study, one row of /runs.
 struct StudyRow {

@@ -98,10 +98,11 @@ StudyIndex sortedStudy(const StudyIndex& index, const std::string& key) {
         std::stable_sort(sorted.rows.begin(), sorted.rows.end(),
                          [&](const StudyRow& a, const StudyRow& b) { return text(a) < text(b); });
     };
-    if (key == "name") return byText([](const StudyRow& row) { return row.name; }), sorted;
-    if (key == "status") return byText([](const StudyRow& row) { return row.status; }), sorted;
-    if (key == "verdict") return byText([](const StudyRow& row) { return row.verdict; }), sorted;
     if (key == "index") return sorted;
+    if (key == "name" || key == "status" || key == "verdict") {
+        byText([&](const StudyRow& row) { return key == "name" ? row.name : key == "status" ? row.status : row.verdict; });
+        return sorted;
+    }
     if (key == "final_loss" || key == "diverged_at" || key == "seed") {
         std::stable_sort(sorted.rows.begin(), sorted.rows.end(), [&](const StudyRow& a, const StudyRow& b) {
             if (key == "seed") return a.seed < b.seed;

@@ -25,6 +25,12 @@ struct Event {
     std::string message;
 };
 
+/// True for the statuses of a run that reached its end: completed, diverged and stopped (running,
+/// interrupted and failed runs did not). The verdict says so in its evidence; a resumed study skips such runs.
+inline bool isFinishedStatus(const std::string& status) {
+    return status == "completed" || status == "diverged" || status == "stopped";
+}
+
 namespace schema {
 
 /// The /events group and its columns.

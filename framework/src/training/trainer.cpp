@@ -15,7 +15,6 @@
 #include <iostream>
 #include <sstream>
 
-#include "gradlab/recurrent.hpp"
 #include "checkpoint/checkpoint.hpp"
 #include "data/batcher.hpp"
 #include "data/dataset.hpp"
@@ -33,9 +32,7 @@
 #include "training/memory_budget.hpp"
 #include "training/output_lock.hpp"
 #include "training/schedule.hpp"
-#include "theory/mean_field.hpp"
 #include "util/safe_files.hpp"
-#include "config/plugin_spec_reader.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
