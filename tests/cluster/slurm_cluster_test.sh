@@ -282,8 +282,10 @@ if len(set(cluster["name"])) != len(cluster["name"]):
     problems.append("a run name appears twice")
 for key in sorted(set(cluster) & set(local)):
     if key == "final_loss":
-        continue  # compared bit for bit as final_loss_bits (NaN == NaN there)
-    if len(cluster[key]) != len(local[key]) or not np.array_equal(cluster[key], local[key]):
+        continue  # compared bit for bit as final_loss_bits; other float columns count NaN == NaN
+    floating = np.asarray(cluster[key]).dtype.kind == "f" and np.asarray(local[key]).dtype.kind == "f"
+    if len(cluster[key]) != len(local[key]) or not np.array_equal(cluster[key], local[key],
+                                                                   equal_nan=floating):
         problems.append(f"{key}: {list(cluster[key])} vs {list(local[key])}")
 if problems:
     print("the cluster's study differs from the local one:\n  " + "\n  ".join(problems))
