@@ -188,6 +188,69 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
     return data;
 }
 
+/// `probes:`: a list of probe plugins, each with its schedule (every, at, at_init, at_end), its name (default:
+/// its kind), its batch (`batch`, `from: train|eval`) or the layers it starts from (`from: [layer names]`).
+std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& host, MapReader& parent) {
+    std::vector<ProbeConfig> probes;
+    YAML::Node resolvedList(YAML::NodeType::Sequence);
+    if (list.yaml().IsDefined() && !list.isNull()) {
+        if (!list.isSequence()) list.fail("expected a list of probes, e.g. [{kind: jacobian_spectrum, every: 100}]");
+        for (const ConfigNode& item : list.items()) {
+            ProbeConfig probe;
+            YAML::Node resolvedOne(YAML::NodeType::Map);
+            bool scheduled = false;
+            probe.spec = readPluginSpec(item, PluginKind::probe, host, resolvedOne, [&](MapReader& keys) {
+                probe.name = keys.string("name", "");
+                probe.every = keys.integer("every", 0, 0, kMaxInt);
+                ConfigNode at = keys.optional("at");
+                YAML::Node resolvedAt(YAML::NodeType::Sequence);
+                if (at.yaml().IsDefined() && !at.isNull()) {
+                    if (!at.isSequence()) at.fail("expected a list of steps, e.g. [0, 100, 1000]");
+                    for (const ConfigNode& step : at.items()) {
+                        const std::int64_t value = step.asInteger();
+                        if (value < 0) step.fail("a probe step counts updates from 0, got " + std::to_string(value));
+                        probe.at.push_back(value);
+                        resolvedAt.push_back(value);
+                    }
+                }
+                keys.resolve("at", resolvedAt);
+                probe.atInit = keys.boolean("at_init", false);
+                probe.atEnd = keys.boolean("at_end", false);
+                probe.batch = keys.integer("batch", 32, 1, 1000000);
+                ConfigNode from = keys.optional("from");
+                if (from.yaml().IsDefined() && from.isSequence()) {
+                    YAML::Node resolvedFrom(YAML::NodeType::Sequence);
+                    for (const ConfigNode& layer : from.items()) {
+                        probe.fromLayers.push_back(layer.asString());
+                        resolvedFrom.push_back(probe.fromLayers.back());
+                    }
+                    if (probe.fromLayers.empty()) from.fail("expected 'train', 'eval' or a non-empty list of layer names");
+                    keys.resolve("from", resolvedFrom);
+                } else {
+                    probe.from = keys.choice("from", "train", {"train", "eval"}) == "eval" ? ProbeSource::eval
+                                                                                           : ProbeSource::train;
+                }
+                scheduled = probe.every > 0 || !probe.at.empty() || probe.atInit || probe.atEnd;
+            });
+            if (probe.name.empty()) probe.name = probe.spec.name;
+            resolvedOne["name"] = probe.name;
+            if (!scheduled)
+                item.fail("probe '" + probe.name + "' has no schedule: give 'every: k', 'at: [steps]', 'at_init: true' "
+                          "or 'at_end: true'");
+            if (probe.name.find('/') != std::string::npos || probe.name == "." || probe.name == "..")
+                item.fail("probe name '" + probe.name + "' cannot be an HDF5 group name (no '/', '.' or '..')");
+            for (const ProbeConfig& other : probes)
+                if (other.name == probe.name)
+                    item.fail("two probes are named '" + probe.name + "': give one of them another 'name:'");
+            resolvedList.push_back(resolvedOne);
+            probes.push_back(std::move(probe));
+        }
+    }
+    // Without probes the resolved config stays as it was before probes existed (checkpoints compare it).
+    if (!probes.empty()) parent.resolve("probes", resolvedList);
+    return probes;
+}
+
 /// `detectors:`: per detector its thresholds and `action: record | stop`.
 DetectorsConfig readDetectors(const ConfigNode& given, YAML::Node resolved, const ConfigNode& root) {
     DetectorsConfig config;
@@ -370,6 +433,10 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
     }
 
     config.detectors = readDetectors(reader.optional("detectors"), reader.resolvedChild("detectors"), root);
+
+    config.probes = readProbes(reader.optional("probes"), host, reader);
+    if (!config.probes.empty() && !config.trace.enabled)
+        reader.node().child("probes").fail("probes write their tables into the trace: remove 'probes' or set trace.enabled: true");
 
     config.output = reader.string("output", "runs/" + config.name + ".h5");
     reader.finish();

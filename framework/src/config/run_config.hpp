@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config_node.hpp"
+#include "config/probe_config.hpp"
 #include "data/data_config.hpp"
 #include "plugin/plugin_host.hpp"
 #include "training/clipping.hpp"
@@ -69,6 +70,7 @@ struct RunConfig {
     TraceConfig trace;
     CheckpointConfig checkpoint;
     DetectorsConfig detectors;
+    std::vector<ProbeConfig> probes;  ///< `probes:`, in config order
     std::string output;
     std::string resolvedYaml;  ///< every key with its value, defaults included, repeats expanded
 };

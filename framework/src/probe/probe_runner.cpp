@@ -1,0 +1,476 @@
+#include "probe/probe_runner.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+
+#include "config/config_node.hpp"
+#include "gradlab/random.hpp"
+#include "theory/mean_field.hpp"
+#include "util/suggest.hpp"
+
+namespace gradlab {
+
+std::string probeGroup(const std::string& probeName) { return "/probes/" + probeName; }
+
+namespace {
+
+/// A seed for probe `name`'s batch that no training stream shares: the run's seed mixed with the name
+/// (FNV-1a), so that adding, removing or reordering probes changes no other stream.
+std::uint64_t probeSeed(std::uint64_t runSeed, const std::string& name) {
+    std::uint64_t hash = 0xcbf29ce484222325ull ^ (runSeed * 0x9e3779b97f4a7c15ull);
+    for (unsigned char c : std::string("probe:") + name) {
+        hash ^= c;
+        hash *= 0x100000001b3ull;
+    }
+    return hash;
+}
+
+/// Samples `indices` of a dataset matrix (one sequence per column, timestep-major rows) in the layers' layout
+/// [rows / timesteps x (timesteps * count)], step t of sample b in column t * count + b.
+template <typename Scalar>
+void gatherLayout(const Eigen::MatrixXd& source, Index timesteps, const std::vector<Index>& indices,
+                  Matrix<Scalar>& out) {
+    const Index rows = source.rows() / timesteps;
+    const Index count = static_cast<Index>(indices.size());
+    out.resize(rows, timesteps * count);
+    for (Index b = 0; b < count; ++b)
+        for (Index t = 0; t < timesteps; ++t)
+            out.col(t * count + b) = source.block(t * rows, indices[static_cast<std::size_t>(b)], rows, 1).template cast<Scalar>();
+}
+
+}  // namespace
+
+/// The context one probe sees (gradlab/probe.hpp). The runner guards training state around a probe step; the
+/// context does the rest: its own copy of the input it ran forward on, its own input gradient, checks.
+template <typename Scalar>
+class HostProbeContext final : public ProbeContext<Scalar> {
+public:
+    using MatrixType = Matrix<Scalar>;
+
+    HostProbeContext(const ProbeConfig& probe, const RunConfig& config, Network<Scalar>& network, Loss<Scalar>& loss,
+                     const data::Dataset& source, const MeanFieldView& meanField)
+        : probe_(probe), network_(network), loss_(loss), meanField_(meanField), totalSteps_(config.training.steps) {
+        const std::string where = probe.spec.where + ": probe '" + probe.name + "'";
+        if (source.samples() < probe.batch)
+            throw ConfigError(where + ": batch " + std::to_string(probe.batch) + " is larger than the " +
+                              (probe.from == ProbeSource::eval ? "validation" : "training") + " data (" +
+                              std::to_string(source.samples()) + " samples)");
+        // Without replacement, by a partial Fisher-Yates shuffle of a stream no training code draws from.
+        Random random(probeSeed(config.seed, probe.name));
+        std::vector<Index> order(static_cast<std::size_t>(source.samples()));
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<Index>(i);
+        for (std::size_t i = 0; i < static_cast<std::size_t>(probe.batch); ++i) {
+            const std::size_t j = i + static_cast<std::size_t>(random.below(order.size() - i));
+            std::swap(order[i], order[j]);
+        }
+        order.resize(static_cast<std::size_t>(probe.batch));
+        gatherLayout(source.inputs, source.timesteps, order, batch_);
+        gatherLayout(source.targets, source.targetTimesteps, order, targets_);
+
+        Shape input = source.inputShape();
+        inputShape_ = input;
+        for (std::size_t l = 0; l < network.size(); ++l) {
+            layers_.push_back({network.layerNames()[l], network.layerKinds()[l], input, network.outputShape(l)});
+            input = network.outputShape(l);
+        }
+        for (const std::string& name : probe.fromLayers) {
+            const auto& names = network.layerNames();
+            const auto found = std::find(names.begin(), names.end(), name);
+            if (found == names.end())
+                throw ConfigError(where + ": from: no layer '" + name + "'" + suggestionSuffix(name, names));
+            fromLayers_.push_back(static_cast<std::size_t>(found - names.begin()));
+        }
+        for (const auto& parameter : network.parameters()) names_.push_back(parameter.name);
+    }
+
+    /// Starts a probe step: `trainingGradients` hold the training gradients (swapped out by the runner).
+    void begin(std::int64_t step, trace::TraceWriter& writer, const std::vector<MatrixType>& trainingGradients) {
+        step_ = step;
+        writer_ = &writer;
+        trainingGradients_ = &trainingGradients;
+        forwardDone_ = false;
+        trace::Table& table = writer.table(probeGroup(probe_.name));
+        if (!declared_) {
+            stepColumn_ = table.addColumn("step", 0, trace::ColumnType::int64);
+            declared_ = true;
+        }
+        table.setInteger(stepColumn_, step);
+    }
+
+    /// Ends a probe step: commits its row.
+    void end() {
+        writer_->table(probeGroup(probe_.name)).commit();
+        writer_ = nullptr;
+        trainingGradients_ = nullptr;
+    }
+
+    std::int64_t step() const override { return step_; }
+    std::int64_t totalSteps() const override { return totalSteps_; }
+    const std::vector<LayerInfo>& layers() const override { return layers_; }
+    Shape inputShape() const override { return inputShape_; }
+    const std::vector<std::size_t>& fromLayers() const override { return fromLayers_; }
+    std::size_t parameterCount() const override { return names_.size(); }
+    const std::string& parameterName(std::size_t i) const override { return names_.at(i); }
+    const MatrixType& parameterValue(std::size_t i) const override {
+        checkParameter(i);
+        return network_.parameters()[i].parameter->value;
+    }
+    const MatrixType& parameterGradient(std::size_t i) const override {
+        checkParameter(i);
+        return (*trainingGradients_)[i];
+    }
+    const MatrixType& layerParameter(std::size_t layer, const std::string& name) const override {
+        checkLayer(layer, "layerParameter");
+        return network_.layer(layer).param(name).value;
+    }
+    const MeanFieldView& meanField() const override { return meanField_; }
+    const MatrixType& batch() const override { return batch_; }
+    const MatrixType& batchTargets() const override { return targets_; }
+    Index batchSize() const override { return probe_.batch; }
+
+    const MatrixType& forward(const MatrixType& x, Phase phase) override {
+        if (x.rows() != inputShape_.features || x.cols() == 0 || x.cols() % inputShape_.timesteps != 0)
+            throw Error("probe '" + probe_.name + "': forward input must be [" + std::to_string(inputShape_.features) +
+                        " x (" + std::to_string(inputShape_.timesteps) + " * B)], got [" + std::to_string(x.rows()) +
+                        " x " + std::to_string(x.cols()) + "]");
+        input_ = x;  // kept: backward needs it, and the caller's x may not outlive this call
+        forwardDone_ = true;
+        return network_.forward(input_, phase);
+    }
+    const MatrixType& layerInput(std::size_t layer) const override {
+        checkLayer(layer, "layerInput");
+        requireForward("layerInput");
+        return layer == 0 ? input_ : network_.output(layer - 1);
+    }
+    const MatrixType& layerOutput(std::size_t layer) const override {
+        checkLayer(layer, "layerOutput");
+        requireForward("layerOutput");
+        return network_.output(layer);
+    }
+
+    const MatrixType& backward(const MatrixType& upstream, std::size_t top) override {
+        checkLayer(top, "backward");
+        requireForward("backward");
+        const MatrixType& output = network_.output(top);
+        if (upstream.rows() != output.rows() || upstream.cols() != output.cols())
+            throw Error("probe '" + probe_.name + "': backward at " + layers_[top].name + " needs an upstream [" +
+                        std::to_string(output.rows()) + " x " + std::to_string(output.cols()) + "], got [" +
+                        std::to_string(upstream.rows()) + " x " + std::to_string(upstream.cols()) + "]");
+        network_.signalBuffer(top) = upstream;
+        network_.zeroGradients();  // the scratch gradients (the training ones are swapped out)
+        network_.backwardFrom(top, input_, &inputGradient_, false);
+        backwardTop_ = top;
+        forwardDone_ = false;  // one backward per forward (the layer contract)
+        return inputGradient_;
+    }
+    const MatrixType& signal(std::size_t layer) const override {
+        checkLayer(layer, "signal");
+        if (layer > backwardTop_)
+            throw Error("probe '" + probe_.name + "': signal(" + std::to_string(layer) + ") above the last backward's top " +
+                        std::to_string(backwardTop_));
+        return network_.signal(layer);
+    }
+    const MatrixType& scratchGradient(std::size_t i) const override {
+        checkParameter(i);
+        return network_.parameters()[i].parameter->grad;
+    }
+
+    double lossGradient(const MatrixType& x, const MatrixType& targets, Phase phase) override {
+        const MatrixType& prediction = forward(x, phase);
+        const double value = loss_.evaluate(prediction, targets, lossGradient_);
+        backward(lossGradient_, layers_.size() - 1);
+        return value;
+    }
+
+    MatrixType& perturbableValue(std::size_t i) override {
+        checkParameter(i);
+        if (!perturbing_)
+            throw Error("probe '" + probe_.name + "': parameter '" + names_[i] +
+                        "' changed outside a ScopedPerturbation (which restores it)");
+        return network_.parameters()[i].parameter->value;
+    }
+
+    void write(const std::string& table, const std::vector<Index>& cellShape, const double* values) override {
+        if (writer_ == nullptr) throw Error("probe '" + probe_.name + "': write() outside observe()");
+        if (table == "step") throw Error("probe '" + probe_.name + "': table 'step' is the host's");
+        trace::Table& group = writer_->table(probeGroup(probe_.name));
+        trace::ColumnId column{};
+        bool known = false;
+        for (const auto& entry : columns_)
+            if (entry.first == table) {
+                column = entry.second;
+                known = true;
+            }
+        if (!known) {
+            try {
+                column = group.addArrayColumn(table, cellShape);
+            } catch (const Error& error) {
+                throw Error("probe '" + probe_.name + "': table '" + table + "' first written after the first probe step (" +
+                            error.what() + "); write every table at every step, NaN where there is no value");
+            }
+            columns_.emplace_back(table, column);
+        }
+        if (group.cellShape(column) != cellShape)
+            throw Error("probe '" + probe_.name + "': table '" + table + "' written with another cell shape than at its "
+                        "first step");
+        Index count = 1;
+        for (Index extent : cellShape) count *= extent;
+        std::copy_n(values, count, group.row(column));
+    }
+
+    void setAttribute(const std::string& group, const std::string& key, double value) override {
+        if (writer_ == nullptr) throw Error("probe '" + probe_.name + "': setAttribute() outside observe()");
+        writer_->setGroupAttribute(subgroup(group), key, value);
+    }
+    void setAttribute(const std::string& group, const std::string& key, const std::string& value) override {
+        if (writer_ == nullptr) throw Error("probe '" + probe_.name + "': setAttribute() outside observe()");
+        writer_->setGroupAttribute(subgroup(group), key, value);
+    }
+
+protected:
+    void beginPerturbation() override {
+        if (perturbing_) throw Error("probe '" + probe_.name + "': a ScopedPerturbation is already alive");
+        const auto& parameters = network_.parameters();
+        savedValues_.resize(parameters.size());
+        for (std::size_t i = 0; i < parameters.size(); ++i) savedValues_[i] = parameters[i].parameter->value;
+        perturbing_ = true;
+    }
+    void endPerturbation() noexcept override {
+        const auto& parameters = network_.parameters();
+        for (std::size_t i = 0; i < parameters.size(); ++i) parameters[i].parameter->value = savedValues_[i];
+        perturbing_ = false;
+    }
+
+private:
+    void checkParameter(std::size_t i) const {
+        if (i >= names_.size())
+            throw Error("probe '" + probe_.name + "': parameter " + std::to_string(i) + " out of range (" +
+                        std::to_string(names_.size()) + " parameters)");
+    }
+    void checkLayer(std::size_t layer, const char* what) const {
+        if (layer >= layers_.size())
+            throw Error("probe '" + probe_.name + "': " + what + "(" + std::to_string(layer) + "): layer out of range (" +
+                        std::to_string(layers_.size()) + " layers)");
+    }
+    /// Layer inputs and outputs need some forward; a backward needs one of its own (the layer contract).
+    void requireForward(const char* what) const {
+        const bool backward = std::string(what) == "backward";
+        if (backward ? !forwardDone_ : input_.size() == 0)
+            throw Error(std::string("probe '") + probe_.name + "': " + what + "() needs a forward() first" +
+                        (backward ? " (one backward per forward)" : ""));
+    }
+    std::string subgroup(const std::string& group) const {
+        if (group.empty() || group.find('/') != std::string::npos || group == "." || group == "..")
+            throw Error("probe '" + probe_.name + "': invalid group name '" + group + "'");
+        return probeGroup(probe_.name) + "/" + group;
+    }
+
+    const ProbeConfig& probe_;
+    Network<Scalar>& network_;
+    Loss<Scalar>& loss_;
+    const MeanFieldView& meanField_;
+    std::int64_t totalSteps_ = 0;
+    std::int64_t step_ = 0;
+    std::vector<LayerInfo> layers_;
+    Shape inputShape_;
+    std::vector<std::size_t> fromLayers_;
+    std::vector<std::string> names_;
+    MatrixType batch_, targets_, input_, inputGradient_, lossGradient_;
+    std::vector<MatrixType> savedValues_;
+    bool perturbing_ = false;
+    bool forwardDone_ = false;
+    std::size_t backwardTop_ = 0;
+    trace::TraceWriter* writer_ = nullptr;
+    const std::vector<MatrixType>* trainingGradients_ = nullptr;
+    bool declared_ = false;
+    trace::ColumnId stepColumn_{};
+    std::vector<std::pair<std::string, trace::ColumnId>> columns_;
+};
+
+template <typename Scalar>
+MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, const PluginHost& host) {
+    MeanFieldView view;
+    std::vector<std::size_t> dense;
+    const PluginSpec* activation = nullptr;
+    const auto& names = network.layerNames();
+    for (std::size_t l = 0; l < config.layers.size() && l < network.size(); ++l) {
+        const PluginSpec& spec = config.layers[l];
+        const PluginSpec* used = nullptr;
+        if (spec.name == "dense") {
+            dense.push_back(l);
+            used = &spec.options->plugin("activation");
+        } else if (spec.name == "activation") {
+            used = &spec.options->plugin("activation");
+        } else {
+            view.note = "layer " + names[l] + " (" + spec.name + ") is neither a dense layer nor an element-wise activation";
+            return view;
+        }
+        if (used->name == "identity") continue;
+        ++view.activationLayers;
+        if (activation != nullptr && used->name != activation->name) {
+            view.note = "mixed activations (" + activation->name + " and " + used->name + ")";
+            return view;
+        }
+        activation = used;
+    }
+    view.denseLayers = static_cast<std::int64_t>(dense.size());
+    if (activation == nullptr) {
+        view.note = "the model has no activation (a linear network)";
+        return view;
+    }
+    if (dense.empty()) {
+        view.note = "no dense layer";
+        return view;
+    }
+    view.activation = activation->name;
+    view.squareLayers = true;
+    for (std::size_t l : dense) {
+        const auto& weight = network.layer(l).param("W").value;
+        if (weight.rows() != weight.cols()) view.squareLayers = false;
+    }
+    // The hidden dense layers (all but the readout, and the first when there are at least two others) set
+    // sigma_w^2 and sigma_b^2, as for /theory.
+    std::vector<std::size_t> hidden(dense.begin(), dense.end() - (dense.size() > 1 ? 1 : 0));
+    if (hidden.size() >= 2) hidden.erase(hidden.begin());
+    double weightVariance = 0, biasVariance = 0;
+    for (std::size_t l : hidden) {
+        Layer<Scalar>& layer = network.layer(l);
+        const Matrix<double> weight = layer.param("W").value.template cast<double>();
+        weightVariance += weight.squaredNorm() / static_cast<double>(weight.rows());
+        if (config.layers[l].options->boolean("bias")) {
+            const Matrix<double> bias = layer.param("b").value.template cast<double>();
+            biasVariance += bias.squaredNorm() / static_cast<double>(bias.size());
+        }
+    }
+    view.sigmaW2 = weightVariance / static_cast<double>(hidden.size());
+    view.sigmaB2 = biasVariance / static_cast<double>(hidden.size());
+    // applyInitOverrides put a config's `init: {W: ...}` here, so this is the initializer that ran.
+    view.weightInit = network.layer(hidden.front()).param("W").init.initializer.kind;
+    if (!std::isfinite(view.sigmaW2) || !std::isfinite(view.sigmaB2)) {
+        view.note = "the initial weights' variance is not finite";
+        return view;
+    }
+    auto function = host.makeActivation<double>(*activation);
+    function->build(1);
+    Random random(0);
+    std::vector<NamedParameter<double>> parameters;
+    function->collectParameters("", parameters);
+    for (auto& parameter : parameters) initializeParameter(*parameter.parameter, host, random);
+    const theory::MeanFieldPrediction prediction = theory::meanField(
+        [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, view.sigmaW2,
+        view.sigmaB2);
+    if (!prediction.converged) {
+        view.note = prediction.note;
+        return view;
+    }
+    view.qStar = prediction.qStar;
+    view.chi1 = prediction.chi1;
+    const double root = std::sqrt(std::max(0.0, view.qStar));
+    const double panel = std::min(0.5, root > 0 ? 1.0 / root : 0.5);
+    const auto moment = [&](int power) {
+        return theory::gaussianExpectation(
+            [&](double z) { return std::pow(function->slope(root * z), 2.0 * power); }, 0.0, panel);
+    };
+    view.mu1 = moment(1);
+    view.mu2 = moment(2);
+    view.applies = true;
+    view.note = "sigma_w^2 and sigma_b^2 measured on the initialised hidden dense layers";
+    return view;
+}
+
+template <typename Scalar>
+ProbeRunner<Scalar>::ProbeRunner(const RunConfig& config, const PluginHost& host, Network<Scalar>& network,
+                                 Loss<Scalar>& loss, const data::Dataset& train, const data::Dataset& validation)
+    : config_(config), network_(network) {
+    if (config.probes.empty()) return;
+    try {
+        meanField_ = meanFieldView(config, network, host);
+    } catch (const std::exception& error) {
+        meanField_ = MeanFieldView{};
+        meanField_.note = std::string("the mean-field computation failed: ") + error.what();
+    }
+    for (const ProbeConfig& probe : config.probes) {
+        if (probe.from == ProbeSource::eval && validation.samples() == 0)
+            throw ConfigError(probe.spec.where + ": probe '" + probe.name +
+                              "': from: eval needs validation data (data.validation > 0)");
+        Entry entry;
+        entry.config = probe;
+        entry.probe = host.makeProbe<Scalar>(probe.spec);
+        entry.context = std::make_unique<HostProbeContext<Scalar>>(
+            entry.config, config, network, loss, probe.from == ProbeSource::eval ? validation : train, meanField_);
+        probes_.push_back(std::move(entry));
+    }
+    std::vector<std::pair<std::string, Buffer<Scalar>*>> buffers;
+    for (std::size_t l = 0; l < network.size(); ++l) network.layer(l).collectBuffers("", buffers);
+    for (auto& buffer : buffers) buffers_.push_back(buffer.second);
+    savedBuffers_.resize(buffers_.size());
+    trainingGradients_.resize(network.parameters().size());
+}
+
+template <typename Scalar>
+ProbeRunner<Scalar>::~ProbeRunner() = default;
+
+template <typename Scalar>
+void ProbeRunner<Scalar>::observe(std::int64_t step, bool end, trace::TraceWriter& writer) {
+    bool any = false;
+    for (const Entry& entry : probes_) any = any || entry.config.runsAt(step, end);
+    if (!any) return;
+    const auto start = std::chrono::steady_clock::now();
+
+    // Guards what a probe's passes could change, and restores it however the probe step ends.
+    struct Guard {
+        ProbeRunner& runner;
+        std::vector<char> tracing;
+        explicit Guard(ProbeRunner& owner) : runner(owner) {
+            Network<Scalar>& network = runner.network_;
+            for (std::size_t l = 0; l < network.size(); ++l) {
+                tracing.push_back(network.layer(l).tracing() ? 1 : 0);
+                network.layer(l).setTracing(false);  // no layer statistics, no power-iteration warm starts
+            }
+            for (std::size_t b = 0; b < runner.buffers_.size(); ++b) runner.savedBuffers_[b] = runner.buffers_[b]->value;
+            const auto& parameters = network.parameters();
+            for (std::size_t i = 0; i < parameters.size(); ++i) {
+                if (runner.trainingGradients_[i].rows() != parameters[i].parameter->grad.rows() ||
+                    runner.trainingGradients_[i].cols() != parameters[i].parameter->grad.cols())
+                    runner.trainingGradients_[i].setZero(parameters[i].parameter->grad.rows(),
+                                                         parameters[i].parameter->grad.cols());
+                parameters[i].parameter->grad.swap(runner.trainingGradients_[i]);  // O(1): pointers only
+            }
+        }
+        ~Guard() {
+            Network<Scalar>& network = runner.network_;
+            const auto& parameters = network.parameters();
+            for (std::size_t i = 0; i < parameters.size(); ++i)
+                parameters[i].parameter->grad.swap(runner.trainingGradients_[i]);
+            for (std::size_t b = 0; b < runner.buffers_.size(); ++b) runner.buffers_[b]->value = runner.savedBuffers_[b];
+            for (std::size_t l = 0; l < network.size(); ++l) network.layer(l).setTracing(tracing[l] != 0);
+        }
+    };
+    {
+        Guard guard(*this);
+        for (Entry& entry : probes_) {
+            if (!entry.config.runsAt(step, end)) continue;
+            entry.context->begin(step, writer, trainingGradients_);
+            try {
+                entry.probe->observe(*entry.context);
+            } catch (const std::exception& error) {
+                throw Error("probe '" + entry.config.name + "' at step " + std::to_string(step) + ": " + error.what());
+            }
+            entry.context->end();
+        }
+    }
+    writer.flushIfDue();
+    seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++observations_;
+}
+
+#define GRADLAB_INSTANTIATE_PROBES(Scalar)                                                                    \
+    template class ProbeRunner<Scalar>;                                                                      \
+    template MeanFieldView meanFieldView<Scalar>(const RunConfig&, Network<Scalar>&, const PluginHost&);
+GRADLAB_INSTANTIATE_PROBES(float)
+GRADLAB_INSTANTIATE_PROBES(double)
+#undef GRADLAB_INSTANTIATE_PROBES
+
+}  // namespace gradlab
