@@ -76,7 +76,7 @@ std::string runCase(const Case& c, const std::string& precision) {
     const RunConfig loaded = loadRunConfig(config, {}, testing::builtinPlugins());
     RunOptions options;
     const RunResult result = runTraining(loaded, testing::builtinPlugins(), options);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     return output;
 }
 
@@ -182,7 +182,7 @@ TEST_CASE("the two-layer example's eval loss is its training loss when nothing c
                                            testing::builtinPlugins());
     RunOptions options;
     options.output = output;
-    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == RunStatus::completed);
     const trace::TraceReader reader(output);
     const Eigen::VectorXd loss = reader.readVector("/trace/loss");
     // No validation set: the eval set is the training set, one batch of 64: the same sum of squared errors (lr

@@ -18,6 +18,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -171,9 +172,9 @@ std::string lastLogLine(const fs::path& path) {
     return last;
 }
 
-/// Copies a trace's outcome into a row; a trace that did not reach its end makes the row "failed".
+/// Copies a trace's outcome into a row; a trace that did not reach its end makes the row failed.
 void applyOutcome(study::StudyRow& row, const study::RunOutcome& outcome) {
-    row.status = study::isFinishedStatus(outcome.status) ? outcome.status : "failed";
+    row.status = study::isFinishedStatus(outcome.status) ? outcome.status : RunStatus::failed;
     row.message = outcome.message;
     row.finalLoss = outcome.finalLoss;
     row.divergedAt = outcome.divergedAt;
@@ -183,7 +184,7 @@ void applyOutcome(study::StudyRow& row, const study::RunOutcome& outcome) {
 
 /// What a row says when it is written down for a run not done yet.
 void resetRow(study::StudyRow& row) {
-    row.status = "pending";
+    row.status = RunStatus::pending;
     row.message.clear();
     row.finalLoss = std::numeric_limits<double>::quiet_NaN();
     row.divergedAt = -1;
@@ -288,13 +289,13 @@ public:
     void finished(std::size_t done, const study::StudyRow& row, double seconds, const std::string& logPath) {
         std::ostringstream line;
         line << "[" << done << "/" << total_ << "] " << row.name << ": " << row.status;
-        if (row.status == "failed")
+        if (row.status == RunStatus::failed)
             line << ": " << row.message << " (log: " << logPath << ")";
-        else if (row.status == "diverged")
+        else if (row.status == RunStatus::diverged)
             line << " at step " << row.divergedAt;
-        else if (row.status == "stopped")
+        else if (row.status == RunStatus::stopped)
             line << ": " << row.message;
-        if (row.status != "failed") {
+        if (row.status != RunStatus::failed) {
             line << ", " << row.verdict << ", final train loss " << formatNumber(row.finalLoss);
             const std::string metrics = analysis::formatMetrics(row.metrics);
             if (!metrics.empty()) line << ", " << metrics;
@@ -302,7 +303,7 @@ public:
         line << " (" << formatDuration(seconds) << ")";
         if (!live_) {
             std::cout << line.str() << "\n" << std::flush;
-        } else if (row.status != "completed") {
+        } else if (row.status != RunStatus::completed) {
             std::cerr << "\r\033[K" << line.str() << "\n";
             lastDrawn_ = {};
         }
@@ -333,18 +334,19 @@ void writeIndexSafely(const fs::path& path, study::StudyIndex& index, bool& warn
 
 /// Counts of row statuses over some rows, and a summary sentence.
 struct Tally {
-    std::map<std::string, std::size_t> statuses;
+    std::map<RunStatus, std::size_t> statuses;
 
-    void add(const std::string& status) { ++statuses[status]; }
-    std::size_t of(const std::string& status) const {
+    void add(RunStatus status) { ++statuses[status]; }
+    std::size_t of(RunStatus status) const {
         const auto found = statuses.find(status);
         return found == statuses.end() ? 0 : found->second;
     }
+    /// "3 completed, 1 diverged": the statuses of study rows that occur, completed always.
     std::string text() const {
         std::string result;
-        for (const char* status : {"completed", "diverged", "stopped", "failed", "pending"})
-            if (of(status) > 0 || std::string(status) == "completed")
-                result += (result.empty() ? "" : ", ") + std::to_string(of(status)) + " " + status;
+        for (const RunStatus status : study::studyRowStatuses)
+            if (of(status) > 0 || status == RunStatus::completed)
+                result += (result.empty() ? "" : ", ") + std::to_string(of(status)) + " " + toString(status);
         return result;
     }
 };
@@ -431,7 +433,7 @@ int mergeShards(const std::string& folderText) {
         if (!mergedRow.trace.empty() && fs::is_regular_file(trace)) {
             try {
                 const study::RunOutcome outcome = study::readRunOutcome(trace.string());
-                if (study::isFinishedStatus(outcome.status) || outcome.status == "failed")
+                if (study::isFinishedStatus(outcome.status) || outcome.status == RunStatus::failed)
                     applyOutcome(mergedRow, outcome);
             } catch (const Error& error) {
                 std::cerr << "gradlab sweep: warning: " << error.what() << "\n";
@@ -454,7 +456,7 @@ int mergeShards(const std::string& folderText) {
                   << (missing.size() == 1 ? ": its runs were" : ": their runs were")
                   << " read from their traces where they exist\n";
     }
-    return tally.of("failed") > 0 || tally.of("pending") > 0 ? 1 : 0;
+    return tally.of(RunStatus::failed) > 0 || tally.of(RunStatus::pending) > 0 ? 1 : 0;
 }
 
 /// `path` made absolute and normal, without a trailing '/'.
@@ -723,7 +725,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                         }
                     }
                     std::cout << "rerunning " << run->name << ": its config changed since its trace was written\n";
-                } else if ((outcome.status == "running" || outcome.status == "interrupted") &&
+                } else if ((outcome.status == RunStatus::running || outcome.status == RunStatus::interrupted) &&
                            readText(job.configPath) == job.config) {
                     // Killed or interrupted with the same config: continue from its checkpoint (from step 0
                     // when it stopped before its first one).
@@ -785,7 +787,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                     running.push_back(Child{launch(program, job, pluginPath), next, Clock::now()});
                 } catch (const Error& error) {
                     // The run cannot start (disk full, no more processes): a failed row, the others go on.
-                    row.status = "failed";
+                    row.status = RunStatus::failed;
                     row.message = error.what();
                     ++done;
                     ++failed;
@@ -814,25 +816,25 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                                  : WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status)) +
                                                              " (" + strsignal(WTERMSIG(status)) + ")"
                                                        : "ended";
-            std::string traceStatus;
+            std::optional<RunStatus> traceStatus;
             try {
                 const study::RunOutcome outcome = study::readRunOutcome(job.tracePath.string());
                 traceStatus = outcome.status;
                 applyOutcome(row, outcome);
             } catch (const Error&) {
-                row.status = "failed";
+                row.status = RunStatus::failed;
             }
-            if (!study::isFinishedStatus(traceStatus) && traceStatus != "failed") {
+            if (!study::isFinishedStatus(traceStatus) && traceStatus != RunStatus::failed) {
                 const std::string logLine = lastLogLine(job.logPath);
-                row.status = stopping ? "pending" : "failed";
+                row.status = stopping ? RunStatus::pending : RunStatus::failed;
                 row.message = "the run " + reason +
-                              (traceStatus.empty() ? " without a trace" : " before finishing its trace") +
+                              (!traceStatus ? " without a trace" : " before finishing its trace") +
                               (logLine.empty() ? std::string() : ": " + logLine);
                 if (stopping) row.verdict = "unknown";
             }
-            if (row.status == "pending") continue;  // interrupted: redone on resume
+            if (row.status == RunStatus::pending) continue;  // interrupted: redone on resume
             ++done;
-            if (row.status == "failed") ++failed;
+            if (row.status == RunStatus::failed) ++failed;
             writeIndexSafely(indexPath, index, indexWarned);
             progress.finished(done, row, seconds, job.logPath.string());
             progress.refresh(done, failed, running.size(), true);
@@ -851,7 +853,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
     std::cout << " in " << formatDuration(seconds) << "\n  index " << indexPath.string() << "\n";
     for (const study::PlannedRun* run : selected) {
         const study::StudyRow& row = index.rows[static_cast<std::size_t>(run->index)];
-        if (row.status == "failed")
+        if (row.status == RunStatus::failed)
             std::cout << "  failed " << row.name << ": " << row.message << " (log: " << (folder.root / row.log).string()
                       << ")\n";
     }
@@ -860,7 +862,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                   << "); run the same command again to resume\n";
         return 130;
     }
-    return tally.of("failed") > 0 || elsewhere > 0 ? 1 : 0;
+    return tally.of(RunStatus::failed) > 0 || elsewhere > 0 ? 1 : 0;
 }
 
 }  // namespace gradlab::cli

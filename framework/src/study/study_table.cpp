@@ -100,7 +100,9 @@ StudyIndex sortedStudy(const StudyIndex& index, const std::string& key) {
     };
     if (key == "index") return sorted;
     if (key == "name" || key == "status" || key == "verdict") {
-        byText([&](const StudyRow& row) { return key == "name" ? row.name : key == "status" ? row.status : row.verdict; });
+        byText([&](const StudyRow& row) {
+            return key == "name" ? row.name : key == "status" ? std::string(toString(row.status)) : row.verdict;
+        });
         return sorted;
     }
     if (key == "final_loss" || key == "diverged_at" || key == "seed") {
@@ -142,7 +144,7 @@ std::string formatStudyText(const std::string& path, const StudyIndex& index) {
     const std::vector<std::string> headings = keyHeadings(index.keys);
     for (std::size_t k = 0; k < index.keys.size(); ++k)
         columns.push_back({headings[k], [k](const StudyRow& row) { return row.parameters[k]; }});
-    columns.push_back({"status", [](const StudyRow& row) { return row.status; }});
+    columns.push_back({"status", [](const StudyRow& row) { return std::string(toString(row.status)); }});
     columns.push_back({"verdict", [](const StudyRow& row) { return row.verdict; }});
     using analysis::RunMetrics;
     const std::vector<std::pair<const char*, double RunMetrics::*>> numbers = {
@@ -200,7 +202,7 @@ std::string formatStudyJson(const std::string& path, const StudyIndex& index) {
             << ", \"parameters\": {";
         for (std::size_t k = 0; k < index.keys.size(); ++k)
             out << (k ? ", " : "") << jsonString(index.keys[k]) << ": " << jsonString(row.parameters[k]);
-        out << "}, \"seed\": " << row.seed << ", \"status\": " << jsonString(row.status)
+        out << "}, \"seed\": " << row.seed << ", \"status\": " << jsonString(toString(row.status))
             << ", \"verdict\": " << jsonString(row.verdict) << ", \"message\": " << jsonString(row.message)
             << ", \"trace\": " << jsonString(row.trace) << ", \"final_loss\": " << jsonNumber(row.finalLoss)
             << ", \"diverged_at\": " << row.divergedAt;

@@ -312,7 +312,7 @@ TraceWriter::TraceWriter(const std::string& path, const TraceHeader& header, std
         const std::uint64_t seed = header.seed;
         writeScalarAttribute(root, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, where);
         writeStringAttribute(root, "precision", header.precision, where);
-        writeStringAttribute(root, "status", "running", where);
+        writeStringAttribute(root, "status", toString(RunStatus::running), where);
         writeStringAttribute(root, "status_message", "", where);
         writeStringAttribute(root, "started_at", header.startedAt, where);
         writeStringAttribute(root, "finished_at", "", where);
@@ -438,7 +438,7 @@ void TraceWriter::cutBack(const ResumePoint& resume) {
         if (attribute.valid()) H5Aread(attribute.get(), H5T_NATIVE_INT64, &resumes);
     }
     writeIntegerAttribute(file, "resumes", resumes + 1, where);
-    writeStringAttribute(file, "status", "running", where);
+    writeStringAttribute(file, "status", toString(RunStatus::running), where);
     writeStringAttribute(file, "status_message", "", where);
     writeStringAttribute(file, "finished_at", "", where);
     checkHdf5Status(H5Fflush(file, H5F_SCOPE_GLOBAL), where + ": cannot flush");
@@ -662,12 +662,11 @@ void TraceWriter::setGroupIntegerAttribute(const std::string& group, const std::
                          "trace file " + inQuotes(path_) + ", group " + inQuotes(group));
 }
 
-void TraceWriter::finish(const std::string& status, const std::string& message, const std::string& finishedAt) {
+void TraceWriter::finish(RunStatus status, const std::string& message, const std::string& finishedAt) {
     requireOpen("finish");
-    const std::vector<std::string> known = {"completed", "diverged", "failed", "interrupted", "stopped"};
-    if (std::find(known.begin(), known.end(), status) == known.end())
-        throw Error("trace file " + inQuotes(path_) + ": unknown final status " + inQuotes(status) +
-                    suggestionSuffix(status, known));
+    if (status == RunStatus::running || status == RunStatus::pending)
+        throw Error("trace file " + inQuotes(path_) + ": " + inQuotes(toString(status)) +
+                    " is not a final status (completed, diverged, stopped, interrupted or failed)");
     Hdf5ErrorSilencer silencer;
     const std::string where = "trace file " + inQuotes(path_);
     std::string unwritten;
@@ -678,7 +677,7 @@ void TraceWriter::finish(const std::string& status, const std::string& message, 
         // The status is still recorded (a few bytes); the rows after the last flush are lost, as a killed run's.
         unwritten = std::string("; ") + error.what();
     }
-    writeStringAttribute(file_.get(), "status", unwritten.empty() ? status : std::string("failed"), where);
+    writeStringAttribute(file_.get(), "status", toString(unwritten.empty() ? status : RunStatus::failed), where);
     if (!unwritten.empty() && message.find("the disk is full") != std::string::npos) unwritten.clear();
     writeStringAttribute(file_.get(), "status_message", message + unwritten, where);
     writeStringAttribute(file_.get(), "finished_at", finishedAt, where);
@@ -687,7 +686,7 @@ void TraceWriter::finish(const std::string& status, const std::string& message, 
     groups_.clear();
     if (file_.close() < 0) throw Error(where + ": cannot close: " + hdf5ErrorReason());
     // A run that ended well but could not write its last rows did not end well: its caller must know.
-    if (!unwritten.empty() && status != "failed") throw files::NoSpaceError(unwritten.substr(2));
+    if (!unwritten.empty() && status != RunStatus::failed) throw files::NoSpaceError(unwritten.substr(2));
 }
 
 void TraceWriter::closeFile() noexcept {

@@ -12,6 +12,7 @@
 
 #include "gradlab/tensor.hpp"
 #include "trace/hdf5_handle.hpp"
+#include "trace/trace_schema.hpp"
 
 namespace gradlab::trace {
 
@@ -156,7 +157,7 @@ private:
 /// Every failure throws Error naming the file and the HDF5 object.
 class TraceWriter {
 public:
-    /// Creates the file (truncating), writes the root attributes (status "running") and /meta.
+    /// Creates the file (truncating), writes the root attributes (status running) and /meta.
     /// Throws Error "cannot create trace file 'PATH': <reason>" when the file cannot be created.
     TraceWriter(const std::string& path, const TraceHeader& header, std::int64_t flushEveryRows = 100);
 
@@ -243,12 +244,12 @@ public:
     /// Sets (or replaces) an int64 attribute of a group, created when missing.
     void setGroupIntegerAttribute(const std::string& group, const std::string& name, std::int64_t value);
 
-    /// Records the final status ("completed", "diverged", "failed" or "interrupted"), its message and the
-    /// ISO 8601 UTC finish time, writes the buffered rows and closes the file. Tables stay valid objects,
-    /// but nothing more reaches the file: flush, snapshots and attributes then throw Error. When the buffered rows
-    /// do not fit on the disk, the status is recorded as "failed" with the reason and, if `status` was not already
-    /// "failed", files::NoSpaceError is thrown once the file is closed.
-    void finish(const std::string& status, const std::string& message, const std::string& finishedAt);
+    /// Records the final status (completed, diverged, stopped, interrupted or failed; running and pending are
+    /// refused), its message and the ISO 8601 UTC finish time, writes the buffered rows and closes the file. Tables
+    /// stay valid objects, but nothing more reaches the file: flush, snapshots and attributes then throw Error. When
+    /// the buffered rows do not fit on the disk, the status is recorded as failed with the reason and, if `status`
+    /// was not already failed, files::NoSpaceError is thrown once the file is closed.
+    void finish(RunStatus status, const std::string& message, const std::string& finishedAt);
 
     /// True once finish() has closed the file.
     bool finished() const { return !file_.valid(); }

@@ -182,8 +182,9 @@ public:
             // A trace that was opened never stays "running": it ends failed with the message, then the error goes on.
             if (trace_ && !trace_->writer().finished()) {
                 try {
-                    trace_->writer().finish("failed", std::string("before step ") + std::to_string(firstStep) + ": " +
-                                                 error.what(), utcNow());
+                    trace_->writer().finish(RunStatus::failed,
+                                            std::string("before step ") + std::to_string(firstStep) + ": " + error.what(),
+                                            utcNow());
                 } catch (const std::exception&) {
                 }
             }
@@ -200,7 +201,7 @@ public:
         try {
             for (step_ = firstStep; step_ < steps; ++step_) {
                 if (options_.interrupted != nullptr && *options_.interrupted != 0) {
-                    result.status = "interrupted";
+                    result.status = RunStatus::interrupted;
                     result.message = "interrupted by signal " + std::to_string(*options_.interrupted) + " before step " +
                                      std::to_string(step_);
                     if (config_.checkpoint.enabled) {
@@ -224,14 +225,14 @@ public:
                 if (nonFinite_ && result.divergedAt < 0) {
                     result.divergedAt = step_;
                     if (config_.detectors.nonFiniteStops) {
-                        result.status = "diverged";
+                        result.status = RunStatus::diverged;
                         for (const auto& event : events_)
                             if (event.kind == schema::eventKind::nonFinite) result.message = event.message;
                         break;
                     }
                 }
                 if (stopRequested_) {
-                    result.status = "stopped";
+                    result.status = RunStatus::stopped;
                     result.message = "stopped by the " + events_.back().kind + " detector at step " +
                                      std::to_string(step_) + ": " + events_.back().message;
                     break;
@@ -256,12 +257,12 @@ public:
                     }
                 }
             }
-            if (result.status.empty()) {
-                result.status = "completed";
+            if (result.status == RunStatus::running) {
+                result.status = RunStatus::completed;
                 result.message = std::to_string(result.steps) + " steps";
             }
         } catch (const std::exception& error) {
-            result.status = "failed";
+            result.status = RunStatus::failed;
             result.message = "step " + std::to_string(step_) + ": " + error.what();
         }
         result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -276,13 +277,13 @@ public:
             try {
                 trace_->writeModel();
             } catch (const std::exception& error) {
-                if (result.status != "failed") result.status = "failed";
+                result.status = RunStatus::failed;
                 result.message += std::string("; cannot save the model: ") + error.what();
             }
             trace_->writer().finish(result.status, result.message, utcNow());
         }
         // A finished run needs no checkpoint; an interrupted or failed one keeps it for --resume.
-        if (result.status != "interrupted" && result.status != "failed") {
+        if (result.status != RunStatus::interrupted && result.status != RunStatus::failed) {
             std::error_code ignored;
             std::filesystem::remove(result.checkpoint, ignored);
         }

@@ -312,7 +312,7 @@ TEST_CASE("gradlab inspect --json escapes strings and reports events, timesteps 
         writer.setGroupAttribute("/theory", "depth_scale_gradient", std::numeric_limits<double>::infinity());
         writer.setGroupAttribute("/theory", "converged", 1);
         writer.setGroupAttribute("/theory", "note", "critical");
-        writer.finish("completed", "tab\there", "");
+        writer.finish(RunStatus::completed, "tab\there", "");
     }
     const Outcome outcome = runGradlab("inspect --json " + path);
     INFO(outcome.output);

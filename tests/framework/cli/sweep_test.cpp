@@ -106,12 +106,12 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
         CHECK(fs::exists(fs::path(folder) / "configs" / (kNames[i] + ".yaml")));
         CHECK(fs::exists(fs::path(folder) / "logs" / (kNames[i] + ".log")));
         if (i < 2) {
-            CHECK(row.status == "completed");
+            CHECK(row.status == RunStatus::completed);
             CHECK(row.verdict == "healthy");
             CHECK(row.divergedAt == -1);
             CHECK(std::isfinite(row.finalLoss));
         } else {
-            CHECK(row.status == "diverged");
+            CHECK(row.status == RunStatus::diverged);
             CHECK(row.verdict == "diverged");
             CHECK(row.divergedAt >= 0);
             CHECK(row.divergedAt < 5);
@@ -145,7 +145,7 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
         const auto before = traceTimes(folder);
         fs::remove(fs::path(folder) / "runs" / (kNames[0] + ".h5"));
         markRunning(folder + "/runs/" + kNames[3] + ".h5");
-        CHECK(study::readStudyIndex(folder + "/study.h5").rows[3].status == "diverged");
+        CHECK(study::readStudyIndex(folder + "/study.h5").rows[3].status == RunStatus::diverged);
         outcome = runGradlab(command);
         CHECK(outcome.exitCode == 0);
         // The killed run is resumed (from step 0: a finished run keeps no checkpoint), the missing one rerun.
@@ -156,8 +156,8 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
         CHECK(after.at(kNames[2]) == before.at(kNames[2]));
         CHECK(after.at(kNames[3]) != before.at(kNames[3]));
         const study::StudyIndex redone = study::readStudyIndex(folder + "/study.h5");
-        CHECK(redone.rows[0].status == "completed");
-        CHECK(redone.rows[3].status == "diverged");
+        CHECK(redone.rows[0].status == RunStatus::completed);
+        CHECK(redone.rows[3].status == RunStatus::diverged);
         CHECK(redone.createdAt == index.createdAt);
     }
     SECTION("a changed config reruns the runs it changes") {
@@ -192,8 +192,8 @@ sweep:
     CHECK_THAT(outcome.output, Contains("logs/file=missing.csv.log"));
     study::StudyIndex index = study::readStudyIndex(folder + "/study.h5");
     REQUIRE(index.rows.size() == 2);
-    CHECK(index.rows[0].status == "completed");
-    CHECK(index.rows[1].status == "failed");
+    CHECK(index.rows[0].status == RunStatus::completed);
+    CHECK(index.rows[1].status == RunStatus::failed);
     CHECK_THAT(index.rows[1].message, Contains("missing.csv"));
     CHECK(index.rows[1].verdict == "unknown");
 
@@ -219,7 +219,7 @@ TEST_CASE("gradlab sweep --shard: disjoint shards cover the study, and --merge e
         CHECK(index.shardIndex == shard);
         CHECK(index.shardCount == 2);
         REQUIRE(index.rows.size() == 4);
-        for (const auto& row : index.rows) CHECK((row.status == "pending") == (row.index % 2 != shard - 1));
+        for (const auto& row : index.rows) CHECK((row.status == RunStatus::pending) == (row.index % 2 != shard - 1));
     }
     CHECK_FALSE(fs::exists(sharded + "/study.h5"));
 

@@ -116,7 +116,7 @@ TEST_CASE("fashion_mnist: a short MLP run is well above chance on the official t
     RunOptions options;
     options.output = testing::scratchPath("fashion_short.h5");
     const RunResult result = runTraining(config, testing::builtinPlugins(), options);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     // Chance is 0.1; 300 steps of 64 on 5400 images reach about 0.8.
     CHECK(result.testAccuracy > 0.7);
     trace::TraceReader reader(options.output);
@@ -138,7 +138,7 @@ TEST_CASE("fashion_mnist: a short MLP run is well above chance on the official t
                                                      "training.eval_every=10"},
                                               testing::builtinPlugins());
         options.output = testing::scratchPath("fashion_every.h5");
-        REQUIRE(runTraining(every, testing::builtinPlugins(), options).status == "completed");
+        REQUIRE(runTraining(every, testing::builtinPlugins(), options).status == RunStatus::completed);
         trace::TraceReader everyReader(options.output);
         CHECK(everyReader.readInt64Vector("/test/step") == std::vector<std::int64_t>{0, 10, 20, 29});
         CHECK(everyReader.readInt64Vector("/test/step") == everyReader.readInt64Vector("/eval/step"));
@@ -165,7 +165,7 @@ TEST_CASE("fashion_mnist: float64 and the sequence views train through the real 
     RunOptions options;
     options.output = testing::scratchPath("fashion_views.h5");
     const RunResult result = runTraining(config, testing::builtinPlugins(), options);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     trace::TraceReader reader(options.output);
     CHECK(reader.readMatrix("/trace/timestep_grad_norm/layers.0.gru").cols() == (view == "rows" ? 28 : 784));
 }
@@ -184,7 +184,7 @@ TEST_CASE("fashion_mnist: a run with /test interrupted after a checkpoint resume
     const RunConfig config = loadRunConfig(file, {}, testing::builtinPlugins());
     RunOptions options;
     options.output = testing::scratchPath("fashion_resume-full.h5");
-    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == RunStatus::completed);
 
     // Interrupted (as by SIGTERM) as soon as its first checkpoint exists, wherever that falls in the run.
     options.output = testing::scratchPath("fashion_resume-cut.h5");
@@ -199,12 +199,12 @@ TEST_CASE("fashion_mnist: a run with /test interrupted after a checkpoint resume
     const RunResult cut = runTraining(config, testing::builtinPlugins(), options);
     done = true;
     watcher.join();
-    REQUIRE(cut.status == "interrupted");
+    REQUIRE(cut.status == RunStatus::interrupted);
     CHECK(cut.steps < 400);
     options.interrupted = nullptr;
     options.resume = true;
     const RunResult resumed = runTraining(config, testing::builtinPlugins(), options);
-    REQUIRE(resumed.status == "completed");
+    REQUIRE(resumed.status == RunStatus::completed);
     CHECK(resumed.firstStep == cut.steps);
     testing::checkSameTrace(testing::scratchPath("fashion_resume-full.h5"), options.output);
 }

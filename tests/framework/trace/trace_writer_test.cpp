@@ -15,6 +15,7 @@
 
 using Catch::Matchers::Contains;
 using gradlab::Error;
+using gradlab::RunStatus;
 using gradlab::trace::ColumnId;
 using gradlab::trace::ColumnType;
 using gradlab::trace::Hdf5Handle;
@@ -138,7 +139,7 @@ TEST_CASE("trace writer round-trips header, meta and rows across several flushes
         writer.setAttribute("learning_rate", 0.01);
         writer.setAttribute("trace_every", 5);
         writer.setAttribute("trace_every", 10);  // replaced
-        writer.finish("completed", "reached 11 steps", "2026-11-27T04:00:00Z");
+        writer.finish(RunStatus::completed, "reached 11 steps", "2026-11-27T04:00:00Z");
         CHECK(writer.finished());
         CHECK_THROWS_WITH(writer.flush(), Contains("after finish()"));
     }
@@ -191,7 +192,7 @@ TEST_CASE("trace table columns are chunked, compressed, unlimited float64 and in
         const TraceColumns columns(trace);
         columns.fill(trace, 0);
         trace.commit();
-        writer.finish("diverged", "loss is NaN at step 1", "2026-11-27T03:11:00Z");
+        writer.finish(RunStatus::diverged, "loss is NaN at step 1", "2026-11-27T03:11:00Z");
     }
     Hdf5Handle h5 = gradlab::trace::openHdf5ReadOnly(file.path());
     for (const char* name : {"/trace/loss", "/trace/param_grad_norm", "/trace/step"}) {
@@ -291,7 +292,7 @@ TEST_CASE("trace snapshots keep Eigen's orientation and the run's precision", "[
         CHECK_THROWS_WITH(writer.writeSnapshot(100, "layers.0.dense.W", gradFloat, valueFloat),
                           Contains("'/snapshots/100/layers.0.dense.W' was written already"));
         CHECK_THROWS_WITH(writer.writeSnapshot(1, "a/b", gradFloat, valueFloat), Contains("invalid parameter name"));
-        writer.finish("completed", "", "2026-11-27T04:00:00Z");
+        writer.finish(RunStatus::completed, "", "2026-11-27T04:00:00Z");
     }
     const TraceReader reader(file.path());
     CHECK(reader.listGroup("/snapshots") == std::vector<std::string>{"0", "100"});
@@ -345,7 +346,8 @@ TEST_CASE("trace tables refuse misuse", "[trace]") {
     CHECK_THROWS_WITH(writer.table("/meta"), Contains("reserved"));
     CHECK_THROWS_WITH(writer.table("/trace//x"), Contains("invalid table group"));
     CHECK_THROWS_WITH(writer.table("/trace/../x"), Contains("invalid table group"));
-    CHECK_THROWS_WITH(writer.finish("complete", "", ""), Contains("did you mean 'completed'?"));
+    CHECK_THROWS_WITH(writer.finish(RunStatus::running, "", ""), Contains("'running' is not a final status"));
+    CHECK_THROWS_WITH(writer.finish(RunStatus::pending, "", ""), Contains("'pending' is not a final status"));
     CHECK_THROWS_WITH(TraceWriter(file.path() + ".other",
                                   [] {
                                       TraceHeader header = makeHeader();
@@ -366,7 +368,7 @@ TEST_CASE("trace buffers grow instead of losing rows when nobody flushes", "[tra
             trace.commit();
         }
         CHECK(trace.bufferedRows() == 9);
-        writer.finish("completed", "", "");
+        writer.finish(RunStatus::completed, "", "");
     }
     checkRows(TraceReader(file.path()), 9);
 }
@@ -383,7 +385,7 @@ TEST_CASE("a row being filled survives a flush in the middle of it", "[trace]") 
             trace.commit();
         }
         CHECK(trace.bufferedRows() == 1);
-        writer.finish("completed", "", "");
+        writer.finish(RunStatus::completed, "", "");
     }
     checkRows(TraceReader(file.path()), 3);
 }
@@ -468,7 +470,7 @@ TEST_CASE("string columns round-trip across flushes, growth and a partly filled 
             if (row < 8) writer.flushIfDue();  // then stop flushing: the buffers must grow
         }
         CHECK(events.rows() == rows);
-        writer.finish("completed", "", "");
+        writer.finish(RunStatus::completed, "", "");
     }
     const TraceReader reader(file.path());
     CHECK(reader.listGroup("/events") == std::vector<std::string>{"kind", "message", "step", "timestep", "value", "where"});
@@ -516,7 +518,7 @@ TEST_CASE("an empty string table and a killed writer leave readable string colum
         TraceWriter writer(file.path(), makeHeader());
         Table& events = writer.table("/events");
         events.addColumn("kind", 0, ColumnType::string);
-        writer.finish("completed", "", "");
+        writer.finish(RunStatus::completed, "", "");
     }
     const TraceReader reader(file.path());
     CHECK(reader.datasetShape("/events/kind") == std::vector<hsize_t>{0});
@@ -565,7 +567,7 @@ TEST_CASE("group attributes create the group and round-trip strings, floats and 
         CHECK_THROWS_WITH(writer.setGroupAttribute("/meta", "x", 1.0), Contains("'/meta' is reserved"));
         CHECK_THROWS_WITH(writer.setGroupAttribute("/trace/loss", "x", 1.0), Contains("is not a group"));
         CHECK_THROWS_WITH(writer.setGroupAttribute("theory", "x", 1.0), Contains("must be an absolute path"));
-        writer.finish("completed", "", "");
+        writer.finish(RunStatus::completed, "", "");
         CHECK_THROWS_WITH(writer.setGroupAttribute("/theory", "x", 1.0), Contains("after finish()"));
     }
     const TraceReader reader(file.path());
@@ -593,7 +595,7 @@ TEST_CASE("tables nest inside other tables' groups, as per-layer statistics do",
             perStep.commit();
             trace.commit();
         }
-        writer.finish("completed", "", "");
+        writer.finish(RunStatus::completed, "", "");
     }
     TraceReader reader(file.path());
     CHECK(reader.readVector("/trace/loss").size() == 2);
@@ -612,7 +614,7 @@ TEST_CASE("a trace appears only with its header: it is created under a temporary
         const std::string stem = std::filesystem::path(file.path()).filename().string();
         for (const auto& entry : std::filesystem::directory_iterator(folder))
             CHECK(entry.path().filename().string().rfind(stem + ".tmp", 0) != 0);
-        writer.finish("completed", "", "now");
+        writer.finish(RunStatus::completed, "", "now");
     }
 }
 
@@ -641,7 +643,7 @@ TEST_CASE("a resumed trace is cut back to a checkpoint's rows and continues afte
         TraceWriter writer(file.path(), gradlab::trace::ResumePoint{11, {{"/trace", 11}}}, 3);
         writeSteps(writer, 11, 20);
         CHECK(writer.tableRows() == std::vector<std::pair<std::string, std::int64_t>>{{"/trace", 20}});
-        writer.finish("completed", "", "now");
+        writer.finish(RunStatus::completed, "", "now");
     }
     {
         const TraceReader reader(file.path());
