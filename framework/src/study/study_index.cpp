@@ -205,6 +205,24 @@ RunOutcome readRunOutcome(const std::string& tracePath) {
     return outcome;
 }
 
+void applyOutcome(StudyRow& row, const RunOutcome& outcome) {
+    row.status = isFinishedStatus(outcome.status) ? outcome.status : RunStatus::failed;
+    row.message = outcome.message;
+    row.finalLoss = outcome.finalLoss;
+    row.divergedAt = outcome.divergedAt;
+    row.verdict = outcome.verdict;
+    row.metrics = outcome.metrics;
+}
+
+void resetRow(StudyRow& row) {
+    row.status = RunStatus::pending;
+    row.message.clear();
+    row.finalLoss = std::numeric_limits<double>::quiet_NaN();
+    row.divergedAt = -1;
+    row.verdict = analysis::verdictName(analysis::Verdict::unknown);
+    row.metrics = analysis::RunMetrics();
+}
+
 void writeStudyIndex(const std::string& path, const StudyIndex& index) {
     trace::Hdf5ErrorSilencer silencer;
     const std::filesystem::path target(path);

@@ -68,6 +68,12 @@ struct StudyRow {
     std::vector<std::string> parameters;  ///< the swept values as YAML text, one per StudyIndex::keys entry
 };
 
+/// Copies a trace's outcome into a row; a trace that did not reach its end makes the row failed.
+void applyOutcome(StudyRow& row, const RunOutcome& outcome);
+
+/// What a row says for a run not done yet: pending, no message, no loss, verdict unknown, no metrics.
+void resetRow(StudyRow& row);
+
 /// A whole study index: what the study is, and its rows.
 struct StudyIndex {
     std::string config;                  ///< the study config's text

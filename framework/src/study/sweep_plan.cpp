@@ -5,9 +5,12 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <new>
 #include <sstream>
 
 #include "config/run_config.hpp"
+#include "study/trace_check.hpp"
+#include "util/file_lock.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab::study {
@@ -67,6 +70,15 @@ std::string quotedYaml(const std::string& text) {
 std::string readFile(const std::string& file) {
     std::ifstream stream(file);
     if (!stream) throw ConfigError(file + ": cannot open config file");
+    std::stringstream text;
+    text << stream.rdbuf();
+    return text.str();
+}
+
+/// A file's text, "" when it cannot be read.
+std::string readFile(const std::string& file, std::nothrow_t) {
+    std::ifstream stream(file);
+    if (!stream) return {};
     std::stringstream text;
     text << stream.rdbuf();
     return text.str();
@@ -436,6 +448,88 @@ std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, cons
         throw ConfigError(attributed.empty() ? error.what() + std::string(" [in sweep ") + describeRun(run) + "]"
                                              : attributed);
     }
+}
+
+StudyIndex newStudyIndex(const SweepPlan& plan, const Shard& shard) {
+    StudyIndex index;
+    index.config = plan.configText;
+    index.configFile = plan.configFile;
+    index.overrides = plan.commandOverrides;
+    index.keys = plan.keys;
+    index.shardIndex = shard.number;
+    index.shardCount = shard.count;
+    index.createdAt = utcTimestamp();
+    index.updatedAt = index.createdAt;
+    for (const auto& run : plan.runs) {
+        StudyRow row;
+        row.name = run.name;
+        row.index = run.index;
+        row.trace = StudyFolder::relativeTrace(run.name);
+        row.log = StudyFolder::relativeLog(run.name);
+        row.seed = static_cast<std::int64_t>(run.seed);
+        for (const auto& key : plan.keys) row.parameters.push_back(run.valueOf(key));
+        index.rows.push_back(std::move(row));
+    }
+    return index;
+}
+
+ResumePlan planResume(const SweepPlan& plan, const std::vector<const PlannedRun*>& selected,
+                      const StudyFolder& folder, StudyIndex& index, const PluginHost& host) {
+    ResumePlan result;
+    for (const PlannedRun* run : selected) {
+        RunJob job;
+        job.row = static_cast<std::size_t>(run->index);
+        job.configPath = folder.config(run->name);
+        job.tracePath = folder.trace(run->name);
+        job.logPath = folder.log(run->name);
+        // The config names its trace relative to the study folder: moved or copied whole, the study is still done.
+        job.config = resolvedRunConfig(plan, *run, StudyFolder::relativeTrace(run->name).string(), host);
+        // A run whose lock is held is being written by a live process (another sweep's, or a `gradlab run`):
+        // neither its trace nor its checkpoint is touched.
+        const std::string lockPath = files::lockPathFor(job.tracePath.string());
+        if (const auto holder = files::lockHolder(lockPath)) {
+            StudyRow& row = index.rows[job.row];
+            row.message = "running elsewhere (" + (*holder > 0 ? "pid " + std::to_string(*holder) : "pid unknown") +
+                          ", lock '" + lockPath + "')";
+            result.notes.push_back("not starting " + run->name + ": " + row.message);
+            ++result.elsewhere;
+            continue;
+        }
+        if (std::filesystem::exists(job.tracePath)) {
+            try {
+                const RunOutcome outcome = readRunOutcome(job.tracePath.string());
+                const bool sameConfig = readFile(job.configPath.string(), std::nothrow) == job.config;
+                if (isFinishedStatus(outcome.status)) {
+                    if (sameConfig) {
+                        try {
+                            checkTraceReadable(job.tracePath.string());
+                            applyOutcome(index.rows[job.row], outcome);
+                            ++result.skipped;
+                            continue;
+                        } catch (const Error& error) {
+                            result.notes.push_back("rerunning " + run->name + ": its trace is damaged (" +
+                                                   error.what() + ")");
+                            result.toRun.push_back(std::move(job));
+                            continue;
+                        }
+                    }
+                    result.notes.push_back("rerunning " + run->name +
+                                           ": its config changed since its trace was written");
+                } else if ((outcome.status == RunStatus::running || outcome.status == RunStatus::interrupted) &&
+                           sameConfig) {
+                    // Killed or interrupted with the same config: continue from its checkpoint (from step 0
+                    // when it stopped before its first one).
+                    job.resume = true;
+                    ++result.resumed;
+                }
+            } catch (const Error& error) {
+                // A trace is renamed into place with its header written: one that does not read is damaged.
+                result.notes.push_back("rerunning " + run->name + ": its trace is damaged (" + error.what() + ")");
+            }
+        }
+        result.toRun.push_back(std::move(job));
+    }
+    return result;
 }
 
 std::string describePlan(const std::vector<const PlannedRun*>& runs) {

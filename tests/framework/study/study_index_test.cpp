@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 #include <filesystem>
+#include <fstream>
 
 #include "gradlab/error.hpp"
 #include "support/plugin_fixture.hpp"
