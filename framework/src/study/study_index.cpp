@@ -319,6 +319,19 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
     }
 }
 
+bool isStudyIndex(const std::string& path) {
+    trace::Hdf5ErrorSilencer silencer;
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error)) return false;
+    if (H5Fis_hdf5(path.c_str()) <= 0) return false;
+    try {
+        const IndexFile file(path);
+        return file.hasAttribute("schema") && file.stringAttribute("schema") == studySchemaName;
+    } catch (const std::exception&) {
+        return false;  // not readable as an index: not one
+    }
+}
+
 StudyIndex readStudyIndex(const std::string& path) {
     trace::Hdf5ErrorSilencer silencer;
     const IndexFile file(path);

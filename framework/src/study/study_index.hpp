@@ -92,6 +92,10 @@ struct StudyIndex {
 /// exists (relative paths, resolved by HDF5 against the index's folder). Throws Error.
 void writeStudyIndex(const std::string& path, const StudyIndex& index);
 
+/// Whether `path` is an HDF5 file whose root attribute `schema` is "gradlab-study" (false for a trace, a
+/// folder, a missing or a non-HDF5 file). Never throws.
+bool isStudyIndex(const std::string& path);
+
 /// Reads an index, refusing other schemas, newer schema versions and unknown statuses. Throws Error.
 StudyIndex readStudyIndex(const std::string& path);
 

@@ -1,18 +1,14 @@
 #include "study/study_table.hpp"
 
-#include <hdf5.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <functional>
 #include <sstream>
 
 #include "analysis/format.hpp"
 #include "analysis/json.hpp"
 #include "gradlab/error.hpp"
-#include "trace/hdf5_handle.hpp"
 
 namespace gradlab::study {
 
@@ -60,26 +56,6 @@ struct Column {
 };
 
 }  // namespace
-
-bool isStudyIndex(const std::string& path) {
-    trace::Hdf5ErrorSilencer silencer;
-    std::error_code error;
-    if (!std::filesystem::is_regular_file(path, error)) return false;
-    if (H5Fis_hdf5(path.c_str()) <= 0) return false;
-    const trace::Hdf5Handle file = trace::Hdf5Handle::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-    if (!file.valid() || H5Aexists(file.get(), "schema") <= 0) return false;
-    const trace::Hdf5Handle attribute = trace::Hdf5Handle::attribute(H5Aopen(file.get(), "schema", H5P_DEFAULT));
-    const trace::Hdf5Handle type = trace::Hdf5Handle::datatype(H5Aget_type(attribute.get()));
-    if (!type.valid() || H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) <= 0) return false;
-    const trace::Hdf5Handle memory = trace::Hdf5Handle::datatype(H5Tcopy(H5T_C_S1));
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    H5Tset_cset(memory.get(), H5T_CSET_UTF8);
-    char* text = nullptr;
-    if (H5Aread(attribute.get(), memory.get(), &text) < 0) return false;
-    const bool study = text != nullptr && std::string(text) == studySchemaName;
-    H5free_memory(text);
-    return study;
-}
 
 StudyIndex sortedStudy(const StudyIndex& index, const std::string& key) {
     StudyIndex sorted = index;

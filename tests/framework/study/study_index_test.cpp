@@ -196,6 +196,33 @@ TEST_CASE("readStudyIndex refuses other files and newer schema versions", "[stud
                       Contains("was written by a newer gradlab: schema_version 2, this reader knows 1"));
 }
 
+TEST_CASE("isStudyIndex tells a study index from traces, other files and odd schema attributes", "[study]") {
+    const std::string index = testing::scratchPath("is_index.h5");
+    study::writeStudyIndex(index, sampleIndex());
+    CHECK(study::isStudyIndex(index));
+
+    const std::string tracePath = testing::scratchPath("is_index_trace.h5");
+    writeTrace(tracePath, {1.0}, {}, RunStatus::completed);
+    CHECK_FALSE(study::isStudyIndex(tracePath));
+
+    const std::string text = testing::scratchPath("is_index.txt");
+    std::ofstream(text) << "schema: gradlab-study\n";
+    CHECK_FALSE(study::isStudyIndex(text));
+    CHECK_FALSE(study::isStudyIndex(testing::scratchPath("is_index_missing.h5")));
+    CHECK_FALSE(study::isStudyIndex(testing::scratchPath("")));
+
+    // A schema attribute that is an integer, not the string: not an index, and no exception.
+    const std::string odd = testing::scratchPath("is_index_odd.h5");
+    study::writeStudyIndex(odd, sampleIndex());
+    {
+        const trace::Hdf5Handle file = trace::Hdf5Handle::file(H5Fopen(odd.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+        REQUIRE(file.valid());
+        REQUIRE(H5Adelete(file.get(), "schema") >= 0);
+        trace::writeIntegerAttribute(file.get(), "schema", 1, odd);
+    }
+    CHECK_FALSE(study::isStudyIndex(odd));
+}
+
 TEST_CASE("a status this gradlab does not know is refused, in a trace and in an index", "[study][errors]") {
     const std::string tracePath = testing::scratchPath("unknown_status_trace.h5");
     writeTrace(tracePath, {1.0}, {}, RunStatus::completed);
