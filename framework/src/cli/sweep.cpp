@@ -326,7 +326,7 @@ void recordExit(study::StudyRow& row, const study::RunJob& job, const study::Chi
 struct SweepRequest {
     std::string configFile, output;
     std::vector<std::string> overrides, pluginPath;
-    int jobs = 1;
+    int jobs = 0;  ///< runs at once; 0 until the options are read, then at least 1
     bool plan = false, slurm = false;
     study::SlurmOptions slurmOptions;
     Shard shard;
@@ -482,59 +482,79 @@ int runStudy(const SweepRequest& request) {
     return tally.of(RunStatus::failed) > 0 || elsewhere > 0 ? 1 : 0;
 }
 
-}  // namespace
-
-int sweepCommand(const std::vector<std::string>& arguments) {
+/// What `gradlab sweep` reads from its command line: the request, and the options that pick another mode.
+struct SweepCommandLine {
     SweepRequest request;
     std::string shardText, merge;
     bool help = false;
-    std::string& configFile = request.configFile;
-    std::vector<std::string>& overrides = request.overrides;
-    int& jobs = request.jobs;
-    bool &plan = request.plan, &slurm = request.slurm;
-    study::SlurmOptions& slurmOptions = request.slurmOptions;
-    jobs = 0;
-    po::options_description description(
-        "usage: gradlab sweep CONFIG [options]\n"
-        "       gradlab sweep CONFIG --slurm [--slurm-* options] [-o STUDY_DIR] [--set k=v]...\n"
-        "       gradlab sweep --merge STUDY_DIR\n\n"
-        "Runs a study: the runs a config's `sweep:` block describes (grid, zip, seeds), each a `gradlab run` child\n"
-        "process, at most N at once. Every run's config is validated before any run starts. Outcomes are indexed in\n"
-        "STUDY_DIR/study.h5 after each run. Running it again resumes: runs that finished (completed, diverged,\n"
-        "stopped) with an unchanged config are skipped; missing, killed and failed runs are redone.\n"
-        "Exit code: 0 when every run finished, 1 when some failed or the config is invalid, 2 for bad options.\n"
-        "See docs/studies.md.\n\noptions");
-    description.add_options()("config", po::value(&configFile), "the study's YAML config")(
-        "jobs,j", po::value(&jobs), "run at most N runs at once (default: the number of cores)")(
-        "plan", po::bool_switch(&plan), "list the runs (index, name, overrides) and exit without running")(
-        "output,o", po::value(&request.output), "the study folder (default: runs/<config stem>)")(
-        "shard", po::value(&shardText),
+};
+
+/// The usage line and description of `gradlab sweep`, the caption of its options.
+constexpr const char* sweepUsage =
+    "usage: gradlab sweep CONFIG [options]\n"
+    "       gradlab sweep CONFIG --slurm [--slurm-* options] [-o STUDY_DIR] [--set k=v]...\n"
+    "       gradlab sweep --merge STUDY_DIR\n\n"
+    "Runs a study: the runs a config's `sweep:` block describes (grid, zip, seeds), each a `gradlab run` child\n"
+    "process, at most N at once. Every run's config is validated before any run starts. Outcomes are indexed in\n"
+    "STUDY_DIR/study.h5 after each run. Running it again resumes: runs that finished (completed, diverged,\n"
+    "stopped) with an unchanged config are skipped; missing, killed and failed runs are redone.\n"
+    "Exit code: 0 when every run finished, 1 when some failed or the config is invalid, 2 for bad options.\n"
+    "See docs/studies.md.\n\noptions";
+
+/// The caption of the --slurm options.
+constexpr const char* slurmCaption =
+    "Slurm (docs/cluster.md): --slurm writes STUDY_DIR/slurm/array.sbatch (an array job, task i runs --shard "
+    "i/N),\nmerge.sbatch (gradlab sweep --merge after the array) and submit.sh (submits both); it runs nothing";
+
+/// Declares the options of `gradlab sweep` in `description` and the --slurm ones in `slurmDescription` (which
+/// is added to `description`), bound to `values`.
+void declareSweepOptions(po::options_description& description, po::options_description& slurmDescription,
+                         SweepCommandLine& values) {
+    description.add_options()("config", po::value(&values.request.configFile), "the study's YAML config")(
+        "jobs,j", po::value(&values.request.jobs), "run at most N runs at once (default: the number of cores)")(
+        "plan", po::bool_switch(&values.request.plan),
+        "list the runs (index, name, overrides) and exit without running")(
+        "output,o", po::value(&values.request.output), "the study folder (default: runs/<config stem>)")(
+        "shard", po::value(&values.shardText),
         "run only shard i of N (1 <= i <= N, numbered from 1 like SLURM_ARRAY_TASK_ID with --array=1-N): the runs "
         "with index % N == i - 1; writes STUDY_DIR/study.shard-i-of-N.h5")(
-        "merge", po::value(&merge),
+        "merge", po::value(&values.merge),
         "merge the shard indexes of STUDY_DIR into STUDY_DIR/study.h5 (re-reading the traces), refusing shards of "
-        "different studies")("set", po::value(&overrides)->composing(),
+        "different studies")("set", po::value(&values.request.overrides)->composing(),
                              "override a key of the study config: --set training.steps=100 (repeatable)")(
-        "help,h", po::bool_switch(&help), "show this help")(
-        "plugin-path", po::value(&request.pluginPath)->composing(),
+        "help,h", po::bool_switch(&values.help), "show this help")(
+        "plugin-path", po::value(&values.request.pluginPath)->composing(),
         "also load plugin libraries from this folder or file (repeatable; after GRADLAB_PLUGIN_PATH); passed on to the "
         "runs");
-    po::options_description slurmDescription(
-        "Slurm (docs/cluster.md): --slurm writes STUDY_DIR/slurm/array.sbatch (an array job, task i runs --shard "
-        "i/N),\nmerge.sbatch (gradlab sweep --merge after the array) and submit.sh (submits both); it runs nothing");
-    slurmDescription.add_options()("slurm", po::bool_switch(&slurm), "write the study's Slurm scripts")(
-        "slurm-shards", po::value(&slurmOptions.shards),
+    slurmDescription.add_options()("slurm", po::bool_switch(&values.request.slurm), "write the study's Slurm scripts")(
+        "slurm-shards", po::value(&values.request.slurmOptions.shards),
         "array tasks, one shard each (default: ceil(runs / cores per task), at most 1000)")(
-        "slurm-cpus-per-task", po::value(&slurmOptions.cpusPerTask)->default_value(1),
-        "cores per task; the task runs that many runs at once")("slurm-time", po::value(&slurmOptions.time),
-                                                                "time limit per task, e.g. 04:00:00 or 1-00:00:00")(
-        "slurm-mem", po::value(&slurmOptions.memory), "memory per task, e.g. 8G")(
-        "slurm-partition", po::value(&slurmOptions.partition), "the partition to run in")(
-        "slurm-account", po::value(&slurmOptions.account), "the account to charge")(
-        "slurm-max-running", po::value(&slurmOptions.maxRunning), "at most K tasks at once (--array=1-N%K)")(
-        "slurm-sbatch", po::value(&slurmOptions.extraDirectives)->composing(),
+        "slurm-cpus-per-task", po::value(&values.request.slurmOptions.cpusPerTask)->default_value(1),
+        "cores per task; the task runs that many runs at once")(
+        "slurm-time", po::value(&values.request.slurmOptions.time), "time limit per task, e.g. 04:00:00 or 1-00:00:00")(
+        "slurm-mem", po::value(&values.request.slurmOptions.memory), "memory per task, e.g. 8G")(
+        "slurm-partition", po::value(&values.request.slurmOptions.partition), "the partition to run in")(
+        "slurm-account", po::value(&values.request.slurmOptions.account), "the account to charge")(
+        "slurm-max-running", po::value(&values.request.slurmOptions.maxRunning),
+        "at most K tasks at once (--array=1-N%K)")(
+        "slurm-sbatch", po::value(&values.request.slurmOptions.extraDirectives)->composing(),
         "one more #SBATCH line for both jobs, e.g. --slurm-sbatch=--qos=long (repeatable)");
     description.add(slurmDescription);
+}
+
+}  // namespace
+
+int sweepCommand(const std::vector<std::string>& arguments) {
+    SweepCommandLine commandLine;
+    SweepRequest& request = commandLine.request;
+    const std::string &configFile = request.configFile, &shardText = commandLine.shardText, &merge = commandLine.merge;
+    const std::vector<std::string>& overrides = request.overrides;
+    int& jobs = request.jobs;
+    const bool &plan = request.plan, &slurm = request.slurm, &help = commandLine.help;
+    study::SlurmOptions& slurmOptions = request.slurmOptions;
+    po::options_description description(sweepUsage);
+    po::options_description slurmDescription(slurmCaption);
+    declareSweepOptions(description, slurmDescription, commandLine);
     po::positional_options_description positional;
     positional.add("config", 1);
     po::variables_map values;
