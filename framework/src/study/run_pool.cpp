@@ -142,6 +142,7 @@ void RunPool::sleep(int milliseconds) {
 }
 
 std::optional<ChildExit> RunPool::waitForExit(int milliseconds) {
+    if (children_.empty()) return std::nullopt;  // nothing to wait for (waitpid would fail with ECHILD)
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid == 0 || (pid < 0 && errno == EINTR)) {

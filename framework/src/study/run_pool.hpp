@@ -54,8 +54,8 @@ public:
     void terminateAll() const;
 
     /// Reaps a child that ended and says how, or (none ended) sleeps until a signal arrives or `milliseconds`
-    /// pass and returns nothing. A reaped process that is not one of the pool's gives nothing too. Throws Error
-    /// when waitpid fails.
+    /// pass and returns nothing. A reaped process that is not one of the pool's gives nothing too, and so does a
+    /// pool without children, at once. Throws Error when waitpid fails.
     std::optional<ChildExit> waitForExit(int milliseconds);
 
 private:

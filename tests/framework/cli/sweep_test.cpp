@@ -202,6 +202,22 @@ sweep:
     CHECK_THAT(outcome.output, Contains("2 runs, 1 already done, 1 to run"));
 }
 
+TEST_CASE("gradlab sweep: when no run can start, every row is failed and the summary still comes", "[cli][study]") {
+    const std::string config = writeTwoLayerStudy("sweep_none_start.yaml");
+    const std::string folder = studyFolder("sweep_none_start");
+    // A folder where each run's config file goes: the config cannot be written, so no run starts.
+    for (const auto& name : kNames) fs::create_directories(fs::path(folder) / "configs" / (name + ".yaml") / "x");
+    const Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --set training.steps=3");
+    INFO(outcome.output);
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("4 runs: 0 completed, 4 failed"));
+    CHECK_THAT(outcome.output, Contains("is a folder, not a regular file"));
+    CHECK_THAT(outcome.output, !Contains("waiting for the runs failed"));
+    const study::StudyIndex index = study::readStudyIndex(folder + "/study.h5");
+    REQUIRE(index.rows.size() == 4);
+    for (const auto& row : index.rows) CHECK(row.status == RunStatus::failed);
+}
+
 TEST_CASE("gradlab sweep --shard: disjoint shards cover the study, and --merge equals the unsharded index",
           "[cli][study]") {
     const std::string config = writeTwoLayerStudy("sweep_sharded.yaml");

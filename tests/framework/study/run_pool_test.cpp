@@ -104,3 +104,10 @@ TEST_CASE("SIGTERM to the parent is caught: the pool says so and stops its child
     REQUIRE(exits.size() == 1);
     CHECK_THAT(exits.at(0).reason(), Contains("was killed by signal 15"));
 }
+
+TEST_CASE("a pool without children has nothing to wait for and returns at once", "[study][pool]") {
+    study::RunPool pool;
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_FALSE(pool.waitForExit(5000).has_value());
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(4));
+}
