@@ -107,6 +107,20 @@ void TraceWriter::openFile(unsigned flags) {
     // No file lock: users may read the rows flushed so far (h5py, gradlab inspect) while the run goes on.
     checkHdf5Status(H5Pset_file_locking(access.get(), false, true), where + ": cannot turn off file locking");
 #endif
+    // Metadata reaches the file only when the writer flushes: with evictions on, the cache writes a dataset's
+    // chunk index whenever it runs short of room, pointing at chunks past the end of the file that the superblock
+    // on disk knows (it is written at flushes), and a process killed before the next flush leaves a file that no
+    // longer opens ("addr overflow ... eoa"). The cache holds one flush interval's metadata, a few hundred KiB.
+    {
+        H5AC_cache_config_t cache;
+        cache.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+        checkHdf5Status(H5Pget_mdc_config(access.get(), &cache), where + ": cannot read the metadata cache settings");
+        cache.evictions_enabled = false;
+        cache.incr_mode = H5C_incr__off;
+        cache.flash_incr_mode = H5C_flash_incr__off;
+        cache.decr_mode = H5C_decr__off;
+        checkHdf5Status(H5Pset_mdc_config(access.get(), &cache), where + ": cannot set the metadata cache");
+    }
     if (flags == H5F_ACC_TRUNC) {
         // File space is only ever taken from the end of the file, never reused: a compressed chunk that grows
         // moves, and its old bytes must stay intact until the metadata pointing at them is replaced, so that a
