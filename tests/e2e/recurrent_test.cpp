@@ -13,7 +13,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kConfigs = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
+const std::string configFolder = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
 
 RunResult runConfig(const std::string& file, const std::vector<std::string>& overrides, const std::string& output,
                     PluginHost& host = testing::builtinPlugins()) {
@@ -27,7 +27,7 @@ RunResult runConfig(const std::string& file, const std::vector<std::string>& ove
 
 TEST_CASE("an LSTM on the adding problem traces dL/dh_t for every timestep", "[e2e][recurrent]") {
     const std::string output = testing::scratchPath("adding_lstm.h5");
-    const RunResult result = runConfig(kConfigs + "recurrent/adding_lstm.yaml",
+    const RunResult result = runConfig(configFolder + "recurrent/adding_lstm.yaml",
                                        {"data.samples=256", "data.timesteps=20", "training.steps=6", "trace.every=2"},
                                        output);
     REQUIRE(result.status == RunStatus::completed);
@@ -48,7 +48,7 @@ TEST_CASE("an LSTM on the adding problem traces dL/dh_t for every timestep", "[e
 
 TEST_CASE("next-step prediction trains on every timestep", "[e2e][recurrent]") {
     const std::string output = testing::scratchPath("sine_gru.h5");
-    const RunResult result = runConfig(kConfigs + "remedies/rnn_clipping.yaml",
+    const RunResult result = runConfig(configFolder + "remedies/rnn_clipping.yaml",
                                        {"model.layers.0.kind=gru", "model.layers.0.activation=null",
                                         "model.layers.0.init=null", "training.steps=60", "optimizer.lr=0.05"},
                                        output);
@@ -57,14 +57,14 @@ TEST_CASE("next-step prediction trains on every timestep", "[e2e][recurrent]") {
 }
 
 TEST_CASE("the exploding RNN diverges and its clipped remedy does not", "[e2e][recurrent][clipping]") {
-    const RunResult exploding = runConfig(kConfigs + "remedies/rnn_exploding.yaml", {}, testing::scratchPath("rx.h5"));
+    const RunResult exploding = runConfig(configFolder + "remedies/rnn_exploding.yaml", {}, testing::scratchPath("rx.h5"));
     CHECK(exploding.status == RunStatus::diverged);
     REQUIRE_FALSE(exploding.events.empty());
     CHECK(exploding.events.front().kind == "non_finite");
     CHECK(exploding.events.front().timestep >= 0);
 
     const std::string output = testing::scratchPath("rc.h5");
-    const RunResult clipped = runConfig(kConfigs + "remedies/rnn_clipping.yaml", {"training.steps=100"}, output);
+    const RunResult clipped = runConfig(configFolder + "remedies/rnn_clipping.yaml", {"training.steps=100"}, output);
     CHECK(clipped.status == RunStatus::completed);
     trace::TraceReader reader(output);
     CHECK(reader.readVector("/trace/clipped")(0) == 1);

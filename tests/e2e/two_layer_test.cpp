@@ -17,10 +17,10 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kTwoLayer = std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml";
+const std::string twoLayer = std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml";
 
 RunResult run(const std::vector<std::string>& overrides, const std::string& output) {
-    const RunConfig config = loadRunConfig(kTwoLayer, overrides, testing::builtinPlugins());
+    const RunConfig config = loadRunConfig(twoLayer, overrides, testing::builtinPlugins());
     RunOptions options;
     options.output = output;
     return runTraining(config, testing::builtinPlugins(), options);

@@ -194,3 +194,132 @@ TEST_CASE("a disk that fills at a checkpoint or at the final model: failed, read
                                                    << " checkpoints, " << atModels << " model writes, " << atOther
                                                    << " other writes");
 }
+
+namespace {
+
+/// Fills the file system under `folder` to the last byte with a file `folder`/filler; returns its size.
+long fillDisk(const std::string& folder) {
+    const Ran filled = runShell("dd if=/dev/zero of=" + shellQuote(folder + "/filler") + " bs=4096 2>/dev/null; "
+                                "dd if=/dev/zero of=" + shellQuote(folder + "/filler-tail") + " bs=1 2>/dev/null; true");
+    (void)filled;
+    return static_cast<long>(fs::file_size(folder + "/filler"));
+}
+
+/// Every completed trace of `study` has the reference study's losses, bit for bit.
+bool sameTraces(const std::string& reference, const std::string& study) {
+    bool same = true;
+    for (const auto& entry : fs::directory_iterator(reference + "/runs")) {
+        const std::string name = entry.path().filename().string();
+        if (entry.path().extension() != ".h5" || name.find(".ckpt.") != std::string::npos) continue;
+        INFO(name);
+        const trace::TraceReader expected(entry.path().string()), actual(study + "/runs/" + name);
+        CHECK(actual.stringAttribute("status") == "completed");
+        const bool equal = testing::datasetBytes(expected, "/trace/loss") == testing::datasetBytes(actual, "/trace/loss");
+        CHECK(equal);
+        same = same && equal && actual.stringAttribute("status") == "completed";
+    }
+    return same;
+}
+
+}  // namespace
+
+TEST_CASE("a disk that fills during a sweep (a trace, a log, the study index): failed naming the full disk, and "
+          "rerun after space is freed equal to an unfaulted sweep",
+          "[faults][disk]") {
+    const std::string folder = scratchFolder("full-disk-sweep");
+    const std::string config = folder + "/sweep.yaml";
+    writeFile(config, smallRunConfig("runs/unused.h5", 1500, 500, 50) + "sweep:\n  seeds: 8\n");
+    const std::string reference = folder + "/reference";
+    const Ran unfaulted = runGradlab("sweep " + shellQuote(config) + " -j 1 -o " + shellQuote(reference), 300);
+    INFO(unfaulted.output);
+    REQUIRE(unfaulted.exitCode == 0);
+    long studyBytes = 0;
+    for (const auto& entry : fs::recursive_directory_iterator(reference))
+        if (entry.is_regular_file()) studyBytes += static_cast<long>(entry.file_size());
+    REQUIRE(studyBytes > 2 * 1024 * 1024);
+
+    const std::string disk = folder + "/disk";
+    fs::create_directories(disk);
+    SmallDisk small(disk);
+    const std::string reason = small.resize(2048);
+    if (!reason.empty()) {
+        WARN("skipped: " << reason << " (the test needs root and permission to mount)");
+        return;
+    }
+    const std::string study = disk + "/study";
+    const std::string sweep = "sweep " + shellQuote(config) + " -j 1 -o " + shellQuote(study);
+    const auto failedCleanly = [](const Ran& ran) {
+        return ran.exitCode == 1 && (ran.output.find("the disk is full") != std::string::npos ||
+                                     ran.output.find("No space left on device") != std::string::npos) &&
+               ran.output.find("terminate called") == std::string::npos;
+    };
+    const auto indexReads = [&] {
+        const Ran inspected = runGradlab("inspect " + shellQuote(study + "/study.h5"));
+        INFO(inspected.output);
+        return inspected.exitCode == 0;
+    };
+    int trials = 0, survived = 0;
+
+    SECTION("at the runs' traces and checkpoints: the disk smaller than the study") {
+        for (const double part : {0.5, 0.75, 0.9, 0.97}) {
+            for (const auto& entry : fs::directory_iterator(disk)) fs::remove_all(entry.path());
+            const long kibibytes = std::max(1024L + 64, static_cast<long>(part * studyBytes / 1024.0));
+            REQUIRE(small.resize(kibibytes).empty());
+            const Ran full = runGradlab(sweep, 300);
+            INFO("tmpfs of " << kibibytes << " KiB for a study of " << studyBytes / 1024 << " KiB\n" << full.output);
+            if (full.exitCode == 0) continue;  // it fitted: not a trial
+            ++trials;
+            bool ok = failedCleanly(full);
+            CHECK(ok);
+            if (fs::exists(study + "/study.h5")) ok = indexReads() && ok;
+            REQUIRE(small.resize(64 * 1024).empty());
+            const Ran rerun = runGradlab(sweep, 300);
+            INFO(rerun.output);
+            CHECK(rerun.exitCode == 0);
+            ok = ok && rerun.exitCode == 0 && sameTraces(reference, study) && indexReads();
+            survived += ok ? 1 : 0;
+        }
+        CHECK(trials >= 3);
+    }
+    SECTION("at the study index and the logs: a finished study whose disk is then filled to the last byte") {
+        REQUIRE(small.resize(64 * 1024).empty());
+        REQUIRE(runGradlab(sweep, 300).exitCode == 0);
+        // The index: a rerun that has nothing to run still rewrites study.h5.
+        fillDisk(disk);
+        const Ran atIndex = runGradlab(sweep, 300);
+        INFO(atIndex.output);
+        ++trials;
+        bool ok = failedCleanly(atIndex) && atIndex.output.find("study.h5") != std::string::npos;
+        CHECK(ok);
+        ok = indexReads() && ok;  // the previous index, untouched
+        for (const auto& entry : fs::directory_iterator(study))
+            CHECK(entry.path().filename().string().find(".tmp-") == std::string::npos);
+        fs::remove(disk + "/filler");
+        fs::remove(disk + "/filler-tail");
+        const Ran rerun = runGradlab(sweep, 300);
+        INFO(rerun.output);
+        CHECK(rerun.exitCode == 0);
+        ok = ok && rerun.exitCode == 0 && indexReads();
+        survived += ok ? 1 : 0;
+
+        // A log and a run config: one run to redo, and no room for its log.
+        fs::remove(study + "/runs/seed=3.h5");
+        fillDisk(disk);
+        const Ran atLog = runGradlab(sweep, 300);
+        INFO(atLog.output);
+        ++trials;
+        ok = failedCleanly(atLog);
+        CHECK(ok);
+        ok = indexReads() && ok;
+        fs::remove(disk + "/filler");
+        fs::remove(disk + "/filler-tail");
+        const Ran redone = runGradlab(sweep, 300);
+        INFO(redone.output);
+        CHECK(redone.exitCode == 0);
+        ok = ok && redone.exitCode == 0 && sameTraces(reference, study) && indexReads();
+        survived += ok ? 1 : 0;
+    }
+    WARN("disk full during a sweep: " << trials << " trials, " << survived << " survived (failed naming the full "
+                                      << "disk, index readable, rerun equal to the unfaulted sweep), "
+                                      << trials - survived << " lost");
+}

@@ -151,13 +151,16 @@ private:
 };
 
 /// Writes the index, warning instead of throwing: a failed index write must not orphan running children.
-void writeIndexSafely(const fs::path& path, study::StudyIndex& index, bool& warned) {
+/// Returns whether it was written; the error is warned about once.
+bool writeIndexSafely(const fs::path& path, study::StudyIndex& index, bool& warned) {
     index.updatedAt = study::utcTimestamp();
     try {
         study::writeStudyIndex(path.string(), index);
+        return true;
     } catch (const std::exception& error) {
         if (!warned) std::cerr << "gradlab sweep: warning: " << error.what() << "\n";
         warned = true;
+        return false;
     }
 }
 
@@ -457,7 +460,7 @@ int runStudy(const SweepRequest& request) {
     const PoolResult ran = runJobs(resume.toRun, index, indexPath, request, progress, indexWarned);
     const std::size_t elsewhere = resume.elsewhere + ran.elsewhere;
     progress.close();
-    writeIndexSafely(indexPath, index, indexWarned);
+    const bool indexWritten = writeIndexSafely(indexPath, index, indexWarned);
 
     Tally tally;
     for (const study::PlannedRun* run : selected) tally.add(index.rows[static_cast<std::size_t>(run->index)].status);
@@ -472,6 +475,13 @@ int runStudy(const SweepRequest& request) {
         if (row.status == RunStatus::failed)
             std::cout << "  failed " << row.name << ": " << row.message << " (log: " << (folder.root / row.log).string()
                       << ")\n";
+    }
+    if (!indexWritten) {
+        // The runs' traces are the ground truth; the index is rebuilt from them by the next sweep of the study.
+        std::cerr << "gradlab sweep: error: the study index " << indexPath.string()
+                  << " could not be written (see the warning above; the previous index, if any, is unchanged); "
+                     "free some space or fix the folder, then run the same command again\n";
+        return 1;
     }
     if (ran.stopSignal != 0) {
         std::cerr << "gradlab sweep: interrupted (" << strsignal(ran.stopSignal)

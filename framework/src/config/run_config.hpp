@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "config/clip_config.hpp"
 #include "config/config_node.hpp"
+#include "config/detectors_config.hpp"
+#include "config/schedule_config.hpp"
 #include "data/data_config.hpp"
 #include "plugin/plugin_host.hpp"
-#include "training/clipping.hpp"
-#include "training/detectors.hpp"
-#include "training/schedule.hpp"
 
 namespace gradlab {
 

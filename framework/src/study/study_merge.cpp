@@ -47,7 +47,8 @@ void requireSameStudy(const StudyIndex& reference, const std::string& referenceN
     else if (other.keys != reference.keys)
         difference = "its swept keys differ";
     else if (other.rows.size() != reference.rows.size())
-        difference = "it has " + std::to_string(other.rows.size()) + " runs, not " + std::to_string(reference.rows.size());
+        difference =
+            "it has " + std::to_string(other.rows.size()) + " runs, not " + std::to_string(reference.rows.size());
     else
         for (std::size_t row = 0; row < other.rows.size() && difference.empty(); ++row)
             if (other.rows[row].name != reference.rows[row].name || other.rows[row].index != reference.rows[row].index)

@@ -274,7 +274,8 @@ Seeds readSeeds(const ConfigNode& seedsNode, const std::vector<const Axis*>& axe
     if (!seedsNode.yaml().IsDefined() || seedsNode.isNull()) return seeds;
     seeds.swept = true;
     for (const Axis* axis : axes)
-        if (axis->key == "seed") axis->keyNode.fail("'seed' is swept by sweep.seeds already (" + seedsNode.where() + ")");
+        if (axis->key == "seed")
+            axis->keyNode.fail("'seed' is swept by sweep.seeds already (" + seedsNode.where() + ")");
     if (seedsNode.isSequence()) {
         for (const ConfigNode& item : seedsNode.items()) {
             const std::int64_t seed = item.asInteger();
@@ -288,7 +289,8 @@ Seeds readSeeds(const ConfigNode& seedsNode, const std::vector<const Axis*>& axe
     } else {
         const std::int64_t count = seedsNode.asInteger();
         if (count < 1 || count > 100000)
-            seedsNode.fail("expected a number of seeds in [1, 100000] or a list of seeds, got " + std::to_string(count));
+            seedsNode.fail("expected a number of seeds in [1, 100000] or a list of seeds, got " +
+                           std::to_string(count));
         for (std::int64_t seed = 0; seed < count; ++seed) {
             seeds.values.push_back(seed);
             seeds.wheres.push_back(seedsNode.where());
@@ -305,7 +307,8 @@ void nameRun(PlannedRun& run, const std::string& defaultName, const std::map<std
     const bool templated = block.name.yaml().IsDefined() && !block.name.isNull();
     run.name = sanitizeRunName(templated ? expandTemplate(block.name, placeholders)
                                          : (defaultName.empty() ? std::string("run") : defaultName));
-    if (run.name.empty()) block.name.fail("the name template gives run " + std::to_string(run.index) + " an empty name");
+    if (run.name.empty())
+        block.name.fail("the name template gives run " + std::to_string(run.index) + " an empty name");
     if (run.name.size() > maximumNameLength) {
         const std::string message = "run " + std::to_string(run.index) + "'s name is " +
                                     std::to_string(run.name.size()) + " characters long (at most " +

@@ -25,11 +25,11 @@ using analysis::Verdict;
 
 namespace {
 
-const std::string kConfigs = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
+const std::string configFolder = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
 
 /// Runs a shipped config in-process through the real config loader, plugins and trainer.
 RunResult runConfig(const std::string& config, const std::vector<std::string>& overrides, const std::string& output) {
-    const RunConfig loaded = loadRunConfig(kConfigs + config, overrides, testing::builtinPlugins());
+    const RunConfig loaded = loadRunConfig(configFolder + config, overrides, testing::builtinPlugins());
     RunOptions options;
     options.output = output;
     return runTraining(loaded, testing::builtinPlugins(), options);

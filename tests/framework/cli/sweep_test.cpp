@@ -50,12 +50,12 @@ std::string studyFolder(const std::string& name) {
     return folder;
 }
 
-const std::vector<std::string> kNames{"lr=1.0e-6,units=50", "lr=1.0e-6,units=100", "lr=1.0e-2,units=50",
+const std::vector<std::string> names{"lr=1.0e-6,units=50", "lr=1.0e-6,units=100", "lr=1.0e-2,units=50",
                                       "lr=1.0e-2,units=100"};
 
 std::map<std::string, fs::file_time_type> traceTimes(const std::string& folder) {
     std::map<std::string, fs::file_time_type> times;
-    for (const auto& name : kNames) times[name] = fs::last_write_time(fs::path(folder) / "runs" / (name + ".h5"));
+    for (const auto& name : names) times[name] = fs::last_write_time(fs::path(folder) / "runs" / (name + ".h5"));
     return times;
 }
 
@@ -99,12 +99,12 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     REQUIRE(index.rows.size() == 4);
     for (std::size_t i = 0; i < 4; ++i) {
         const study::StudyRow& row = index.rows[i];
-        CHECK(row.name == kNames[i]);
+        CHECK(row.name == names[i]);
         CHECK(row.index == static_cast<std::int64_t>(i));
-        CHECK(row.trace == "runs/" + kNames[i] + ".h5");
+        CHECK(row.trace == "runs/" + names[i] + ".h5");
         CHECK(row.parameters == std::vector<std::string>{i < 2 ? "1.0e-6" : "1.0e-2", i % 2 == 0 ? "50" : "100"});
-        CHECK(fs::exists(fs::path(folder) / "configs" / (kNames[i] + ".yaml")));
-        CHECK(fs::exists(fs::path(folder) / "logs" / (kNames[i] + ".log")));
+        CHECK(fs::exists(fs::path(folder) / "configs" / (names[i] + ".yaml")));
+        CHECK(fs::exists(fs::path(folder) / "logs" / (names[i] + ".log")));
         if (i < 2) {
             CHECK(row.status == RunStatus::completed);
             CHECK(row.verdict == "healthy");
@@ -121,7 +121,7 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     // Each run's trace through the index's external link, with the plain C API.
     const hid_t file = H5Fopen((folder + "/study.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     REQUIRE(file >= 0);
-    for (const auto& name : kNames) {
+    for (const auto& name : names) {
         const hid_t loss = H5Dopen2(file, ("/links/" + name + "/trace/loss").c_str(), H5P_DEFAULT);
         REQUIRE(loss >= 0);
         const hid_t space = H5Dget_space(loss);
@@ -143,18 +143,18 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     }
     SECTION("resume redoes missing and killed runs only") {
         const auto before = traceTimes(folder);
-        fs::remove(fs::path(folder) / "runs" / (kNames[0] + ".h5"));
-        markRunning(folder + "/runs/" + kNames[3] + ".h5");
+        fs::remove(fs::path(folder) / "runs" / (names[0] + ".h5"));
+        markRunning(folder + "/runs/" + names[3] + ".h5");
         CHECK(study::readStudyIndex(folder + "/study.h5").rows[3].status == RunStatus::diverged);
         outcome = runGradlab(command);
         CHECK(outcome.exitCode == 0);
         // The killed run is resumed (from step 0: a finished run keeps no checkpoint), the missing one rerun.
         CHECK_THAT(outcome.output, Contains("4 runs, 2 already done, 1 to resume from their checkpoints, 2 to run"));
-        CHECK_THAT(readText(folder + "/logs/" + kNames[3] + ".log"), Contains("--resume"));
+        CHECK_THAT(readText(folder + "/logs/" + names[3] + ".log"), Contains("--resume"));
         const auto after = traceTimes(folder);
-        CHECK(after.at(kNames[1]) == before.at(kNames[1]));
-        CHECK(after.at(kNames[2]) == before.at(kNames[2]));
-        CHECK(after.at(kNames[3]) != before.at(kNames[3]));
+        CHECK(after.at(names[1]) == before.at(names[1]));
+        CHECK(after.at(names[2]) == before.at(names[2]));
+        CHECK(after.at(names[3]) != before.at(names[3]));
         const study::StudyIndex redone = study::readStudyIndex(folder + "/study.h5");
         CHECK(redone.rows[0].status == RunStatus::completed);
         CHECK(redone.rows[3].status == RunStatus::diverged);
@@ -206,7 +206,7 @@ TEST_CASE("gradlab sweep: when no run can start, every row is failed and the sum
     const std::string config = writeTwoLayerStudy("sweep_none_start.yaml");
     const std::string folder = studyFolder("sweep_none_start");
     // A folder where each run's config file goes: the config cannot be written, so no run starts.
-    for (const auto& name : kNames) fs::create_directories(fs::path(folder) / "configs" / (name + ".yaml") / "x");
+    for (const auto& name : names) fs::create_directories(fs::path(folder) / "configs" / (name + ".yaml") / "x");
     const Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --set training.steps=3");
     INFO(outcome.output);
     CHECK(outcome.exitCode == 1);
@@ -259,7 +259,7 @@ TEST_CASE("gradlab sweep --shard: disjoint shards cover the study, and --merge e
     }
     const hid_t file = H5Fopen((sharded + "/study.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     REQUIRE(file >= 0);
-    CHECK(H5Lexists(file, ("/links/" + kNames[3]).c_str(), H5P_DEFAULT) > 0);
+    CHECK(H5Lexists(file, ("/links/" + names[3]).c_str(), H5P_DEFAULT) > 0);
     H5Fclose(file);
 
     SECTION("shard indexes of different studies are refused") {

@@ -32,8 +32,8 @@ namespace {
 FashionMnist installed(bool withTest) {
     INFO("Fashion-MNIST is read from Debian's dataset-fashion-mnist: run tools/setup (apt-get install "
          "dataset-fashion-mnist)");
-    REQUIRE(std::filesystem::exists(std::string(kFashionMnistFolder) + "/train-images-idx3-ubyte.gz"));
-    return loadFashionMnist(kFashionMnistFolder, withTest);
+    REQUIRE(std::filesystem::exists(std::string(fashionMnistFolder) + "/train-images-idx3-ubyte.gz"));
+    return loadFashionMnist(fashionMnistFolder, withTest);
 }
 
 }  // namespace
@@ -59,14 +59,14 @@ TEST_CASE("fashion_mnist: the installed files pass their MD5 checks and hold the
     CHECK(statistics.mean == Approx(0.2860).margin(5e-5));
     CHECK(statistics.std == Approx(0.3530).margin(5e-5));
     // A second load in the process shares the first one's bytes (the cache of loadIdxImageSet).
-    CHECK(loadFashionMnist(kFashionMnistFolder, true).train.get() == set.train.get());
+    CHECK(loadFashionMnist(fashionMnistFolder, true).train.get() == set.train.get());
 }
 
 TEST_CASE("fashion_mnist: a damaged copy fails its MD5 check, naming the file", "[data][fashion_mnist][real]") {
     const FashionMnist set = installed(false);
     const std::string folder = testing::scratchPath("fashion-damaged");
     std::filesystem::create_directories(folder);
-    std::filesystem::copy_file(std::string(kFashionMnistFolder) + "/train-images-idx3-ubyte.gz",
+    std::filesystem::copy_file(std::string(fashionMnistFolder) + "/train-images-idx3-ubyte.gz",
                                folder + "/train-images-idx3-ubyte.gz",
                                std::filesystem::copy_options::overwrite_existing);
     std::vector<std::uint8_t> labels = set.train->labels;
@@ -82,7 +82,7 @@ TEST_CASE("fashion_mnist: the views of the real images", "[data][fashion_mnist][
     const FashionMnist set = installed(true);
     ImageSource source;
     source.kind = "fashion_mnist";
-    source.folder = kFashionMnistFolder;
+    source.folder = fashionMnistFolder;
     ImagePreparation preparation;
     preparation.subset = 100;
     preparation.view = ImageView::rows;

@@ -20,7 +20,7 @@ using Catch::Matchers::StartsWith;
 namespace {
 
 /// A small valid base config (17 lines); studies append a `sweep:` block from line 18 on.
-const char* kBase = R"(name: small
+const char* baseConfig = R"(name: small
 seed: 4
 data:
   kind: random_regression
@@ -41,7 +41,7 @@ training:
 
 std::string writeStudy(const std::string& name, const std::string& sweep) {
     const std::string path = testing::scratchPath(name);
-    std::ofstream(path) << kBase << sweep;
+    std::ofstream(path) << baseConfig << sweep;
     return path;
 }
 
