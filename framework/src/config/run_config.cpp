@@ -1,6 +1,7 @@
 #include "config/run_config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -293,7 +294,18 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
     {
         ConfigNode node = reader.required("training");
         MapReader training(node, reader.resolvedChild("training"), "the training section");
-        config.training.batchSize = training.integer("batch_size", 32, 1, maxInt);
+        const ConfigNode batchSize = training.optional("batch_size");
+        if (batchSize.yaml().IsDefined() && batchSize.isScalar() && batchSize.yaml().Scalar() == "all") {
+            config.training.fullBatch = true;
+            training.resolve("batch_size", YAML::Node("all"));
+        } else {
+            if (batchSize.yaml().IsDefined() && batchSize.isScalar() && !batchSize.yaml().Scalar().empty() &&
+                !std::isdigit(static_cast<unsigned char>(batchSize.yaml().Scalar().front())) &&
+                batchSize.yaml().Scalar().front() != '-' && batchSize.yaml().Scalar().front() != '+')
+                batchSize.fail("expected a sample count or 'all' (one batch of the whole training set), got '" +
+                               batchSize.yaml().Scalar() + "'" + suggestionSuffix(batchSize.yaml().Scalar(), {"all"}));
+            config.training.batchSize = training.integer("batch_size", 32, 1, maxInt);
+        }
         const bool hasSteps = training.has("steps"), hasEpochs = training.has("epochs");
         training.optional("steps");  // known keys, for did-you-mean, even when absent
         training.optional("epochs");
@@ -329,7 +341,9 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         if (hasEpochs) {
             if (config.data.samples <= 0) node.fail("'epochs' needs a known sample count; for file data give 'steps'");
             const double trainSamples = static_cast<double>(config.data.samples) * (1.0 - config.data.validation);
-            const double steps = std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize));
+            const double steps = config.training.fullBatch
+                                     ? std::ceil(epochs)
+                                     : std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize));
             // Converting a double beyond int64 is undefined behaviour: refuse what no run could finish anyway.
             if (!(steps < 9e18))
                 node.fail("'epochs' " + std::to_string(epochs) + " over " + std::to_string(config.data.samples) +

@@ -107,6 +107,7 @@ public:
         train_ = std::move(split.train);
         validation_ = std::move(split.validation);
         if (train_.inputs.cols() < 1) throw Error(config.data.where + ": no training samples left after the split");
+        if (config_.training.fullBatch) config_.training.batchSize = train_.inputs.cols();
         classification_ = train_.classes > 0;
 
         network_ = buildNetwork<Scalar>(config, dataShape(train_), host, initRandom);
@@ -120,7 +121,7 @@ public:
             activationBytes += 3.0 * sizeof(Scalar) * static_cast<double>(network_->outputShape(l).features) *
                                static_cast<double>(steps);
         }
-        checkActivationsFit(config, activationBytes);
+        checkActivationsFit(config_, activationBytes);
         loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
         // Sequence targets may mark steps without a target with NaN.
         loss_->setMasked(train_.targetTimesteps > 1 && train_.targets.hasNaN());
@@ -146,8 +147,10 @@ public:
         }
 
         batcher_ = attributed(config.file + ": training.batch_size", [&] {
-            return std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
-                                                           batchSeed);
+            // A full batch is the training set in its order: every step sees the same batch, as full-batch gradient
+            // descent does (a shuffled order would only reorder the sums).
+            return std::make_unique<data::Batcher<Scalar>>(train_, config_.training.batchSize,
+                                                           config.data.shuffle && !config_.training.fullBatch, batchSeed);
         });
         detectors_ = std::make_unique<Detectors>(config.detectors, network_->layerNames());
     }
@@ -560,7 +563,7 @@ private:
         return text.str();
     }
 
-    const RunConfig& config_;
+    RunConfig config_;  ///< a copy: a full batch resolves its batch size from the data
     const PluginHost& host_;
     RunOptions options_;
     data::Dataset train_, validation_, test_;  ///< test_: the official test split (data.test), else empty
