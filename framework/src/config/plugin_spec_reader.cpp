@@ -299,6 +299,11 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                     spendLayers(given ? value : reader.node(), 1);
                 if (given) {
                     nested = readPluginSpec(value, nestedKind, host, nestedResolved);
+                } else if (spec.type == OptionType::layer) {
+                    // The default layer's options go into the resolved config too, so that it reads back the same.
+                    const ConfigNode text = loadConfigText(std::get<std::string>(spec.defaultValue),
+                                                           "default of option '" + spec.name + "'");
+                    nested = readPluginSpec(text, nestedKind, host, nestedResolved);
                 } else {
                     nested = readPluginSpecText(std::get<std::string>(spec.defaultValue), nestedKind,
                                                 host, "default of option '" + spec.name + "'");
