@@ -124,6 +124,7 @@ OptionValue typedValue(const OptionSpec& spec, const OptionValue& value) {
             break;
         case OptionType::activation:
         case OptionType::layers:
+        case OptionType::layer:
             break;  // nested plugins are written in configs, not given as typed values
     }
     return std::monostate{};
@@ -287,13 +288,24 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                 options.setPluginList(spec.name, std::move(list));
                 break;
             }
-            case OptionType::activation: {
+            case OptionType::activation:
+            case OptionType::layer: {
+                const PluginKind nestedKind =
+                    spec.type == OptionType::layer ? PluginKind::layer : PluginKind::activation;
                 PluginSpec nested;
                 YAML::Node nestedResolved = reader.resolvedChild(spec.name);
+                // A nested layer counts towards the model's layers (a normaliser in each of 1,000 blocks).
+                if (spec.type == OptionType::layer && layerBudget.depth > 0)
+                    spendLayers(given ? value : reader.node(), 1);
                 if (given) {
-                    nested = readPluginSpec(value, PluginKind::activation, host, nestedResolved);
+                    nested = readPluginSpec(value, nestedKind, host, nestedResolved);
+                } else if (spec.type == OptionType::layer) {
+                    // The default layer's options go into the resolved config too, so that it reads back the same.
+                    const ConfigNode text = loadConfigText(std::get<std::string>(spec.defaultValue),
+                                                           "default of option '" + spec.name + "'");
+                    nested = readPluginSpec(text, nestedKind, host, nestedResolved);
                 } else {
-                    nested = readPluginSpecText(std::get<std::string>(spec.defaultValue), PluginKind::activation,
+                    nested = readPluginSpecText(std::get<std::string>(spec.defaultValue), nestedKind,
                                                 host, "default of option '" + spec.name + "'");
                     nestedResolved["kind"] = nested.name;
                 }
