@@ -95,7 +95,8 @@ TEST_CASE("config errors name the file, line, column and key", "[config][errors]
     }
     SECTION("wrong type") {
         const std::string message = configError(replaceLine(validConfig, "  batch_size: 4", "  batch_size: four"));
-        CHECK_THAT(message, Contains("config.yaml:20:15: training.batch_size: expected an integer, got 'four'"));
+        CHECK_THAT(message, Contains("config.yaml:20:15: training.batch_size: expected a sample count or 'all'"));
+        CHECK_THAT(message, Contains("got 'four'"));
     }
     SECTION("out of range") {
         const std::string message = configError(replaceLine(validConfig, "  batch_size: 4", "  batch_size: 0"));
