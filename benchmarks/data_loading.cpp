@@ -14,24 +14,24 @@ using namespace gradlab::data;
 
 /// The uncached path: what the first load in a process costs.
 void firstRead(benchmark::State& state) {
-    const std::string images = fashionMnistFile(kFashionMnistFolder, "train-images-idx3-ubyte");
-    const std::string labels = fashionMnistFile(kFashionMnistFolder, "train-labels-idx1-ubyte");
+    const std::string images = fashionMnistFile(fashionMnistFolder, "train-images-idx3-ubyte");
+    const std::string labels = fashionMnistFile(fashionMnistFolder, "train-labels-idx1-ubyte");
     for (auto _ : state) {
         const std::vector<std::uint8_t> imageBytes = readMaybeGzipped(images);
         const std::vector<std::uint8_t> labelBytes = readMaybeGzipped(labels);
         benchmark::DoNotOptimize(md5Hex(imageBytes.data(), imageBytes.size()));
         benchmark::DoNotOptimize(md5Hex(labelBytes.data(), labelBytes.size()));
-        IdxArray array = parseIdx(imageBytes, kIdxImagesMagic, images);
+        IdxArray array = parseIdx(imageBytes, idxImagesMagic, images);
         benchmark::DoNotOptimize(array.values.data());
     }
 }
-BENCHMARK(firstRead)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(firstRead)->Unit(benchmark::millisecond)->Iterations(3);
 
 /// What every later load costs: the cached bytes prepared into a Dataset, per view and scaling.
 void cachedLoadAndPrepare(benchmark::State& state) {
     ImageSource source;
     source.kind = "fashion_mnist";
-    source.folder = kFashionMnistFolder;
+    source.folder = fashionMnistFolder;
     ImagePreparation preparation;
     preparation.view = static_cast<ImageView>(state.range(0));
     preparation.normalize = static_cast<PixelScaling>(state.range(1));
@@ -47,7 +47,7 @@ BENCHMARK(cachedLoadAndPrepare)
     ->Args({static_cast<int>(ImageView::flat), static_cast<int>(PixelScaling::standard)})
     ->Args({static_cast<int>(ImageView::pixels), static_cast<int>(PixelScaling::unit)})
     ->Args({static_cast<int>(ImageView::permutedPixels), static_cast<int>(PixelScaling::unit)})
-    ->Unit(benchmark::kMillisecond)
+    ->Unit(benchmark::millisecond)
     ->Iterations(5);
 
 }  // namespace

@@ -133,7 +133,7 @@ void runWorkload(benchmark::State& state, Workload& workload) {
     }
     state.SetItemsProcessed(state.iterations());
     state.counters["GFLOP/s"] =
-        benchmark::Counter(workload.flops() * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+        benchmark::Counter(workload.flops() * static_cast<double>(state.iterations()) / 1e9, benchmark::Counter::isRate);
 }
 
 /// two_layer: batch 64, 1000 -> 100 -> 10, no bias.

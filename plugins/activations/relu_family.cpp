@@ -79,18 +79,18 @@ private:
 /// f(x) = lambda x for x > 0 else lambda alpha (e^x - 1); f'(x) = lambda for x > 0 else f(x) + lambda alpha.
 /// The constants make N(0, 1) a fixed point of the layer-to-layer mean and variance map.
 struct SeluFunction {
-    static constexpr double kLambda = 1.0507009873554804934193349852946;
-    static constexpr double kAlpha = 1.6732632423543772848170429916717;
+    static constexpr double seluLambda = 1.0507009873554804934193349852946;
+    static constexpr double seluAlpha = 1.6732632423543772848170429916717;
 
     template <class X>
     auto value(const X& x) const {
         using S = typename X::Scalar;
-        return (x > S(0)).select(x * S(kLambda), x.min(S(0)).expm1() * S(kLambda * kAlpha));
+        return (x > S(0)).select(x * S(seluLambda), x.min(S(0)).expm1() * S(seluLambda * seluAlpha));
     }
     template <class X, class Y>
     auto derivative(const X& x, const Y& y) const {
         using S = typename X::Scalar;
-        return (x > S(0)).select(X::Constant(x.rows(), x.cols(), S(kLambda)), y + S(kLambda * kAlpha));
+        return (x > S(0)).select(X::Constant(x.rows(), x.cols(), S(seluLambda)), y + S(seluLambda * seluAlpha));
     }
 };
 
@@ -114,21 +114,21 @@ struct GeluExactFunction {
 /// Tanh approximation of gelu (Hendrycks & Gimpel 2016), f(x) = x (1 + tanh(u)) / 2 with
 /// u = sqrt(2/pi) (x + 0.044715 x^3); f'(x) = (1 + t) / 2 + x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2) / 2.
 struct GeluTanhFunction {
-    static constexpr double kCubic = 0.044715;
+    static constexpr double cubic = 0.044715;
 
     template <class X>
     auto value(const X& x) const {
         using S = typename X::Scalar;
         const S sqrtTwoOverPi = S(M_2_SQRTPI * M_SQRT1_2);
-        return S(0.5) * x * (S(1) + ((x + S(kCubic) * x.cube()) * sqrtTwoOverPi).tanh());
+        return S(0.5) * x * (S(1) + ((x + S(cubic) * x.cube()) * sqrtTwoOverPi).tanh());
     }
     template <class X, class Y>
     auto derivative(const X& x, const Y& y) const {
         using S = typename X::Scalar;
         const S sqrtTwoOverPi = S(M_2_SQRTPI * M_SQRT1_2);
-        const auto t = ((x + S(kCubic) * x.cube()) * sqrtTwoOverPi).tanh();
+        const auto t = ((x + S(cubic) * x.cube()) * sqrtTwoOverPi).tanh();
         return S(0.5) * (S(1) + t) +
-               S(0.5) * x * (S(1) - t.square()) * sqrtTwoOverPi * (S(1) + S(3 * kCubic) * x.square());
+               S(0.5) * x * (S(1) - t.square()) * sqrtTwoOverPi * (S(1) + S(3 * cubic) * x.square());
     }
 };
 

@@ -15,8 +15,8 @@ namespace {
 using gradlab::Index;
 
 /// The gate blocks, in the row order of W_x and of the stacked recurrent matrix (PyTorch's order).
-constexpr int kGates = 3;
-const char* const kGateNames[kGates] = {"r", "z", "n"};
+constexpr int gateCount = 3;
+const char* const gateNames[gateCount] = {"r", "z", "n"};
 
 /// GRU as in PyTorch's nn.GRU (Cho et al. 2014's gating with the reset applied after the recurrent product),
 /// for t = 0..T-1 with h_{-1} = 0 (sigma the logistic sigmoid):
@@ -77,14 +77,14 @@ public:
 
     gradlab::Shape build(const gradlab::Shape& input) override {
         this->readSequenceShape(input);
-        this->addInputWeight(kGates);
-        for (int gate = 0; gate < kGates; ++gate)
-            recurrentWeights_[gate] = &this->addRecurrentWeight(std::string("W_h") + kGateNames[gate]);
-        for (int gate = 0; gate < kGates; ++gate)
-            biases_[gate] = &this->addBias(std::string("b_") + kGateNames[gate]);
+        this->addInputWeight(gateCount);
+        for (int gate = 0; gate < gateCount; ++gate)
+            recurrentWeights_[gate] = &this->addRecurrentWeight(std::string("W_h") + gateNames[gate]);
+        for (int gate = 0; gate < gateCount; ++gate)
+            biases_[gate] = &this->addBias(std::string("b_") + gateNames[gate]);
         candidateRecurrentBias_ = &this->addBias("b_hn");
-        stackedRecurrent_.resize(kGates * units_, units_);
-        stackedBias_.resize(kGates * units_);
+        stackedRecurrent_.resize(gateCount * units_, units_);
+        stackedBias_.resize(gateCount * units_);
 
         return this->finishBuild();
     }
@@ -95,11 +95,11 @@ public:
         const Index columns = x.cols();
         const Index H = units_;
         MatrixType& hidden = this->hiddenStates(y);
-        gates_.resize(kGates * H, columns);
+        gates_.resize(gateCount * H, columns);
         candidateRecurrent_.resize(H, columns);
-        recurrentStep_.resize(kGates * H, batch);
+        recurrentStep_.resize(gateCount * H, batch);
         hidden.resize(H, columns);
-        for (int gate = 0; gate < kGates; ++gate) {
+        for (int gate = 0; gate < gateCount; ++gate) {
             stackedRecurrent_.middleRows(gate * H, H) = recurrentWeights_[gate]->value;
             stackedBias_.segment(gate * H, H) = biases_[gate]->value.col(0);
         }
@@ -137,9 +137,9 @@ public:
         const Index H = units_;
         const MatrixType& hidden = this->hiddenStates(y);
 
-        gatesGrad_.resize(kGates * H, columns);
+        gatesGrad_.resize(gateCount * H, columns);
         candidateRecurrentGrad_.resize(H, columns);
-        recurrentStep_.resize(kGates * H, batch);
+        recurrentStep_.resize(gateCount * H, batch);
         for (Index t = timesteps_ - 1; t >= 0; --t) {
             // dL/dh_t = the layer above's gradient at step t + the path from t+1 (zero at a chunk end).
             this->gatherStepGradient(dy, t, batch);
@@ -172,7 +172,7 @@ public:
         }
 
         inputWeight_->grad.noalias() += gatesGrad_ * x.transpose();
-        for (int gate = 0; gate < kGates; ++gate)
+        for (int gate = 0; gate < gateCount; ++gate)
             biases_[gate]->grad.col(0) += gatesGrad_.middleRows(gate * H, H).rowwise().sum();
         candidateRecurrentBias_->grad.col(0) += candidateRecurrentGrad_.rowwise().sum();
         if (timesteps_ > 1) {
@@ -198,8 +198,8 @@ private:
         sink.add("update_gate_mean", &gateMean_[1], 1);
     }
 
-    gradlab::Parameter<Scalar>* recurrentWeights_[kGates] = {};     ///< W_hr, W_hz, W_hn [units x units]
-    gradlab::Parameter<Scalar>* biases_[kGates] = {};               ///< b_r, b_z, b_n [units x 1]
+    gradlab::Parameter<Scalar>* recurrentWeights_[gateCount] = {};     ///< W_hr, W_hz, W_hn [units x units]
+    gradlab::Parameter<Scalar>* biases_[gateCount] = {};               ///< b_r, b_z, b_n [units x 1]
     gradlab::Parameter<Scalar>* candidateRecurrentBias_ = nullptr;  ///< b_hn [units x 1]
     MatrixType stackedRecurrent_;  ///< [W_hr; W_hz; W_hn], [3 units x units], refreshed each forward
     VectorType stackedBias_;       ///< [b_r; b_z; b_n], [3 units], refreshed each forward

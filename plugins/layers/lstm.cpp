@@ -20,8 +20,8 @@ namespace {
 using gradlab::Index;
 
 /// The gate blocks, in the row order of W_x and of the stacked recurrent matrix (PyTorch's order).
-constexpr int kGates = 4;
-const char* const kGateNames[kGates] = {"i", "f", "g", "o"};
+constexpr int gateCount = 4;
+const char* const gateNames[gateCount] = {"i", "f", "g", "o"};
 
 /// LSTM without peepholes, for t = 0..T-1 with h_{-1} = c_{-1} = 0 (sigma the logistic sigmoid):
 ///
@@ -84,15 +84,15 @@ public:
 
     gradlab::Shape build(const gradlab::Shape& input) override {
         this->readSequenceShape(input);
-        this->addInputWeight(kGates);
-        for (int gate = 0; gate < kGates; ++gate)
-            recurrentWeights_[gate] = &this->addRecurrentWeight(std::string("W_h") + kGateNames[gate]);
-        for (int gate = 0; gate < kGates; ++gate)
-            biases_[gate] = &this->addBias(std::string("b_") + kGateNames[gate],
+        this->addInputWeight(gateCount);
+        for (int gate = 0; gate < gateCount; ++gate)
+            recurrentWeights_[gate] = &this->addRecurrentWeight(std::string("W_h") + gateNames[gate]);
+        for (int gate = 0; gate < gateCount; ++gate)
+            biases_[gate] = &this->addBias(std::string("b_") + gateNames[gate],
                                            gate == 1 ? gradlab::InitializerSpec::constant(forgetBias_)
                                                      : gradlab::InitializerSpec("zeros"));
-        stackedRecurrent_.resize(kGates * units_, units_);
-        stackedBias_.resize(kGates * units_);
+        stackedRecurrent_.resize(gateCount * units_, units_);
+        stackedBias_.resize(gateCount * units_);
         return this->finishBuild();
     }
 
@@ -102,10 +102,10 @@ public:
         const Index columns = x.cols();
         const Index H = units_;
         MatrixType& hidden = this->hiddenStates(y);
-        gates_.resize(kGates * H, columns);
+        gates_.resize(gateCount * H, columns);
         cells_.resize(H, columns);
         hidden.resize(H, columns);
-        for (int gate = 0; gate < kGates; ++gate) {
+        for (int gate = 0; gate < gateCount; ++gate) {
             stackedRecurrent_.middleRows(gate * H, H) = recurrentWeights_[gate]->value;
             stackedBias_.segment(gate * H, H) = biases_[gate]->value.col(0);
         }
@@ -121,7 +121,7 @@ public:
         for (int share = 0; share < shares; ++share)
             forwardShare(hidden, batch, shareFirst(share, shares, batch), shareFirst(share + 1, shares, batch));
         if (this->tracing())
-            for (int gate = 0; gate < kGates; ++gate)
+            for (int gate = 0; gate < gateCount; ++gate)
                 gateMean_[gate] = static_cast<double>(gates_.middleRows(gate * H, H).mean());
         gatesHoldGradients_ = false;
         this->finishForward(y, batch);
@@ -158,7 +158,7 @@ public:
 
         const MatrixType& gatesGrad = gates_;
         inputWeight_->grad.noalias() += gatesGrad * x.transpose();
-        for (int gate = 0; gate < kGates; ++gate) {
+        for (int gate = 0; gate < gateCount; ++gate) {
             biases_[gate]->grad.col(0) += gatesGrad.middleRows(gate * H, H).rowwise().sum();
             if (timesteps_ > 1) {
                 const Index shifted = (timesteps_ - 1) * batch;
@@ -177,14 +177,14 @@ private:
     using Base::units_;
 
     /// Samples per thread below which splitting the batch costs more than it gains.
-    static constexpr Index kMinShareColumns = 8;
+    static constexpr Index minShareColumns = 8;
 
     /// How many shares of the batch the recurrence is split into: one per thread (the host's thread count, as
-    /// OpenMP reports it), at least kMinShareColumns samples each.
+    /// OpenMP reports it), at least minShareColumns samples each.
     static int shareCount(Index batch) {
 #ifdef _OPENMP
         const Index threads = omp_in_parallel() ? 1 : static_cast<Index>(omp_get_max_threads());
-        return static_cast<int>(std::max<Index>(1, std::min(threads, batch / kMinShareColumns)));
+        return static_cast<int>(std::max<Index>(1, std::min(threads, batch / minShareColumns)));
 #else
         (void)batch;
         return 1;
@@ -267,8 +267,8 @@ private:
     }
 
     double forgetBias_ = 1.0;
-    gradlab::Parameter<Scalar>* recurrentWeights_[kGates] = {};      ///< W_hi, W_hf, W_hg, W_ho [units x units]
-    gradlab::Parameter<Scalar>* biases_[kGates] = {};                ///< b_i, b_f, b_g, b_o [units x 1]
+    gradlab::Parameter<Scalar>* recurrentWeights_[gateCount] = {};      ///< W_hi, W_hf, W_hg, W_ho [units x units]
+    gradlab::Parameter<Scalar>* biases_[gateCount] = {};                ///< b_i, b_f, b_g, b_o [units x 1]
     MatrixType stackedRecurrent_;  ///< [W_hi; W_hf; W_hg; W_ho], [4 units x units], refreshed each forward
     VectorType stackedBias_;       ///< [b_i; b_f; b_g; b_o], [4 units], refreshed each forward
 
@@ -281,7 +281,7 @@ private:
     MatrixType cellCarry_;      ///< dL/dc_{t+1} f_{t+1}, the part of dL/dc_t from the next step, [units x B]
     std::vector<long double> stepNormParts_;  ///< while tracing, squared ||dL/dh_t|| of each share, [shares x T]
 
-    double gateMean_[kGates] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
+    double gateMean_[gateCount] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN(),
                                 std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
 };
 

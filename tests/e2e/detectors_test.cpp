@@ -49,7 +49,7 @@ TEST_CASE("the classic two-layer example fires no detector", "[e2e][detectors]")
     const std::string output = testing::scratchPath("detect_two_layer.h5");
     const RunResult result =
         runConfig(std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml", {"training.steps=100"}, output);
-    CHECK(result.status == "completed");
+    CHECK(result.status == RunStatus::completed);
     CHECK(result.events.empty());
     trace::TraceReader reader(output);
     CHECK(reader.readVector("/events/step").size() == 0);
@@ -64,7 +64,7 @@ TEST_CASE("a deep sigmoid MLP fires the vanishing detector at initialisation", "
     const std::string output = testing::scratchPath("detect_sigmoid.h5");
     const RunResult result = runConfig(std::string(GRADLAB_SOURCE_DIR) + "/configs/deep_sigmoid.yaml",
                                        {"training.steps=5", "trace.every=1"}, output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     REQUIRE_FALSE(result.events.empty());
     CHECK(result.events[0].kind == "vanishing");
     CHECK(result.events[0].step == 0);
@@ -78,7 +78,7 @@ TEST_CASE("the non-finite detector locates a planted forward fault", "[e2e][dete
     const std::string output = testing::scratchPath("fault_forward.h5");
     const RunResult result =
         runConfig(faultConfig("{kind: fault, phase: forward, call: 4}"), {}, output, hostWithFaults());
-    REQUIRE(result.status == "diverged");
+    REQUIRE(result.status == RunStatus::diverged);
     CHECK(result.divergedAt == 3);
     REQUIRE(result.events.size() == 1);
     CHECK(result.events[0].kind == "non_finite");
@@ -94,7 +94,7 @@ TEST_CASE("the non-finite detector locates a planted backward fault", "[e2e][det
     const std::string output = testing::scratchPath("fault_backward.h5");
     const RunResult result =
         runConfig(faultConfig("{kind: fault, phase: backward, call: 2}"), {}, output, hostWithFaults());
-    REQUIRE(result.status == "diverged");
+    REQUIRE(result.status == RunStatus::diverged);
     CHECK(result.divergedAt == 1);
     REQUIRE(result.events.size() == 1);
     // The fault corrupts the gradient it passes back, i.e. the signal at the output of layer 0.
@@ -105,7 +105,7 @@ TEST_CASE("a diverging learning rate is located after the update that broke it",
     const std::string output = testing::scratchPath("detect_diverge.h5");
     const RunResult result = runConfig(std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml",
                                        {"optimizer.lr=1e-2", "training.steps=200", "trace.every=1000"}, output);
-    REQUIRE(result.status == "diverged");
+    REQUIRE(result.status == RunStatus::diverged);
     bool located = false;
     for (const auto& event : result.events)
         if (event.kind == "non_finite") located = event.where.rfind("update ", 0) == 0 || event.where.rfind("forward ", 0) == 0;
@@ -117,7 +117,7 @@ TEST_CASE("a detector with action stop ends the run with status stopped", "[e2e]
     const RunResult result = runConfig(std::string(GRADLAB_SOURCE_DIR) + "/configs/deep_sigmoid.yaml",
                                        {"training.steps=50", "trace.every=1", "detectors.vanishing.action=stop"},
                                        output);
-    CHECK(result.status == "stopped");
+    CHECK(result.status == RunStatus::stopped);
     CHECK(result.steps == 1);
     CHECK_THAT(result.message, Contains("vanishing"));
     trace::TraceReader reader(output);
@@ -128,7 +128,7 @@ TEST_CASE("the non-finite detector locates a planted update fault", "[e2e][detec
     const std::string output = testing::scratchPath("fault_update.h5");
     const RunResult result = runConfig(faultConfig("{kind: fault, phase: forward, call: 1000}", "{kind: fault_sgd, step: 2}"),
                                        {}, output, hostWithFaults());
-    REQUIRE(result.status == "diverged");
+    REQUIRE(result.status == RunStatus::diverged);
     CHECK(result.divergedAt == 2);
     REQUIRE(result.events.size() == 1);
     CHECK(result.events[0].where == "update layers.0.dense.W");
@@ -140,7 +140,7 @@ TEST_CASE("regularizers apply to the parameters their pattern selects", "[e2e][r
     auto penaltyAt0 = [&](const std::string& params) {
         const std::string output = testing::scratchPath("reg_" + std::to_string(params.size()) + ".h5");
         const RunResult result = runConfig(base, {"training.epochs=0.05", "regularizers.0.params=" + params}, output);
-        REQUIRE(result.status == "completed");
+        REQUIRE(result.status == RunStatus::completed);
         return trace::TraceReader(output).readVector("/trace/reg_loss")(0);
     };
     const double weights = penaltyAt0("weights");

@@ -20,9 +20,9 @@ using trace::Hdf5Handle;
 
 namespace {
 
-constexpr hsize_t kSamples = 600, kTimesteps = 3, kFeatures = 4, kOutputs = 2;
-constexpr double kValidation = 0.5;  // 300 validation samples: chunks of 256 and 44
-constexpr int kBatch = 20;
+constexpr hsize_t sampleCount = 600, timesteps = 3, featureCount = 4, outputs = 2;
+constexpr double validationFraction = 0.5;  // 300 validation samples: chunks of 256 and 44
+constexpr int batchSize = 20;
 
 void writeArray(hid_t file, const char* name, const std::vector<hsize_t>& dims, const std::vector<double>& values) {
     Hdf5Handle space = Hdf5Handle::dataspace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
@@ -39,23 +39,23 @@ std::string writeData() {
     const std::string path = testing::scratchPath("eval_loss_data.h5");
     Random random(7);
     std::vector<double> x, y, labels, flat, binary;
-    for (hsize_t s = 0; s < kSamples; ++s) {
-        for (hsize_t t = 0; t < kTimesteps; ++t) {
-            for (hsize_t f = 0; f < kFeatures; ++f) x.push_back(random.normal());
-            for (hsize_t k = 0; k < kOutputs; ++k)
-                y.push_back((s * kTimesteps + t) % 5 == 0 ? std::nan("") : random.normal());
-            labels.push_back((s * kTimesteps + t) % 7 == 0 ? std::nan("") : double((s + t) % kOutputs));
+    for (hsize_t s = 0; s < sampleCount; ++s) {
+        for (hsize_t t = 0; t < timesteps; ++t) {
+            for (hsize_t f = 0; f < featureCount; ++f) x.push_back(random.normal());
+            for (hsize_t k = 0; k < outputs; ++k)
+                y.push_back((s * timesteps + t) % 5 == 0 ? std::nan("") : random.normal());
+            labels.push_back((s * timesteps + t) % 7 == 0 ? std::nan("") : double((s + t) % outputs));
         }
-        for (hsize_t f = 0; f < kFeatures; ++f) flat.push_back(random.normal());
+        for (hsize_t f = 0; f < featureCount; ++f) flat.push_back(random.normal());
         binary.push_back(double(s % 3 == 0));
     }
     Hdf5Handle file = Hdf5Handle::file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     REQUIRE(file.valid());
-    writeArray(file.get(), "x", {kSamples, kTimesteps, kFeatures}, x);
-    writeArray(file.get(), "y", {kSamples, kTimesteps, kOutputs}, y);
-    writeArray(file.get(), "labels", {kSamples, kTimesteps}, labels);
-    writeArray(file.get(), "flat", {kSamples, kFeatures}, flat);
-    writeArray(file.get(), "binary", {kSamples}, binary);
+    writeArray(file.get(), "x", {sampleCount, timesteps, featureCount}, x);
+    writeArray(file.get(), "y", {sampleCount, timesteps, outputs}, y);
+    writeArray(file.get(), "labels", {sampleCount, timesteps}, labels);
+    writeArray(file.get(), "flat", {sampleCount, featureCount}, flat);
+    writeArray(file.get(), "binary", {sampleCount}, binary);
     return path;
 }
 
@@ -71,17 +71,17 @@ std::string runCase(const Case& c, const std::string& precision) {
     std::ofstream(config) << "name: eval_" << c.name << "\nprecision: " << precision << "\ndata: " << c.data
                           << "\nmodel:\n  layers:\n    - {kind: dense, units: " << c.units
                           << ", init: {W: {kind: normal, std: 0.5}, b: {kind: normal, std: 0.5}}}\nloss: " << c.loss
-                          << "\noptimizer: {kind: sgd, lr: 1.0e-3}\ntraining: {steps: 1, batch_size: " << kBatch
+                          << "\noptimizer: {kind: sgd, lr: 1.0e-3}\ntraining: {steps: 1, batch_size: " << batchSize
                           << "}\noutput: " << output << "\n";
     const RunConfig loaded = loadRunConfig(config, {}, testing::builtinPlugins());
     RunOptions options;
     const RunResult result = runTraining(loaded, testing::builtinPlugins(), options);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     return output;
 }
 
 /// The validation samples the run evaluated on (the same split as the trainer's).
-data::Dataset validationSet(const data::Dataset& all) { return data::splitValidation(all, kValidation, 0).validation; }
+data::Dataset validationSet(const data::Dataset& all) { return data::splitValidation(all, validationFraction, 0).validation; }
 
 /// The model's predictions for sample s at step t: W x + b, from the trace's model.
 Eigen::VectorXd predict(const trace::TraceReader& reader, const data::Dataset& set, Index s, Index t) {
@@ -103,7 +103,7 @@ double evalLoss(const std::string& trace) {
 TEST_CASE("/eval/loss follows the documented formula for every loss, over chunks of 256 + 44", "[e2e][eval]") {
     const std::string file = writeData();
     const std::string sequences = "{kind: hdf5_sequences, file: " + file + ", inputs: x, targets: ";
-    const std::string validation = ", validation: " + std::to_string(kValidation) + "}";
+    const std::string validation = ", validation: " + std::to_string(validationFraction) + "}";
     for (const std::string precision : {"float64", "float32"}) {
         CAPTURE(precision);
         const double tolerance = precision == "float64" ? 1e-12 : 1e-5;
@@ -117,10 +117,10 @@ TEST_CASE("/eval/loss follows the documented formula for every loss, over chunks
                 double squares = 0;
                 present = 0;
                 for (Index s = 0; s < set.samples(); ++s)
-                    for (Index t = 0; t < Index(kTimesteps); ++t) {
+                    for (Index t = 0; t < Index(timesteps); ++t) {
                         const Eigen::VectorXd p = predict(reader, set, s, t);
-                        for (Index k = 0; k < Index(kOutputs); ++k) {
-                            const double target = set.targets(t * Index(kOutputs) + k, s);
+                        for (Index k = 0; k < Index(outputs); ++k) {
+                            const double target = set.targets(t * Index(outputs) + k, s);
                             if (std::isnan(target)) continue;
                             squares += (p(k) - target) * (p(k) - target);
                             present += 1;
@@ -130,24 +130,24 @@ TEST_CASE("/eval/loss follows the documented formula for every loss, over chunks
             };
             double present = 0;
             // sse: the sum over the set, scaled to the training batch size.
-            const std::string sse = runCase({"sse", sequences + "y" + validation, "sse", int(kOutputs)}, precision);
-            CHECK(evalLoss(sse) == Approx(squaredErrors(sse, present) * kBatch / 300.0).epsilon(tolerance));
+            const std::string sse = runCase({"sse", sequences + "y" + validation, "sse", int(outputs)}, precision);
+            CHECK(evalLoss(sse) == Approx(squaredErrors(sse, present) * batchSize / 300.0).epsilon(tolerance));
             // mse: the mean over the targets present.
-            const std::string mse = runCase({"mse", sequences + "y" + validation, "mse", int(kOutputs)}, precision);
+            const std::string mse = runCase({"mse", sequences + "y" + validation, "mse", int(outputs)}, precision);
             const double squares = squaredErrors(mse, present);
-            CHECK(present < 300 * kTimesteps * kOutputs);  // some are masked
+            CHECK(present < 300 * timesteps * outputs);  // some are masked
             CHECK(evalLoss(mse) == Approx(squares / present).epsilon(tolerance));
         }
         SECTION("softmax cross-entropy over masked per-step labels") {
             const data::Dataset set = validationSet(data::loadHdf5Sequences(file, "x", "labels", true));
             const std::string trace = runCase(
                 {"entropy", "{kind: hdf5_sequences, file: " + file + ", inputs: x, targets: labels, classification: "
-                            "true" + validation, "softmax_cross_entropy", int(kOutputs)},
+                            "true" + validation, "softmax_cross_entropy", int(outputs)},
                 precision);
             const trace::TraceReader reader(trace);
             double total = 0, counted = 0;
             for (Index s = 0; s < set.samples(); ++s)
-                for (Index t = 0; t < Index(kTimesteps); ++t) {
+                for (Index t = 0; t < Index(timesteps); ++t) {
                     const double label = set.targets(t, s);
                     if (std::isnan(label)) continue;
                     const Eigen::VectorXd p = predict(reader, set, s, t);
@@ -182,7 +182,7 @@ TEST_CASE("the two-layer example's eval loss is its training loss when nothing c
                                            testing::builtinPlugins());
     RunOptions options;
     options.output = output;
-    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == RunStatus::completed);
     const trace::TraceReader reader(output);
     const Eigen::VectorXd loss = reader.readVector("/trace/loss");
     // No validation set: the eval set is the training set, one batch of 64: the same sum of squared errors (lr

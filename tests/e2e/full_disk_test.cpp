@@ -20,7 +20,7 @@ using gradlab::testing::scratchPath;
 
 namespace {
 
-const char* kConfig = R"(name: full_disk
+const char* fullDiskConfig = R"(name: full_disk
 data: {kind: teacher, samples: 256, inputs: 8, outputs: 2, hidden: [8]}
 model:
   layers: [{kind: dense, units: 16}, tanh, {kind: dense, units: 16}, tanh, {kind: dense, units: 2}]
@@ -62,7 +62,7 @@ Ended runLimited(const std::string& config, const std::string& output, rlim_t li
 
 TEST_CASE("a full output location is refused before training, naming the folder", "[e2e][errors][disk]") {
     const std::string config = scratchPath("full_disk_before.yaml");
-    std::ofstream(config) << kConfig;
+    std::ofstream(config) << fullDiskConfig;
     const std::string output = scratchPath("full_disk_before/run.h5");
     const Ended ended = runLimited(config, output, 256 * 1024);
     INFO(ended.output);
@@ -74,7 +74,7 @@ TEST_CASE("a full output location is refused before training, naming the folder"
 
 TEST_CASE("an output location that fills up during training fails the run cleanly", "[e2e][errors][disk]") {
     const std::string config = scratchPath("full_disk_during.yaml");
-    std::ofstream(config) << kConfig;
+    std::ofstream(config) << fullDiskConfig;
     const std::string output = scratchPath("full_disk_during.h5");
     const Ended ended = runLimited(config, output, 1536 * 1024);
     INFO(ended.output);

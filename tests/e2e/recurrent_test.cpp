@@ -13,7 +13,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kConfigs = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
+const std::string configFolder = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
 
 RunResult runConfig(const std::string& file, const std::vector<std::string>& overrides, const std::string& output,
                     PluginHost& host = testing::builtinPlugins()) {
@@ -27,10 +27,10 @@ RunResult runConfig(const std::string& file, const std::vector<std::string>& ove
 
 TEST_CASE("an LSTM on the adding problem traces dL/dh_t for every timestep", "[e2e][recurrent]") {
     const std::string output = testing::scratchPath("adding_lstm.h5");
-    const RunResult result = runConfig(kConfigs + "recurrent/adding_lstm.yaml",
+    const RunResult result = runConfig(configFolder + "recurrent/adding_lstm.yaml",
                                        {"data.samples=256", "data.timesteps=20", "training.steps=6", "trace.every=2"},
                                        output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     trace::TraceReader reader(output);
     const Eigen::MatrixXd perStep = reader.readMatrix("/trace/timestep_grad_norm/layers.0.lstm");
     REQUIRE(perStep.rows() == 4);  // every=2 over 6 steps: 0, 2, 4 and the last, 5
@@ -48,24 +48,24 @@ TEST_CASE("an LSTM on the adding problem traces dL/dh_t for every timestep", "[e
 
 TEST_CASE("next-step prediction trains on every timestep", "[e2e][recurrent]") {
     const std::string output = testing::scratchPath("sine_gru.h5");
-    const RunResult result = runConfig(kConfigs + "remedies/rnn_clipping.yaml",
+    const RunResult result = runConfig(configFolder + "remedies/rnn_clipping.yaml",
                                        {"model.layers.0.kind=gru", "model.layers.0.activation=null",
                                         "model.layers.0.init=null", "training.steps=60", "optimizer.lr=0.05"},
                                        output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     CHECK(result.lastLoss < result.firstLoss);
 }
 
 TEST_CASE("the exploding RNN diverges and its clipped remedy does not", "[e2e][recurrent][clipping]") {
-    const RunResult exploding = runConfig(kConfigs + "remedies/rnn_exploding.yaml", {}, testing::scratchPath("rx.h5"));
-    CHECK(exploding.status == "diverged");
+    const RunResult exploding = runConfig(configFolder + "remedies/rnn_exploding.yaml", {}, testing::scratchPath("rx.h5"));
+    CHECK(exploding.status == RunStatus::diverged);
     REQUIRE_FALSE(exploding.events.empty());
     CHECK(exploding.events.front().kind == "non_finite");
     CHECK(exploding.events.front().timestep >= 0);
 
     const std::string output = testing::scratchPath("rc.h5");
-    const RunResult clipped = runConfig(kConfigs + "remedies/rnn_clipping.yaml", {"training.steps=100"}, output);
-    CHECK(clipped.status == "completed");
+    const RunResult clipped = runConfig(configFolder + "remedies/rnn_clipping.yaml", {"training.steps=100"}, output);
+    CHECK(clipped.status == RunStatus::completed);
     trace::TraceReader reader(output);
     CHECK(reader.readVector("/trace/clipped")(0) == 1);
     CHECK(reader.readVector("/trace/grad_norm")(0) > 1e3);
@@ -86,7 +86,7 @@ TEST_CASE("a NaN planted at one timestep is located at that timestep", "[e2e][re
                              "optimizer: {kind: sgd, lr: 0.01}\n"
                              "training: {steps: 5, batch_size: 8}\n";
     const RunResult result = runConfig(config, {}, testing::scratchPath("fault_rnn.h5"), host);
-    REQUIRE(result.status == "diverged");
+    REQUIRE(result.status == RunStatus::diverged);
     REQUIRE(result.events.size() == 1);
     CHECK(result.events[0].where == "forward layers.1.fault");
     CHECK(result.events[0].timestep == 7);
@@ -101,7 +101,7 @@ TEST_CASE("a recurrent layer on non-sequence data runs as T = 1 with a warning, 
                              "loss: mse\noptimizer: {kind: sgd, lr: 0.01}\ntraining: {steps: 3, batch_size: 8}\n";
     const std::string output = testing::scratchPath("rnn_flat.h5");
     const RunResult result = runConfig(config, {}, output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     CHECK_THAT(result.note, Contains("warning: layers.0.rnn is recurrent, but data kind 'random_regression'"));
     trace::TraceReader reader(output);
     const std::vector<hsize_t> shape = reader.datasetShape("/trace/timestep_grad_norm/layers.0.rnn");

@@ -32,7 +32,7 @@ namespace {
 
 /// An MLP with batch norm (running statistics are buffers), Adam (moments), validation, snapshots and the
 /// detectors: every kind of state a checkpoint must carry.
-const char* kMlp = R"(name: resume_mlp
+const char* mlp = R"(name: resume_mlp
 seed: 3
 data: {kind: teacher, samples: 512, inputs: 16, outputs: 2, hidden: [16], noise: 0.01, validation: 0.2}
 model:
@@ -49,7 +49,7 @@ checkpoint: {every: 40}
 )";
 
 /// An LSTM on the adding problem with clipping: per-timestep statistic tables and a clip table.
-const char* kLstm = R"(name: resume_lstm
+const char* lstmConfig = R"(name: resume_lstm
 seed: 5
 data: {kind: adding_sum, samples: 256, timesteps: 12, validation: 0.25}
 model:
@@ -112,7 +112,7 @@ void checkKilledTrace(const std::string& fullPath, const std::string& killedPath
 
 TEST_CASE("runs killed with SIGKILL at random moments and resumed end bit for bit as runs never stopped",
           "[e2e][checkpoint][kill]") {
-    const auto [name, text] = GENERATE(table<std::string, const char*>({{"resume_mlp", kMlp}, {"resume_lstm", kLstm}}));
+    const auto [name, text] = GENERATE(table<std::string, const char*>({{"resume_mlp", mlp}, {"resume_lstm", lstmConfig}}));
     INFO(name);
     const std::string config = writeConfig(name, text);
     const std::string fullPath = scratchPath(name + "-full.h5");
@@ -148,7 +148,7 @@ TEST_CASE("runs killed with SIGKILL at random moments and resumed end bit for bi
 
 TEST_CASE("a run stopped with SIGTERM keeps a checkpoint at that step and resumes to the same end",
           "[e2e][checkpoint][signals]") {
-    const std::string config = writeConfig("resume_term", kMlp);
+    const std::string config = writeConfig("resume_term", mlp);
     const std::string fullPath = scratchPath("resume_term-full.h5");
     REQUIRE(waitFor(startRun(config, fullPath, false)) == 0);
     const std::string path = scratchPath("resume_term.h5");
@@ -170,7 +170,7 @@ TEST_CASE("a run stopped with SIGTERM keeps a checkpoint at that step and resume
 
 TEST_CASE("resuming refuses what would not continue the same run, naming the file and the difference",
           "[e2e][checkpoint][errors]") {
-    const std::string config = writeConfig("resume_errors", kMlp);
+    const std::string config = writeConfig("resume_errors", mlp);
     const std::string path = scratchPath("resume_errors.h5");
     const std::string checkpoint = scratchPath("resume_errors.ckpt.h5");
     const pid_t child = startRun(config, path, false);

@@ -37,9 +37,9 @@ TEST_CASE("every shipped config validates and runs three steps", "[e2e][configs]
         options.output = testing::scratchPath("shipped_" + file.stem().string() + ".h5");
         const RunResult result = runTraining(config, testing::builtinPlugins(), options);
         // rnn_exploding.yaml is the baseline that blows up, on purpose.
-        CHECK(result.status == (file.stem() == "rnn_exploding" ? "diverged" : "completed"));
+        CHECK(result.status == (file.stem() == "rnn_exploding" ? RunStatus::diverged : RunStatus::completed));
         trace::TraceReader reader(options.output);
-        if (result.status == "completed") CHECK(reader.readVector("/trace/loss").size() == 3);
+        if (result.status == RunStatus::completed) CHECK(reader.readVector("/trace/loss").size() == 3);
     }
 }
 
@@ -48,7 +48,7 @@ TEST_CASE("the final model is saved with the trace, batch norm's running statist
                                            {"training.steps=4"}, testing::builtinPlugins());
     RunOptions options;
     options.output = testing::scratchPath("model_bn.h5");
-    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == RunStatus::completed);
     trace::TraceReader reader(options.output);
     const Eigen::MatrixXd gamma = reader.readMatrix("/model/parameters/layers.1.batchnorm.gamma");
     CHECK(gamma.rows() == 64);
@@ -99,7 +99,7 @@ TEST_CASE("every benchmark config validates and runs two traced steps", "[e2e][c
         const RunConfig config = loadRunConfig(file.string(), overrides, testing::builtinPlugins());
         RunOptions options;
         options.output = testing::scratchPath("bench_" + file.stem().string() + ".h5");
-        CHECK(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+        CHECK(runTraining(config, testing::builtinPlugins(), options).status == RunStatus::completed);
         CHECK(trace::TraceReader(options.output).readVector("/trace/loss").size() == 2);
     }
 }

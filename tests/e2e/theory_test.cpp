@@ -18,7 +18,7 @@ trace::TraceReader runAndRead(const std::string& config, const std::string& name
                                            {"training.steps=1"}, testing::builtinPlugins());
     RunOptions options;
     options.output = testing::scratchPath(name);
-    REQUIRE(runTraining(loaded, testing::builtinPlugins(), options).status == "completed");
+    REQUIRE(runTraining(loaded, testing::builtinPlugins(), options).status == RunStatus::completed);
     return trace::TraceReader(options.output);
 }
 
@@ -70,7 +70,7 @@ TEST_CASE("identity layers are no-ops for the theory", "[e2e][theory]") {
     const RunConfig loaded = loadRunConfig(config, {}, testing::builtinPlugins());
     RunOptions options;
     options.output = testing::scratchPath("theory_identity.h5");
-    REQUIRE(runTraining(loaded, testing::builtinPlugins(), options).status == "completed");
+    REQUIRE(runTraining(loaded, testing::builtinPlugins(), options).status == RunStatus::completed);
     const trace::TraceReader reader(options.output);
     CHECK(reader.integerAttribute("applies", "/theory") == 1);
     CHECK(reader.stringAttribute("activation", "/theory") == "sigmoid");
@@ -86,9 +86,9 @@ TEST_CASE("a theory that cannot be computed never stops training", "[e2e][theory
     RunOptions options;
     options.output = testing::scratchPath("theory_overflow.h5");
     const RunResult result = runTraining(loaded, testing::builtinPlugins(), options);
-    CHECK(result.status != "failed");
+    CHECK(result.status != RunStatus::failed);
     const trace::TraceReader reader(options.output);
-    CHECK(reader.stringAttribute("status") == result.status);
+    CHECK(reader.stringAttribute("status") == toString(result.status));
     REQUIRE(reader.hasGroup("/theory"));
     if (reader.integerAttribute("applies", "/theory") == 0)
         CHECK_THAT(reader.stringAttribute("note", "/theory"), Catch::Matchers::Contains("no mean-field theory"));

@@ -17,10 +17,10 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const std::string kTwoLayer = std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml";
+const std::string twoLayer = std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml";
 
 RunResult run(const std::vector<std::string>& overrides, const std::string& output) {
-    const RunConfig config = loadRunConfig(kTwoLayer, overrides, testing::builtinPlugins());
+    const RunConfig config = loadRunConfig(twoLayer, overrides, testing::builtinPlugins());
     RunOptions options;
     options.output = output;
     return runTraining(config, testing::builtinPlugins(), options);
@@ -37,7 +37,7 @@ double relativeError(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
 TEST_CASE("the two-layer example trains and its trace follows the schema", "[e2e][trace]") {
     const std::string output = testing::scratchPath("two_layer_e2e.h5");
     const RunResult result = run({"training.steps=30"}, output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     CHECK(result.steps == 30);
 
     trace::TraceReader reader(output);
@@ -83,7 +83,7 @@ TEST_CASE("the two-layer example trains and its trace follows the schema", "[e2e
 
 TEST_CASE("trace.every keeps one row in k, plus the last step", "[e2e][trace]") {
     const std::string output = testing::scratchPath("two_layer_every.h5");
-    REQUIRE(run({"training.steps=23", "trace.every=5"}, output).status == "completed");
+    REQUIRE(run({"training.steps=23", "trace.every=5"}, output).status == RunStatus::completed);
     trace::TraceReader reader(output);
     const Eigen::VectorXd steps = reader.readVector("/trace/step");
     REQUIRE(steps.size() == 6);
@@ -95,7 +95,7 @@ TEST_CASE("tracing off writes no file", "[e2e][trace]") {
     const std::string output = testing::scratchPath("two_layer_off.h5");
     std::filesystem::remove(output);
     const RunResult result = run({"training.steps=5", "trace.enabled=false"}, output);
-    CHECK(result.status == "completed");
+    CHECK(result.status == RunStatus::completed);
     CHECK(result.output.empty());
     CHECK_FALSE(std::filesystem::exists(output));
 }
@@ -103,7 +103,8 @@ TEST_CASE("tracing off writes no file", "[e2e][trace]") {
 TEST_CASE("float64 two-layer run agrees with a direct Eigen implementation to 1e-10", "[e2e][reference]") {
     const std::string output = testing::scratchPath("two_layer_reference.h5");
     const int steps = 5;
-    REQUIRE(run({"precision=float64", "training.steps=5", "trace.snapshot_every=1"}, output).status == "completed");
+    REQUIRE(run({"precision=float64", "training.steps=5", "trace.snapshot_every=1"}, output).status ==
+            RunStatus::completed);
     trace::TraceReader reader(output);
 
     // The same data the run drew (seed 0, whole set in order), and its initial weights from the snapshot.
@@ -145,8 +146,8 @@ TEST_CASE("the same config and seed give a bit-identical trace", "[e2e][reproduc
     const std::string threads = GENERATE(std::string("1"), std::string("2"));
     INFO("threads " << threads);
     const std::string first = testing::scratchPath("repro_a.h5"), second = testing::scratchPath("repro_b.h5");
-    REQUIRE(run({"training.steps=15", "training.threads=" + threads}, first).status == "completed");
-    REQUIRE(run({"training.steps=15", "training.threads=" + threads}, second).status == "completed");
+    REQUIRE(run({"training.steps=15", "training.threads=" + threads}, first).status == RunStatus::completed);
+    REQUIRE(run({"training.steps=15", "training.threads=" + threads}, second).status == RunStatus::completed);
     trace::TraceReader a(first), b(second);
     for (const char* path : {"/trace/loss", "/trace/grad_norm"}) CHECK(a.readVector(path) == b.readVector(path));
     for (const char* path : {"/trace/param_grad_norm", "/trace/signal_grad_norm", "/trace/update_norm"})
@@ -157,7 +158,7 @@ TEST_CASE("the same config and seed give a bit-identical trace", "[e2e][reproduc
 TEST_CASE("a learning rate too large diverges: recorded, not a crash", "[e2e][divergence]") {
     const std::string output = testing::scratchPath("two_layer_diverge.h5");
     const RunResult result = run({"optimizer.lr=1e-2", "training.steps=200"}, output);
-    CHECK(result.status == "diverged");
+    CHECK(result.status == RunStatus::diverged);
     CHECK(result.divergedAt > 0);
     CHECK(result.divergedAt < 200);
     trace::TraceReader reader(output);
@@ -174,7 +175,7 @@ TEST_CASE("clipping and schedules are traced step by step", "[e2e][clipping]") {
     const RunResult result = run({"training.steps=20", "training.clip={mode: parameter_norm, threshold: 1000}",
                                   "training.schedule={kind: step, step_size: 5, gamma: 0.5}"},
                                  output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     trace::TraceReader reader(output);
     const Eigen::VectorXd before = reader.readVector("/trace/grad_norm");
     const Eigen::VectorXd after = reader.readVector("/trace/grad_norm_clipped");

@@ -37,7 +37,7 @@ TEST_CASE("a 500-layer float32 sigmoid MLP vanishes to 0 and completes with a va
                                      "loss: mse\noptimizer: {kind: sgd, lr: 0.01}\n"
                                      "training: {steps: 3, batch_size: 16}\ntrace: {snapshot_every: 1}\n",
                                      output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     for (const Event& event : result.events) CHECK(event.kind != "non_finite");
 
     const trace::TraceReader reader(output);
@@ -77,7 +77,7 @@ TEST_CASE("a weight of 1e-45 has a finite, exact traced norm", "[e2e][norms]") {
                                      "value: 1.0e-45}}}\n"
                                      "loss: mse\noptimizer: {kind: sgd, lr: 1.0e-3}\ntraining: {steps: 2, batch_size: 16}\n",
                                      output);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     const trace::TraceReader reader(output);
     // Step 0's row holds the norm before the first update: 2 x 4 entries of 1.4e-45.
     const double norm = reader.readMatrix("/trace/param_norm")(0, 0);

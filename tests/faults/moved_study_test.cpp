@@ -29,7 +29,8 @@ TEST_CASE("a moved or copied study folder reruns nothing", "[faults][moved]") {
         CHECK(skipped);
         ++trials;
         survived += skipped ? 1 : 0;
-        for (const auto& row : study::readStudyIndex(moved + "/study.h5").rows) CHECK(row.status == "completed");
+        for (const auto& row : study::readStudyIndex(moved + "/study.h5").rows)
+            CHECK(row.status == RunStatus::completed);
     }
     WARN("moved/copied study folders: " << trials << " trials, " << survived << " kept every run, "
                                         << trials - survived << " reran");

@@ -25,10 +25,10 @@ using gradcheck::maxRelativeError;
 
 namespace {
 
-constexpr Index kBatch = 3;
-constexpr double kGradientTolerance = 1e-6;
-constexpr double kPrecisionTolerance = 1e-4;
-constexpr std::uint64_t kSeed = 20240611;
+constexpr Index batchSize = 3;
+constexpr double gradientTolerance = 1e-6;
+constexpr double precisionTolerance = 1e-4;
+constexpr std::uint64_t seed = 20240611;
 
 /// The plugin under test seen through one interface, whether it is a layer or an activation.
 template <typename Scalar>
@@ -103,14 +103,14 @@ struct Problem {
 };
 
 Problem makeProblem(const Subject<double>& subject) {
-    Random random(kSeed);
+    Random random(seed);
     Problem problem;
     for (const auto& named : subject.parameters) {
         const auto& value = named.parameter->value;
         problem.parameters.push_back(uniformMatrix(value.rows(), value.cols(), random));
     }
-    problem.x = inputMatrix(subject.input.features, kBatch * subject.input.timesteps, random);
-    problem.lossWeights = uniformMatrix(subject.output.features, kBatch * subject.output.timesteps, random);
+    problem.x = inputMatrix(subject.input.features, batchSize * subject.input.timesteps, random);
+    problem.lossWeights = uniformMatrix(subject.output.features, batchSize * subject.output.timesteps, random);
     return problem;
 }
 
@@ -128,11 +128,11 @@ void setParameters(Subject<Scalar>& subject, const Problem& problem) {
 /// variances away from 1). A layer without buffers is left as it is.
 void warmUpBuffers(Subject<double>& subject) {
     if (subject.buffers.empty()) return;
-    Random random(kSeed + 2);
+    Random random(seed + 2);
     const Matrix<double> shift = uniformMatrix(subject.input.features, 1, random);
     Matrix<double> batch, y;
     for (int pass = 0; pass < 3; ++pass) {
-        batch = 1.5 * inputMatrix(subject.input.features, kBatch * subject.input.timesteps, random);
+        batch = 1.5 * inputMatrix(subject.input.features, batchSize * subject.input.timesteps, random);
         batch.colwise() += shift.col(0);
         subject.trainForward(batch, y);
     }
@@ -167,7 +167,7 @@ void requireCloseToReference(const Matrix<double>& actual, const Matrix<double>&
     const double scale = std::max(1.0, reference.cwiseAbs().maxCoeff());
     const double difference = (actual - reference).cwiseAbs().maxCoeff();
     CAPTURE(difference, scale);
-    REQUIRE(difference <= kPrecisionTolerance * scale);
+    REQUIRE(difference <= precisionTolerance * scale);
 }
 
 /// The checks shared by layers and activations; `makeFloat32` builds the same plugin in float32.
@@ -185,7 +185,7 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
         Matrix<double> y, dx;
         subject.forward(x, y);
         REQUIRE(y.rows() == subject.output.features);
-        REQUIRE(y.cols() == kBatch * subject.output.timesteps);
+        REQUIRE(y.cols() == batchSize * subject.output.timesteps);
         subject.backward(x, y, lossWeights, dx);
         REQUIRE(dx.rows() == x.rows());
         REQUIRE(dx.cols() == x.cols());
@@ -203,14 +203,14 @@ void checkSubject(Subject<double>& subject, const std::function<Subject<float>()
         // The same code as `gradlab gradcheck`: framework/src/gradcheck/gradient_check.hpp.
         const gradcheck::Subject function{subject.forward, subject.backward, subject.parameters};
         gradcheck::Settings settings;
-        settings.tolerance = kGradientTolerance;
+        settings.tolerance = gradientTolerance;
         const gradcheck::Report report = gradcheck::check(function, x, lossWeights, settings);
         REQUIRE(report.tensors.size() == subject.parameters.size() + 1);
         for (const auto& tensor : report.tensors) {
             INFO("dL/d" << tensor.name << ": analytic\n" << tensor.analytic << "\nnumeric\n" << tensor.numeric);
             INFO(tensor.problem);
             REQUIRE(tensor.problem.empty());
-            REQUIRE(tensor.maxRelativeError < kGradientTolerance);
+            REQUIRE(tensor.maxRelativeError < gradientTolerance);
         }
     }
 
@@ -307,16 +307,16 @@ void checkActivationConformance(const std::string& yaml, Index units) {
     SECTION("activation: derivative() is backward(dy = 1); value() and slope() agree with the first unit") {
         auto activation = std::dynamic_pointer_cast<Activation<double>>(subject.module);
         REQUIRE(activation != nullptr);
-        Random random(kSeed + 1);
-        const Matrix<double> x = inputMatrix(units, kBatch, random);
+        Random random(seed + 1);
+        const Matrix<double> x = inputMatrix(units, batchSize, random);
         Matrix<double> y, d, dx;
         activation->forward(x, y);
         activation->derivative(x, y, d);
-        activation->backward(x, y, Matrix<double>::Ones(units, kBatch), &dx);
+        activation->backward(x, y, Matrix<double>::Ones(units, batchSize), &dx);
         REQUIRE(d.rows() == units);
-        REQUIRE(d.cols() == kBatch);
+        REQUIRE(d.cols() == batchSize);
         REQUIRE(maxRelativeError(d, dx, 1e-12) < 1e-12);
-        for (Index j = 0; j < kBatch; ++j) {
+        for (Index j = 0; j < batchSize; ++j) {
             CAPTURE(x(0, j));
             REQUIRE(activation->value(x(0, j)) == Approx(y(0, j)).epsilon(1e-12).margin(1e-14));
             REQUIRE(activation->slope(x(0, j)) == Approx(d(0, j)).epsilon(1e-12).margin(1e-14));
@@ -326,8 +326,8 @@ void checkActivationConformance(const std::string& yaml, Index units) {
     SECTION("activation: unitMaxSlope() is each unit's largest |f'| over the batch, as derivative() gives it") {
         auto activation = std::dynamic_pointer_cast<Activation<double>>(subject.module);
         REQUIRE(activation != nullptr);
-        Random random(kSeed + 2);
-        for (Index columns : {Index(1), kBatch}) {
+        Random random(seed + 2);
+        for (Index columns : {Index(1), batchSize}) {
             const Matrix<double> x = inputMatrix(units, columns, random);
             Matrix<double> y, d, scratch;
             activation->forward(x, y);

@@ -34,9 +34,9 @@ Eigen::ArrayXXd sigmoid(const Matrix<double>& a) { return 1.0 / (1.0 + (-a.array
 
 namespace {
 
-constexpr Index kBatch = 3;
-constexpr double kGradientTolerance = 1e-6;
-constexpr std::uint64_t kSeed = 20240917;
+constexpr Index batchSize = 3;
+constexpr double gradientTolerance = 1e-6;
+constexpr std::uint64_t seed = 20240917;
 
 /// Entries uniform in [-1, 1).
 Matrix<double> uniformMatrix(Index rows, Index cols, Random& random) {
@@ -96,20 +96,20 @@ void checkAgainstReference(const std::string& yaml, const ReferenceCell& cell, c
     REQUIRE(output.features == cell.units);
     REQUIRE((output.timesteps == 1 || output.timesteps == timesteps));
 
-    Random random(kSeed);
+    Random random(seed);
     randomizeParameters(*layer, random);
     std::vector<NamedParameter<double>> parameters;
     layer->collectParameters("", parameters);
     ParameterValues values;
     for (const auto& named : parameters) values[named.name] = named.parameter->value;
-    Matrix<double> x = 1.5 * uniformMatrix(input.features, kBatch * timesteps, random);
-    const Matrix<double> lossWeights = uniformMatrix(output.features, kBatch * output.timesteps, random);
+    Matrix<double> x = 1.5 * uniformMatrix(input.features, batchSize * timesteps, random);
+    const Matrix<double> lossWeights = uniformMatrix(output.features, batchSize * output.timesteps, random);
 
     // Forward agrees with the reference.
     Matrix<double> y, dx;
     layer->forward(x, y, Phase::train);
     const Matrix<double> states = referenceRun(cell, values, x, timesteps, 0, nullptr);
-    const Matrix<double> expected = referenceOutput(cell, states, kBatch, returnSequences);
+    const Matrix<double> expected = referenceOutput(cell, states, batchSize, returnSequences);
     REQUIRE(y.rows() == expected.rows());
     REQUIRE(y.cols() == expected.cols());
     {
@@ -121,25 +121,25 @@ void checkAgainstReference(const std::string& yaml, const ReferenceCell& cell, c
     layer->backward(x, y, lossWeights, &dx);
     auto truncatedLoss = [&] {
         const Matrix<double> run = referenceRun(cell, values, x, timesteps, truncate, &states);
-        return (lossWeights.array() * referenceOutput(cell, run, kBatch, returnSequences).array()).sum();
+        return (lossWeights.array() * referenceOutput(cell, run, batchSize, returnSequences).array()).sum();
     };
     {
         const Matrix<double> numeric = centralDifferences(truncatedLoss, x);
         INFO("dL/dx: analytic\n" << dx << "\nnumeric\n" << numeric);
-        REQUIRE(maxRelativeError(dx, numeric) < kGradientTolerance);
+        REQUIRE(maxRelativeError(dx, numeric) < gradientTolerance);
     }
     for (const auto& named : parameters) {
         const Matrix<double> numeric = centralDifferences(truncatedLoss, values[named.name]);
         INFO("dL/d" << named.name << ": analytic\n" << named.parameter->grad << "\nnumeric\n" << numeric);
-        REQUIRE(maxRelativeError(named.parameter->grad, numeric) < kGradientTolerance);
+        REQUIRE(maxRelativeError(named.parameter->grad, numeric) < gradientTolerance);
     }
 
     // The defining property of truncation: a last-step loss reaches only the last chunk's inputs.
     if (truncate > 0 && !returnSequences && timesteps > truncate) {
         const Index lastChunk = ((timesteps - 1) / truncate) * truncate;
         INFO("dL/dx with the last chunk starting at step " << lastChunk << "\n" << dx);
-        CHECK(dx.leftCols(lastChunk * kBatch).cwiseAbs().maxCoeff() == 0.0);
-        CHECK(dx.rightCols((timesteps - lastChunk) * kBatch).cwiseAbs().maxCoeff() > 1e-6);
+        CHECK(dx.leftCols(lastChunk * batchSize).cwiseAbs().maxCoeff() == 0.0);
+        CHECK(dx.rightCols((timesteps - lastChunk) * batchSize).cwiseAbs().maxCoeff() > 1e-6);
     }
 }
 
@@ -149,7 +149,7 @@ void checkStackGradients(const std::vector<std::string>& yamls, const Shape& inp
     INFO("stack " << names << " on input [" << input.features << " features x " << input.timesteps << " timesteps]");
     REQUIRE(!yamls.empty());
 
-    Random random(kSeed + 1);
+    Random random(seed + 1);
     std::vector<std::shared_ptr<Layer<double>>> layers;
     Shape shape = input;
     for (const auto& yaml : yamls) {
@@ -157,8 +157,8 @@ void checkStackGradients(const std::vector<std::string>& yamls, const Shape& inp
         shape = layers.back()->build(shape);
         randomizeParameters(*layers.back(), random);
     }
-    Matrix<double> x = 1.5 * uniformMatrix(input.features, kBatch * input.timesteps, random);
-    const Matrix<double> lossWeights = uniformMatrix(shape.features, kBatch * shape.timesteps, random);
+    Matrix<double> x = 1.5 * uniformMatrix(input.features, batchSize * input.timesteps, random);
+    const Matrix<double> lossWeights = uniformMatrix(shape.features, batchSize * shape.timesteps, random);
 
     // activations[k] is the input of layer k; activations.back() is the stack's output.
     std::vector<Matrix<double>> activations(layers.size() + 1);
@@ -194,12 +194,12 @@ void checkStackGradients(const std::vector<std::string>& yamls, const Shape& inp
     {
         const Matrix<double> numeric = centralDifferences(loss, x);
         INFO("dL/dx: analytic\n" << dx << "\nnumeric\n" << numeric);
-        REQUIRE(maxRelativeError(dx, numeric) < kGradientTolerance);
+        REQUIRE(maxRelativeError(dx, numeric) < gradientTolerance);
     }
     for (std::size_t i = 0; i < values.size(); ++i) {
         const Matrix<double> numeric = centralDifferences(loss, *values[i].second);
         INFO("dL/d" << analytic[i].first << ": analytic\n" << analytic[i].second << "\nnumeric\n" << numeric);
-        REQUIRE(maxRelativeError(analytic[i].second, numeric) < kGradientTolerance);
+        REQUIRE(maxRelativeError(analytic[i].second, numeric) < gradientTolerance);
     }
 }
 

@@ -44,6 +44,7 @@ enum class OptionType {
     path,        ///< a file path; relative paths are resolved against the config file's folder
     activation,  ///< a nested activation plugin: a name (`relu`) or a map (`{kind: leaky_relu, alpha: 0.1}`)
     layers,      ///< a list of nested layers (with `repeat:` blocks), e.g. a residual block's body
+    layer,       ///< one nested layer: a name (`layernorm`) or a map (`{kind: batchnorm, momentum: 0.1}`)
 };
 
 /// The type's name as shown in errors and docs.
@@ -57,6 +58,7 @@ inline const char* typeName(OptionType type) {
         case OptionType::path: return "path";
         case OptionType::activation: return "activation";
         case OptionType::layers: return "list of layers";
+        case OptionType::layer: return "layer";
     }
     return "?";
 }
@@ -110,6 +112,11 @@ struct GRADLAB_API OptionSpec {
         return make(std::move(name), OptionType::layers, std::monostate{}, std::move(description));
     }
 
+    /// One nested layer (built with buildLayer in the parent's build()); `value` is the default layer's name.
+    static OptionSpec layer(std::string name, std::string value, std::string description) {
+        return make(std::move(name), OptionType::layer, std::move(value), std::move(description));
+    }
+
     /// Makes the option required (no default).
     OptionSpec& requiredValue() {
         defaultValue = std::monostate{};
@@ -155,7 +162,7 @@ public:
     double real(const std::string& name) const { return get<double>(name, "number"); }
     /// A string, choice or path option (paths come resolved).
     const std::string& string(const std::string& name) const { return get<std::string>(name, "string"); }
-    /// A nested plugin option (e.g. an activation).
+    /// A nested plugin option (an activation, or one layer).
     const PluginSpec& plugin(const std::string& name) const {
         auto it = plugins_.find(name);
         if (it == plugins_.end()) throw Error("option '" + name + "' is not a declared plugin option");

@@ -27,7 +27,7 @@ namespace gradlab {
 inline constexpr const char* timestepGradNormStatistic = "timestep_grad_norm";
 
 /// Power iterations per spectral-norm estimate; warm-started, so the estimate keeps improving across steps.
-constexpr int kPowerIterations = 30;
+constexpr int powerIterations = 30;
 
 /// The largest singular value of `weight` by power iteration on W^T W (the quantity in Pascanu, Mikolov &
 /// Bengio 2013's vanishing/exploding conditions), starting from `direction`, which is left at the new estimate
@@ -37,7 +37,7 @@ template <typename Scalar>
 double spectralNorm(const Matrix<Scalar>& weight,
                     Eigen::Ref<Eigen::Matrix<typename Matrix<Scalar>::Scalar, Eigen::Dynamic, 1>> direction,
                     Eigen::Matrix<Scalar, Eigen::Dynamic, 1>& image) {
-    for (int iteration = 0; iteration < kPowerIterations; ++iteration) {
+    for (int iteration = 0; iteration < powerIterations; ++iteration) {
         image.noalias() = weight * direction;
         // W v = 0: W = 0 or v in W's null space; keep v (the next call may see a different W).
         if (!(image.squaredNorm() > Scalar(0))) return 0.0;
@@ -59,7 +59,7 @@ double spectralNorm(const Matrix<Scalar>& weight,
 ///
 /// Statistics, computed only while the host traces: "timestep_grad_norm" [T] = ||dL/dh_t|| as gathered by
 /// gatherStepGradient(), then the cell's own (cellStatistics()), then "recurrent_spectral_norm" [one per
-/// addRecurrentWeight()] by kPowerIterations warm-started power iterations in each traced forward.
+/// addRecurrentWeight()] by powerIterations warm-started power iterations in each traced forward.
 ///
 /// A cell derives from it and: reads its own options after the base constructor; in build(), calls
 /// readSequenceShape(), declares its parameters (addInputWeight, addRecurrentWeight, addBias) and returns

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,8 +104,10 @@ struct TheoryComparison {
 struct Diagnosis {
     /// The trace's path, as given.
     std::string file;
-    /// The root attributes status, status_message and precision.
+    /// The root attributes status (as written, "unknown" when missing), status_message and precision.
     std::string status, statusMessage, precision;
+    /// The status as a RunStatus; nothing when the trace has none or one this gradlab does not know.
+    std::optional<RunStatus> runStatus() const { return parseRunStatus(status); }
     /// The config's `name` (from the root attribute config), empty when it has none.
     std::string configName;
     /// Number of traced rows and the first and last traced training step (-1 without rows).

@@ -32,14 +32,15 @@ std::string describeEvent(const TraceEvent& event) {
 
 /// The verdict and its main evidence, by the rules of verdict.hpp.
 Verdict decide(const Diagnosis& diagnosis, std::vector<std::string>& evidence) {
-    if (diagnosis.tracedSteps == 0 && diagnosis.events.empty() && diagnosis.status != "diverged") {
+    const bool diverged = diagnosis.runStatus() == RunStatus::diverged;
+    if (diagnosis.tracedSteps == 0 && diagnosis.events.empty() && !diverged) {
         evidence.push_back("nothing traced: no /trace rows and no /events");
         return Verdict::unknown;
     }
     // 1. diverged
     const TraceEvent* nonFinite = firstEvent(diagnosis, schema::eventKind::nonFinite);
-    if (diagnosis.status == "diverged" || nonFinite) {
-        if (diagnosis.status == "diverged")
+    if (diverged || nonFinite) {
+        if (diverged)
             evidence.push_back("status diverged" +
                                (diagnosis.statusMessage.empty() ? std::string() : ": " + diagnosis.statusMessage));
         if (nonFinite) evidence.push_back(describeEvent(*nonFinite));
@@ -163,7 +164,7 @@ std::string verdictRules() {
 void decideVerdict(Diagnosis& diagnosis) {
     diagnosis.evidence.clear();
     diagnosis.verdict = decide(diagnosis, diagnosis.evidence);
-    if (diagnosis.verdict != Verdict::unknown && !isFinishedStatus(diagnosis.status))
+    if (diagnosis.verdict != Verdict::unknown && !isFinishedStatus(diagnosis.runStatus()))
         diagnosis.evidence.push_back("the run did not finish (status " + diagnosis.status + "): the verdict covers " +
                                      "the traced steps " + std::to_string(diagnosis.firstStep) + " .. " +
                                      std::to_string(diagnosis.lastStep));

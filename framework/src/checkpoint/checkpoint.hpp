@@ -10,10 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "checkpoint/detectors_state.hpp"
 #include "gradlab/state.hpp"
 #include "trace/hdf5_handle.hpp"
+#include "trace/trace_schema.hpp"
 #include "trace/trace_reader.hpp"
-#include "training/detectors.hpp"
 
 namespace gradlab::checkpoint {
 

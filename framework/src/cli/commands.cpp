@@ -121,7 +121,8 @@ int runCommand(const std::vector<std::string>& arguments) {
     std::signal(SIGTERM, SIG_DFL);
     // What a resume did is said even when quiet: a sweep's run logs keep it.
     if (!result.note.empty()) std::cout << "run " << config.name << ": " << result.note << "\n";
-    if (quiet && result.status != "completed" && result.status != "failed")  // failed says so on stderr below
+    // Failed says so on stderr below.
+    if (quiet && result.status != RunStatus::completed && result.status != RunStatus::failed)
         std::cout << "run " << config.name << ": " << result.status << " (" << result.message << ")"
                   << (result.output.empty() ? std::string() : ", trace " + result.output) << "\n";
     if (!quiet) {
@@ -147,18 +148,18 @@ int runCommand(const std::vector<std::string>& arguments) {
                       << "\n";
             printDiagnosisSummary(result.output);
             std::cout << "  trace      " << result.output << "\n";
-            if ((result.status == "interrupted" || result.status == "failed") &&
+            if ((result.status == RunStatus::interrupted || result.status == RunStatus::failed) &&
                 std::filesystem::exists(result.checkpoint))
                 std::cout << "  checkpoint " << result.checkpoint << " (continue with --resume)\n";
         } else {
             std::cout << "  trace      off\n";
         }
     }
-    if (result.status == "failed") {
+    if (result.status == RunStatus::failed) {
         std::cerr << "gradlab run: error: " << result.message << "\n";
         return 1;
     }
-    if (result.status == "interrupted") return 128 + static_cast<int>(interruptSignal);  // as shells report it
+    if (result.status == RunStatus::interrupted) return 128 + static_cast<int>(interruptSignal);  // as shells report it
     return 0;
 }
 

@@ -22,7 +22,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-const char* kUsage =
+const char* usageText =
     "usage: gradlab <command> [options]\n"
     "\n"
     "commands:\n"
@@ -36,7 +36,7 @@ const char* kUsage =
     "\n"
     "Run 'gradlab help <command>' or 'gradlab <command> --help' for a command's options.\n";
 
-const std::vector<std::string> kCommands{"run", "validate", "plugins", "inspect", "gradcheck", "sweep"};
+const std::vector<std::string> commandNames{"run", "validate", "plugins", "inspect", "gradcheck", "sweep"};
 
 }  // namespace
 
@@ -48,21 +48,21 @@ int main(int argc, char** argv) {
     // process with SIGXFSZ and leave temporary files and a `running` trace behind.
     std::signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
-        std::cerr << kUsage;
+        std::cerr << usageText;
         return 2;
     }
     std::string command = argv[1];
     std::vector<std::string> arguments(argv + 2, argv + argc);
     if (command == "help" && !arguments.empty()) {  // `gradlab help run` is `gradlab run --help`
         command = arguments.front();
-        if (std::find(kCommands.begin(), kCommands.end(), command) == kCommands.end()) {
+        if (std::find(commandNames.begin(), commandNames.end(), command) == commandNames.end()) {
             std::cerr << "gradlab help: unknown command '" << command << "'"
-                      << gradlab::suggestionSuffix(command, kCommands) << "\n\n" << kUsage;
+                      << gradlab::suggestionSuffix(command, commandNames) << "\n\n" << usageText;
             return 2;
         }
         arguments = {"--help"};
     } else if (command == "--help" || command == "-h" || command == "help") {
-        std::cout << kUsage;
+        std::cout << usageText;
         return 0;
     }
     if (command == "--version") {
@@ -83,8 +83,8 @@ int main(int argc, char** argv) {
         std::cerr << "gradlab " << command << ": error: " << error.what() << "\n";
         return 1;
     }
-    std::cerr << "gradlab: unknown command '" << command << "'" << gradlab::suggestionSuffix(command, kCommands)
+    std::cerr << "gradlab: unknown command '" << command << "'" << gradlab::suggestionSuffix(command, commandNames)
               << "\n\n"
-              << kUsage;
+              << usageText;
     return 2;
 }

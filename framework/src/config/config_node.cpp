@@ -19,7 +19,7 @@ std::string joinPath(const std::string& parent, const std::string& key) {
 }
 
 /// Most keys in a `--set` key path.
-constexpr std::size_t kMaxKeyPathDepth = 256;
+constexpr std::size_t maxKeyPathDepth = 256;
 
 bool isIndex(const std::string& text) {
     return !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
@@ -302,9 +302,9 @@ ConfigNode loadConfigFile(const std::string& file, const std::vector<std::string
         for (std::string segment; std::getline(pathStream, segment, '.');) {
             if (segment.empty()) throw ConfigError("--set " + override + ": empty key in '" + path + "'");
             // The path is followed recursively, one level per key: bound it (no config is nested this deep).
-            if (segments.size() == kMaxKeyPathDepth)
+            if (segments.size() == maxKeyPathDepth)
                 throw ConfigError("--set " + override.substr(0, 200) + (override.size() > 200 ? "..." : "") +
-                                  ": the key path has more than " + std::to_string(kMaxKeyPathDepth) + " keys");
+                                  ": the key path has more than " + std::to_string(maxKeyPathDepth) + " keys");
             segments.push_back(segment);
         }
         YAML::Node value;

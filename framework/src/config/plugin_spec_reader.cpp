@@ -50,8 +50,8 @@ std::string resolvePath(const ConfigNode& node, const std::string& path) {
 /// deepest nesting of layer lists. Without these bounds a few lines of YAML ask for unbounded work and memory:
 /// nested `repeat` blocks multiply, and YAML aliases can share or even contain a list (`layers: &a [{kind:
 /// residual, layers: *a}]`), which would otherwise recurse until the stack overflows.
-constexpr std::int64_t kMaxLayers = 100000;
-constexpr int kMaxLayerNesting = 64;
+constexpr std::int64_t maxLayers = 100000;
+constexpr int maxLayerNesting = 64;
 
 /// The layers read so far for the outermost list being read on this thread, and how deep lists are nested.
 struct LayerBudget {
@@ -65,8 +65,8 @@ class LayerNesting {
 public:
     explicit LayerNesting(const ConfigNode& list) {
         if (layerBudget.depth == 0) layerBudget.layers = 0;
-        if (layerBudget.depth >= kMaxLayerNesting)
-            list.fail("layer lists nested more than " + std::to_string(kMaxLayerNesting) +
+        if (layerBudget.depth >= maxLayerNesting)
+            list.fail("layer lists nested more than " + std::to_string(maxLayerNesting) +
                       " deep (does a YAML alias refer to a list that contains it?)");
         ++layerBudget.depth;
     }
@@ -75,10 +75,10 @@ public:
     LayerNesting& operator=(const LayerNesting&) = delete;
 };
 
-/// Counts `count` more layers read at `node`; fails past kMaxLayers.
+/// Counts `count` more layers read at `node`; fails past maxLayers.
 void spendLayers(const ConfigNode& node, std::int64_t count) {
-    if (count > kMaxLayers - layerBudget.layers)
-        node.fail("the model has more than " + std::to_string(kMaxLayers) +
+    if (count > maxLayers - layerBudget.layers)
+        node.fail("the model has more than " + std::to_string(maxLayers) +
                   " layers (repeats expanded and nested layers included)");
     layerBudget.layers += count;
 }
@@ -124,6 +124,7 @@ OptionValue typedValue(const OptionSpec& spec, const OptionValue& value) {
             break;
         case OptionType::activation:
         case OptionType::layers:
+        case OptionType::layer:
             break;  // nested plugins are written in configs, not given as typed values
     }
     return std::monostate{};
@@ -192,7 +193,7 @@ std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& 
         if (item.isMap() && item.yaml()["repeat"].IsDefined()) {
             YAML::Node ignored(YAML::NodeType::Map);
             MapReader reader(item, ignored, "a repeat block");
-            const std::int64_t times = reader.requiredInteger("repeat", 1, kMaxLayers);
+            const std::int64_t times = reader.requiredInteger("repeat", 1, maxLayers);
             ConfigNode body = reader.required("layers");
             reader.finish();
             if (!body.isSequence() || body.yaml().size() == 0)
@@ -202,15 +203,15 @@ std::vector<PluginSpec> readLayerList(const ConfigNode& list, const PluginHost& 
             // as one layer, then with what one copy really holds (nested repeats and lists included).
             auto refuse = [&](std::int64_t perCopy) {
                 item.fail("repeats " + std::to_string(perCopy) + " layers " + std::to_string(times) +
-                          " times: the model would have more than " + std::to_string(kMaxLayers) + " layers");
+                          " times: the model would have more than " + std::to_string(maxLayers) + " layers");
             };
             const std::int64_t bodySize = static_cast<std::int64_t>(body.yaml().size());
-            if (times * bodySize > kMaxLayers - layerBudget.layers) refuse(bodySize);
+            if (times * bodySize > maxLayers - layerBudget.layers) refuse(bodySize);
             const std::int64_t before = layerBudget.layers;
             YAML::Node resolvedBody(YAML::NodeType::Sequence);
             const std::vector<PluginSpec> copy = readLayerList(body, host, resolvedBody);
             const std::int64_t perCopy = layerBudget.layers - before;
-            if ((times - 1) * perCopy > kMaxLayers - layerBudget.layers) refuse(perCopy);
+            if ((times - 1) * perCopy > maxLayers - layerBudget.layers) refuse(perCopy);
             layerBudget.layers += (times - 1) * perCopy;
             for (std::int64_t i = 0; i < times; ++i) {
                 layers.insert(layers.end(), copy.begin(), copy.end());  // options are immutable and shared
@@ -287,13 +288,24 @@ std::shared_ptr<Options> readOptions(MapReader& reader, const PluginDescriptor& 
                 options.setPluginList(spec.name, std::move(list));
                 break;
             }
-            case OptionType::activation: {
+            case OptionType::activation:
+            case OptionType::layer: {
+                const PluginKind nestedKind =
+                    spec.type == OptionType::layer ? PluginKind::layer : PluginKind::activation;
                 PluginSpec nested;
                 YAML::Node nestedResolved = reader.resolvedChild(spec.name);
+                // A nested layer counts towards the model's layers (a normaliser in each of 1,000 blocks).
+                if (spec.type == OptionType::layer && layerBudget.depth > 0)
+                    spendLayers(given ? value : reader.node(), 1);
                 if (given) {
-                    nested = readPluginSpec(value, PluginKind::activation, host, nestedResolved);
+                    nested = readPluginSpec(value, nestedKind, host, nestedResolved);
+                } else if (spec.type == OptionType::layer) {
+                    // The default layer's options go into the resolved config too, so that it reads back the same.
+                    const ConfigNode text = loadConfigText(std::get<std::string>(spec.defaultValue),
+                                                           "default of option '" + spec.name + "'");
+                    nested = readPluginSpec(text, nestedKind, host, nestedResolved);
                 } else {
-                    nested = readPluginSpecText(std::get<std::string>(spec.defaultValue), PluginKind::activation,
+                    nested = readPluginSpecText(std::get<std::string>(spec.defaultValue), nestedKind,
                                                 host, "default of option '" + spec.name + "'");
                     nestedResolved["kind"] = nested.name;
                 }

@@ -1,6 +1,7 @@
 #include "config/run_config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,8 +16,8 @@
 namespace gradlab {
 namespace {
 
-constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
-constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr std::int64_t maxInt = std::numeric_limits<std::int64_t>::max();
+constexpr double unbounded = std::numeric_limits<double>::infinity();
 
 /// A path from the config, resolved against the config's folder.
 std::string configPath(const ConfigNode& node, const ConfigNode& data) {
@@ -46,7 +47,7 @@ void readImageData(MapReader& reader, const ConfigNode& node, std::uint64_t runS
             reader.resolve("test_labels", YAML::Node(source.testLabels));
         }
     } else {
-        source.folder = reader.has("dir") ? configPath(reader.required("dir"), node) : data::kFashionMnistFolder;
+        source.folder = reader.has("dir") ? configPath(reader.required("dir"), node) : data::fashionMnistFolder;
         reader.resolve("dir", YAML::Node(source.folder));
     }
     data::ImagePreparation& preparation = data.preparation;
@@ -54,16 +55,16 @@ void readImageData(MapReader& reader, const ConfigNode& node, std::uint64_t runS
     preparation.normalize = normalize == "none"   ? data::PixelScaling::none
                             : normalize == "unit" ? data::PixelScaling::unit
                                                   : data::PixelScaling::standard;
-    preparation.subset = reader.integer("subset", 0, 0, kMaxInt);
+    preparation.subset = reader.integer("subset", 0, 0, maxInt);
     preparation.balancedSubset = reader.boolean("subset_balanced", false);
     preparation.subsetSeed =
-        static_cast<std::uint64_t>(reader.integer("subset_seed", static_cast<std::int64_t>(runSeed), 0, kMaxInt));
+        static_cast<std::uint64_t>(reader.integer("subset_seed", static_cast<std::int64_t>(runSeed), 0, maxInt));
     const std::string view = reader.choice("view", "flat", {"flat", "rows", "pixels", "permuted_pixels"});
     preparation.view = view == "flat"     ? data::ImageView::flat
                        : view == "rows"   ? data::ImageView::rows
                        : view == "pixels" ? data::ImageView::pixels
                                           : data::ImageView::permutedPixels;
-    preparation.permutationSeed = static_cast<std::uint64_t>(reader.integer("permutation_seed", 0, 0, kMaxInt));
+    preparation.permutationSeed = static_cast<std::uint64_t>(reader.integer("permutation_seed", 0, 0, maxInt));
     data.test = reader.boolean("test", false);
     data.testEveryEval = reader.boolean("test_every_eval", false);
     if (data.testEveryEval && !data.test)
@@ -115,14 +116,14 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
     const bool sequenceTask = data.kind == "adding_sum" || data.kind == "adding_mean" || data.kind == "copy_memory" ||
                               data.kind == "temporal_order" || data.kind == "noisy_sine";
     if (sequenceTask) {
-        data.samples = reader.requiredInteger("samples", 1, kMaxInt);
+        data.samples = reader.requiredInteger("samples", 1, maxInt);
         data.timesteps = reader.requiredInteger("timesteps", data.kind == "copy_memory" ? 1 : 2, 1000000);
-        if (data.kind == "noisy_sine") data.noise = reader.real("noise", 0.1, 0.0, kInf);
+        if (data.kind == "noisy_sine") data.noise = reader.real("noise", 0.1, 0.0, unbounded);
         data.classification = data.kind == "copy_memory" || data.kind == "temporal_order";
     } else if (data.kind == "random_regression" || data.kind == "teacher") {
-        data.samples = reader.requiredInteger("samples", 1, kMaxInt);
-        data.inputs = reader.requiredInteger("inputs", 1, kMaxInt);
-        data.outputs = reader.requiredInteger("outputs", 1, kMaxInt);
+        data.samples = reader.requiredInteger("samples", 1, maxInt);
+        data.inputs = reader.requiredInteger("inputs", 1, maxInt);
+        data.outputs = reader.requiredInteger("outputs", 1, maxInt);
         if (data.kind == "teacher") {
             ConfigNode hidden = reader.optional("hidden");
             YAML::Node resolvedHidden(YAML::NodeType::Sequence);
@@ -136,12 +137,12 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
             else
                 data.hidden = {32}, resolvedHidden.push_back(32);
             reader.resolve("hidden", resolvedHidden);
-            data.noise = reader.real("noise", 0.0, 0.0, kInf);
+            data.noise = reader.real("noise", 0.0, 0.0, unbounded);
         }
     } else if (data.kind == "spirals") {
-        data.samples = reader.requiredInteger("samples", 2, kMaxInt);
+        data.samples = reader.requiredInteger("samples", 2, maxInt);
         data.classes = reader.integer("classes", 3, 2, 1000);
-        data.noise = reader.real("noise", 0.2, 0.0, kInf);
+        data.noise = reader.real("noise", 0.2, 0.0, unbounded);
         data.inputs = 2;
         data.outputs = data.classes;
         data.classification = true;
@@ -183,7 +184,7 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
                                           " holds out a fraction of its samples with 'validation:'");
     data.validation = reader.real("validation", 0.0, 0.0, 0.9);
     data.shuffle = reader.boolean("shuffle", true);
-    data.seed = static_cast<std::uint64_t>(reader.integer("seed", static_cast<std::int64_t>(runSeed), 0, kMaxInt));
+    data.seed = static_cast<std::uint64_t>(reader.integer("seed", static_cast<std::int64_t>(runSeed), 0, maxInt));
     reader.finish();
     return data;
 }
@@ -268,8 +269,8 @@ DetectorsConfig readDetectors(const ConfigNode& given, YAML::Node resolved, cons
     };
     section("non_finite", [&](MapReader& d) { config.nonFiniteStops = d.choice("action", "stop", actions) == "stop"; });
     section("exploding", [&](MapReader& d) {
-        config.explodingNorm = d.real("norm", config.explodingNorm, 0.0, kInf);
-        config.explodingGrowth = d.real("growth", config.explodingGrowth, 1.0, kInf);
+        config.explodingNorm = d.real("norm", config.explodingNorm, 0.0, unbounded);
+        config.explodingGrowth = d.real("growth", config.explodingGrowth, 1.0, unbounded);
         config.explodingWindow = d.integer("window", config.explodingWindow, 1, 1000000);
         config.explodingStops = d.choice("action", "record", actions) == "stop";
     });
@@ -284,7 +285,7 @@ DetectorsConfig readDetectors(const ConfigNode& given, YAML::Node resolved, cons
         config.stalledStops = d.choice("action", "record", actions) == "stop";
     });
     section("saturated", [&](MapReader& d) {
-        config.saturatedSlope = d.real("slope", config.saturatedSlope, 0.0, kInf);
+        config.saturatedSlope = d.real("slope", config.saturatedSlope, 0.0, unbounded);
         config.saturatedFraction = d.real("fraction", config.saturatedFraction, 0.0, 1.0);
         config.saturatedStops = d.choice("action", "record", actions) == "stop";
     });
@@ -304,7 +305,7 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
                                       config.file + "' (see docs/studies.md)");
 
     config.name = reader.string("name", std::filesystem::path(config.file).stem().string());
-    config.seed = static_cast<std::uint64_t>(reader.integer("seed", 0, 0, kMaxInt));
+    config.seed = static_cast<std::uint64_t>(reader.integer("seed", 0, 0, maxInt));
     config.precision = reader.choice("precision", "float32", {"float32", "float64"});
 
     config.data = readData(reader.required("data"), config.seed, reader.resolvedChild("data"));
@@ -356,19 +357,30 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
     {
         ConfigNode node = reader.required("training");
         MapReader training(node, reader.resolvedChild("training"), "the training section");
-        config.training.batchSize = training.integer("batch_size", 32, 1, kMaxInt);
+        const ConfigNode batchSize = training.optional("batch_size");
+        if (batchSize.yaml().IsDefined() && batchSize.isScalar() && batchSize.yaml().Scalar() == "all") {
+            config.training.fullBatch = true;
+            training.resolve("batch_size", YAML::Node("all"));
+        } else {
+            if (batchSize.yaml().IsDefined() && batchSize.isScalar() && !batchSize.yaml().Scalar().empty() &&
+                !std::isdigit(static_cast<unsigned char>(batchSize.yaml().Scalar().front())) &&
+                batchSize.yaml().Scalar().front() != '-' && batchSize.yaml().Scalar().front() != '+')
+                batchSize.fail("expected a sample count or 'all' (one batch of the whole training set), got '" +
+                               batchSize.yaml().Scalar() + "'" + suggestionSuffix(batchSize.yaml().Scalar(), {"all"}));
+            config.training.batchSize = training.integer("batch_size", 32, 1, maxInt);
+        }
         const bool hasSteps = training.has("steps"), hasEpochs = training.has("epochs");
         training.optional("steps");  // known keys, for did-you-mean, even when absent
         training.optional("epochs");
-        if (hasSteps) config.training.steps = training.integer("steps", 1, 1, kMaxInt);
+        if (hasSteps) config.training.steps = training.integer("steps", 1, 1, maxInt);
         const double epochs = hasEpochs ? training.real("epochs", 1.0, 1e-9, 1e9) : 0.0;
         config.training.threads = static_cast<int>(training.integer("threads", 1, 1, 256));
-        config.training.evalEvery = training.integer("eval_every", 0, 0, kMaxInt);
+        config.training.evalEvery = training.integer("eval_every", 0, 0, maxInt);
         ConfigNode clipNode = training.optional("clip");
         if (clipNode.yaml().IsDefined()) {
             MapReader clip(clipNode, training.resolvedChild("clip"), "gradient clipping ({mode, threshold})");
             config.training.clip.mode = clip.choice("mode", "global_norm", {"none", "global_norm", "parameter_norm", "value"});
-            config.training.clip.threshold = clip.real("threshold", 1.0, 1e-300, kInf);
+            config.training.clip.threshold = clip.real("threshold", 1.0, 1e-300, unbounded);
             clip.finish();
         }
         ConfigNode scheduleNode = training.optional("schedule");
@@ -379,8 +391,8 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
             } else {
                 MapReader reader(scheduleNode, training.resolvedChild("schedule"), "a learning-rate schedule");
                 schedule.kind = reader.choice("kind", "constant", {"constant", "step", "exponential", "cosine"});
-                schedule.warmupSteps = reader.integer("warmup_steps", 0, 0, kMaxInt);
-                if (schedule.kind == "step") schedule.stepSize = reader.integer("step_size", 1000, 1, kMaxInt);
+                schedule.warmupSteps = reader.integer("warmup_steps", 0, 0, maxInt);
+                if (schedule.kind == "step") schedule.stepSize = reader.integer("step_size", 1000, 1, maxInt);
                 if (schedule.kind == "step" || schedule.kind == "exponential")
                     schedule.gamma = reader.real("gamma", schedule.kind == "step" ? 0.1 : 0.999, 0.0, 1.0);
                 if (schedule.kind == "cosine") schedule.minimumFactor = reader.real("min_factor", 0.0, 0.0, 1.0);
@@ -392,7 +404,9 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         if (hasEpochs) {
             if (config.data.samples <= 0) node.fail("'epochs' needs a known sample count; for file data give 'steps'");
             const double trainSamples = static_cast<double>(config.data.samples) * (1.0 - config.data.validation);
-            const double steps = std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize));
+            const double steps = config.training.fullBatch
+                                     ? std::ceil(epochs)
+                                     : std::ceil(epochs * trainSamples / static_cast<double>(config.training.batchSize));
             // Converting a double beyond int64 is undefined behaviour: refuse what no run could finish anyway.
             if (!(steps < 9e18))
                 node.fail("'epochs' " + std::to_string(epochs) + " over " + std::to_string(config.data.samples) +
@@ -411,8 +425,8 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
         if (!node.yaml().IsDefined()) node = ConfigNode(YAML::Node(YAML::NodeType::Map), root.source(), "trace");
         MapReader trace(node, resolvedTrace, "the trace section");
         config.trace.enabled = trace.boolean("enabled", true);
-        config.trace.every = trace.integer("every", 1, 1, kMaxInt);
-        config.trace.snapshotEvery = trace.integer("snapshot_every", 0, 0, kMaxInt);
+        config.trace.every = trace.integer("every", 1, 1, maxInt);
+        config.trace.snapshotEvery = trace.integer("snapshot_every", 0, 0, maxInt);
         config.trace.flushEvery = trace.integer("flush_every", 100, 1, 1000000);
         trace.finish();
     }
@@ -424,8 +438,8 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
             node = ConfigNode(YAML::Node(YAML::NodeType::Map), root.source(), "checkpoint");
         MapReader checkpoint(node, resolvedCheckpoint, "the checkpoint section");
         config.checkpoint.enabled = checkpoint.boolean("enabled", true);
-        config.checkpoint.every = checkpoint.integer("every", 0, 0, kMaxInt);
-        config.checkpoint.seconds = checkpoint.real("seconds", 300.0, 0.0, kInf);
+        config.checkpoint.every = checkpoint.integer("every", 0, 0, maxInt);
+        config.checkpoint.seconds = checkpoint.real("seconds", 300.0, 0.0, unbounded);
         config.checkpoint.path = checkpoint.string("path", "");
         if (config.checkpoint.enabled && config.checkpoint.every == 0 && config.checkpoint.seconds == 0)
             node.fail("give 'every' (steps) or 'seconds' above 0, or 'enabled: false'");

@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "config/clip_config.hpp"
 #include "config/config_node.hpp"
+#include "config/detectors_config.hpp"
 #include "config/probe_config.hpp"
+#include "config/schedule_config.hpp"
 #include "data/data_config.hpp"
 #include "plugin/plugin_host.hpp"
-#include "training/clipping.hpp"
-#include "training/detectors.hpp"
-#include "training/schedule.hpp"
 
 namespace gradlab {
 
@@ -32,7 +32,10 @@ struct RegularizerConfig {
 /// Length and pace of training.
 struct TrainingConfig {
     std::int64_t steps = 0;
-    std::int64_t batchSize = 0;
+    std::int64_t batchSize = 0;  ///< samples per step; with fullBatch, the training set's size once it is known
+    /// `batch_size: all`: every step is one batch of the whole training set, in its order (full-batch gradient
+    /// descent, as the edge-of-stability studies use); the trainer sets batchSize from the data.
+    bool fullBatch = false;
     int threads = 1;
     std::int64_t evalEvery = 0;  ///< 0: only at the end
     ClipConfig clip;

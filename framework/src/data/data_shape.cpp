@@ -19,8 +19,8 @@ DataShape dataShape(const DataConfig& config) {
     if (kind == "spirals") return DataShape{Shape{2, 1}, 1, 1, static_cast<Index>(config.classes)};
     if (kind == "adding_sum" || kind == "adding_mean") return DataShape{Shape{2, timesteps}, 1, 1, 0};
     if (kind == "copy_memory") {
-        constexpr Index kSymbols = 10, kCategories = 10;  // as makeCopyMemory: T + 20 steps of 10 categories
-        return DataShape{Shape{kCategories, timesteps + 2 * kSymbols}, 1, timesteps + 2 * kSymbols, kCategories};
+        constexpr Index symbolCount = 10, categoryCount = 10;  // as makeCopyMemory: T + 20 steps of 10 categories
+        return DataShape{Shape{categoryCount, timesteps + 2 * symbolCount}, 1, timesteps + 2 * symbolCount, categoryCount};
     }
     if (kind == "temporal_order") return DataShape{Shape{6, timesteps}, 1, 1, 4};
     if (kind == "noisy_sine") return DataShape{Shape{1, timesteps}, 1, timesteps, 0};

@@ -17,13 +17,13 @@ std::string fashionMnistFile(const std::string& folder, const std::string& stem)
     if (std::filesystem::exists(base, error)) return base.string();
     // Compared as the folder of a file in it, so that a trailing '/' or '.' segments do not matter.
     const bool debianFolder = (std::filesystem::path(folder) / stem).lexically_normal().parent_path() ==
-                              std::filesystem::path(kFashionMnistFolder);
+                              std::filesystem::path(fashionMnistFolder);
     throw Error("Fashion-MNIST: '" + compressed + "' is missing" +
                 (debianFolder ? std::string("; install it with: apt-get install dataset-fashion-mnist")
                               : "; data.dir must name a folder holding train-images-idx3-ubyte.gz, "
                                 "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz "
                                 "(or the files without .gz); Debian's package installs them in " +
-                                    std::string(kFashionMnistFolder) + " (apt-get install dataset-fashion-mnist)"));
+                                    std::string(fashionMnistFolder) + " (apt-get install dataset-fashion-mnist)"));
 }
 
 FashionMnist loadFashionMnist(const std::string& folder, bool withTest) {
@@ -36,9 +36,9 @@ FashionMnist loadFashionMnist(const std::string& folder, bool withTest) {
         testLabels = fashionMnistFile(folder, "t10k-labels-idx1-ubyte");
     }
     FashionMnist set;
-    set.train = loadIdxImageSet(trainImages, trainLabels, {kFashionMnistTrainImagesMd5, kFashionMnistTrainLabelsMd5});
+    set.train = loadIdxImageSet(trainImages, trainLabels, {fashionMnistTrainImagesMd5, fashionMnistTrainLabelsMd5});
     if (withTest)
-        set.test = loadIdxImageSet(testImages, testLabels, {kFashionMnistTestImagesMd5, kFashionMnistTestLabelsMd5});
+        set.test = loadIdxImageSet(testImages, testLabels, {fashionMnistTestImagesMd5, fashionMnistTestLabelsMd5});
     return set;
 }
 

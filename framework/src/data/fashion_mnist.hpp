@@ -10,14 +10,14 @@
 namespace gradlab::data {
 
 /// Where Debian's dataset-fashion-mnist installs the four files.
-constexpr const char* kFashionMnistFolder = "/usr/share/datasets/fashion-mnist";
+constexpr const char* fashionMnistFolder = "/usr/share/datasets/fashion-mnist";
 
 /// The MD5 of each file's uncompressed bytes (Debian recompressed the .gz files, so digests of the compressed
 /// files differ from upstream's; these are upstream's raw files).
-constexpr const char* kFashionMnistTrainImagesMd5 = "f4a8712d7a061bf5bd6d2ca38dc4d50a";
-constexpr const char* kFashionMnistTrainLabelsMd5 = "9018921c3c673c538a1fc5bad174d6f9";
-constexpr const char* kFashionMnistTestImagesMd5 = "8181f5470baa50b63fa0f6fddb340f0a";
-constexpr const char* kFashionMnistTestLabelsMd5 = "15d484375f8d13e6eb1aabb0c3f46965";
+constexpr const char* fashionMnistTrainImagesMd5 = "f4a8712d7a061bf5bd6d2ca38dc4d50a";
+constexpr const char* fashionMnistTrainLabelsMd5 = "9018921c3c673c538a1fc5bad174d6f9";
+constexpr const char* fashionMnistTestImagesMd5 = "8181f5470baa50b63fa0f6fddb340f0a";
+constexpr const char* fashionMnistTestLabelsMd5 = "15d484375f8d13e6eb1aabb0c3f46965";
 
 /// The two halves of Fashion-MNIST: 60,000 training and 10,000 test images of 28 x 28, 10 classes.
 struct FashionMnist {

@@ -41,8 +41,8 @@ std::string shapeText(const std::vector<std::uint32_t>& dimensions) {
 
 /// What a magic number means, for messages: "IDX images [n x rows x cols] of unsigned bytes".
 std::string describeMagic(std::uint32_t magic) {
-    if (magic == kIdxImagesMagic) return "IDX images [n x rows x cols] of unsigned bytes";
-    if (magic == kIdxLabelsMagic) return "IDX labels [n] of unsigned bytes";
+    if (magic == idxImagesMagic) return "IDX images [n x rows x cols] of unsigned bytes";
+    if (magic == idxLabelsMagic) return "IDX labels [n] of unsigned bytes";
     return "IDX unsigned bytes of rank " + std::to_string(magic & 0xff);
 }
 
@@ -123,7 +123,7 @@ IdxArray parseIdx(const std::vector<std::uint8_t>& bytes, std::uint32_t expected
                                 static_cast<std::uint32_t>(bytes[2]) << 8 | bytes[3];
     if (magic != expectedMagic) {
         std::string hint;
-        if (magic == kIdxImagesMagic || magic == kIdxLabelsMagic)
+        if (magic == idxImagesMagic || magic == idxLabelsMagic)
             hint = ": this is a file of " + describeMagic(magic) + " (images and labels swapped?)";
         else if ((magic >> 16) != 0)
             hint = ": not an IDX file (its first two bytes must be 0)";
@@ -176,8 +176,8 @@ IdxArray readIdxChecked(const std::string& path, std::uint32_t magic, const std:
 
 std::shared_ptr<const ImageSet> readImageSet(const std::string& imagesPath, const std::string& labelsPath,
                                              const ExpectedDigests& digests) {
-    IdxArray images = readIdxChecked(imagesPath, kIdxImagesMagic, digests.images);
-    IdxArray labels = readIdxChecked(labelsPath, kIdxLabelsMagic, digests.labels);
+    IdxArray images = readIdxChecked(imagesPath, idxImagesMagic, digests.images);
+    IdxArray labels = readIdxChecked(labelsPath, idxLabelsMagic, digests.labels);
     if (images.dimensions[0] != labels.dimensions[0])
         throw Error(quoted(imagesPath) + " holds " + std::to_string(images.dimensions[0]) + " images but " +
                     quoted(labelsPath) + " holds " + std::to_string(labels.dimensions[0]) +

@@ -12,9 +12,9 @@
 namespace gradlab::data {
 
 /// The IDX magic number of an image file: 0x00 0x00, type 0x08 (unsigned byte), 3 dimensions [n x rows x cols].
-constexpr std::uint32_t kIdxImagesMagic = 0x00000803;
+constexpr std::uint32_t idxImagesMagic = 0x00000803;
 /// The IDX magic number of a label file: 0x00 0x00, type 0x08 (unsigned byte), 1 dimension [n].
-constexpr std::uint32_t kIdxLabelsMagic = 0x00000801;
+constexpr std::uint32_t idxLabelsMagic = 0x00000801;
 
 /// The whole content of a file, gunzipped when it is gzip-compressed (recognised by its magic bytes, so a
 /// raw file with a .gz name reads too). Throws Error naming the file when it is missing or unreadable, or when
@@ -28,7 +28,7 @@ struct IdxArray {
 };
 
 /// Parses IDX `bytes` (the uncompressed content of `path`) whose magic number must be `expectedMagic`
-/// (kIdxImagesMagic or kIdxLabelsMagic). Throws Error naming `path` for a wrong magic number (saying what it
+/// (idxImagesMagic or idxLabelsMagic). Throws Error naming `path` for a wrong magic number (saying what it
 /// would be), a header cut short, data shorter than the dimensions say ("truncated") and bytes beyond them.
 IdxArray parseIdx(const std::vector<std::uint8_t>& bytes, std::uint32_t expectedMagic, const std::string& path);
 

@@ -13,13 +13,13 @@ namespace gradlab::data {
 namespace {
 
 /// Per-operation left-rotation amounts, four rounds of sixteen (RFC 1321, 3.4).
-constexpr std::uint32_t kShift[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+constexpr std::uint32_t shift[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
                                       5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
                                       4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
                                       6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
 
 /// T[i] = floor(2^32 |sin(i + 1)|) (RFC 1321, 3.4).
-constexpr std::uint32_t kSine[64] = {
+constexpr std::uint32_t sineTable[64] = {
     0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
     0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
     0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
@@ -61,7 +61,7 @@ void Md5::transform(const std::uint8_t* block) {
         const std::uint32_t next = d;
         d = c;
         c = b;
-        b = b + rotateLeft(a + f + kSine[i] + words[g], kShift[i]);
+        b = b + rotateLeft(a + f + sineTable[i] + words[g], shift[i]);
         a = next;
     }
     state_[0] += a;

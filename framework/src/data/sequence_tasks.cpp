@@ -15,7 +15,7 @@ namespace gradlab::data {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+constexpr double pi = 3.14159265358979323846;
 
 std::string formatNumber(double value) {
     std::ostringstream stream;
@@ -109,25 +109,25 @@ Dataset makeAddingMean(Index samples, Index timesteps, std::uint64_t seed) {
 Dataset makeCopyMemory(Index samples, Index timesteps, std::uint64_t seed) {
     requireAtLeast("copy_memory", "samples", samples, 1);
     requireAtLeast("copy_memory", "delay T (timesteps)", timesteps, 1);
-    constexpr Index kSymbols = 10, kCategories = 10, kBlank = 0, kDelimiter = 9;
-    const Index length = timesteps + 2 * kSymbols;
+    constexpr Index symbolCount = 10, categoryCount = 10, blankSymbol = 0, delimiter = 9;
+    const Index length = timesteps + 2 * symbolCount;
     Random random(seed);
     Dataset dataset;
-    dataset.inputs = Eigen::MatrixXd::Zero(length * kCategories, samples);
-    dataset.targets = Eigen::MatrixXd::Constant(length, samples, static_cast<double>(kBlank));
-    dataset.classes = kCategories;
+    dataset.inputs = Eigen::MatrixXd::Zero(length * categoryCount, samples);
+    dataset.targets = Eigen::MatrixXd::Constant(length, samples, static_cast<double>(blankSymbol));
+    dataset.classes = categoryCount;
     dataset.timesteps = length;
     dataset.targetTimesteps = length;
     for (Index sample = 0; sample < samples; ++sample) {
         for (Index t = 0; t < length; ++t) {
-            Index category = kBlank;
-            if (t < kSymbols) {
+            Index category = blankSymbol;
+            if (t < symbolCount) {
                 category = 1 + uniformIndex(random, 0, 8);
-                dataset.targets(length - kSymbols + t, sample) = static_cast<double>(category);
-            } else if (t == kSymbols + timesteps - 1) {
-                category = kDelimiter;
+                dataset.targets(length - symbolCount + t, sample) = static_cast<double>(category);
+            } else if (t == symbolCount + timesteps - 1) {
+                category = delimiter;
             }
-            dataset.inputs(t * kCategories + category, sample) = 1.0;
+            dataset.inputs(t * categoryCount + category, sample) = 1.0;
         }
     }
     dataset.description = "copy_memory: " + std::to_string(samples) + " sequences of " + std::to_string(length) +
@@ -145,12 +145,12 @@ Dataset makeCopyMemory(Index samples, Index timesteps, std::uint64_t seed) {
 Dataset makeTemporalOrder(Index samples, Index timesteps, std::uint64_t seed) {
     requireAtLeast("temporal_order", "samples", samples, 1);
     requireAtLeast("temporal_order", "timesteps", timesteps, 2);
-    constexpr Index kSymbols = 6, kX = 4;
+    constexpr Index symbolCount = 6, xSymbol = 4;
     const Index firstLow = timesteps / 10, firstHigh = timesteps / 5;
     const Index secondLow = timesteps / 2, secondHigh = 3 * timesteps / 5;
     Random random(seed);
     Dataset dataset;
-    dataset.inputs = Eigen::MatrixXd::Zero(timesteps * kSymbols, samples);
+    dataset.inputs = Eigen::MatrixXd::Zero(timesteps * symbolCount, samples);
     dataset.targets.resize(1, samples);
     dataset.classes = 4;
     dataset.timesteps = timesteps;
@@ -162,12 +162,12 @@ Dataset makeTemporalOrder(Index samples, Index timesteps, std::uint64_t seed) {
         for (Index t = 0; t < timesteps; ++t) {
             Index symbol = 0;
             if (t == first)
-                symbol = kX + firstSymbol;
+                symbol = xSymbol + firstSymbol;
             else if (t == second)
-                symbol = kX + secondSymbol;
+                symbol = xSymbol + secondSymbol;
             else
                 symbol = uniformIndex(random, 0, 4);
-            dataset.inputs(t * kSymbols + symbol, sample) = 1.0;
+            dataset.inputs(t * symbolCount + symbol, sample) = 1.0;
         }
         dataset.targets(0, sample) = static_cast<double>(2 * firstSymbol + secondSymbol);
     }
@@ -196,7 +196,7 @@ Dataset makeNoisySine(Index samples, Index timesteps, double noise, std::uint64_
     dataset.targetTimesteps = timesteps;
     for (Index sample = 0; sample < samples; ++sample) {
         const double frequency = random.uniform(0.1, 0.5);
-        const double phase = random.uniform(0.0, 2.0 * kPi);
+        const double phase = random.uniform(0.0, 2.0 * pi);
         for (Index u = 0; u <= timesteps; ++u) {
             const double value = std::sin(frequency * static_cast<double>(u) + phase) + noise * random.normal();
             if (u < timesteps) dataset.inputs(u, sample) = value;

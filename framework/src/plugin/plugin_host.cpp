@@ -19,7 +19,7 @@
 namespace gradlab {
 namespace {
 
-constexpr const char* kEntrySymbol = GRADLAB_STRINGIFY(GRADLAB_ENTRY_SYMBOL);
+constexpr const char* entrySymbol = GRADLAB_STRINGIFY(GRADLAB_ENTRY_SYMBOL);
 
 /// Collects a library's registrations so that they are committed all together or not at all.
 class StagingRegistry : public Registry {
@@ -126,11 +126,11 @@ bool PluginHost::load(const std::filesystem::path& file, bool nonPluginIsError) 
         throw Error("cannot load plugin library '" + canonical.string() + "': " +
                     (detail ? std::string(detail) : loadError.message()));
     }
-    if (!handle->has(kEntrySymbol) && !nonPluginIsError) return false;
-    if (!handle->has(kEntrySymbol))
-        throw Error("'" + canonical.string() + "' is not a gradlab plugin: it has no entry point '" + kEntrySymbol +
+    if (!handle->has(entrySymbol) && !nonPluginIsError) return false;
+    if (!handle->has(entrySymbol))
+        throw Error("'" + canonical.string() + "' is not a gradlab plugin: it has no entry point '" + entrySymbol +
                     "' (define one with GRADLAB_PLUGIN(...))");
-    const PluginEntry* entry = handle->get<const PluginEntry*()>(kEntrySymbol)();
+    const PluginEntry* entry = handle->get<const PluginEntry*()>(entrySymbol)();
     if (entry == nullptr) throw Error("'" + canonical.string() + "': its entry point returned null");
     if (entry->apiVersion != GRADLAB_PLUGIN_API_VERSION)
         throw Error("'" + canonical.string() + "': plugin API version " + std::to_string(entry->apiVersion) +
@@ -192,7 +192,7 @@ void PluginHost::loadDirectory(const std::filesystem::path& folder) {
         warnIfWritableByOthers(file, "plugin library");
         if (!load(file, false))
             std::cerr << "gradlab: warning: skipping '" << file.string() << "' in plugin folder '" << folder.string()
-                      << "': not a gradlab plugin (no entry point '" << kEntrySymbol << "')\n";
+                      << "': not a gradlab plugin (no entry point '" << entrySymbol << "')\n";
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <limits>
@@ -189,7 +190,8 @@ std::string utcTimestamp() {
 RunOutcome readRunOutcome(const std::string& tracePath) {
     RunOutcome outcome;
     // The status attribute is required: a trace without one is damaged (diagnose() would call it "unknown").
-    outcome.status = trace::TraceReader(tracePath).stringAttribute("status");
+    outcome.status = requireRunStatus(trace::TraceReader(tracePath).stringAttribute("status"),
+                                      "trace " + quoted(tracePath) + ", root attribute 'status'");
     const analysis::Diagnosis diagnosis = analysis::diagnose(tracePath);
     outcome.message = diagnosis.statusMessage;
     outcome.finalLoss = diagnosis.finalLoss;
@@ -201,6 +203,24 @@ RunOutcome readRunOutcome(const std::string& tracePath) {
     outcome.verdict = analysis::verdictName(diagnosis.verdict);
     outcome.metrics = diagnosis.metrics;
     return outcome;
+}
+
+void applyOutcome(StudyRow& row, const RunOutcome& outcome) {
+    row.status = isFinishedStatus(outcome.status) ? outcome.status : RunStatus::failed;
+    row.message = outcome.message;
+    row.finalLoss = outcome.finalLoss;
+    row.divergedAt = outcome.divergedAt;
+    row.verdict = outcome.verdict;
+    row.metrics = outcome.metrics;
+}
+
+void resetRow(StudyRow& row) {
+    row.status = RunStatus::pending;
+    row.message.clear();
+    row.finalLoss = std::numeric_limits<double>::quiet_NaN();
+    row.divergedAt = -1;
+    row.verdict = analysis::verdictName(analysis::Verdict::unknown);
+    row.metrics = analysis::RunMetrics();
 }
 
 void writeStudyIndex(const std::string& path, const StudyIndex& index) {
@@ -217,11 +237,6 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
                                        "cannot create study index " + quoted(temporary)));
         {
             const hid_t root = file.get();
-            std::int64_t counts[5] = {0, 0, 0, 0, 0};
-            const char* statuses[5] = {"completed", "diverged", "stopped", "failed", "pending"};
-            for (const StudyRow& row : index.rows)
-                for (int i = 0; i < 5; ++i)
-                    if (row.status == statuses[i]) ++counts[i];
             writeStringAttribute(root, "schema", studySchemaName, where);
             writeIntegerAttribute(root, "schema_version", studySchemaVersion, where);
             writeStringAttribute(root, "gradlab_version", GRADLAB_VERSION, where);
@@ -231,8 +246,11 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
             writeStringAttribute(root, "created_at", index.createdAt, where);
             writeStringAttribute(root, "updated_at", index.updatedAt, where);
             writeIntegerAttribute(root, "runs_total", static_cast<std::int64_t>(index.rows.size()), where);
-            for (int i = 0; i < 5; ++i)
-                writeIntegerAttribute(root, std::string("runs_") + statuses[i], counts[i], where);
+            for (const RunStatus status : studyRowStatuses) {
+                const auto count = std::count_if(index.rows.begin(), index.rows.end(),
+                                                 [&](const StudyRow& row) { return row.status == status; });
+                writeIntegerAttribute(root, std::string("runs_") + toString(status), count, where);
+            }
             writeIntegerAttribute(root, "shard_index", index.shardIndex, where);
             writeIntegerAttribute(root, "shard_count", index.shardCount, where);
 
@@ -248,7 +266,7 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
                                 " swept values for " + std::to_string(index.keys.size()) + " swept keys");
                 names.push_back(row.name);
                 indices.push_back(row.index);
-                statusColumn.push_back(row.status);
+                statusColumn.push_back(toString(row.status));
                 messages.push_back(row.message);
                 finalLosses.push_back(row.finalLoss);
                 divergedAt.push_back(row.divergedAt);
@@ -301,6 +319,19 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
     }
 }
 
+bool isStudyIndex(const std::string& path) {
+    trace::Hdf5ErrorSilencer silencer;
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(path, error)) return false;
+    if (H5Fis_hdf5(path.c_str()) <= 0) return false;
+    try {
+        const IndexFile file(path);
+        return file.hasAttribute("schema") && file.stringAttribute("schema") == studySchemaName;
+    } catch (const std::exception&) {
+        return false;  // not readable as an index: not one
+    }
+}
+
 StudyIndex readStudyIndex(const std::string& path) {
     trace::Hdf5ErrorSilencer silencer;
     const IndexFile file(path);
@@ -350,7 +381,7 @@ StudyIndex readStudyIndex(const std::string& path) {
         StudyRow entry;
         entry.name = names[row];
         entry.index = indices[row];
-        entry.status = statuses[row];
+        entry.status = requireRunStatus(statuses[row], file.describe() + ", /runs/status of run " + quoted(names[row]));
         entry.message = messages[row];
         entry.finalLoss = finalLosses[row];
         entry.divergedAt = divergedAt[row];

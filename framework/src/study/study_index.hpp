@@ -21,8 +21,8 @@ inline constexpr std::int64_t studySchemaVersion = 1;
 
 /// How a run ended, as its trace tells it.
 struct RunOutcome {
-    std::string status;   ///< the trace's status: running | completed | diverged | stopped | failed | interrupted
-    std::string message;  ///< the trace's status_message
+    RunStatus status = RunStatus::running;  ///< the trace's status (never pending)
+    std::string message;                    ///< the trace's status_message
     double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last row of /trace/loss (NaN if none)
     std::int64_t divergedAt = -1;                                 ///< step of the first non_finite event, -1 if none
     std::string verdict;  ///< analysis::verdictName() of the trace's diagnosis: the verdict inspect prints
@@ -41,19 +41,23 @@ struct MetricColumn {
 const std::vector<MetricColumn>& metricColumns();
 
 /// Reads a run's outcome from its trace: status, message, final loss and divergence step, and the verdict of
-/// analysis::diagnose(), the one `gradlab inspect` prints. Throws Error when the file is missing or not a
-/// readable trace.
+/// analysis::diagnose(), the one `gradlab inspect` prints. Throws Error when the file is missing, not a
+/// readable trace, or its status is not one of RunStatus.
 RunOutcome readRunOutcome(const std::string& tracePath);
 
 /// The one rule of a finished run (trace/trace_schema.hpp): resuming a study skips such runs.
 using gradlab::isFinishedStatus;
 
+/// The statuses a row of /runs takes, each counted in a root attribute runs_<status>, in this order.
+inline constexpr RunStatus studyRowStatuses[] = {RunStatus::completed, RunStatus::diverged, RunStatus::stopped,
+                                                 RunStatus::failed, RunStatus::pending};
+
 /// One run of a study, one row of /runs.
 struct StudyRow {
     std::string name;                ///< the run's name, also its file names
     std::int64_t index = 0;          ///< position in the study's expansion order
-    std::string status = "pending";  ///< completed | diverged | stopped | failed | pending
-    std::string message;             ///< why it ended (the trace's status_message or the failure)
+    RunStatus status = RunStatus::pending;  ///< completed | diverged | stopped | failed | pending
+    std::string message;                    ///< why it ended (the trace's status_message or the failure)
     double finalLoss = std::numeric_limits<double>::quiet_NaN();  ///< last training loss, NaN if none
     std::int64_t divergedAt = -1;         ///< step of the first non-finite loss or gradient, -1 if none
     std::string verdict = "unknown";      ///< see RunOutcome::verdict; "unknown" without a trace
@@ -63,6 +67,12 @@ struct StudyRow {
     std::int64_t seed = 0;                ///< the run's seed
     std::vector<std::string> parameters;  ///< the swept values as YAML text, one per StudyIndex::keys entry
 };
+
+/// Copies a trace's outcome into a row; a trace that did not reach its end makes the row failed.
+void applyOutcome(StudyRow& row, const RunOutcome& outcome);
+
+/// What a row says for a run not done yet: pending, no message, no loss, verdict unknown, no metrics.
+void resetRow(StudyRow& row);
 
 /// A whole study index: what the study is, and its rows.
 struct StudyIndex {
@@ -82,7 +92,11 @@ struct StudyIndex {
 /// exists (relative paths, resolved by HDF5 against the index's folder). Throws Error.
 void writeStudyIndex(const std::string& path, const StudyIndex& index);
 
-/// Reads an index, refusing other schemas and newer schema versions. Throws Error.
+/// Whether `path` is an HDF5 file whose root attribute `schema` is "gradlab-study" (false for a trace, a
+/// folder, a missing or a non-HDF5 file). Never throws.
+bool isStudyIndex(const std::string& path);
+
+/// Reads an index, refusing other schemas, newer schema versions and unknown statuses. Throws Error.
 StudyIndex readStudyIndex(const std::string& path);
 
 /// The current time as ISO 8601 UTC, e.g. "2026-11-27T03:10:00Z".

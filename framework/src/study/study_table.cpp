@@ -1,18 +1,14 @@
 #include "study/study_table.hpp"
 
-#include <hdf5.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <functional>
 #include <sstream>
 
 #include "analysis/format.hpp"
 #include "analysis/json.hpp"
 #include "gradlab/error.hpp"
-#include "trace/hdf5_handle.hpp"
 
 namespace gradlab::study {
 
@@ -61,26 +57,6 @@ struct Column {
 
 }  // namespace
 
-bool isStudyIndex(const std::string& path) {
-    trace::Hdf5ErrorSilencer silencer;
-    std::error_code error;
-    if (!std::filesystem::is_regular_file(path, error)) return false;
-    if (H5Fis_hdf5(path.c_str()) <= 0) return false;
-    const trace::Hdf5Handle file = trace::Hdf5Handle::file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-    if (!file.valid() || H5Aexists(file.get(), "schema") <= 0) return false;
-    const trace::Hdf5Handle attribute = trace::Hdf5Handle::attribute(H5Aopen(file.get(), "schema", H5P_DEFAULT));
-    const trace::Hdf5Handle type = trace::Hdf5Handle::datatype(H5Aget_type(attribute.get()));
-    if (!type.valid() || H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) <= 0) return false;
-    const trace::Hdf5Handle memory = trace::Hdf5Handle::datatype(H5Tcopy(H5T_C_S1));
-    H5Tset_size(memory.get(), H5T_VARIABLE);
-    H5Tset_cset(memory.get(), H5T_CSET_UTF8);
-    char* text = nullptr;
-    if (H5Aread(attribute.get(), memory.get(), &text) < 0) return false;
-    const bool study = text != nullptr && std::string(text) == studySchemaName;
-    H5free_memory(text);
-    return study;
-}
-
 StudyIndex sortedStudy(const StudyIndex& index, const std::string& key) {
     StudyIndex sorted = index;
     if (key.empty()) return sorted;
@@ -100,7 +76,9 @@ StudyIndex sortedStudy(const StudyIndex& index, const std::string& key) {
     };
     if (key == "index") return sorted;
     if (key == "name" || key == "status" || key == "verdict") {
-        byText([&](const StudyRow& row) { return key == "name" ? row.name : key == "status" ? row.status : row.verdict; });
+        byText([&](const StudyRow& row) {
+            return key == "name" ? row.name : key == "status" ? std::string(toString(row.status)) : row.verdict;
+        });
         return sorted;
     }
     if (key == "final_loss" || key == "diverged_at" || key == "seed") {
@@ -142,7 +120,7 @@ std::string formatStudyText(const std::string& path, const StudyIndex& index) {
     const std::vector<std::string> headings = keyHeadings(index.keys);
     for (std::size_t k = 0; k < index.keys.size(); ++k)
         columns.push_back({headings[k], [k](const StudyRow& row) { return row.parameters[k]; }});
-    columns.push_back({"status", [](const StudyRow& row) { return row.status; }});
+    columns.push_back({"status", [](const StudyRow& row) { return std::string(toString(row.status)); }});
     columns.push_back({"verdict", [](const StudyRow& row) { return row.verdict; }});
     using analysis::RunMetrics;
     const std::vector<std::pair<const char*, double RunMetrics::*>> numbers = {
@@ -200,7 +178,7 @@ std::string formatStudyJson(const std::string& path, const StudyIndex& index) {
             << ", \"parameters\": {";
         for (std::size_t k = 0; k < index.keys.size(); ++k)
             out << (k ? ", " : "") << jsonString(index.keys[k]) << ": " << jsonString(row.parameters[k]);
-        out << "}, \"seed\": " << row.seed << ", \"status\": " << jsonString(row.status)
+        out << "}, \"seed\": " << row.seed << ", \"status\": " << jsonString(toString(row.status))
             << ", \"verdict\": " << jsonString(row.verdict) << ", \"message\": " << jsonString(row.message)
             << ", \"trace\": " << jsonString(row.trace) << ", \"final_loss\": " << jsonNumber(row.finalLoss)
             << ", \"diverged_at\": " << row.divergedAt;

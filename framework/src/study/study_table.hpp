@@ -9,10 +9,6 @@
 
 namespace gradlab::study {
 
-/// Whether `path` is an HDF5 file whose root attribute `schema` is "gradlab-study" (false for a trace, a
-/// folder, a missing or a non-HDF5 file).
-bool isStudyIndex(const std::string& path);
-
 /// Rows sorted by `key` (ascending; a column name such as final_eval_loss, verdict or status, or a swept key,
 /// full or its last part where that is unique), numbers as numbers with NaN last; "" keeps the index order.
 /// Throws Error naming the key and the columns there are when the key is unknown or ambiguous.

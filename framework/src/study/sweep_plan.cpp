@@ -5,9 +5,12 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <new>
 #include <sstream>
 
 #include "config/run_config.hpp"
+#include "study/trace_check.hpp"
+#include "util/file_lock.hpp"
 #include "util/suggest.hpp"
 
 namespace gradlab::study {
@@ -67,6 +70,15 @@ std::string quotedYaml(const std::string& text) {
 std::string readFile(const std::string& file) {
     std::ifstream stream(file);
     if (!stream) throw ConfigError(file + ": cannot open config file");
+    std::stringstream text;
+    text << stream.rdbuf();
+    return text.str();
+}
+
+/// A file's text, "" when it cannot be read.
+std::string readFile(const std::string& file, std::nothrow_t) {
+    std::ifstream stream(file);
+    if (!stream) return {};
     std::stringstream text;
     text << stream.rdbuf();
     return text.str();
@@ -189,6 +201,246 @@ std::string describeRun(const PlannedRun& run) {
     return text;
 }
 
+/// The `sweep:` block of a study config, read and checked for unknown keys.
+struct SweepBlock {
+    ConfigNode node;         ///< the block itself, for errors about it as a whole
+    std::vector<Axis> grid;  ///< sweep.grid, in file order
+    std::vector<Axis> zip;   ///< sweep.zip, in file order
+    ConfigNode seeds;        ///< sweep.seeds (undefined or null when not swept)
+    ConfigNode name;         ///< sweep.name, the run name template (undefined or null: the default names)
+};
+
+/// Reads the `sweep:` block of `file` after `overrides`. Throws ConfigError when there is none.
+SweepBlock readSweepBlock(const std::string& file, const std::vector<std::string>& overrides) {
+    const ConfigNode root = loadConfigFile(file, overrides);
+    const ConfigNode sweepNode = root.child("sweep");
+    if (!sweepNode.yaml().IsDefined())
+        throw ConfigError(file + ": no 'sweep:' block, so this is a single run: use 'gradlab run " + file +
+                          "' (a study adds sweep: {grid: {key.path: [values]}}; see docs/studies.md)");
+    YAML::Node unused(YAML::NodeType::Map);
+    MapReader reader(sweepNode, unused, "the sweep block ({grid, zip, seeds, name})");
+    std::vector<Axis> grid = readAxes(reader.optional("grid"), "grid");
+    std::vector<Axis> zip = readAxes(reader.optional("zip"), "zip");
+    const ConfigNode seedsNode = reader.optional("seeds");
+    const ConfigNode nameNode = reader.optional("name");
+    reader.finish();
+    return SweepBlock{sweepNode, std::move(grid), std::move(zip), seedsNode, nameNode};
+}
+
+/// The swept keys, grid then zip: no key twice, and none inside another (their order of application would
+/// matter). Throws ConfigError at the later key.
+std::vector<const Axis*> checkKeys(const std::vector<Axis>& grid, const std::vector<Axis>& zip) {
+    std::vector<const Axis*> axes;
+    for (const Axis& axis : grid) axes.push_back(&axis);
+    for (const Axis& axis : zip) axes.push_back(&axis);
+    for (std::size_t i = 0; i < axes.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j) {
+            const std::string& earlier = axes[j]->key;
+            const std::string& later = axes[i]->key;
+            if (earlier == later)
+                axes[i]->keyNode.fail("swept twice (also " + axes[j]->sweepPath + " at " + axes[j]->keyNode.where() +
+                                      ")");
+            if (startsWith(later, earlier + ".") || startsWith(earlier, later + "."))
+                axes[i]->keyNode.fail("overlaps " + axes[j]->sweepPath + " (" + axes[j]->keyNode.where() +
+                                      "): sweep either the whole value or the keys inside it, not both");
+        }
+    return axes;
+}
+
+/// The common length of the zipped lists, which vary together (1 without a zip). Throws ConfigError.
+std::size_t checkZipLengths(const std::vector<Axis>& zip) {
+    if (zip.empty()) return 1;
+    const std::size_t zipLength = zip.front().values.size();
+    for (const Axis& axis : zip)
+        if (axis.values.size() != zipLength)
+            axis.keyNode.fail("has " + std::to_string(axis.values.size()) + " values but " + zip.front().sweepPath +
+                              " has " + std::to_string(zipLength) +
+                              ": zipped lists vary together and need the same length");
+    return zipLength;
+}
+
+/// The seeds of `sweep.seeds` and where each was given.
+struct Seeds {
+    ConfigNode node;                   ///< sweep.seeds
+    bool swept = false;                ///< whether it was given
+    std::vector<std::int64_t> values;  ///< empty when not swept
+    std::vector<std::string> wheres;   ///< "file:line:column" of each
+};
+
+/// Reads `sweep.seeds`: a count n (seeds 0..n-1) or a list of distinct seeds >= 0. Throws ConfigError, also when
+/// a grid or zip key sweeps `seed` too.
+Seeds readSeeds(const ConfigNode& seedsNode, const std::vector<const Axis*>& axes) {
+    Seeds seeds{seedsNode, false, {}, {}};
+    if (!seedsNode.yaml().IsDefined() || seedsNode.isNull()) return seeds;
+    seeds.swept = true;
+    for (const Axis* axis : axes)
+        if (axis->key == "seed")
+            axis->keyNode.fail("'seed' is swept by sweep.seeds already (" + seedsNode.where() + ")");
+    if (seedsNode.isSequence()) {
+        for (const ConfigNode& item : seedsNode.items()) {
+            const std::int64_t seed = item.asInteger();
+            if (seed < 0) item.fail("expected a seed >= 0, got " + std::to_string(seed));
+            if (std::find(seeds.values.begin(), seeds.values.end(), seed) != seeds.values.end())
+                item.fail("seed " + std::to_string(seed) + " is listed twice");
+            seeds.values.push_back(seed);
+            seeds.wheres.push_back(item.where());
+        }
+        if (seeds.values.empty()) seedsNode.fail("expected at least one seed");
+    } else {
+        const std::int64_t count = seedsNode.asInteger();
+        if (count < 1 || count > 100000)
+            seedsNode.fail("expected a number of seeds in [1, 100000] or a list of seeds, got " +
+                           std::to_string(count));
+        for (std::int64_t seed = 0; seed < count; ++seed) {
+            seeds.values.push_back(seed);
+            seeds.wheres.push_back(seedsNode.where());
+        }
+    }
+    return seeds;
+}
+
+/// Names the run: the template expanded (or the default "label=value,..." name), sanitized, and checked to be
+/// non-empty, short enough for a file name and unique among `names` (which it joins). Throws ConfigError at the
+/// template or the sweep block.
+void nameRun(PlannedRun& run, const std::string& defaultName, const std::map<std::string, std::string>& placeholders,
+             const SweepBlock& block, std::map<std::string, std::int64_t>& names) {
+    const bool templated = block.name.yaml().IsDefined() && !block.name.isNull();
+    run.name = sanitizeRunName(templated ? expandTemplate(block.name, placeholders)
+                                         : (defaultName.empty() ? std::string("run") : defaultName));
+    if (run.name.empty())
+        block.name.fail("the name template gives run " + std::to_string(run.index) + " an empty name");
+    if (run.name.size() > maximumNameLength) {
+        const std::string message = "run " + std::to_string(run.index) + "'s name is " +
+                                    std::to_string(run.name.size()) + " characters long (at most " +
+                                    std::to_string(maximumNameLength) + ": it names files)";
+        if (templated) block.name.fail(message);
+        block.node.fail(message + "; give a shorter sweep.name template, e.g. \"run{index}\"");
+    }
+    const auto [existing, inserted] = names.emplace(run.name, run.index);
+    if (!inserted) {
+        const std::string message = "runs " + std::to_string(existing->second) + " and " + std::to_string(run.index) +
+                                    " would both be named '" + run.name + "'";
+        if (templated) block.name.fail(message + "; put every swept key (and {seed}) in the name template");
+        block.node.fail(message + "; give a sweep.name template that tells them apart");
+    }
+}
+
+/// Expands grid x zip x seeds into plan.runs, in order: the last grid key varies fastest, like nested loops
+/// written in the file's order, then the zip, then the seeds. Throws ConfigError beyond maximumRuns runs or for
+/// bad run names.
+void expandRuns(SweepPlan& plan, const SweepBlock& block, std::size_t zipLength, const Seeds& seeds) {
+    const std::vector<Axis>& grid = block.grid;
+    std::vector<std::string> labelKeys = plan.keys;
+    if (seeds.swept) labelKeys.push_back("seed");
+    const std::map<std::string, std::string> labels = shortLabels(labelKeys);
+
+    std::int64_t gridRuns = 1;
+    for (const Axis& axis : grid) {
+        gridRuns *= static_cast<std::int64_t>(axis.values.size());
+        if (gridRuns > maximumRuns) break;
+    }
+    const std::int64_t seedCount = seeds.values.empty() ? 1 : static_cast<std::int64_t>(seeds.values.size());
+    const std::int64_t total = gridRuns * static_cast<std::int64_t>(zipLength) * seedCount;
+    if (gridRuns > maximumRuns || total > maximumRuns)
+        block.node.fail("expands to more than " + std::to_string(maximumRuns) + " runs");
+
+    auto makeSetting = [&](const Axis& axis, std::size_t valueIndex) {
+        const ConfigNode& value = axis.values[valueIndex];
+        return SweepSetting{
+            axis.key, axis.sweepPath, labels.at(axis.key), yamlText(value.yaml()), axis.keyNode.where(), value.where()};
+    };
+
+    std::map<std::string, std::int64_t> names;
+    for (std::int64_t gridIndex = 0; gridIndex < gridRuns; ++gridIndex) {
+        std::vector<std::size_t> choice(grid.size());
+        std::int64_t rest = gridIndex;
+        for (std::size_t axis = grid.size(); axis-- > 0;) {
+            choice[axis] = static_cast<std::size_t>(rest % static_cast<std::int64_t>(grid[axis].values.size()));
+            rest /= static_cast<std::int64_t>(grid[axis].values.size());
+        }
+        for (std::size_t zipIndex = 0; zipIndex < zipLength; ++zipIndex) {
+            for (std::int64_t seedIndex = 0; seedIndex < seedCount; ++seedIndex) {
+                PlannedRun run;
+                run.index = static_cast<std::int64_t>(plan.runs.size());
+                std::map<std::string, std::string> placeholders;
+                std::string defaultName;
+                auto add = [&](SweepSetting setting, const std::string& shown) {
+                    placeholders[setting.key] = shown;
+                    placeholders[setting.label] = shown;
+                    run.settings.push_back(std::move(setting));
+                };
+                for (std::size_t axis = 0; axis < grid.size(); ++axis) {
+                    const ConfigNode& value = grid[axis].values[choice[axis]];
+                    add(makeSetting(grid[axis], choice[axis]), nameText(value.yaml()));
+                    defaultName +=
+                        (defaultName.empty() ? "" : ",") + labels.at(grid[axis].key) + "=" + nameText(value.yaml());
+                }
+                for (const Axis& axis : block.zip) {
+                    const ConfigNode& value = axis.values[zipIndex];
+                    add(makeSetting(axis, zipIndex), nameText(value.yaml()));
+                    defaultName +=
+                        (defaultName.empty() ? "" : ",") + labels.at(axis.key) + "=" + nameText(value.yaml());
+                }
+                if (seeds.swept) {
+                    const std::string seed = std::to_string(seeds.values[static_cast<std::size_t>(seedIndex)]);
+                    add(SweepSetting{"seed", "sweep.seeds", labels.at("seed"), seed, seeds.node.where(),
+                                     seeds.wheres[static_cast<std::size_t>(seedIndex)]},
+                        seed);
+                    if (seedCount > 1) defaultName += (defaultName.empty() ? "" : ",") + labels.at("seed") + "=" + seed;
+                }
+                placeholders["index"] = std::to_string(run.index);
+                if (!placeholders.count("seed")) placeholders["seed"] = "";
+                nameRun(run, defaultName, placeholders, block, names);
+                plan.runs.push_back(std::move(run));
+            }
+        }
+    }
+}
+
+/// Every run's config must be valid before anything runs: each is read with readRunConfig against `host` (and
+/// its seed recorded). Throws one ConfigError reporting each distinct error once, with the runs it concerns
+/// when no sweep value is to blame.
+void validateRuns(SweepPlan& plan, const PluginHost& host) {
+    std::vector<std::pair<std::string, std::vector<const PlannedRun*>>> errors;
+    std::size_t failedRuns = 0;
+    for (PlannedRun& run : plan.runs) {
+        bool applying = true;
+        try {
+            const ConfigNode runRoot = loadConfigFile(plan.configFile, plan.overridesFor(run));
+            applying = false;
+            const RunConfig config = readRunConfig(runRoot, host);
+            if (!config.trace.enabled)
+                runRoot.child("trace").child("enabled").fail(
+                    "a study reads each run's outcome from its trace: remove 'trace.enabled: false'");
+            run.seed = config.seed;
+        } catch (const Error& error) {
+            ++failedRuns;
+            const std::string attributed = attributeError(error.what(), run, applying);
+            const std::string message = attributed.empty() ? error.what() : attributed;
+            auto found =
+                std::find_if(errors.begin(), errors.end(), [&](const auto& entry) { return entry.first == message; });
+            if (found == errors.end()) found = errors.insert(errors.end(), {message, {}});
+            if (attributed.empty()) found->second.push_back(&run);
+        }
+    }
+    if (errors.empty()) return;
+    constexpr std::size_t shown = 10;
+    std::string message;
+    for (std::size_t i = 0; i < errors.size() && i < shown; ++i) {
+        const auto& [text, runs] = errors[i];
+        message += (i ? "\n" : "") + text;
+        if (runs.size() == 1 && !runs.front()->settings.empty())
+            message += " [in sweep " + describeRun(*runs.front()) + "]";
+        if (runs.size() > 1)
+            message += " [in " + std::to_string(runs.size()) + " sweep runs, e.g. " + describeRun(*runs.front()) + "]";
+    }
+    if (errors.size() > shown) message += "\n(" + std::to_string(errors.size() - shown) + " more errors)";
+    if (plan.runs.size() > 1)
+        message += "\n" + std::to_string(failedRuns) + " of " + std::to_string(plan.runs.size()) +
+                   " runs have an invalid config; nothing ran";
+    throw ConfigError(message);
+}
+
 }  // namespace
 
 std::string PlannedRun::valueOf(const std::string& key) const {
@@ -219,205 +471,14 @@ SweepPlan planSweep(const std::string& file, const std::vector<std::string>& ove
     plan.configFile = file;
     plan.configText = readFile(file);
     plan.commandOverrides = overrides;
-
-    const ConfigNode root = loadConfigFile(file, overrides);
-    const ConfigNode sweepNode = root.child("sweep");
-    if (!sweepNode.yaml().IsDefined())
-        throw ConfigError(file + ": no 'sweep:' block, so this is a single run: use 'gradlab run " + file +
-                          "' (a study adds sweep: {grid: {key.path: [values]}}; see docs/studies.md)");
-    YAML::Node unused(YAML::NodeType::Map);
-    MapReader reader(sweepNode, unused, "the sweep block ({grid, zip, seeds, name})");
-    const std::vector<Axis> grid = readAxes(reader.optional("grid"), "grid");
-    const std::vector<Axis> zip = readAxes(reader.optional("zip"), "zip");
-    const ConfigNode seedsNode = reader.optional("seeds");
-    const ConfigNode nameNode = reader.optional("name");
-    reader.finish();
-
-    // Keys: no key twice, and none inside another (their order of application would matter).
-    std::vector<const Axis*> axes;
-    for (const Axis& axis : grid) axes.push_back(&axis);
-    for (const Axis& axis : zip) axes.push_back(&axis);
-    for (std::size_t i = 0; i < axes.size(); ++i)
-        for (std::size_t j = 0; j < i; ++j) {
-            const std::string& earlier = axes[j]->key;
-            const std::string& later = axes[i]->key;
-            if (earlier == later)
-                axes[i]->keyNode.fail("swept twice (also " + axes[j]->sweepPath + " at " + axes[j]->keyNode.where() +
-                                      ")");
-            if (startsWith(later, earlier + ".") || startsWith(earlier, later + "."))
-                axes[i]->keyNode.fail("overlaps " + axes[j]->sweepPath + " (" + axes[j]->keyNode.where() +
-                                      "): sweep either the whole value or the keys inside it, not both");
-        }
+    const SweepBlock block = readSweepBlock(file, overrides);
+    const std::vector<const Axis*> axes = checkKeys(block.grid, block.zip);
     for (const Axis* axis : axes) plan.keys.push_back(axis->key);
-
-    // Zipped lists vary together.
-    std::size_t zipLength = 1;
-    if (!zip.empty()) {
-        zipLength = zip.front().values.size();
-        for (const Axis& axis : zip)
-            if (axis.values.size() != zipLength)
-                axis.keyNode.fail("has " + std::to_string(axis.values.size()) + " values but " + zip.front().sweepPath +
-                                  " has " + std::to_string(zipLength) +
-                                  ": zipped lists vary together and need the same length");
-    }
-
-    // Seeds: a count (0..n-1) or a list.
-    std::vector<std::int64_t> seeds;
-    std::vector<std::string> seedWheres;
-    if (seedsNode.yaml().IsDefined() && !seedsNode.isNull()) {
-        plan.seedsSwept = true;
-        for (const Axis* axis : axes)
-            if (axis->key == "seed")
-                axis->keyNode.fail("'seed' is swept by sweep.seeds already (" + seedsNode.where() + ")");
-        if (seedsNode.isSequence()) {
-            for (const ConfigNode& item : seedsNode.items()) {
-                const std::int64_t seed = item.asInteger();
-                if (seed < 0) item.fail("expected a seed >= 0, got " + std::to_string(seed));
-                if (std::find(seeds.begin(), seeds.end(), seed) != seeds.end())
-                    item.fail("seed " + std::to_string(seed) + " is listed twice");
-                seeds.push_back(seed);
-                seedWheres.push_back(item.where());
-            }
-            if (seeds.empty()) seedsNode.fail("expected at least one seed");
-        } else {
-            const std::int64_t count = seedsNode.asInteger();
-            if (count < 1 || count > 100000)
-                seedsNode.fail("expected a number of seeds in [1, 100000] or a list of seeds, got " +
-                               std::to_string(count));
-            for (std::int64_t seed = 0; seed < count; ++seed) {
-                seeds.push_back(seed);
-                seedWheres.push_back(seedsNode.where());
-            }
-        }
-    }
-
-    std::vector<std::string> labelKeys = plan.keys;
-    if (plan.seedsSwept) labelKeys.push_back("seed");
-    const std::map<std::string, std::string> labels = shortLabels(labelKeys);
-
-    std::int64_t gridRuns = 1;
-    for (const Axis& axis : grid) {
-        gridRuns *= static_cast<std::int64_t>(axis.values.size());
-        if (gridRuns > maximumRuns) break;
-    }
-    const std::int64_t seedCount = seeds.empty() ? 1 : static_cast<std::int64_t>(seeds.size());
-    const std::int64_t total = gridRuns * static_cast<std::int64_t>(zipLength) * seedCount;
-    if (gridRuns > maximumRuns || total > maximumRuns)
-        sweepNode.fail("expands to more than " + std::to_string(maximumRuns) + " runs");
-
-    auto makeSetting = [&](const Axis& axis, std::size_t valueIndex) {
-        const ConfigNode& value = axis.values[valueIndex];
-        return SweepSetting{
-            axis.key, axis.sweepPath, labels.at(axis.key), yamlText(value.yaml()), axis.keyNode.where(), value.where()};
-    };
-
-    std::map<std::string, std::int64_t> names;
-    for (std::int64_t gridIndex = 0; gridIndex < gridRuns; ++gridIndex) {
-        // The last grid key varies fastest, like nested loops written in the file's order.
-        std::vector<std::size_t> choice(grid.size());
-        std::int64_t rest = gridIndex;
-        for (std::size_t axis = grid.size(); axis-- > 0;) {
-            choice[axis] = static_cast<std::size_t>(rest % static_cast<std::int64_t>(grid[axis].values.size()));
-            rest /= static_cast<std::int64_t>(grid[axis].values.size());
-        }
-        for (std::size_t zipIndex = 0; zipIndex < zipLength; ++zipIndex) {
-            for (std::int64_t seedIndex = 0; seedIndex < seedCount; ++seedIndex) {
-                PlannedRun run;
-                run.index = static_cast<std::int64_t>(plan.runs.size());
-                std::map<std::string, std::string> placeholders;
-                std::string defaultName;
-                auto add = [&](SweepSetting setting, const std::string& shown) {
-                    placeholders[setting.key] = shown;
-                    placeholders[setting.label] = shown;
-                    run.settings.push_back(std::move(setting));
-                };
-                for (std::size_t axis = 0; axis < grid.size(); ++axis) {
-                    const ConfigNode& value = grid[axis].values[choice[axis]];
-                    add(makeSetting(grid[axis], choice[axis]), nameText(value.yaml()));
-                    defaultName +=
-                        (defaultName.empty() ? "" : ",") + labels.at(grid[axis].key) + "=" + nameText(value.yaml());
-                }
-                for (const Axis& axis : zip) {
-                    const ConfigNode& value = axis.values[zipIndex];
-                    add(makeSetting(axis, zipIndex), nameText(value.yaml()));
-                    defaultName +=
-                        (defaultName.empty() ? "" : ",") + labels.at(axis.key) + "=" + nameText(value.yaml());
-                }
-                if (plan.seedsSwept) {
-                    const std::string seed = std::to_string(seeds[static_cast<std::size_t>(seedIndex)]);
-                    add(SweepSetting{"seed", "sweep.seeds", labels.at("seed"), seed, seedsNode.where(),
-                                     seedWheres[static_cast<std::size_t>(seedIndex)]},
-                        seed);
-                    if (seedCount > 1) defaultName += (defaultName.empty() ? "" : ",") + labels.at("seed") + "=" + seed;
-                }
-                placeholders["index"] = std::to_string(run.index);
-                if (!placeholders.count("seed")) placeholders["seed"] = "";
-                const bool templated = nameNode.yaml().IsDefined() && !nameNode.isNull();
-                run.name = sanitizeRunName(templated ? expandTemplate(nameNode, placeholders)
-                                                     : (defaultName.empty() ? std::string("run") : defaultName));
-                if (run.name.empty())
-                    nameNode.fail("the name template gives run " + std::to_string(run.index) + " an empty name");
-                if (run.name.size() > maximumNameLength) {
-                    const std::string message = "run " + std::to_string(run.index) + "'s name is " +
-                                                std::to_string(run.name.size()) + " characters long (at most " +
-                                                std::to_string(maximumNameLength) + ": it names files)";
-                    if (templated) nameNode.fail(message);
-                    sweepNode.fail(message + "; give a shorter sweep.name template, e.g. \"run{index}\"");
-                }
-                const auto [existing, inserted] = names.emplace(run.name, run.index);
-                if (!inserted) {
-                    const std::string message = "runs " + std::to_string(existing->second) + " and " +
-                                                std::to_string(run.index) + " would both be named '" + run.name + "'";
-                    if (templated) nameNode.fail(message + "; put every swept key (and {seed}) in the name template");
-                    sweepNode.fail(message + "; give a sweep.name template that tells them apart");
-                }
-                plan.runs.push_back(std::move(run));
-            }
-        }
-    }
-
-    // Every run's config must be valid before anything runs. Report each distinct error once, with the runs
-    // it concerns when no sweep value is to blame.
-    std::vector<std::pair<std::string, std::vector<const PlannedRun*>>> errors;
-    std::size_t failedRuns = 0;
-    for (PlannedRun& run : plan.runs) {
-        bool applying = true;
-        try {
-            const ConfigNode runRoot = loadConfigFile(file, plan.overridesFor(run));
-            applying = false;
-            const RunConfig config = readRunConfig(runRoot, host);
-            if (!config.trace.enabled)
-                runRoot.child("trace").child("enabled").fail(
-                    "a study reads each run's outcome from its trace: remove 'trace.enabled: false'");
-            run.seed = config.seed;
-        } catch (const Error& error) {
-            ++failedRuns;
-            const std::string attributed = attributeError(error.what(), run, applying);
-            const std::string message = attributed.empty() ? error.what() : attributed;
-            auto found =
-                std::find_if(errors.begin(), errors.end(), [&](const auto& entry) { return entry.first == message; });
-            if (found == errors.end()) found = errors.insert(errors.end(), {message, {}});
-            if (attributed.empty()) found->second.push_back(&run);
-        }
-    }
-    if (!errors.empty()) {
-        constexpr std::size_t shown = 10;
-        std::string message;
-        for (std::size_t i = 0; i < errors.size() && i < shown; ++i) {
-            const auto& [text, runs] = errors[i];
-            message += (i ? "\n" : "") + text;
-            if (runs.size() == 1 && !runs.front()->settings.empty())
-                message += " [in sweep " + describeRun(*runs.front()) + "]";
-            if (runs.size() > 1)
-                message +=
-                    " [in " + std::to_string(runs.size()) + " sweep runs, e.g. " + describeRun(*runs.front()) + "]";
-        }
-        if (errors.size() > shown) message += "\n(" + std::to_string(errors.size() - shown) + " more errors)";
-        if (plan.runs.size() > 1)
-            message += "\n" + std::to_string(failedRuns) + " of " + std::to_string(plan.runs.size()) +
-                       " runs have an invalid config; nothing ran";
-        throw ConfigError(message);
-    }
+    const std::size_t zipLength = checkZipLengths(block.zip);
+    const Seeds seeds = readSeeds(block.seeds, axes);
+    plan.seedsSwept = seeds.swept;
+    expandRuns(plan, block, zipLength, seeds);
+    validateRuns(plan, host);
     return plan;
 }
 
@@ -436,6 +497,88 @@ std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, cons
         throw ConfigError(attributed.empty() ? error.what() + std::string(" [in sweep ") + describeRun(run) + "]"
                                              : attributed);
     }
+}
+
+StudyIndex newStudyIndex(const SweepPlan& plan, const Shard& shard) {
+    StudyIndex index;
+    index.config = plan.configText;
+    index.configFile = plan.configFile;
+    index.overrides = plan.commandOverrides;
+    index.keys = plan.keys;
+    index.shardIndex = shard.number;
+    index.shardCount = shard.count;
+    index.createdAt = utcTimestamp();
+    index.updatedAt = index.createdAt;
+    for (const auto& run : plan.runs) {
+        StudyRow row;
+        row.name = run.name;
+        row.index = run.index;
+        row.trace = StudyFolder::relativeTrace(run.name);
+        row.log = StudyFolder::relativeLog(run.name);
+        row.seed = static_cast<std::int64_t>(run.seed);
+        for (const auto& key : plan.keys) row.parameters.push_back(run.valueOf(key));
+        index.rows.push_back(std::move(row));
+    }
+    return index;
+}
+
+ResumePlan planResume(const SweepPlan& plan, const std::vector<const PlannedRun*>& selected,
+                      const StudyFolder& folder, StudyIndex& index, const PluginHost& host) {
+    ResumePlan result;
+    for (const PlannedRun* run : selected) {
+        RunJob job;
+        job.row = static_cast<std::size_t>(run->index);
+        job.configPath = folder.config(run->name);
+        job.tracePath = folder.trace(run->name);
+        job.logPath = folder.log(run->name);
+        // The config names its trace relative to the study folder: moved or copied whole, the study is still done.
+        job.config = resolvedRunConfig(plan, *run, StudyFolder::relativeTrace(run->name).string(), host);
+        // A run whose lock is held is being written by a live process (another sweep's, or a `gradlab run`):
+        // neither its trace nor its checkpoint is touched.
+        const std::string lockPath = files::lockPathFor(job.tracePath.string());
+        if (const auto holder = files::lockHolder(lockPath)) {
+            StudyRow& row = index.rows[job.row];
+            row.message = "running elsewhere (" + (*holder > 0 ? "pid " + std::to_string(*holder) : "pid unknown") +
+                          ", lock '" + lockPath + "')";
+            result.notes.push_back("not starting " + run->name + ": " + row.message);
+            ++result.elsewhere;
+            continue;
+        }
+        if (std::filesystem::exists(job.tracePath)) {
+            try {
+                const RunOutcome outcome = readRunOutcome(job.tracePath.string());
+                const bool sameConfig = readFile(job.configPath.string(), std::nothrow) == job.config;
+                if (isFinishedStatus(outcome.status)) {
+                    if (sameConfig) {
+                        try {
+                            checkTraceReadable(job.tracePath.string());
+                            applyOutcome(index.rows[job.row], outcome);
+                            ++result.skipped;
+                            continue;
+                        } catch (const Error& error) {
+                            result.notes.push_back("rerunning " + run->name + ": its trace is damaged (" +
+                                                   error.what() + ")");
+                            result.toRun.push_back(std::move(job));
+                            continue;
+                        }
+                    }
+                    result.notes.push_back("rerunning " + run->name +
+                                           ": its config changed since its trace was written");
+                } else if ((outcome.status == RunStatus::running || outcome.status == RunStatus::interrupted) &&
+                           sameConfig) {
+                    // Killed or interrupted with the same config: continue from its checkpoint (from step 0
+                    // when it stopped before its first one).
+                    job.resume = true;
+                    ++result.resumed;
+                }
+            } catch (const Error& error) {
+                // A trace is renamed into place with its header written: one that does not read is damaged.
+                result.notes.push_back("rerunning " + run->name + ": its trace is damaged (" + error.what() + ")");
+            }
+        }
+        result.toRun.push_back(std::move(job));
+    }
+    return result;
 }
 
 std::string describePlan(const std::vector<const PlannedRun*>& runs) {

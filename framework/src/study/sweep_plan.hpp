@@ -7,11 +7,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "config/config_node.hpp"
 #include "plugin/plugin_host.hpp"
+#include "study/study_folder.hpp"
+#include "study/study_index.hpp"
 
 namespace gradlab::study {
 
@@ -66,6 +69,36 @@ SweepPlan planSweep(const std::string& file, const std::vector<std::string>& ove
 /// Throws ConfigError.
 std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, const std::string& tracePath,
                               const PluginHost& host);
+
+/// A new index of the plan's study for `shard` (count 0: the whole study): every run a row, pending, with its
+/// swept values, seed and file names; createdAt and updatedAt are now.
+StudyIndex newStudyIndex(const SweepPlan& plan, const Shard& shard);
+
+/// One run to execute: its row in the index and its files.
+struct RunJob {
+    std::size_t row = 0;  ///< the run's index, its row in the StudyIndex
+    std::string config;   ///< resolved YAML text, written to configPath before the run starts
+    std::filesystem::path configPath, tracePath, logPath;
+    bool resume = false;  ///< continue the killed or interrupted run (gradlab run --resume)
+};
+
+/// What a sweep does with its runs, given what the study folder holds already.
+struct ResumePlan {
+    std::vector<RunJob> toRun;       ///< in run order
+    std::size_t skipped = 0;         ///< finished with the same config and a readable trace: done
+    std::size_t resumed = 0;         ///< of toRun, those continued from their checkpoints
+    std::size_t elsewhere = 0;       ///< locked by a live process: not started
+    std::vector<std::string> notes;  ///< "not starting NAME: ..." and "rerunning NAME: ..." lines, in run order
+};
+
+/// Resume planning: for each of `selected`, what its files in `folder` say. A run whose trace lock is held is
+/// running elsewhere: left alone, its row's message says who holds it. A run whose trace finished (completed,
+/// diverged, stopped) with the config it would get now and still reads is skipped, its outcome copied into its
+/// row. A run killed or interrupted (running, interrupted) with the same config is resumed. Any other run (no
+/// trace, a damaged trace, a changed config, a failed run) is run afresh. Reads files, writes none and starts no
+/// process. Throws ConfigError when a run's config cannot be resolved.
+ResumePlan planResume(const SweepPlan& plan, const std::vector<const PlannedRun*>& selected,
+                      const StudyFolder& folder, StudyIndex& index, const PluginHost& host);
 
 /// Replaces what cannot appear in a file name ('/', '\\', whitespace and control characters) with '_'.
 std::string sanitizeRunName(const std::string& name);

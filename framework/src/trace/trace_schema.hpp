@@ -1,11 +1,15 @@
 #pragma once
 /// @file trace_schema.hpp
-/// Names of the trace schema that cross files (docs/hdf5-schema.md): the /events record, its columns and its
-/// kinds. The trainer writes them, and inspect, the study index and checkpoints read them, through these names.
+/// Names of the trace schema that cross files (docs/hdf5-schema.md): the run statuses, the /events record, its
+/// columns and its kinds. The trainer writes them, and inspect, the study index, checkpoints and the sweep read
+/// them, through these names.
 
 #include <cstdint>
+#include <iosfwd>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace gradlab {
 
@@ -25,11 +29,55 @@ struct Event {
     std::string message;
 };
 
+/// How a run stands, as the root attribute "status" of its trace and the /runs/status column of a study index
+/// record it (docs/hdf5-schema.md, docs/studies.md). The text of each value (toString) is the on-disk contract.
+enum class RunStatus {
+    running,      ///< "running": the trace is being written, or its writer was killed
+    completed,    ///< "completed": every step ran
+    diverged,     ///< "diverged": a non-finite loss or gradient ended the run
+    stopped,      ///< "stopped": a detector with action: stop ended the run
+    interrupted,  ///< "interrupted": SIGINT or SIGTERM ended it before its last step (resumable)
+    failed,       ///< "failed": an error ended it
+    pending,      ///< "pending": a study's run that has not run yet (study indexes only, never a trace)
+};
+
+/// Every RunStatus, in declaration order.
+inline constexpr RunStatus allRunStatuses[] = {RunStatus::running,     RunStatus::completed, RunStatus::diverged,
+                                               RunStatus::stopped,     RunStatus::interrupted, RunStatus::failed,
+                                               RunStatus::pending};
+
+/// The status as it is written to disk, e.g. "completed".
+inline const char* toString(RunStatus status) {
+    switch (status) {
+        case RunStatus::running: return "running";
+        case RunStatus::completed: return "completed";
+        case RunStatus::diverged: return "diverged";
+        case RunStatus::stopped: return "stopped";
+        case RunStatus::interrupted: return "interrupted";
+        case RunStatus::failed: return "failed";
+        case RunStatus::pending: return "pending";
+    }
+    return "running";  // not reached: every value is named above
+}
+
+/// The status a text names, or nothing when it names none (a damaged file, or one of a newer gradlab).
+std::optional<RunStatus> parseRunStatus(std::string_view text);
+
+/// The status a text names; throws Error "WHERE: unknown status 'TEXT' (did you mean '...'? known: ...)" when
+/// it names none.
+RunStatus requireRunStatus(std::string_view text, const std::string& where);
+
+/// Writes toString(status), so that messages and test failures show the name.
+std::ostream& operator<<(std::ostream& out, RunStatus status);
+
 /// True for the statuses of a run that reached its end: completed, diverged and stopped (running,
 /// interrupted and failed runs did not). The verdict says so in its evidence; a resumed study skips such runs.
-inline bool isFinishedStatus(const std::string& status) {
-    return status == "completed" || status == "diverged" || status == "stopped";
+inline bool isFinishedStatus(RunStatus status) {
+    return status == RunStatus::completed || status == RunStatus::diverged || status == RunStatus::stopped;
 }
+
+/// isFinishedStatus of a status read from a file: a text that names no status is not finished.
+inline bool isFinishedStatus(std::optional<RunStatus> status) { return status && isFinishedStatus(*status); }
 
 namespace schema {
 

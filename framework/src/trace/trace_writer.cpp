@@ -16,10 +16,6 @@ namespace gradlab::trace {
 
 namespace {
 
-constexpr hsize_t scalarChunkRows = 1024;
-constexpr hsize_t matrixChunkElements = 16384;
-constexpr unsigned deflateLevel = 4;
-
 std::string inQuotes(const std::string& text) { return "'" + text + "'"; }
 
 /// "/trace" from "trace" or "/trace"; nested groups ("/trace/timestep_grad_norm") are allowed; refuses empty
@@ -42,283 +38,6 @@ std::string normaliseGroup(const std::string& group, const std::string& filePath
 }
 
 }  // namespace
-
-const char* columnTypeName(ColumnType type) {
-    switch (type) {
-        case ColumnType::float64: return "float64";
-        case ColumnType::int64: return "int64";
-        case ColumnType::string: return "string";
-    }
-    return "unknown";
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Table
-
-Table::Table(std::string group, std::string filePath, std::int64_t capacityRows, std::int64_t keptRows)
-    : group_(std::move(group)),
-      filePath_(std::move(filePath)),
-      capacityRows_(capacityRows),
-      writtenRows_(keptRows),
-      keptRows_(keptRows) {}
-
-ColumnId Table::addColumn(const std::string& name, Index width, ColumnType type) {
-    const std::string where = "trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_);
-    if (rows() > keptRows_ || datasetsCreated_)
-        throw Error(where + ": cannot add column " + inQuotes(name) + " after rows were committed");
-    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
-        throw Error(where + ": invalid column name " + inQuotes(name));
-    if (width < 0) throw Error(where + ": column " + inQuotes(name) + " has negative width " + std::to_string(width));
-    if (type == ColumnType::string && width != 0)
-        throw Error(where + ": string column " + inQuotes(name) + " must have width 0, got " + std::to_string(width));
-    for (const auto& column : columns_)
-        if (column.name == name) throw Error(where + ": duplicate column " + inQuotes(name));
-    Column column;
-    column.name = name;
-    column.width = width;
-    if (width > 0) column.cellShape = {width};
-    column.type = type;
-    resizeBuffer(column);
-    columns_.push_back(std::move(column));
-    resetRow(columns_.back(), 0);
-    return ColumnId{columns_.size() - 1};
-}
-
-ColumnId Table::addArrayColumn(const std::string& name, const std::vector<Index>& cellShape) {
-    Index elements = 1;
-    for (Index extent : cellShape) {
-        if (extent < 1)
-            throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": column " +
-                        inQuotes(name) + " has an extent " + std::to_string(extent) + " below 1");
-        elements *= extent;
-    }
-    const ColumnId id = addColumn(name, cellShape.empty() ? 0 : elements);
-    columns_[id.index].cellShape = cellShape;
-    return id;
-}
-
-std::vector<Index> Table::cellShape(ColumnId column) const { return columns_.at(column.index).cellShape; }
-
-namespace {
-
-/// The extents of a column's dataset: the row count, then its cell shape.
-std::vector<hsize_t> datasetExtents(hsize_t rows, const std::vector<Index>& cellShape) {
-    std::vector<hsize_t> extents{rows};
-    for (Index extent : cellShape) extents.push_back(static_cast<hsize_t>(extent));
-    return extents;
-}
-
-/// "[S]", "[S x 4]", "[S x 8 x 16]".
-std::string shapeText(const std::vector<Index>& cellShape) {
-    std::string text = "[S";
-    for (Index extent : cellShape) text += " x " + std::to_string(extent);
-    return text + "]";
-}
-
-}  // namespace
-
-ColumnId Table::column(const std::string& name) const {
-    for (std::size_t index = 0; index < columns_.size(); ++index)
-        if (columns_[index].name == name) return ColumnId{index};
-    throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": no column " + inQuotes(name) +
-                suggestionSuffix(name, columnNames()));
-}
-
-std::vector<std::string> Table::columnNames() const {
-    std::vector<std::string> names;
-    for (const auto& column : columns_) names.push_back(column.name);
-    return names;
-}
-
-Table::Column& Table::checkedColumn(ColumnId id, ColumnType type) {
-    if (id.index >= columns_.size())
-        throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": column id " +
-                    std::to_string(id.index) + " out of range (" + std::to_string(columns_.size()) + " columns)");
-    Column& column = columns_[id.index];
-    if (column.type != type)
-        throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": column " +
-                    inQuotes(column.name) + " is " + columnTypeName(column.type) + ", not " + columnTypeName(type));
-    return column;
-}
-
-double* Table::row(ColumnId id) {
-    Column& column = checkedColumn(id, ColumnType::float64);
-    return column.values.data() + bufferedRows_ * column.slots();
-}
-
-std::int64_t* Table::integerRow(ColumnId id) {
-    Column& column = checkedColumn(id, ColumnType::int64);
-    return column.integers.data() + bufferedRows_ * column.slots();
-}
-
-void Table::setString(ColumnId id, const std::string& value) {
-    Column& column = checkedColumn(id, ColumnType::string);
-    column.strings[static_cast<std::size_t>(bufferedRows_)] = value;
-}
-
-void Table::resetRow(Column& column, std::int64_t rowIndex) {
-    const Index slots = column.slots();
-    if (column.type == ColumnType::float64) {
-        double* first = column.values.data() + rowIndex * slots;
-        std::fill(first, first + slots, std::numeric_limits<double>::quiet_NaN());
-    } else if (column.type == ColumnType::int64) {
-        std::int64_t* first = column.integers.data() + rowIndex * slots;
-        std::fill(first, first + slots, std::int64_t{0});
-    } else {
-        column.strings[static_cast<std::size_t>(rowIndex)].clear();  // keeps its capacity: no allocation
-    }
-}
-
-void Table::resizeBuffer(Column& column) {
-    const std::size_t elements = static_cast<std::size_t>(capacityRows_) * static_cast<std::size_t>(column.slots());
-    if (column.type == ColumnType::float64)
-        column.values.resize(elements);
-    else if (column.type == ColumnType::int64)
-        column.integers.resize(elements);
-    else
-        column.strings.resize(elements);
-}
-
-void Table::reserveRows(std::int64_t capacityRows) {
-    capacityRows_ = capacityRows;
-    for (auto& column : columns_) resizeBuffer(column);
-}
-
-void Table::commit() {
-    ++bufferedRows_;
-    // The buffers always hold the row being filled after the committed ones; grow only if nobody flushed.
-    if (bufferedRows_ + 1 > capacityRows_) reserveRows(2 * capacityRows_);
-    for (auto& column : columns_) resetRow(column, bufferedRows_);
-}
-
-void Table::createDatasets(hid_t groupLocation) {
-    for (auto& column : columns_) {
-        const std::string what =
-            "trace file " + inQuotes(filePath_) + ": cannot create dataset " + inQuotes(group_ + "/" + column.name);
-        const int rank = 1 + static_cast<int>(column.cellShape.size());
-        const hsize_t width = static_cast<hsize_t>(column.width);
-        const std::vector<hsize_t> dims = datasetExtents(0, column.cellShape);
-        std::vector<hsize_t> maxDims = dims;
-        maxDims[0] = H5S_UNLIMITED;
-        // A chunk holds at most one flush's rows, so that a flush writes whole new chunks rather than rewriting
-        // (and, with file space never reused, re-allocating) a partly filled one.
-        const hsize_t flushRows = static_cast<hsize_t>(std::max<std::int64_t>(1, capacityRows_ - 1));
-        std::vector<hsize_t> chunk = datasetExtents(
-            std::min(flushRows, rank == 1 ? scalarChunkRows
-                                          : std::max<hsize_t>(1, matrixChunkElements / std::max<hsize_t>(1, width))),
-            column.cellShape);
-        Hdf5Handle space =
-            Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, dims.data(), maxDims.data()), what));
-        Hdf5Handle properties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_DATASET_CREATE), what));
-        checkHdf5Status(H5Pset_chunk(properties.get(), rank, chunk.data()), what);
-        checkHdf5Status(H5Pset_shuffle(properties.get()), what);
-        checkHdf5Status(H5Pset_deflate(properties.get(), deflateLevel), what);
-        hid_t fileType = H5T_STD_I64LE;
-        Hdf5Handle stringType;
-        if (column.type == ColumnType::float64) {
-            fileType = H5T_IEEE_F64LE;
-            const double fill = std::numeric_limits<double>::quiet_NaN();
-            checkHdf5Status(H5Pset_fill_value(properties.get(), H5T_NATIVE_DOUBLE, &fill), what);
-        } else if (column.type == ColumnType::string) {
-            // Variable-length strings: the filters compress the chunks of heap references, the text itself
-            // lives in the file's global heap. The default fill (a null string) reads back as "".
-            stringType = makeUtf8StringType();
-            fileType = stringType.get();
-        }
-        column.dataset =
-            Hdf5Handle::dataset(checkHdf5(H5Dcreate2(groupLocation, column.name.c_str(), fileType, space.get(),
-                                                     H5P_DEFAULT, properties.get(), H5P_DEFAULT),
-                                          what));
-    }
-    datasetsCreated_ = true;
-}
-
-void Table::openDatasets(hid_t groupLocation) {
-    const std::string where = "cannot resume the trace " + inQuotes(filePath_) + ": table " + inQuotes(group_);
-    std::vector<std::string> found = hdf5GroupDatasets(groupLocation, ".");
-    for (auto& column : columns_) {
-        const auto position = std::find(found.begin(), found.end(), column.name);
-        if (position == found.end()) throw Error(where + " has no column " + inQuotes(column.name));
-        found.erase(position);
-        column.dataset = Hdf5Handle::dataset(checkHdf5(H5Dopen2(groupLocation, column.name.c_str(), H5P_DEFAULT),
-                                                       where + ": cannot open column " + inQuotes(column.name)));
-        Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(column.dataset.get()), where));
-        Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Dget_type(column.dataset.get()), where));
-        const int rank = H5Sget_simple_extent_ndims(space.get());
-        std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)), 0);
-        if (rank >= 1) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-        const H5T_class_t typeClass = H5Tget_class(type.get());
-        const H5T_class_t expectedClass = column.type == ColumnType::float64 ? H5T_FLOAT
-                                          : column.type == ColumnType::int64 ? H5T_INTEGER
-                                                                             : H5T_STRING;
-        std::vector<hsize_t> expected = datasetExtents(dims[0], column.cellShape);
-        if (rank != static_cast<int>(expected.size()) || dims != expected || typeClass != expectedClass)
-            throw Error(where + ": column " + inQuotes(column.name) + " in the file is not " +
-                        columnTypeName(column.type) + " " + shapeText(column.cellShape) + " as this run writes it");
-        if (dims[0] != static_cast<hsize_t>(keptRows_))
-            throw Error(where + ": column " + inQuotes(column.name) + " holds " + std::to_string(dims[0]) +
-                        " rows, expected " + std::to_string(keptRows_));
-    }
-    if (!found.empty())
-        throw Error(where + ": the file has column " + inQuotes(found.front()) + " that this run does not write");
-    datasetsCreated_ = true;
-}
-
-void Table::flush(hid_t groupLocation) {
-    if (!datasetsCreated_) existing_ ? openDatasets(groupLocation) : createDatasets(groupLocation);
-    if (bufferedRows_ == 0) return;
-    const hsize_t start = static_cast<hsize_t>(writtenRows_);
-    const hsize_t count = static_cast<hsize_t>(bufferedRows_);
-    for (auto& column : columns_) {
-        const std::string what =
-            "trace file " + inQuotes(filePath_) + ": cannot write rows to " + inQuotes(group_ + "/" + column.name);
-        const int rank = 1 + static_cast<int>(column.cellShape.size());
-        const std::vector<hsize_t> newDims = datasetExtents(start + count, column.cellShape);
-        checkHdf5Status(H5Dset_extent(column.dataset.get(), newDims.data()), what);
-        Hdf5Handle fileSpace = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(column.dataset.get()), what));
-        std::vector<hsize_t> offset(static_cast<std::size_t>(rank), 0);
-        offset[0] = start;
-        const std::vector<hsize_t> block = datasetExtents(count, column.cellShape);
-        checkHdf5Status(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, offset.data(), nullptr, block.data(),
-                                            nullptr),
-                        what);
-        Hdf5Handle memorySpace =
-            Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, block.data(), nullptr), what));
-        if (column.type == ColumnType::float64) {
-            checkHdf5Status(H5Dwrite(column.dataset.get(), H5T_NATIVE_DOUBLE, memorySpace.get(), fileSpace.get(),
-                                     H5P_DEFAULT, column.values.data()),
-                            what);
-        } else if (column.type == ColumnType::int64) {
-            checkHdf5Status(H5Dwrite(column.dataset.get(), H5T_NATIVE_INT64, memorySpace.get(), fileSpace.get(),
-                                     H5P_DEFAULT, column.integers.data()),
-                            what);
-        } else {
-            Hdf5Handle stringType = makeUtf8StringType();
-            std::vector<const char*> pointers(static_cast<std::size_t>(count));
-            for (std::size_t index = 0; index < pointers.size(); ++index)
-                pointers[index] = column.strings[index].c_str();
-            checkHdf5Status(H5Dwrite(column.dataset.get(), stringType.get(), memorySpace.get(), fileSpace.get(),
-                                     H5P_DEFAULT, pointers.data()),
-                            what);
-        }
-    }
-    // Move the row being filled (possibly partly set) to the front of the buffers.
-    for (auto& column : columns_) {
-        const Index slots = column.slots();
-        if (column.type == ColumnType::float64)
-            std::copy_n(column.values.data() + bufferedRows_ * slots, slots, column.values.data());
-        else if (column.type == ColumnType::int64)
-            std::copy_n(column.integers.data() + bufferedRows_ * slots, slots, column.integers.data());
-        else
-            std::swap(column.strings.front(), column.strings[static_cast<std::size_t>(bufferedRows_)]);
-    }
-    writtenRows_ += bufferedRows_;
-    bufferedRows_ = 0;
-}
-
-void Table::closeDatasets() noexcept {
-    for (auto& column : columns_) column.dataset.reset();
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // TraceWriter
@@ -348,7 +67,7 @@ TraceWriter::TraceWriter(const std::string& path, const TraceHeader& header, std
         const std::uint64_t seed = header.seed;
         writeScalarAttribute(root, "seed", H5T_STD_U64LE, H5T_NATIVE_UINT64, &seed, where);
         writeStringAttribute(root, "precision", header.precision, where);
-        writeStringAttribute(root, "status", "running", where);
+        writeStringAttribute(root, "status", toString(RunStatus::running), where);
         writeStringAttribute(root, "status_message", "", where);
         writeStringAttribute(root, "started_at", header.startedAt, where);
         writeStringAttribute(root, "finished_at", "", where);
@@ -388,6 +107,20 @@ void TraceWriter::openFile(unsigned flags) {
     // No file lock: users may read the rows flushed so far (h5py, gradlab inspect) while the run goes on.
     checkHdf5Status(H5Pset_file_locking(access.get(), false, true), where + ": cannot turn off file locking");
 #endif
+    // Metadata reaches the file only when the writer flushes: with evictions on, the cache writes a dataset's
+    // chunk index whenever it runs short of room, pointing at chunks past the end of the file that the superblock
+    // on disk knows (it is written at flushes), and a process killed before the next flush leaves a file that no
+    // longer opens ("addr overflow ... eoa"). The cache holds one flush interval's metadata, a few hundred KiB.
+    {
+        H5AC_cache_config_t cache;
+        cache.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+        checkHdf5Status(H5Pget_mdc_config(access.get(), &cache), where + ": cannot read the metadata cache settings");
+        cache.evictions_enabled = false;
+        cache.incr_mode = H5C_incr__off;
+        cache.flash_incr_mode = H5C_flash_incr__off;
+        cache.decr_mode = H5C_decr__off;
+        checkHdf5Status(H5Pset_mdc_config(access.get(), &cache), where + ": cannot set the metadata cache");
+    }
     if (flags == H5F_ACC_TRUNC) {
         // File space is only ever taken from the end of the file, never reused: a compressed chunk that grows
         // moves, and its old bytes must stay intact until the metadata pointing at them is replaced, so that a
@@ -474,7 +207,7 @@ void TraceWriter::cutBack(const ResumePoint& resume) {
         if (attribute.valid()) H5Aread(attribute.get(), H5T_NATIVE_INT64, &resumes);
     }
     writeIntegerAttribute(file, "resumes", resumes + 1, where);
-    writeStringAttribute(file, "status", "running", where);
+    writeStringAttribute(file, "status", toString(RunStatus::running), where);
     writeStringAttribute(file, "status_message", "", where);
     writeStringAttribute(file, "finished_at", "", where);
     checkHdf5Status(H5Fflush(file, H5F_SCOPE_GLOBAL), where + ": cannot flush");
@@ -705,12 +438,11 @@ void TraceWriter::setGroupIntegerAttribute(const std::string& group, const std::
                          "trace file " + inQuotes(path_) + ", group " + inQuotes(group));
 }
 
-void TraceWriter::finish(const std::string& status, const std::string& message, const std::string& finishedAt) {
+void TraceWriter::finish(RunStatus status, const std::string& message, const std::string& finishedAt) {
     requireOpen("finish");
-    const std::vector<std::string> known = {"completed", "diverged", "failed", "interrupted", "stopped"};
-    if (std::find(known.begin(), known.end(), status) == known.end())
-        throw Error("trace file " + inQuotes(path_) + ": unknown final status " + inQuotes(status) +
-                    suggestionSuffix(status, known));
+    if (status == RunStatus::running || status == RunStatus::pending)
+        throw Error("trace file " + inQuotes(path_) + ": " + inQuotes(toString(status)) +
+                    " is not a final status (completed, diverged, stopped, interrupted or failed)");
     Hdf5ErrorSilencer silencer;
     const std::string where = "trace file " + inQuotes(path_);
     std::string unwritten;
@@ -721,7 +453,7 @@ void TraceWriter::finish(const std::string& status, const std::string& message, 
         // The status is still recorded (a few bytes); the rows after the last flush are lost, as a killed run's.
         unwritten = std::string("; ") + error.what();
     }
-    writeStringAttribute(file_.get(), "status", unwritten.empty() ? status : std::string("failed"), where);
+    writeStringAttribute(file_.get(), "status", toString(unwritten.empty() ? status : RunStatus::failed), where);
     if (!unwritten.empty() && message.find("the disk is full") != std::string::npos) unwritten.clear();
     writeStringAttribute(file_.get(), "status_message", message + unwritten, where);
     writeStringAttribute(file_.get(), "finished_at", finishedAt, where);
@@ -730,7 +462,7 @@ void TraceWriter::finish(const std::string& status, const std::string& message, 
     groups_.clear();
     if (file_.close() < 0) throw Error(where + ": cannot close: " + hdf5ErrorReason());
     // A run that ended well but could not write its last rows did not end well: its caller must know.
-    if (!unwritten.empty() && status != "failed") throw files::NoSpaceError(unwritten.substr(2));
+    if (!unwritten.empty() && status != RunStatus::failed) throw files::NoSpaceError(unwritten.substr(2));
 }
 
 void TraceWriter::closeFile() noexcept {

@@ -5,15 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "config/clip_config.hpp"
 #include "gradlab/module.hpp"
 
 namespace gradlab {
-
-/// How gradients are clipped, read from `training.clip`.
-struct ClipConfig {
-    std::string mode = "none";  ///< none | global_norm | parameter_norm | value
-    double threshold = 1.0;
-};
 
 /// What clipping did at one step.
 struct ClipResult {

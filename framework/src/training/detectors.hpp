@@ -9,27 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/detectors_state.hpp"
+#include "config/detectors_config.hpp"
 #include "trace/trace_schema.hpp"
 
 namespace gradlab {
-
-/// Thresholds and actions, read from the config's `detectors:` section. Windows count traced steps.
-struct DetectorsConfig {
-    bool nonFiniteStops = true;
-    double explodingNorm = 1e8;        ///< global gradient norm above this
-    double explodingGrowth = 1e3;      ///< or growth by this factor ...
-    std::int64_t explodingWindow = 10; ///< ... within this many traced steps
-    bool explodingStops = false;
-    double vanishingRatio = 1e-5;      ///< first-layer / last-layer signal norm (and dL/dh_1 / dL/dh_T) below this
-    bool vanishingStops = false;
-    double stalledLossChange = 1e-7;   ///< relative loss change over the window below this ...
-    double stalledUpdateRatio = 1e-10; ///< ... or total update norm / total parameter norm below this
-    std::int64_t stalledWindow = 50;
-    bool stalledStops = false;
-    double saturatedSlope = 1e-3;      ///< a unit is dead or saturated when max |f'| over the batch is below this
-    double saturatedFraction = 0.5;    ///< fire when more than this fraction of a layer's units are
-    bool saturatedStops = false;
-};
 
 /// What one traced step measured, for the detectors.
 struct StepMeasurements {
@@ -41,13 +25,6 @@ struct StepMeasurements {
     const std::vector<double>* saturation = nullptr;   ///< per layer, fraction of saturated units (NaN: none)
     /// Recurrent layers: (layer index, ||dL/dh_1|| / ||dL/dh_T||).
     const std::vector<std::pair<std::size_t, double>>* timestepRatios = nullptr;
-};
-
-/// What the detectors remember from one traced step to the next, for checkpoints.
-struct DetectorsState {
-    std::vector<double> gradNorms, losses;  ///< the windows, oldest first
-    bool explodingFired = false, vanishingFired = false, stalledFired = false;
-    std::vector<bool> saturatedFired;       ///< per layer
 };
 
 /// Watches traced steps; every detector but saturation fires at most once per run, saturation once per layer.

@@ -108,6 +108,7 @@ public:
         train_ = std::move(split.train);
         validation_ = std::move(split.validation);
         if (train_.inputs.cols() < 1) throw Error(config.data.where + ": no training samples left after the split");
+        if (config_.training.fullBatch) config_.training.batchSize = train_.inputs.cols();
         classification_ = train_.classes > 0;
 
         network_ = buildNetwork<Scalar>(config, dataShape(train_), host, initRandom);
@@ -121,7 +122,7 @@ public:
             activationBytes += 3.0 * sizeof(Scalar) * static_cast<double>(network_->outputShape(l).features) *
                                static_cast<double>(steps);
         }
-        checkActivationsFit(config, activationBytes);
+        checkActivationsFit(config_, activationBytes);
         loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
         // Sequence targets may mark steps without a target with NaN.
         loss_->setMasked(train_.targetTimesteps > 1 && train_.targets.hasNaN());
@@ -149,8 +150,10 @@ public:
         probes_ = std::make_unique<ProbeRunner<Scalar>>(config, host, *network_, *loss_, train_, validation_);
 
         batcher_ = attributed(config.file + ": training.batch_size", [&] {
-            return std::make_unique<data::Batcher<Scalar>>(train_, config.training.batchSize, config.data.shuffle,
-                                                           batchSeed);
+            // A full batch is the training set in its order: every step sees the same batch, as full-batch gradient
+            // descent does (a shuffled order would only reorder the sums).
+            return std::make_unique<data::Batcher<Scalar>>(train_, config_.training.batchSize,
+                                                           config.data.shuffle && !config_.training.fullBatch, batchSeed);
         });
         detectors_ = std::make_unique<Detectors>(config.detectors, network_->layerNames());
     }
@@ -185,8 +188,9 @@ public:
             // A trace that was opened never stays "running": it ends failed with the message, then the error goes on.
             if (trace_ && !trace_->writer().finished()) {
                 try {
-                    trace_->writer().finish("failed", std::string("before step ") + std::to_string(firstStep) + ": " +
-                                                 error.what(), utcNow());
+                    trace_->writer().finish(RunStatus::failed,
+                                            std::string("before step ") + std::to_string(firstStep) + ": " + error.what(),
+                                            utcNow());
                 } catch (const std::exception&) {
                 }
             }
@@ -203,7 +207,7 @@ public:
         try {
             for (step_ = firstStep; step_ < steps; ++step_) {
                 if (options_.interrupted != nullptr && *options_.interrupted != 0) {
-                    result.status = "interrupted";
+                    result.status = RunStatus::interrupted;
                     result.message = "interrupted by signal " + std::to_string(*options_.interrupted) + " before step " +
                                      std::to_string(step_);
                     if (config_.checkpoint.enabled) {
@@ -228,14 +232,14 @@ public:
                 if (nonFinite_ && result.divergedAt < 0) {
                     result.divergedAt = step_;
                     if (config_.detectors.nonFiniteStops) {
-                        result.status = "diverged";
+                        result.status = RunStatus::diverged;
                         for (const auto& event : events_)
                             if (event.kind == schema::eventKind::nonFinite) result.message = event.message;
                         break;
                     }
                 }
                 if (stopRequested_) {
-                    result.status = "stopped";
+                    result.status = RunStatus::stopped;
                     result.message = "stopped by the " + events_.back().kind + " detector at step " +
                                      std::to_string(step_) + ": " + events_.back().message;
                     break;
@@ -260,8 +264,8 @@ public:
                     }
                 }
             }
-            if (result.status.empty()) {
-                result.status = "completed";
+            if (result.status == RunStatus::running) {
+                result.status = RunStatus::completed;
                 result.message = std::to_string(result.steps) + " steps";
             }
             if (trace_ && (result.status == "completed" || result.status == "stopped")) {
@@ -269,7 +273,7 @@ public:
                 probes_->observe(result.steps, /*end=*/true, trace_->writer());
             }
         } catch (const std::exception& error) {
-            result.status = "failed";
+            result.status = RunStatus::failed;
             result.message = "step " + std::to_string(step_) + ": " + error.what();
         }
         result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -286,13 +290,13 @@ public:
             try {
                 trace_->writeModel();
             } catch (const std::exception& error) {
-                if (result.status != "failed") result.status = "failed";
+                result.status = RunStatus::failed;
                 result.message += std::string("; cannot save the model: ") + error.what();
             }
             trace_->writer().finish(result.status, result.message, utcNow());
         }
         // A finished run needs no checkpoint; an interrupted or failed one keeps it for --resume.
-        if (result.status != "interrupted" && result.status != "failed") {
+        if (result.status != RunStatus::interrupted && result.status != RunStatus::failed) {
             std::error_code ignored;
             std::filesystem::remove(result.checkpoint, ignored);
         }
@@ -569,7 +573,7 @@ private:
         return text.str();
     }
 
-    const RunConfig& config_;
+    RunConfig config_;  ///< a copy: a full batch resolves its batch size from the data
     const PluginHost& host_;
     RunOptions options_;
     data::Dataset train_, validation_, test_;  ///< test_: the official test split (data.test), else empty

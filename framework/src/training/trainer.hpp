@@ -32,7 +32,7 @@ struct RunOptions {
 
 /// How a run ended.
 struct RunResult {
-    std::string status;   ///< completed | diverged | stopped | interrupted | failed
+    RunStatus status = RunStatus::running;  ///< completed | diverged | stopped | interrupted | failed at the end
     std::string message;  ///< one line: why it ended
     std::string output;   ///< trace path ("" when tracing is off)
     std::int64_t steps = 0;          ///< training steps taken, including those before a resume

@@ -25,11 +25,11 @@ using analysis::Verdict;
 
 namespace {
 
-const std::string kConfigs = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
+const std::string configFolder = std::string(GRADLAB_SOURCE_DIR) + "/configs/";
 
 /// Runs a shipped config in-process through the real config loader, plugins and trainer.
 RunResult runConfig(const std::string& config, const std::vector<std::string>& overrides, const std::string& output) {
-    const RunConfig loaded = loadRunConfig(kConfigs + config, overrides, testing::builtinPlugins());
+    const RunConfig loaded = loadRunConfig(configFolder + config, overrides, testing::builtinPlugins());
     RunOptions options;
     options.output = output;
     return runTraining(loaded, testing::builtinPlugins(), options);
@@ -48,7 +48,7 @@ struct TraceSpec {
     std::vector<std::string> layerKinds{"dense", "dense", "dense"};
     std::vector<double> gradNorms{1.0, 1.1, 0.9};
     std::vector<std::vector<double>> signal{{0.5, 0.7, 1.0}, {0.5, 0.7, 1.0}, {0.5, 0.7, 1.0}};
-    std::string status = "completed";
+    RunStatus status = RunStatus::completed;
     bool events = true;
     std::vector<analysis::TraceEvent> eventRows;
     std::vector<std::vector<double>> timestepNorms;  // rows of /trace/timestep_grad_norm/layers.0.rnn
@@ -119,8 +119,8 @@ void writeTrace(const std::string& path, const TraceSpec& spec) {
         writer.setGroupAttribute("/theory", "converged", 1);
         writer.setGroupAttribute("/theory", "note", "");
     }
-    writer.finish(spec.status == "running" ? "completed" : spec.status, spec.status == "diverged" ? "loss is NaN" : "",
-                  "2026-11-27T03:11:00Z");
+    writer.finish(spec.status == RunStatus::running ? RunStatus::completed : spec.status,
+                  spec.status == RunStatus::diverged ? "loss is NaN" : "", "2026-11-27T03:11:00Z");
 }
 
 analysis::TraceEvent event(const std::string& kind, std::int64_t step, const std::string& where,
@@ -139,7 +139,7 @@ analysis::TraceEvent event(const std::string& kind, std::int64_t step, const std
 
 TEST_CASE("diagnosis of a real deep sigmoid run: vanishing, with the profile and theory", "[analysis][e2e]") {
     const std::string output = testing::scratchPath("diagnosis_deep_sigmoid.h5");
-    REQUIRE(runConfig("deep_sigmoid.yaml", {"training.steps=20"}, output).status == "completed");
+    REQUIRE(runConfig("deep_sigmoid.yaml", {"training.steps=20"}, output).status == RunStatus::completed);
 
     const Diagnosis diagnosis = analysis::diagnose(output);
     CHECK(diagnosis.configName == "deep_sigmoid");
@@ -203,7 +203,7 @@ TEST_CASE("diagnosis of a real deep sigmoid run: vanishing, with the profile and
 
 TEST_CASE("diagnosis of a real two-layer run: healthy", "[analysis][e2e]") {
     const std::string output = testing::scratchPath("diagnosis_two_layer.h5");
-    REQUIRE(runConfig("two_layer.yaml", {"training.steps=20"}, output).status == "completed");
+    REQUIRE(runConfig("two_layer.yaml", {"training.steps=20"}, output).status == RunStatus::completed);
     const Diagnosis diagnosis = analysis::diagnose(output);
     CHECK(diagnosis.verdict == Verdict::healthy);
     CHECK(diagnosis.configName == "two_layer");
@@ -227,7 +227,7 @@ TEST_CASE("diagnosis of a real two-layer run: healthy", "[analysis][e2e]") {
 TEST_CASE("diagnosis of a real diverged run: diverged, with the non-finite event", "[analysis][e2e]") {
     const std::string output = testing::scratchPath("diagnosis_diverged.h5");
     const RunResult result = runConfig("two_layer.yaml", {"optimizer.lr=1e-2", "training.steps=200"}, output);
-    REQUIRE(result.status == "diverged");
+    REQUIRE(result.status == RunStatus::diverged);
     const Diagnosis diagnosis = analysis::diagnose(output);
     CHECK(diagnosis.verdict == Verdict::diverged);
     CHECK(diagnosis.status == "diverged");
@@ -282,7 +282,7 @@ TEST_CASE("verdict rules on hand-written traces", "[analysis]") {
     }
     SECTION("status diverged without events") {
         spec.events = false;
-        spec.status = "diverged";
+        spec.status = RunStatus::diverged;
         writeTrace(path, spec);
         const Diagnosis diagnosis = analysis::diagnose(path);
         CHECK(diagnosis.verdict == Verdict::diverged);

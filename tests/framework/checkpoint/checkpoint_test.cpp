@@ -141,7 +141,7 @@ TEST_CASE("files that are not complete checkpoints are refused with the file and
         const std::string path = scratchPath("trace-not-checkpoint.h5");
         gradlab::trace::TraceHeader header;
         header.precision = "float32";
-        gradlab::trace::TraceWriter(path, header).finish("completed", "", "now");
+        gradlab::trace::TraceWriter(path, header).finish(gradlab::RunStatus::completed, "", "now");
         CHECK_THROWS_WITH(CheckpointReader(path),
                           Contains(path) && Contains("not a gradlab checkpoint") && Contains("gradlab-trace"));
     }

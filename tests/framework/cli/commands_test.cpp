@@ -22,13 +22,13 @@ namespace {
 using gradlab::testing::Outcome;
 using gradlab::testing::runGradlab;
 
-const std::string kTwoLayer = std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml";
+const std::string twoLayer = std::string(GRADLAB_SOURCE_DIR) + "/configs/two_layer.yaml";
 
 }  // namespace
 
 TEST_CASE("gradlab run trains, prints a summary and where the trace went", "[cli]") {
     const std::string output = gradlab::testing::scratchPath("cli_run.h5");
-    const Outcome outcome = runGradlab("run " + kTwoLayer + " --set training.steps=20 -o " + output);
+    const Outcome outcome = runGradlab("run " + twoLayer + " --set training.steps=20 -o " + output);
     INFO(outcome.output);
     CHECK(outcome.exitCode == 0);
     CHECK_THAT(outcome.output, Contains("completed"));
@@ -42,7 +42,7 @@ TEST_CASE("gradlab run on a bad config fails with file:line and writes nothing",
     const std::string config = gradlab::testing::scratchPath("bad.yaml");
     const std::string output = gradlab::testing::scratchPath("bad.h5");
     std::filesystem::remove(output);
-    std::ifstream original(kTwoLayer);
+    std::ifstream original(twoLayer);
     std::string text((std::istreambuf_iterator<char>(original)), std::istreambuf_iterator<char>());
     text.replace(text.find("    - relu"), 10, "    - rleu");
     std::ofstream(config) << text;
@@ -53,10 +53,10 @@ TEST_CASE("gradlab run on a bad config fails with file:line and writes nothing",
 }
 
 TEST_CASE("gradlab validate checks without running", "[cli]") {
-    Outcome outcome = runGradlab("validate " + kTwoLayer);
+    Outcome outcome = runGradlab("validate " + twoLayer);
     CHECK(outcome.exitCode == 0);
     CHECK_THAT(outcome.output, Contains("ok (3 layers, 500 steps, float32)"));
-    outcome = runGradlab("validate " + kTwoLayer + " --set optimizer.kind=sdg");
+    outcome = runGradlab("validate " + twoLayer + " --set optimizer.kind=sdg");
     CHECK(outcome.exitCode == 1);
     CHECK_THAT(outcome.output, Contains("unknown optimizer 'sdg' (did you mean 'sgd'?"));
 }
@@ -66,8 +66,8 @@ TEST_CASE("gradlab validate builds the model run would train, and refuses what r
     for (const std::string& set : {std::string("'model.layers.0.init={Wx: glorot_normal}'"),
                                    std::string("model.layers.2.units=7")}) {
         CAPTURE(set);
-        const Outcome validate = runGradlab("validate " + kTwoLayer + " --set " + set);
-        const Outcome run = runGradlab("run " + kTwoLayer + " --set " + set + " -o " + output);
+        const Outcome validate = runGradlab("validate " + twoLayer + " --set " + set);
+        const Outcome run = runGradlab("run " + twoLayer + " --set " + set + " -o " + output);
         CHECK(validate.exitCode == 1);
         CHECK(run.exitCode == 1);
         const std::string expected = set.find("init") != std::string::npos
@@ -116,20 +116,20 @@ TEST_CASE("usage errors exit 2 and point to --help", "[cli][errors]") {
     Outcome outcome = runGradlab("rnu");
     CHECK(outcome.exitCode == 2);
     CHECK_THAT(outcome.output, Contains("unknown command 'rnu' (did you mean 'run'?"));
-    outcome = runGradlab("run " + kTwoLayer + " --sett x=1");
+    outcome = runGradlab("run " + twoLayer + " --sett x=1");
     CHECK(outcome.exitCode == 2);
     CHECK_THAT(outcome.output, Contains("--sett"));
     CHECK_THAT(outcome.output, Contains("gradlab run --help"));
     outcome = runGradlab("run --help");
     CHECK(outcome.exitCode == 0);
     CHECK_THAT(outcome.output, Contains("--set"));
-    outcome = runGradlab("run " + kTwoLayer + " --plugin-path /no/such/folder");
+    outcome = runGradlab("run " + twoLayer + " --plugin-path /no/such/folder");
     CHECK(outcome.exitCode == 1);
     CHECK_THAT(outcome.output, Contains("/no/such/folder"));
 }
 
 TEST_CASE("an output folder that cannot be created is reported before training", "[cli][errors]") {
-    const Outcome outcome = runGradlab("run " + kTwoLayer + " -o /proc/forbidden/run.h5 --set training.steps=3");
+    const Outcome outcome = runGradlab("run " + twoLayer + " -o /proc/forbidden/run.h5 --set training.steps=3");
     CHECK(outcome.exitCode == 1);
     CHECK_THAT(outcome.output, Contains("/proc/forbidden"));
 }
@@ -140,7 +140,7 @@ TEST_CASE("SIGTERM and SIGINT end a run cleanly: trace flushed and finished, sta
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
-        const std::string config = kTwoLayer;
+        const std::string config = twoLayer;
         ::execl(GRADLAB_BINARY, GRADLAB_BINARY, "run", config.c_str(), "--set", "training.steps=100000000", "-o",
                 output.c_str(), "-q", static_cast<char*>(nullptr));
         ::_exit(127);
@@ -198,13 +198,13 @@ TEST_CASE("gradlab run -q prints one line for a run that did not complete", "[cl
     CHECK_THAT(diverged.output, Contains("run rnn_exploding: diverged ("));
     CHECK_THAT(diverged.output, Contains(", trace " + output + "\n"));
     CHECK(std::count(diverged.output.begin(), diverged.output.end(), '\n') == 1);
-    const Outcome completed = runGradlab("run " + kTwoLayer + " --set training.steps=3 -q -o " + output);
+    const Outcome completed = runGradlab("run " + twoLayer + " --set training.steps=3 -q -o " + output);
     CHECK(completed.exitCode == 0);
     CHECK(completed.output.empty());
 }
 
 TEST_CASE("an output folder that cannot be written is reported for the trace", "[cli][errors]") {
-    const Outcome outcome = runGradlab("run " + kTwoLayer + " -o /proc/self/run.h5 --set training.steps=3");
+    const Outcome outcome = runGradlab("run " + twoLayer + " -o /proc/self/run.h5 --set training.steps=3");
     CHECK(outcome.exitCode == 1);
     CHECK_THAT(outcome.output, Contains("the trace '/proc/self/run.h5'"));  // the lock beside it is the first write
     CHECK_THAT(outcome.output, !Contains("ckpt"));
@@ -212,12 +212,12 @@ TEST_CASE("an output folder that cannot be written is reported for the trace", "
 
 TEST_CASE("a folder given to --plugin-path skips libraries that are not plugins, with a warning", "[cli][plugins]") {
     const std::string folder = std::string(GRADLAB_TEST_PLUGIN_DIR) + "/no_entry_point";
-    const Outcome outcome = runGradlab("validate " + kTwoLayer + " --plugin-path " + folder);
+    const Outcome outcome = runGradlab("validate " + twoLayer + " --plugin-path " + folder);
     CHECK(outcome.exitCode == 0);
     CHECK_THAT(outcome.output, Contains("warning: skipping '" + folder + "/libtest_plugin_no_entry_point.so'"));
     CHECK_THAT(outcome.output, Contains("not a gradlab plugin"));
     const Outcome named =
-        runGradlab("validate " + kTwoLayer + " --plugin-path " + folder + "/libtest_plugin_no_entry_point.so");
+        runGradlab("validate " + twoLayer + " --plugin-path " + folder + "/libtest_plugin_no_entry_point.so");
     CHECK(named.exitCode == 1);
     CHECK_THAT(named.output, Contains("is not a gradlab plugin"));
 }

@@ -26,12 +26,12 @@ std::string resultOf(const std::string& output, const std::string& tensor) {
     return "";
 }
 
-const std::string kWrongBackward = std::string("--plugin-path ") + GRADLAB_TEST_PLUGIN_DIR + "/wrong_backward";
+const std::string wrongBackward = std::string("--plugin-path ") + GRADLAB_TEST_PLUGIN_DIR + "/wrong_backward";
 
 }  // namespace
 
 TEST_CASE("gradcheck catches a backward that drops a factor, on the right tensor", "[cli][gradcheck]") {
-    const Outcome outcome = runGradlab("gradcheck layer wrong_backward " + kWrongBackward);
+    const Outcome outcome = runGradlab("gradcheck layer wrong_backward " + wrongBackward);
     INFO(outcome.output);
     CHECK(outcome.exitCode == 1);
     CHECK(resultOf(outcome.output, "x") == "PASS");

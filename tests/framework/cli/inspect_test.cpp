@@ -196,7 +196,7 @@ private:
 Json parseJson(const std::string& text) { return JsonParser(text).parseDocument(); }
 
 /// The keys `gradlab inspect --json` documents at the top level.
-const std::vector<std::string> kTopLevelKeys = {
+const std::vector<std::string> topLevelKeys = {
     "file",          "config_name",        "status",         "status_message",   "precision",
     "traced_steps",  "first_step",         "last_step",      "final_loss",       "last_finite_loss",
     "last_finite_loss_step", "test", "grad_norm",  "layer_names",    "layer_kinds",      "signal_grad_norm",
@@ -222,8 +222,8 @@ TEST_CASE("gradlab inspect prints a vanishing diagnosis of a deep sigmoid run", 
     const Outcome json = runGradlab("inspect --json " + trace);
     REQUIRE(json.exitCode == 0);
     const Json document = parseJson(json.output);
-    for (const std::string& key : kTopLevelKeys) CHECK(document.has(key));
-    CHECK(document.members.size() == kTopLevelKeys.size());
+    for (const std::string& key : topLevelKeys) CHECK(document.has(key));
+    CHECK(document.members.size() == topLevelKeys.size());
     CHECK(document["verdict"].text == "vanishing");
     CHECK(document["config_name"].text == "deep_sigmoid");
     CHECK(document["traced_steps"].number == 3);
@@ -312,7 +312,7 @@ TEST_CASE("gradlab inspect --json escapes strings and reports events, timesteps 
         writer.setGroupAttribute("/theory", "depth_scale_gradient", std::numeric_limits<double>::infinity());
         writer.setGroupAttribute("/theory", "converged", 1);
         writer.setGroupAttribute("/theory", "note", "critical");
-        writer.finish("completed", "tab\there", "");
+        writer.finish(RunStatus::completed, "tab\there", "");
     }
     const Outcome outcome = runGradlab("inspect --json " + path);
     INFO(outcome.output);

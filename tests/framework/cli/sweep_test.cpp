@@ -50,12 +50,12 @@ std::string studyFolder(const std::string& name) {
     return folder;
 }
 
-const std::vector<std::string> kNames{"lr=1.0e-6,units=50", "lr=1.0e-6,units=100", "lr=1.0e-2,units=50",
+const std::vector<std::string> names{"lr=1.0e-6,units=50", "lr=1.0e-6,units=100", "lr=1.0e-2,units=50",
                                       "lr=1.0e-2,units=100"};
 
 std::map<std::string, fs::file_time_type> traceTimes(const std::string& folder) {
     std::map<std::string, fs::file_time_type> times;
-    for (const auto& name : kNames) times[name] = fs::last_write_time(fs::path(folder) / "runs" / (name + ".h5"));
+    for (const auto& name : names) times[name] = fs::last_write_time(fs::path(folder) / "runs" / (name + ".h5"));
     return times;
 }
 
@@ -99,19 +99,19 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     REQUIRE(index.rows.size() == 4);
     for (std::size_t i = 0; i < 4; ++i) {
         const study::StudyRow& row = index.rows[i];
-        CHECK(row.name == kNames[i]);
+        CHECK(row.name == names[i]);
         CHECK(row.index == static_cast<std::int64_t>(i));
-        CHECK(row.trace == "runs/" + kNames[i] + ".h5");
+        CHECK(row.trace == "runs/" + names[i] + ".h5");
         CHECK(row.parameters == std::vector<std::string>{i < 2 ? "1.0e-6" : "1.0e-2", i % 2 == 0 ? "50" : "100"});
-        CHECK(fs::exists(fs::path(folder) / "configs" / (kNames[i] + ".yaml")));
-        CHECK(fs::exists(fs::path(folder) / "logs" / (kNames[i] + ".log")));
+        CHECK(fs::exists(fs::path(folder) / "configs" / (names[i] + ".yaml")));
+        CHECK(fs::exists(fs::path(folder) / "logs" / (names[i] + ".log")));
         if (i < 2) {
-            CHECK(row.status == "completed");
+            CHECK(row.status == RunStatus::completed);
             CHECK(row.verdict == "healthy");
             CHECK(row.divergedAt == -1);
             CHECK(std::isfinite(row.finalLoss));
         } else {
-            CHECK(row.status == "diverged");
+            CHECK(row.status == RunStatus::diverged);
             CHECK(row.verdict == "diverged");
             CHECK(row.divergedAt >= 0);
             CHECK(row.divergedAt < 5);
@@ -121,7 +121,7 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     // Each run's trace through the index's external link, with the plain C API.
     const hid_t file = H5Fopen((folder + "/study.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     REQUIRE(file >= 0);
-    for (const auto& name : kNames) {
+    for (const auto& name : names) {
         const hid_t loss = H5Dopen2(file, ("/links/" + name + "/trace/loss").c_str(), H5P_DEFAULT);
         REQUIRE(loss >= 0);
         const hid_t space = H5Dget_space(loss);
@@ -143,21 +143,21 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     }
     SECTION("resume redoes missing and killed runs only") {
         const auto before = traceTimes(folder);
-        fs::remove(fs::path(folder) / "runs" / (kNames[0] + ".h5"));
-        markRunning(folder + "/runs/" + kNames[3] + ".h5");
-        CHECK(study::readStudyIndex(folder + "/study.h5").rows[3].status == "diverged");
+        fs::remove(fs::path(folder) / "runs" / (names[0] + ".h5"));
+        markRunning(folder + "/runs/" + names[3] + ".h5");
+        CHECK(study::readStudyIndex(folder + "/study.h5").rows[3].status == RunStatus::diverged);
         outcome = runGradlab(command);
         CHECK(outcome.exitCode == 0);
         // The killed run is resumed (from step 0: a finished run keeps no checkpoint), the missing one rerun.
         CHECK_THAT(outcome.output, Contains("4 runs, 2 already done, 1 to resume from their checkpoints, 2 to run"));
-        CHECK_THAT(readText(folder + "/logs/" + kNames[3] + ".log"), Contains("--resume"));
+        CHECK_THAT(readText(folder + "/logs/" + names[3] + ".log"), Contains("--resume"));
         const auto after = traceTimes(folder);
-        CHECK(after.at(kNames[1]) == before.at(kNames[1]));
-        CHECK(after.at(kNames[2]) == before.at(kNames[2]));
-        CHECK(after.at(kNames[3]) != before.at(kNames[3]));
+        CHECK(after.at(names[1]) == before.at(names[1]));
+        CHECK(after.at(names[2]) == before.at(names[2]));
+        CHECK(after.at(names[3]) != before.at(names[3]));
         const study::StudyIndex redone = study::readStudyIndex(folder + "/study.h5");
-        CHECK(redone.rows[0].status == "completed");
-        CHECK(redone.rows[3].status == "diverged");
+        CHECK(redone.rows[0].status == RunStatus::completed);
+        CHECK(redone.rows[3].status == RunStatus::diverged);
         CHECK(redone.createdAt == index.createdAt);
     }
     SECTION("a changed config reruns the runs it changes") {
@@ -192,14 +192,30 @@ sweep:
     CHECK_THAT(outcome.output, Contains("logs/file=missing.csv.log"));
     study::StudyIndex index = study::readStudyIndex(folder + "/study.h5");
     REQUIRE(index.rows.size() == 2);
-    CHECK(index.rows[0].status == "completed");
-    CHECK(index.rows[1].status == "failed");
+    CHECK(index.rows[0].status == RunStatus::completed);
+    CHECK(index.rows[1].status == RunStatus::failed);
     CHECK_THAT(index.rows[1].message, Contains("missing.csv"));
     CHECK(index.rows[1].verdict == "unknown");
 
     outcome = runGradlab("sweep " + config + " -j 2 -o " + folder);
     CHECK(outcome.exitCode == 1);
     CHECK_THAT(outcome.output, Contains("2 runs, 1 already done, 1 to run"));
+}
+
+TEST_CASE("gradlab sweep: when no run can start, every row is failed and the summary still comes", "[cli][study]") {
+    const std::string config = writeTwoLayerStudy("sweep_none_start.yaml");
+    const std::string folder = studyFolder("sweep_none_start");
+    // A folder where each run's config file goes: the config cannot be written, so no run starts.
+    for (const auto& name : names) fs::create_directories(fs::path(folder) / "configs" / (name + ".yaml") / "x");
+    const Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --set training.steps=3");
+    INFO(outcome.output);
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("4 runs: 0 completed, 4 failed"));
+    CHECK_THAT(outcome.output, Contains("is a folder, not a regular file"));
+    CHECK_THAT(outcome.output, !Contains("waiting for the runs failed"));
+    const study::StudyIndex index = study::readStudyIndex(folder + "/study.h5");
+    REQUIRE(index.rows.size() == 4);
+    for (const auto& row : index.rows) CHECK(row.status == RunStatus::failed);
 }
 
 TEST_CASE("gradlab sweep --shard: disjoint shards cover the study, and --merge equals the unsharded index",
@@ -219,7 +235,7 @@ TEST_CASE("gradlab sweep --shard: disjoint shards cover the study, and --merge e
         CHECK(index.shardIndex == shard);
         CHECK(index.shardCount == 2);
         REQUIRE(index.rows.size() == 4);
-        for (const auto& row : index.rows) CHECK((row.status == "pending") == (row.index % 2 != shard - 1));
+        for (const auto& row : index.rows) CHECK((row.status == RunStatus::pending) == (row.index % 2 != shard - 1));
     }
     CHECK_FALSE(fs::exists(sharded + "/study.h5"));
 
@@ -243,7 +259,7 @@ TEST_CASE("gradlab sweep --shard: disjoint shards cover the study, and --merge e
     }
     const hid_t file = H5Fopen((sharded + "/study.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
     REQUIRE(file >= 0);
-    CHECK(H5Lexists(file, ("/links/" + kNames[3]).c_str(), H5P_DEFAULT) > 0);
+    CHECK(H5Lexists(file, ("/links/" + names[3]).c_str(), H5P_DEFAULT) > 0);
     H5Fclose(file);
 
     SECTION("shard indexes of different studies are refused") {

@@ -21,7 +21,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 /// Mutated inputs per shipped config.
-constexpr int kMutationsPerConfig = 400;
+constexpr int mutationsPerConfig = 400;
 
 std::string readText(const std::filesystem::path& file) {
     std::ifstream stream(file, std::ios::binary);
@@ -63,7 +63,7 @@ std::string configError(const std::string& text, const std::vector<std::string>&
     return outcome.error;
 }
 
-const char* kSmall = R"(name: small
+const char* smallConfig = R"(name: small
 data: {kind: random_regression, samples: 16, inputs: 5, outputs: 2}
 model:
   layers:
@@ -98,7 +98,7 @@ TEST_CASE("Seeded mutations of every shipped config load or are refused with a m
         REQUIRE(unchanged.loaded);
         REQUIRE(unchanged.violation.empty());
 
-        for (int index = 0; index < kMutationsPerConfig; ++index) {
+        for (int index = 0; index < mutationsPerConfig; ++index) {
             fuzz::SeededRandom random(seedOf(name) + static_cast<std::uint64_t>(index));
             fuzz::ConfigInput input = mutator.mutate(original, random, 1 + static_cast<int>(random.below(3)));
             input.overrides.insert(input.overrides.begin(), base.begin(), base.end());
@@ -117,7 +117,7 @@ TEST_CASE("Seeded mutations of every shipped config load or are refused with a m
     std::cout << "config mutations: " << inputs << " inputs from " << configs.size() << " shipped configs, " << loaded
               << " loaded, " << refused << " refused with a message naming the file, in "
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
-    CHECK(inputs == configs.size() * kMutationsPerConfig);
+    CHECK(inputs == configs.size() * mutationsPerConfig);
     // Both outcomes occur, or the mutations are not reaching the loader's checks.
     CHECK(loaded > inputs / 20);
     CHECK(refused > inputs / 4);
@@ -147,52 +147,52 @@ TEST_CASE("The fuzz target's seed corpus, with the inputs it crashed on, loads o
 TEST_CASE("Inputs the fuzzers found are refused with a message, not a crash or a foreign exception",
           "[fuzz][config]") {
     SECTION("a YAML alias to a layer list that contains it") {
-        std::string text = kSmall;
+        std::string text = smallConfig;
         text.replace(text.find("  layers:\n"), 10, "  layers: &a\n    - {kind: residual, layers: *a}\n");
         CHECK_THAT(configError(text), Contains("nested more than 64 deep"));
     }
     SECTION("a key that is a list, a map or empty") {
-        CHECK_THAT(configError(std::string(kSmall) + "[x, y]: 1\n"), Contains("a list as a key"));
-        CHECK_THAT(configError(std::string(kSmall) + "? {a: 1}\n: 1\n"), Contains("a map as a key"));
-        CHECK_THAT(configError(std::string(kSmall) + "~: 1\n"), Contains("an empty key"));
-        std::string text = kSmall;
+        CHECK_THAT(configError(std::string(smallConfig) + "[x, y]: 1\n"), Contains("a list as a key"));
+        CHECK_THAT(configError(std::string(smallConfig) + "? {a: 1}\n: 1\n"), Contains("a map as a key"));
+        CHECK_THAT(configError(std::string(smallConfig) + "~: 1\n"), Contains("an empty key"));
+        std::string text = smallConfig;
         text.replace(text.find("{kind: dense, units: 8}"), 23, "{kind: dense, units: 8, init: {[W]: normal}}");
         CHECK_THAT(configError(text), Contains("a list as a key"));
     }
     SECTION("a key given twice (the second was silently ignored)") {
-        const std::string error = configError(std::string(kSmall) + "name: other\n");
+        const std::string error = configError(std::string(smallConfig) + "name: other\n");
         CHECK_THAT(error, Contains(":10:1: name: duplicate key (also at "));
         CHECK_THAT(error, Contains(":1:1)"));
-        std::string text = kSmall;
+        std::string text = smallConfig;
         text.replace(text.find("units: 8}"), 9, "units: 8, units: 9}");
         CHECK_THAT(configError(text), Contains("model.layers.0.units: duplicate key"));
     }
     SECTION("a --set index with more digits than any list") {
-        const std::string error = configError(kSmall, {"model.layers.99999999999999999999.units=3"});
+        const std::string error = configError(smallConfig, {"model.layers.99999999999999999999.units=3"});
         CHECK_THAT(error, Contains("--set model.layers.99999999999999999999.units=3"));
         CHECK_THAT(error, Contains("past the end of a list of 3"));
     }
     SECTION("a --set key path of 60000 keys (it overflowed the stack)") {
         std::string path;
         for (int key = 0; key < 60000; ++key) path += "a.";
-        CHECK_THAT(configError(kSmall, {path + "b=1"}), Contains("the key path has more than 256 keys"));
+        CHECK_THAT(configError(smallConfig, {path + "b=1"}), Contains("the key path has more than 256 keys"));
     }
     SECTION("repeats that multiply beyond any model") {
-        std::string text = kSmall;
+        std::string text = smallConfig;
         text.replace(text.find("    - relu\n"), 11,
                      "    - repeat: 100000\n      layers:\n        - repeat: 100000\n          layers: [relu]\n");
         CHECK_THAT(configError(text), Contains("more than 100000 layers"));
-        text = kSmall;
+        text = smallConfig;
         text.replace(text.find("    - relu\n"), 11, "    - repeat: 60000\n      layers: [relu, tanh]\n");
         CHECK_THAT(configError(text), Contains("more than 100000 layers"));
     }
     SECTION("epochs that make more steps than an integer holds") {
-        std::string text = kSmall;
+        std::string text = smallConfig;
         text.replace(text.find("samples: 16"), 11, "samples: 9000000000000000000");
         text.replace(text.find("steps: 10"), 9, "epochs: 1e9");
         CHECK_THAT(configError(text), Contains("more steps than can be counted"));
     }
     SECTION("invalid YAML without a position still names the file") {
-        CHECK_THAT(configError(std::string(kSmall) + "bad: \"\\xZZ\"\n"), Contains("invalid YAML"));
+        CHECK_THAT(configError(std::string(smallConfig) + "bad: \"\\xZZ\"\n"), Contains("invalid YAML"));
     }
 }

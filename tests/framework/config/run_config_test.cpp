@@ -11,7 +11,7 @@ using Catch::Matchers::Contains;
 namespace {
 
 /// A small valid config; tests replace one line to break it.
-const char* kValid = R"(name: small
+const char* validConfig = R"(name: small
 seed: 4
 data:
   kind: random_regression
@@ -59,7 +59,7 @@ std::string configError(const std::string& text, const std::vector<std::string>&
 }  // namespace
 
 TEST_CASE("a valid config loads, with repeats expanded and defaults resolved", "[config]") {
-    const std::string path = writeConfig("valid.yaml", kValid);
+    const std::string path = writeConfig("valid.yaml", validConfig);
     const RunConfig config = loadRunConfig(path, {}, testing::builtinPlugins());
     CHECK(config.name == "small");
     CHECK(config.seed == 4);
@@ -90,49 +90,50 @@ TEST_CASE("a valid config loads, with repeats expanded and defaults resolved", "
 
 TEST_CASE("config errors name the file, line, column and key", "[config][errors]") {
     SECTION("unknown key, with did-you-mean") {
-        const std::string message = configError(replaceLine(kValid, "  steps: 10", "  stpes: 10"));
+        const std::string message = configError(replaceLine(validConfig, "  steps: 10", "  stpes: 10"));
         CHECK_THAT(message, Contains("config.yaml:19:3: training.stpes: unknown key (did you mean 'steps'?"));
     }
     SECTION("wrong type") {
-        const std::string message = configError(replaceLine(kValid, "  batch_size: 4", "  batch_size: four"));
-        CHECK_THAT(message, Contains("config.yaml:20:15: training.batch_size: expected an integer, got 'four'"));
+        const std::string message = configError(replaceLine(validConfig, "  batch_size: 4", "  batch_size: four"));
+        CHECK_THAT(message, Contains("config.yaml:20:15: training.batch_size: expected a sample count or 'all'"));
+        CHECK_THAT(message, Contains("got 'four'"));
     }
     SECTION("out of range") {
-        const std::string message = configError(replaceLine(kValid, "  batch_size: 4", "  batch_size: 0"));
+        const std::string message = configError(replaceLine(validConfig, "  batch_size: 4", "  batch_size: 0"));
         CHECK_THAT(message, Contains("config.yaml:20:15: training.batch_size: expected an integer in [1,"));
     }
     SECTION("unknown plugin name, with did-you-mean") {
-        const std::string message = configError(replaceLine(kValid, "        - relu", "        - rleu"));
+        const std::string message = configError(replaceLine(validConfig, "        - relu", "        - rleu"));
         CHECK_THAT(message, Contains("config.yaml:14:11: model.layers.1.layers.1: unknown layer 'rleu' (did you mean 'relu'?"));
     }
     SECTION("plugin option out of range") {
         const std::string message =
-            configError(replaceLine(kValid, "{kind: sgd, lr: 0.01}", "{kind: sgd, lr: -0.01}"));
+            configError(replaceLine(validConfig, "{kind: sgd, lr: 0.01}", "{kind: sgd, lr: -0.01}"));
         CHECK_THAT(message, Contains("config.yaml:17:28: optimizer.lr: option 'lr' must be > 0, got -0.01"));
     }
     SECTION("unknown plugin option") {
         const std::string message =
-            configError(replaceLine(kValid, "{kind: dense, units: 2}", "{kind: dense, unit: 2}"));
+            configError(replaceLine(validConfig, "{kind: dense, units: 2}", "{kind: dense, unit: 2}"));
         CHECK_THAT(message, Contains("config.yaml:15:7: model.layers.2: layer 'dense' needs option 'units'"));
         const std::string extra =
-            configError(replaceLine(kValid, "{kind: dense, units: 2}", "{kind: dense, units: 2, biass: false}"));
+            configError(replaceLine(validConfig, "{kind: dense, units: 2}", "{kind: dense, units: 2, biass: false}"));
         CHECK_THAT(extra, Contains("config.yaml:15:31: model.layers.2.biass: unknown key (did you mean 'bias'?"));
     }
     SECTION("missing section") {
-        const std::string message = configError(replaceLine(kValid, "optimizer: {kind: sgd, lr: 0.01}\n", ""));
+        const std::string message = configError(replaceLine(validConfig, "optimizer: {kind: sgd, lr: 0.01}\n", ""));
         CHECK_THAT(message, Contains("missing required key 'optimizer'"));
     }
     SECTION("unknown choice") {
-        const std::string message = configError(replaceLine(kValid, "loss: mse", "loss: msee"));
+        const std::string message = configError(replaceLine(validConfig, "loss: mse", "loss: msee"));
         CHECK_THAT(message, Contains("config.yaml:16:7: loss: unknown value 'msee' (did you mean 'mse'?"));
     }
     SECTION("invalid YAML") {
-        const std::string message = configError(replaceLine(kValid, "  steps: 10", "  steps: [10"));
+        const std::string message = configError(replaceLine(validConfig, "  steps: 10", "  steps: [10"));
         CHECK_THAT(message, Contains("config.yaml:"));
         CHECK_THAT(message, Contains("invalid YAML"));
     }
     SECTION("steps and epochs together") {
-        const std::string message = configError(replaceLine(kValid, "  steps: 10", "  steps: 10\n  epochs: 2"));
+        const std::string message = configError(replaceLine(validConfig, "  steps: 10", "  steps: 10\n  epochs: 2"));
         CHECK_THAT(message, Contains("training: give exactly one of 'steps' and 'epochs'"));
     }
     SECTION("a missing file") {
@@ -142,7 +143,7 @@ TEST_CASE("config errors name the file, line, column and key", "[config][errors]
 }
 
 TEST_CASE("overrides with --set reach any key, and errors in them name the override", "[config][set]") {
-    const std::string path = writeConfig("set.yaml", kValid);
+    const std::string path = writeConfig("set.yaml", validConfig);
     auto& host = testing::builtinPlugins();
     const RunConfig config = loadRunConfig(
         path, {"training.steps=77", "optimizer.lr=1e-3", "model.layers.0.units=9", "precision=float64"}, host);
@@ -163,16 +164,16 @@ TEST_CASE("overrides with --set reach any key, and errors in them name the overr
 
 TEST_CASE("a misspelt required key says which key it was meant to be", "[config][errors]") {
     const std::string message =
-        configError(replaceLine(kValid, "optimizer: {kind: sgd, lr: 0.01}", "optimiser: {kind: sgd, lr: 0.01}"));
+        configError(replaceLine(validConfig, "optimizer: {kind: sgd, lr: 0.01}", "optimiser: {kind: sgd, lr: 0.01}"));
     CHECK_THAT(message, Contains("config.yaml:17:1: optimiser: unknown key, did you mean 'optimizer'? (the required "
                                  "key 'optimizer' is missing)"));
-    const std::string far = configError(replaceLine(kValid, "optimizer: {kind: sgd, lr: 0.01}", "solver: {kind: sgd}"));
+    const std::string far = configError(replaceLine(validConfig, "optimizer: {kind: sgd, lr: 0.01}", "solver: {kind: sgd}"));
     CHECK_THAT(far, Contains("missing required key 'optimizer'"));
     CHECK_THAT(far, !Contains("did you mean"));
 }
 
 TEST_CASE("errors of a key that --set made name the --set", "[config][set][errors]") {
-    const std::string path = writeConfig("set_errors.yaml", kValid);
+    const std::string path = writeConfig("set_errors.yaml", validConfig);
     CHECK_THROWS_WITH(loadRunConfig(path, {"foo.bar=1"}, testing::builtinPlugins()),
                       Contains("--set foo.bar=1: foo: unknown key"));
     CHECK_THROWS_WITH(loadRunConfig(path, {"training.clip.treshold=1"}, testing::builtinPlugins()),
@@ -181,13 +182,13 @@ TEST_CASE("errors of a key that --set made name the --set", "[config][set][error
 }
 
 TEST_CASE("an unknown plugin name hints how to load one's own plugins", "[config][errors]") {
-    const std::string message = configError(replaceLine(kValid, "        - relu", "        - myswish"));
+    const std::string message = configError(replaceLine(validConfig, "        - relu", "        - myswish"));
     CHECK_THAT(message, Contains("unknown layer 'myswish'"));
     CHECK_THAT(message, Contains("--plugin-path DIR or GRADLAB_PLUGIN_PATH"));
 }
 
 TEST_CASE("a null or none layer is removed, so a sweep key can drop a layer", "[config][layers]") {
-    const std::string path = writeConfig("null_layer.yaml", kValid);
+    const std::string path = writeConfig("null_layer.yaml", validConfig);
     auto& host = testing::builtinPlugins();
     const RunConfig full = loadRunConfig(path, {}, host);
     REQUIRE(full.layers.size() == 8);  // dense, 3 x (dense, relu), dense
@@ -204,7 +205,7 @@ TEST_CASE("a null or none layer is removed, so a sweep key can drop a layer", "[
         "name: x\ndata: {kind: random_regression, samples: 8, inputs: 2, outputs: 1}\nmodel:\n  layers: [null, none]\n"
         "optimizer: sgd\ntraining: {steps: 1}\n");
     CHECK_THAT(all, Contains("model.layers: every layer is null or none (removed): the model has no layers"));
-    const std::string residual = configError(replaceLine(kValid, "    - {kind: dense, units: 2}",
+    const std::string residual = configError(replaceLine(validConfig, "    - {kind: dense, units: 2}",
                                                          "    - {kind: residual, layers: [null]}\n    - {kind: dense, units: 2}"));
     CHECK_THAT(residual, Contains("option 'layers': every layer of the list is null or none (removed)"));
 }
@@ -227,7 +228,7 @@ TEST_CASE("a CSV whose first row is all numbers needs header: false or an explic
 }
 
 TEST_CASE("resolved configs write reals in their shortest exact form", "[config]") {
-    const std::string path = writeConfig("reals.yaml", replaceLine(kValid, "lr: 0.01", "lr: 1e-6"));
+    const std::string path = writeConfig("reals.yaml", replaceLine(validConfig, "lr: 0.01", "lr: 1e-6"));
     const RunConfig config = loadRunConfig(path, {"data.validation=0.1"}, testing::builtinPlugins());
     CHECK_THAT(config.resolvedYaml, Contains("lr: 1e-06"));
     CHECK_THAT(config.resolvedYaml, Contains("validation: 0.1\n"));

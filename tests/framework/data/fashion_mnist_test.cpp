@@ -32,8 +32,8 @@ namespace {
 FashionMnist installed(bool withTest) {
     INFO("Fashion-MNIST is read from Debian's dataset-fashion-mnist: run tools/setup (apt-get install "
          "dataset-fashion-mnist)");
-    REQUIRE(std::filesystem::exists(std::string(kFashionMnistFolder) + "/train-images-idx3-ubyte.gz"));
-    return loadFashionMnist(kFashionMnistFolder, withTest);
+    REQUIRE(std::filesystem::exists(std::string(fashionMnistFolder) + "/train-images-idx3-ubyte.gz"));
+    return loadFashionMnist(fashionMnistFolder, withTest);
 }
 
 }  // namespace
@@ -59,14 +59,14 @@ TEST_CASE("fashion_mnist: the installed files pass their MD5 checks and hold the
     CHECK(statistics.mean == Approx(0.2860).margin(5e-5));
     CHECK(statistics.std == Approx(0.3530).margin(5e-5));
     // A second load in the process shares the first one's bytes (the cache of loadIdxImageSet).
-    CHECK(loadFashionMnist(kFashionMnistFolder, true).train.get() == set.train.get());
+    CHECK(loadFashionMnist(fashionMnistFolder, true).train.get() == set.train.get());
 }
 
 TEST_CASE("fashion_mnist: a damaged copy fails its MD5 check, naming the file", "[data][fashion_mnist][real]") {
     const FashionMnist set = installed(false);
     const std::string folder = testing::scratchPath("fashion-damaged");
     std::filesystem::create_directories(folder);
-    std::filesystem::copy_file(std::string(kFashionMnistFolder) + "/train-images-idx3-ubyte.gz",
+    std::filesystem::copy_file(std::string(fashionMnistFolder) + "/train-images-idx3-ubyte.gz",
                                folder + "/train-images-idx3-ubyte.gz",
                                std::filesystem::copy_options::overwrite_existing);
     std::vector<std::uint8_t> labels = set.train->labels;
@@ -82,7 +82,7 @@ TEST_CASE("fashion_mnist: the views of the real images", "[data][fashion_mnist][
     const FashionMnist set = installed(true);
     ImageSource source;
     source.kind = "fashion_mnist";
-    source.folder = kFashionMnistFolder;
+    source.folder = fashionMnistFolder;
     ImagePreparation preparation;
     preparation.subset = 100;
     preparation.view = ImageView::rows;
@@ -116,7 +116,7 @@ TEST_CASE("fashion_mnist: a short MLP run is well above chance on the official t
     RunOptions options;
     options.output = testing::scratchPath("fashion_short.h5");
     const RunResult result = runTraining(config, testing::builtinPlugins(), options);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     // Chance is 0.1; 300 steps of 64 on 5400 images reach about 0.8.
     CHECK(result.testAccuracy > 0.7);
     trace::TraceReader reader(options.output);
@@ -138,7 +138,7 @@ TEST_CASE("fashion_mnist: a short MLP run is well above chance on the official t
                                                      "training.eval_every=10"},
                                               testing::builtinPlugins());
         options.output = testing::scratchPath("fashion_every.h5");
-        REQUIRE(runTraining(every, testing::builtinPlugins(), options).status == "completed");
+        REQUIRE(runTraining(every, testing::builtinPlugins(), options).status == RunStatus::completed);
         trace::TraceReader everyReader(options.output);
         CHECK(everyReader.readInt64Vector("/test/step") == std::vector<std::int64_t>{0, 10, 20, 29});
         CHECK(everyReader.readInt64Vector("/test/step") == everyReader.readInt64Vector("/eval/step"));
@@ -165,7 +165,7 @@ TEST_CASE("fashion_mnist: float64 and the sequence views train through the real 
     RunOptions options;
     options.output = testing::scratchPath("fashion_views.h5");
     const RunResult result = runTraining(config, testing::builtinPlugins(), options);
-    REQUIRE(result.status == "completed");
+    REQUIRE(result.status == RunStatus::completed);
     trace::TraceReader reader(options.output);
     CHECK(reader.readMatrix("/trace/timestep_grad_norm/layers.0.gru").cols() == (view == "rows" ? 28 : 784));
 }
@@ -184,7 +184,7 @@ TEST_CASE("fashion_mnist: a run with /test interrupted after a checkpoint resume
     const RunConfig config = loadRunConfig(file, {}, testing::builtinPlugins());
     RunOptions options;
     options.output = testing::scratchPath("fashion_resume-full.h5");
-    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == "completed");
+    REQUIRE(runTraining(config, testing::builtinPlugins(), options).status == RunStatus::completed);
 
     // Interrupted (as by SIGTERM) as soon as its first checkpoint exists, wherever that falls in the run.
     options.output = testing::scratchPath("fashion_resume-cut.h5");
@@ -199,12 +199,12 @@ TEST_CASE("fashion_mnist: a run with /test interrupted after a checkpoint resume
     const RunResult cut = runTraining(config, testing::builtinPlugins(), options);
     done = true;
     watcher.join();
-    REQUIRE(cut.status == "interrupted");
+    REQUIRE(cut.status == RunStatus::interrupted);
     CHECK(cut.steps < 400);
     options.interrupted = nullptr;
     options.resume = true;
     const RunResult resumed = runTraining(config, testing::builtinPlugins(), options);
-    REQUIRE(resumed.status == "completed");
+    REQUIRE(resumed.status == RunStatus::completed);
     CHECK(resumed.firstStep == cut.steps);
     testing::checkSameTrace(testing::scratchPath("fashion_resume-full.h5"), options.output);
 }

@@ -29,14 +29,14 @@ std::vector<std::uint8_t> fivePixels() {
         for (int k = 0; k < 6; ++k) pixels.push_back(static_cast<std::uint8_t>(10 * i + k));
     return pixels;
 }
-const std::vector<std::uint8_t> kFiveLabels{4, 0, 1, 4, 2};
+const std::vector<std::uint8_t> fiveLabels{4, 0, 1, 4, 2};
 
 /// Writes the five images and their labels under `stem`; returns {images path, labels path}.
 std::pair<std::string, std::string> writeFive(const std::string& stem, bool gzip) {
     const std::string suffix = gzip ? ".gz" : "";
     const std::string images = scratchPath(stem + "-images" + suffix), labels = scratchPath(stem + "-labels" + suffix);
     writeIdx(images, {5, 2, 3}, fivePixels(), gzip);
-    writeIdx(labels, {5}, kFiveLabels, gzip);
+    writeIdx(labels, {5}, fiveLabels, gzip);
     return {images, labels};
 }
 
@@ -62,7 +62,7 @@ TEST_CASE("idx: images and labels read alike from raw and gzip files", "[data][i
     CHECK(set->rows == 2);
     CHECK(set->cols == 3);
     CHECK(set->pixels == fivePixels());
-    CHECK(set->labels == kFiveLabels);
+    CHECK(set->labels == fiveLabels);
     CHECK(set->classes == 5);
     CHECK(set->imagesPath == images);
     CHECK(set->labelsPath == labels);

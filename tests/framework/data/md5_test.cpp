@@ -54,7 +54,7 @@ TEST_CASE("md5: the digest does not depend on how the message is cut into pieces
     CHECK_THROWS_AS(md5.update(bytes.data(), 1), gradlab::Error);
 }
 
-TEST_CASE("md5: agrees with coreutils md5sum on 200 kB of random bytes", "[data][md5]") {
+TEST_CASE("md5: agrees with coreutils md5sum on 200 bSymbol of random bytes", "[data][md5]") {
     gradlab::Random random(9);
     std::vector<unsigned char> bytes(200003);
     for (auto& byte : bytes) byte = static_cast<unsigned char>(random.below(256));

@@ -22,7 +22,7 @@ using gradlab::trace::Hdf5Handle;
 
 namespace {
 
-constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double notANumber = std::numeric_limits<double>::quiet_NaN();
 
 /// The input feature vector of step t of a sample.
 Eigen::VectorXd stepInputs(const Dataset& data, Index sample, Index t) {
@@ -249,19 +249,19 @@ TEST_CASE("sequence tasks are deterministic by seed and refuse too-short sequenc
 
 TEST_CASE("checkFinite allows NaN (a masked step) only in per-step targets, and checkLayout", "[data][sequence]") {
     Dataset data = makeNoisySine(6, 4, 0.1, 1);
-    data.targets(2, 3) = kNaN;
+    data.targets(2, 3) = notANumber;
     CHECK_NOTHROW(checkFinite(data, "masked"));
     data.targets(1, 4) = std::numeric_limits<double>::infinity();
     CHECK_THROWS_WITH(checkFinite(data, "masked"), "masked: targets sample 4, timestep 1, output 0 is +inf (0-based indices)");
     data.targets(1, 4) = 0.0;
-    data.inputs(3, 5) = kNaN;
+    data.inputs(3, 5) = notANumber;
     CHECK_THROWS_WITH(checkFinite(data, "masked"), "masked: inputs sample 5, timestep 3, feature 0 is NaN (0-based indices)");
 
     Dataset single = makeAddingSum(5, 3, 1);
-    single.targets(0, 2) = kNaN;  // one target per sequence: NaN is an error, not a mask
+    single.targets(0, 2) = notANumber;  // one target per sequence: NaN is an error, not a mask
     CHECK_THROWS_WITH(checkFinite(single, "sum"), "sum: targets sample 2, output 0 is NaN (0-based indices)");
     single.targets(0, 2) = 0.0;
-    single.inputs(5, 1) = kNaN;  // step 2, feature 1
+    single.inputs(5, 1) = notANumber;  // step 2, feature 1
     CHECK_THROWS_WITH(checkFinite(single, "sum"), "sum: inputs sample 1, timestep 2, feature 1 is NaN (0-based indices)");
 
     Dataset bad = makeNoisySine(3, 4, 0.0, 1);

@@ -5,10 +5,13 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <optional>
 #include <filesystem>
+#include <fstream>
 
 #include "gradlab/error.hpp"
 #include "support/plugin_fixture.hpp"
+#include "trace/hdf5_handle.hpp"
 #include "trace/trace_writer.hpp"
 
 using namespace gradlab;
@@ -19,7 +22,7 @@ namespace {
 /// Writes a small trace: the given losses in /trace/loss, events (step, kind) in /events, and a final status
 /// (none: the run looks killed, status "running").
 void writeTrace(const std::string& path, const std::vector<double>& losses,
-                const std::vector<std::pair<std::int64_t, std::string>>& events, const std::string& status) {
+                const std::vector<std::pair<std::int64_t, std::string>>& events, std::optional<RunStatus> status) {
     trace::TraceHeader header;
     header.gradlabVersion = "test";
     header.config = "name: test\n";
@@ -40,10 +43,11 @@ void writeTrace(const std::string& path, const std::vector<double>& losses,
         eventTable.setString(kind, eventKind);
         eventTable.commit();
     }
-    if (status.empty())
+    if (!status)
         writer.flush();
     else
-        writer.finish(status, status == "completed" ? "3 steps" : "it " + status, "2026-01-01T00:01:00Z");
+        writer.finish(*status, *status == RunStatus::completed ? "3 steps" : std::string("it ") + toString(*status),
+                      "2026-01-01T00:01:00Z");
 }
 
 study::StudyIndex sampleIndex() {
@@ -66,7 +70,7 @@ study::StudyIndex sampleIndex() {
         row.parameters = {"0." + std::to_string(i), "{kind: dense}"};
         index.rows.push_back(row);
     }
-    index.rows[0].status = "completed";
+    index.rows[0].status = RunStatus::completed;
     index.rows[0].finalLoss = 0.25;
     index.rows[0].verdict = "healthy";
     index.rows[0].metrics.finalTrainLoss = 0.25;
@@ -77,7 +81,7 @@ study::StudyIndex sampleIndex() {
     index.rows[0].metrics.timestepRatioInit = 6e-4;
     index.rows[0].metrics.timestepRatioFinal = 2.5e-9;
     index.rows[0].message = "3 steps";
-    index.rows[1].status = "diverged";
+    index.rows[1].status = RunStatus::diverged;
     index.rows[1].finalLoss = INFINITY;
     index.rows[1].divergedAt = 2;
     index.rows[1].verdict = "diverged";
@@ -86,35 +90,26 @@ study::StudyIndex sampleIndex() {
 
 }  // namespace
 
-TEST_CASE("isFinishedStatus: completed, diverged and stopped runs reached their end", "[study]") {
-    CHECK(study::isFinishedStatus("completed"));
-    CHECK(study::isFinishedStatus("diverged"));
-    CHECK(study::isFinishedStatus("stopped"));
-    CHECK_FALSE(study::isFinishedStatus("running"));
-    CHECK_FALSE(study::isFinishedStatus("failed"));
-    CHECK_FALSE(study::isFinishedStatus("interrupted"));
-}
-
 TEST_CASE("readRunOutcome reads status, final loss, divergence step and verdict from a trace", "[study]") {
     const std::string path = testing::scratchPath("outcome.h5");
-    writeTrace(path, {3.0, 2.0, INFINITY}, {{1, "exploding"}, {2, "non_finite"}}, "diverged");
+    writeTrace(path, {3.0, 2.0, INFINITY}, {{1, "exploding"}, {2, "non_finite"}}, RunStatus::diverged);
     study::RunOutcome outcome = study::readRunOutcome(path);
-    CHECK(outcome.status == "diverged");
+    CHECK(outcome.status == RunStatus::diverged);
     CHECK(outcome.message == "it diverged");
     CHECK(std::isinf(outcome.finalLoss));
     CHECK(outcome.divergedAt == 2);
     CHECK(outcome.verdict == "diverged");
 
     // The verdict ranks events (inspect's rules), it does not take the first in time.
-    writeTrace(path, {3.0, 2.0, 1.5}, {{1, "saturated"}, {2, "vanishing"}}, "completed");
+    writeTrace(path, {3.0, 2.0, 1.5}, {{1, "saturated"}, {2, "vanishing"}}, RunStatus::completed);
     outcome = study::readRunOutcome(path);
     CHECK(outcome.finalLoss == 1.5);
     CHECK(outcome.divergedAt == -1);
     CHECK(outcome.verdict == "vanishing");
 
-    writeTrace(path, {3.0}, {}, "");
+    writeTrace(path, {3.0}, {}, std::nullopt);
     outcome = study::readRunOutcome(path);
-    CHECK(outcome.status == "running");
+    CHECK(outcome.status == RunStatus::running);
     CHECK(outcome.verdict == "unknown");  // no /trace/step rows and no events: nothing to judge
 
     CHECK_THROWS_WITH(study::readRunOutcome(testing::scratchPath("no_such_trace.h5")), Contains("no such file"));
@@ -123,7 +118,7 @@ TEST_CASE("readRunOutcome reads status, final loss, divergence step and verdict 
 TEST_CASE("A study index round-trips and links the traces that exist", "[study]") {
     const std::filesystem::path folder = testing::scratchPath("index_round_trip");
     std::filesystem::create_directories(folder / "runs");
-    writeTrace((folder / "runs" / "run0.h5").string(), {1.0, 0.25}, {}, "completed");
+    writeTrace((folder / "runs" / "run0.h5").string(), {1.0, 0.25}, {}, RunStatus::completed);
     const study::StudyIndex written = sampleIndex();
     const std::string path = (folder / "study.h5").string();
     study::writeStudyIndex(path, written);
@@ -158,7 +153,7 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
     CHECK(read.rows[0].finalLoss == 0.25);
     CHECK(std::isinf(read.rows[1].finalLoss));
     CHECK(std::isnan(read.rows[2].finalLoss));
-    CHECK(read.rows[2].status == "pending");
+    CHECK(read.rows[2].status == RunStatus::pending);
 
     // Through the plain C API, as any HDF5 reader sees it.
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -183,7 +178,7 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
 
 TEST_CASE("readStudyIndex refuses other files and newer schema versions", "[study][errors]") {
     const std::string tracePath = testing::scratchPath("not_an_index.h5");
-    writeTrace(tracePath, {1.0}, {}, "completed");
+    writeTrace(tracePath, {1.0}, {}, RunStatus::completed);
     CHECK_THROWS_WITH(study::readStudyIndex(tracePath),
                       Contains("is not a gradlab study index (schema attribute: 'gradlab-trace', expected "
                                "'gradlab-study')"));
@@ -201,9 +196,61 @@ TEST_CASE("readStudyIndex refuses other files and newer schema versions", "[stud
                       Contains("was written by a newer gradlab: schema_version 2, this reader knows 1"));
 }
 
+TEST_CASE("isStudyIndex tells a study index from traces, other files and odd schema attributes", "[study]") {
+    const std::string index = testing::scratchPath("is_index.h5");
+    study::writeStudyIndex(index, sampleIndex());
+    CHECK(study::isStudyIndex(index));
+
+    const std::string tracePath = testing::scratchPath("is_index_trace.h5");
+    writeTrace(tracePath, {1.0}, {}, RunStatus::completed);
+    CHECK_FALSE(study::isStudyIndex(tracePath));
+
+    const std::string text = testing::scratchPath("is_index.txt");
+    std::ofstream(text) << "schema: gradlab-study\n";
+    CHECK_FALSE(study::isStudyIndex(text));
+    CHECK_FALSE(study::isStudyIndex(testing::scratchPath("is_index_missing.h5")));
+    CHECK_FALSE(study::isStudyIndex(testing::scratchPath("")));
+
+    // A schema attribute that is an integer, not the string: not an index, and no exception.
+    const std::string odd = testing::scratchPath("is_index_odd.h5");
+    study::writeStudyIndex(odd, sampleIndex());
+    {
+        const trace::Hdf5Handle file = trace::Hdf5Handle::file(H5Fopen(odd.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+        REQUIRE(file.valid());
+        REQUIRE(H5Adelete(file.get(), "schema") >= 0);
+        trace::writeIntegerAttribute(file.get(), "schema", 1, odd);
+    }
+    CHECK_FALSE(study::isStudyIndex(odd));
+}
+
+TEST_CASE("a status this gradlab does not know is refused, in a trace and in an index", "[study][errors]") {
+    const std::string tracePath = testing::scratchPath("unknown_status_trace.h5");
+    writeTrace(tracePath, {1.0}, {}, RunStatus::completed);
+    {
+        const trace::Hdf5Handle file = trace::Hdf5Handle::file(H5Fopen(tracePath.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+        REQUIRE(file.valid());
+        trace::writeStringAttribute(file.get(), "status", "complete", tracePath);
+    }
+    CHECK_THROWS_WITH(study::readRunOutcome(tracePath),
+                      Contains("trace '" + tracePath + "', root attribute 'status': unknown status 'complete'") &&
+                          Contains("did you mean 'completed'?"));
+
+    const std::string indexPath = testing::scratchPath("unknown_status_index.h5");
+    study::writeStudyIndex(indexPath, sampleIndex());
+    {
+        const trace::Hdf5Handle file = trace::Hdf5Handle::file(H5Fopen(indexPath.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+        REQUIRE(file.valid());
+        REQUIRE(H5Ldelete(file.get(), "/runs/status", H5P_DEFAULT) >= 0);
+        const trace::Hdf5Handle runs = trace::Hdf5Handle::group(H5Gopen2(file.get(), "/runs", H5P_DEFAULT));
+        trace::writeStringDataset(runs.get(), "status", {"completed", "done", "pending"}, indexPath);
+    }
+    CHECK_THROWS_WITH(study::readStudyIndex(indexPath),
+                      Contains("/runs/status of run 'run1': unknown status 'done'"));
+}
+
 TEST_CASE("readRunOutcome carries the metrics of the diagnosis inspect prints", "[study][metrics]") {
     const std::string path = testing::scratchPath("outcome_metrics.h5");
-    writeTrace(path, {3.0, 2.0, 1.5}, {}, "completed");
+    writeTrace(path, {3.0, 2.0, 1.5}, {}, RunStatus::completed);
     const study::RunOutcome outcome = study::readRunOutcome(path);
     const analysis::RunMetrics expected = analysis::diagnose(path).metrics;
     CHECK(outcome.metrics.finalTrainLoss == expected.finalTrainLoss);

@@ -28,7 +28,7 @@ study::StudyIndex depthStudy() {
         study::StudyRow row;
         row.name = std::string("repeat=") + repeats[i];
         row.index = i;
-        row.status = i == 2 ? "diverged" : "completed";
+        row.status = i == 2 ? RunStatus::diverged : RunStatus::completed;
         row.verdict = i == 0 ? "healthy" : "vanishing";
         row.parameters = {repeats[i], i == 1 ? "batchnorm" : "identity"};
         row.metrics.finalEvalLoss = evals[i];

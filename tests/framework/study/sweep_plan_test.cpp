@@ -4,10 +4,14 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
+#include <unistd.h>
 
 #include "config/run_config.hpp"
 #include "support/plugin_fixture.hpp"
+#include "trace/trace_writer.hpp"
+#include "util/file_lock.hpp"
 
 using namespace gradlab;
 using Catch::Matchers::Contains;
@@ -16,7 +20,7 @@ using Catch::Matchers::StartsWith;
 namespace {
 
 /// A small valid base config (17 lines); studies append a `sweep:` block from line 18 on.
-const char* kBase = R"(name: small
+const char* baseConfig = R"(name: small
 seed: 4
 data:
   kind: random_regression
@@ -37,7 +41,7 @@ training:
 
 std::string writeStudy(const std::string& name, const std::string& sweep) {
     const std::string path = testing::scratchPath(name);
-    std::ofstream(path) << kBase << sweep;
+    std::ofstream(path) << baseConfig << sweep;
     return path;
 }
 
@@ -264,4 +268,133 @@ TEST_CASE("describePlan lists index, name and overrides", "[study]") {
     const std::string text = study::describePlan(runs);
     CHECK_THAT(text, StartsWith(" index  name            overrides\n"));
     CHECK_THAT(text, Contains("     3  lr=0.02,seed=1  optimizer.lr=0.02 seed=1\n"));
+}
+
+namespace {
+
+/// A study folder for resume planning, emptied, with its configs/, runs/ and logs/.
+study::StudyFolder resumeFolder(const std::string& name) {
+    const study::StudyFolder folder{testing::scratchPath(name)};
+    std::filesystem::remove_all(folder.root);
+    folder.create();
+    return folder;
+}
+
+/// A trace for `run` in `folder` that ended with `status` (none: left running, as a killed run leaves it).
+void writeRunTrace(const study::StudyFolder& folder, const std::string& run, std::optional<RunStatus> status) {
+    trace::TraceHeader header;
+    header.precision = "float32";
+    trace::TraceWriter writer(folder.trace(run).string(), header);
+    trace::Table& table = writer.table("/trace");
+    const trace::ColumnId loss = table.addColumn("loss");
+    table.set(loss, 0.75);
+    table.commit();
+    if (status)
+        writer.finish(*status, "as written", "2026-01-01T00:00:00Z");
+    else
+        writer.flush();
+}
+
+/// Writes the config the sweep would write for `run` (or `text` in its place).
+void writeRunConfig(const study::StudyFolder& folder, const study::SweepPlan& sweep, const study::PlannedRun& run,
+                    const std::string& text = "") {
+    std::ofstream(folder.config(run.name))
+        << (text.empty() ? study::resolvedRunConfig(sweep, run, "runs/" + run.name + ".h5", testing::builtinPlugins())
+                         : text);
+}
+
+}  // namespace
+
+TEST_CASE("A new study index has a pending row per run, with its swept values and files", "[study][resume]") {
+    const study::SweepPlan sweep = plan("index_rows.yaml", "sweep: {grid: {optimizer.lr: [0.1, 0.2]}, seeds: 2}\n");
+    const study::StudyIndex index = study::newStudyIndex(sweep, study::Shard{2, 3});
+    CHECK(index.configFile == sweep.configFile);
+    CHECK(index.config == sweep.configText);
+    CHECK(index.keys == std::vector<std::string>{"optimizer.lr"});
+    CHECK(index.shardIndex == 2);
+    CHECK(index.shardCount == 3);
+    REQUIRE(index.rows.size() == 4);
+    CHECK(index.rows[3].name == "lr=0.2,seed=1");
+    CHECK(index.rows[3].index == 3);
+    CHECK(index.rows[3].status == RunStatus::pending);
+    CHECK(index.rows[3].trace == "runs/lr=0.2,seed=1.h5");
+    CHECK(index.rows[3].log == "logs/lr=0.2,seed=1.log");
+    CHECK(index.rows[3].seed == 1);
+    CHECK(index.rows[3].parameters == std::vector<std::string>{"0.2"});
+}
+
+TEST_CASE("Resume planning skips finished runs, resumes killed ones and reruns the rest", "[study][resume]") {
+    const study::SweepPlan sweep =
+        plan("resume_cases.yaml", "sweep: {grid: {optimizer.lr: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]}}\n");
+    REQUIRE(sweep.runs.size() == 8);
+    const study::StudyFolder folder = resumeFolder("resume_cases");
+    const auto& runs = sweep.runs;
+    // 0: nothing yet. 1: completed, same config: done. 2: diverged, config changed since: rerun. 3: killed (status
+    // running), same config: resumed. 4: interrupted, config changed: rerun afresh. 5: failed: rerun afresh.
+    // 6: not a trace: damaged, rerun. 7: its lock is held: running elsewhere.
+    writeRunConfig(folder, sweep, runs[1]);
+    writeRunTrace(folder, runs[1].name, RunStatus::completed);
+    writeRunConfig(folder, sweep, runs[2], "name: changed\n");
+    writeRunTrace(folder, runs[2].name, RunStatus::diverged);
+    writeRunConfig(folder, sweep, runs[3]);
+    writeRunTrace(folder, runs[3].name, std::nullopt);
+    writeRunConfig(folder, sweep, runs[4], "name: changed\n");
+    writeRunTrace(folder, runs[4].name, RunStatus::interrupted);
+    writeRunConfig(folder, sweep, runs[5]);
+    writeRunTrace(folder, runs[5].name, RunStatus::failed);
+    writeRunConfig(folder, sweep, runs[6]);
+    std::ofstream(folder.trace(runs[6].name)) << "not a trace";
+    const files::FileLock held(files::lockPathFor(folder.trace(runs[7].name).string()), "run 7");
+
+    std::vector<const study::PlannedRun*> selected;
+    for (const auto& run : runs) selected.push_back(&run);
+    study::StudyIndex index = study::newStudyIndex(sweep, study::Shard{});
+    const study::ResumePlan resume = study::planResume(sweep, selected, folder, index, testing::builtinPlugins());
+
+    CHECK(resume.skipped == 1);
+    CHECK(resume.resumed == 1);
+    CHECK(resume.elsewhere == 1);
+    std::vector<std::size_t> rows;
+    std::vector<bool> resumed;
+    for (const study::RunJob& job : resume.toRun) {
+        rows.push_back(job.row);
+        resumed.push_back(job.resume);
+        CHECK(job.configPath == folder.config(runs[job.row].name));
+        CHECK(job.tracePath == folder.trace(runs[job.row].name));
+        CHECK(job.logPath == folder.log(runs[job.row].name));
+        CHECK(job.config ==
+              study::resolvedRunConfig(sweep, runs[job.row], "runs/" + runs[job.row].name + ".h5",
+                                       testing::builtinPlugins()));
+    }
+    CHECK(rows == std::vector<std::size_t>{0, 2, 3, 4, 5, 6});
+    CHECK(resumed == std::vector<bool>{false, false, true, false, false, false});
+
+    CHECK(index.rows[1].status == RunStatus::completed);  // the skipped run's outcome, from its trace
+    CHECK(index.rows[1].message == "as written");
+    CHECK(index.rows[1].finalLoss == 0.75f);
+    for (std::size_t row : rows) CHECK(index.rows[row].status == RunStatus::pending);
+    CHECK_THAT(index.rows[7].message, Contains("running elsewhere (pid " + std::to_string(::getpid()) + ", lock '"));
+
+    REQUIRE(resume.notes.size() == 3);
+    CHECK(resume.notes[0] == "rerunning " + runs[2].name + ": its config changed since its trace was written");
+    CHECK_THAT(resume.notes[1], StartsWith("rerunning " + runs[6].name + ": its trace is damaged ("));
+    CHECK(resume.notes[2] == "not starting " + runs[7].name + ": " + index.rows[7].message);
+}
+
+TEST_CASE("Resume planning reruns a finished run whose trace is cut", "[study][resume]") {
+    const study::SweepPlan sweep = plan("resume_cut.yaml", "sweep: {grid: {optimizer.lr: [0.1]}}\n");
+    const study::StudyFolder folder = resumeFolder("resume_cut");
+    writeRunConfig(folder, sweep, sweep.runs[0]);
+    writeRunTrace(folder, sweep.runs[0].name, RunStatus::completed);
+    // The header and status still read, the end of the file is gone.
+    const auto size = std::filesystem::file_size(folder.trace(sweep.runs[0].name));
+    std::filesystem::resize_file(folder.trace(sweep.runs[0].name), size * 2 / 3);
+    study::StudyIndex index = study::newStudyIndex(sweep, study::Shard{});
+    const study::ResumePlan resume =
+        study::planResume(sweep, {&sweep.runs[0]}, folder, index, testing::builtinPlugins());
+    REQUIRE(resume.toRun.size() == 1);
+    CHECK_FALSE(resume.toRun[0].resume);
+    CHECK(resume.skipped == 0);
+    REQUIRE(resume.notes.size() == 1);
+    CHECK_THAT(resume.notes[0], Contains("its trace is damaged"));
 }

@@ -20,8 +20,8 @@ using Catch::Matchers::Contains;
 namespace {
 
 /// Structural mutations per seed trace, and truncations per seed trace.
-constexpr int kMutationsPerTrace = 300;
-constexpr int kTruncationsPerTrace = 24;
+constexpr int mutationsPerTrace = 300;
+constexpr int truncationsPerTrace = 24;
 
 const std::vector<std::string>& seedTraces() {
     static const std::vector<std::string> paths = fuzz::makeSeedTraces(
@@ -65,12 +65,12 @@ TEST_CASE("Seeded structural mutations of real traces are diagnosed or refused w
         const fuzz::TraceOutcome unchanged = fuzz::checkTraceInput(seed);
         REQUIRE(unchanged.violation.empty());
         REQUIRE(unchanged.read);
-        for (int index = 0; index < kMutationsPerTrace + kTruncationsPerTrace; ++index) {
+        for (int index = 0; index < mutationsPerTrace + truncationsPerTrace; ++index) {
             std::filesystem::copy_file(seed, path, std::filesystem::copy_options::overwrite_existing);
             fuzz::SeededRandom random(1000003ull * (seedIndex + 1) + static_cast<std::uint64_t>(index));
             fuzz::TraceMutator<fuzz::SeededRandom> mutator(random);
             std::string log;
-            if (index < kMutationsPerTrace) {
+            if (index < mutationsPerTrace) {
                 log = mutator.mutate(path, 1 + static_cast<int>(random.below(4)));
                 if (random.chance(10)) log += mutator.truncate(path);
             } else {

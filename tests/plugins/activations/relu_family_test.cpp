@@ -21,8 +21,8 @@ std::shared_ptr<gradlab::Activation<double>> makeActivation(const std::string& y
     return activation;
 }
 
-constexpr double kSeluLambda = 1.0507009873554804934193349852946;
-constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+constexpr double seluLambda = 1.0507009873554804934193349852946;
+constexpr double seluAlpha = 1.6732632423543772848170429916717;
 
 /// One expected f(x) and f'(x).
 struct KnownValue {
@@ -60,9 +60,9 @@ TEST_CASE("relu family: known values, and derivatives at the kink x = 0", "[plug
         {"{kind: elu, alpha: 0.5}", -1.0, 0.5 * (e1 - 1.0), 0.5 * e1},
         {"{kind: elu, alpha: 0.5}", 0.0, 0.0, 0.5},  // elu'(0) = alpha
         {"{kind: elu, alpha: 0.5}", 2.0, 2.0, 1.0},
-        {"selu", 1.0, 1.0507009873554805, kSeluLambda},
-        {"selu", -1.0, kSeluLambda * kSeluAlpha * (e1 - 1.0), kSeluLambda * kSeluAlpha * e1},
-        {"selu", 0.0, 0.0, kSeluLambda * kSeluAlpha},
+        {"selu", 1.0, 1.0507009873554805, seluLambda},
+        {"selu", -1.0, seluLambda * seluAlpha * (e1 - 1.0), seluLambda * seluAlpha * e1},
+        {"selu", 0.0, 0.0, seluLambda * seluAlpha},
         {"gelu", 1.0, 0.8413447460685429, 0.8413447460685429 + std::exp(-0.5) / std::sqrt(2.0 * M_PI)},
         {"gelu", -1.0, -0.15865525393145707, 0.15865525393145707 - std::exp(-0.5) / std::sqrt(2.0 * M_PI)},
         {"gelu", 0.0, 0.0, 0.5},

@@ -12,11 +12,11 @@ using gradlab::testing::spec;
 
 namespace {
 
-constexpr gradlab::Index kFanIn = 400;
-constexpr gradlab::Index kFanOut = 100;
+constexpr gradlab::Index fanInUnits = 400;
+constexpr gradlab::Index fanOutUnits = 100;
 
 Matrix<double> initialize(const std::string& yaml, std::uint64_t seed, gradlab::Index size = 400,
-                          gradlab::Index fanIn = kFanIn, gradlab::Index fanOut = kFanOut) {
+                          gradlab::Index fanIn = fanInUnits, gradlab::Index fanOut = fanOutUnits) {
     gradlab::Random random(seed);
     gradlab::ParameterInit init;
     init.fanIn = fanIn;
@@ -36,21 +36,21 @@ struct Expected {
 }  // namespace
 
 TEST_CASE("fan-scaled initializers: std of a 400 x 400 draw, uniform bounds", "[plugins][initializers]") {
-    const double fanSum = static_cast<double>(kFanIn + kFanOut);
+    const double fanSum = static_cast<double>(fanInUnits + fanOutUnits);
     auto expected = GENERATE_COPY(values<Expected>({
         {"glorot_normal", std::sqrt(2.0 / fanSum), false},
         {"xavier_normal", std::sqrt(2.0 / fanSum), false},
         {"{kind: glorot_normal, gain: 2}", 2.0 * std::sqrt(2.0 / fanSum), false},
         {"glorot_uniform", std::sqrt(6.0 / fanSum) / std::sqrt(3.0), true},
         {"xavier_uniform", std::sqrt(6.0 / fanSum) / std::sqrt(3.0), true},
-        {"he_normal", std::sqrt(2.0 / kFanIn), false},
-        {"kaiming_normal", std::sqrt(2.0 / kFanIn), false},
-        {"{kind: he_normal, mode: fan_out}", std::sqrt(2.0 / kFanOut), false},
-        {"{kind: he_normal, gain: 1}", std::sqrt(1.0 / kFanIn), false},
-        {"he_uniform", std::sqrt(6.0 / kFanIn) / std::sqrt(3.0), true},
-        {"kaiming_uniform", std::sqrt(6.0 / kFanIn) / std::sqrt(3.0), true},
-        {"{kind: kaiming_uniform, mode: fan_out}", std::sqrt(6.0 / kFanOut) / std::sqrt(3.0), true},
-        {"lecun_normal", std::sqrt(1.0 / kFanIn), false},
+        {"he_normal", std::sqrt(2.0 / fanInUnits), false},
+        {"kaiming_normal", std::sqrt(2.0 / fanInUnits), false},
+        {"{kind: he_normal, mode: fan_out}", std::sqrt(2.0 / fanOutUnits), false},
+        {"{kind: he_normal, gain: 1}", std::sqrt(1.0 / fanInUnits), false},
+        {"he_uniform", std::sqrt(6.0 / fanInUnits) / std::sqrt(3.0), true},
+        {"kaiming_uniform", std::sqrt(6.0 / fanInUnits) / std::sqrt(3.0), true},
+        {"{kind: kaiming_uniform, mode: fan_out}", std::sqrt(6.0 / fanOutUnits) / std::sqrt(3.0), true},
+        {"lecun_normal", std::sqrt(1.0 / fanInUnits), false},
     }));
     INFO(expected.yaml);
     const Matrix<double> value = initialize(expected.yaml, 11);

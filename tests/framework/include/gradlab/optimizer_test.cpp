@@ -32,7 +32,7 @@ public:
     std::map<std::string, double> firstEntries;
 };
 
-const std::vector<ParameterSlot> kSlots{{"layers.0.dense.W", 3, 2}, {"layers.0.dense.b", 3, 1}};
+const std::vector<ParameterSlot> slotShapes{{"layers.0.dense.W", 3, 2}, {"layers.0.dense.b", 3, 1}};
 
 }  // namespace
 
@@ -40,7 +40,7 @@ TEST_CASE("SlotState allocates each declared tensor per slot with its shape and 
     SlotState<double> state("adagrad");
     const std::size_t moment = state.addTensor("exp_avg");
     const std::size_t sum = state.addTensor("sum_squares", 0.1);
-    state.attach(kSlots);
+    state.attach(slotShapes);
     REQUIRE(state.slots().size() == 2);
     CHECK(state.tensor(moment, 0) == Matrix<double>::Zero(3, 2));
     CHECK(state.tensor(moment, 1) == Matrix<double>::Zero(3, 1));
@@ -62,7 +62,7 @@ TEST_CASE("SlotState allocates each declared tensor per slot with its shape and 
 
 TEST_CASE("SlotState without tensors shows nothing to checkpoints", "[sdk][optimizers]") {
     SlotState<double> state("sgd");
-    state.attach(kSlots);
+    state.attach(slotShapes);
     Recorder recorder;
     state.visit(recorder);
     CHECK(recorder.names.empty());
@@ -70,7 +70,7 @@ TEST_CASE("SlotState without tensors shows nothing to checkpoints", "[sdk][optim
 
 TEST_CASE("SlotState refuses an unknown slot, a gradient or value of another shape, and step 0", "[sdk][optimizers]") {
     SlotState<double> state("adamw");
-    state.attach(kSlots);
+    state.attach(slotShapes);
     const Matrix<double> good = Matrix<double>::Zero(3, 2), wrong = Matrix<double>::Zero(2, 3);
     CHECK_NOTHROW(state.check(0, good));
     CHECK_NOTHROW(state.check(0, good, good));
