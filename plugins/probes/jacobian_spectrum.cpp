@@ -69,6 +69,8 @@ Summary summarise(const Vector& singular) {
 
 /// One Jacobian's tables: `prefix` is "" for dy/dx, "from/<layer>/" for a partial one.
 struct JacobianTables {
+    JacobianTables(std::string tablePrefix, Index valueCount) : prefix(std::move(tablePrefix)), values(valueCount) {}
+
     std::string prefix;
     Index values = 0;  ///< singular values per example
     std::vector<double> singular, quantiles, meanSq, varSq, max, min, logCondition;
@@ -192,10 +194,10 @@ public:
         const Index inputSize = input.features * input.timesteps;
         const Index outputSize = output.features * output.timesteps;
         if (tables_.empty()) {
-            tables_.push_back({"", std::min(inputSize, outputSize)});
+            tables_.emplace_back("", std::min(inputSize, outputSize));
             for (std::size_t l : context.fromLayers()) {
                 const gradlab::Shape shape = layers[l].output;
-                tables_.push_back({"from/" + layers[l].name + "/", std::min(shape.features * shape.timesteps, outputSize)});
+                tables_.emplace_back("from/" + layers[l].name + "/", std::min(shape.features * shape.timesteps, outputSize));
             }
         }
         const bool exact = outputSize <= exactLimit_;

@@ -202,7 +202,7 @@ std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& ho
             bool scheduled = false;
             probe.spec = readPluginSpec(item, PluginKind::probe, host, resolvedOne, [&](MapReader& keys) {
                 probe.name = keys.string("name", "");
-                probe.every = keys.integer("every", 0, 0, kMaxInt);
+                probe.every = keys.integer("every", 0, 0, maxInt);
                 ConfigNode at = keys.optional("at");
                 YAML::Node resolvedAt(YAML::NodeType::Sequence);
                 if (at.yaml().IsDefined() && !at.isNull()) {

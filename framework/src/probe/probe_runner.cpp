@@ -267,7 +267,7 @@ private:
         return probeGroup(probe_.name) + "/" + group;
     }
 
-    const ProbeConfig& probe_;
+    const ProbeConfig probe_;  ///< a copy: the runner's entries move
     Network<Scalar>& network_;
     Loss<Scalar>& loss_;
     const MeanFieldView& meanField_;

@@ -147,7 +147,7 @@ public:
             regularizers_.push_back(std::move(entry));
         }
 
-        probes_ = std::make_unique<ProbeRunner<Scalar>>(config, host, *network_, *loss_, train_, validation_);
+        probes_ = std::make_unique<ProbeRunner<Scalar>>(config_, host, *network_, *loss_, train_, validation_);
 
         batcher_ = attributed(config.file + ": training.batch_size", [&] {
             // A full batch is the training set in its order: every step sees the same batch, as full-batch gradient
@@ -268,7 +268,7 @@ public:
                 result.status = RunStatus::completed;
                 result.message = std::to_string(result.steps) + " steps";
             }
-            if (trace_ && (result.status == "completed" || result.status == "stopped")) {
+            if (trace_ && (result.status == RunStatus::completed || result.status == RunStatus::stopped)) {
                 step_ = result.steps;
                 probes_->observe(result.steps, /*end=*/true, trace_->writer());
             }
