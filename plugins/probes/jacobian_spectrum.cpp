@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "gradlab/probe_schema.hpp"
 #include "gradlab/sdk.hpp"
 
 namespace {
@@ -33,13 +34,19 @@ namespace {
 using gradlab::Index;
 using Vector = Eigen::VectorXd;
 
-/// The quantiles every Jacobian's spectrum is summarised by, in percent.
-constexpr double kQuantiles[] = {0, 1, 10, 50, 90, 99, 100};
-constexpr Index kQuantileCount = 7;
+namespace schema = gradlab::probeSchema::jacobianSpectrum;
+namespace probeSchema = gradlab::probeSchema;
+
+/// The quantiles every Jacobian's spectrum is summarised by (schema::quantilePercents).
+constexpr Index quantileCount = schema::quantileCount;
+
+/// Columns of replicated examples one exact pass pushes through the network at most (more examples than that
+/// go in several passes, so that the replicas' activations stay a few tens of megabytes at width 1024).
+constexpr Index columnsPerPass = 2048;
 
 /// Summaries of one spectrum (singular values, descending).
 struct Summary {
-    double quantiles[kQuantileCount];
+    double quantiles[quantileCount];
     double meanSq = NAN, varSq = NAN, max = NAN, min = NAN, logCondition = NAN;
 };
 
@@ -57,7 +64,7 @@ Summary summarise(const Vector& singular) {
     Summary summary;
     std::vector<double> sorted(singular.data(), singular.data() + singular.size());
     std::sort(sorted.begin(), sorted.end());
-    for (Index q = 0; q < kQuantileCount; ++q) summary.quantiles[q] = quantile(sorted, kQuantiles[q]);
+    for (Index q = 0; q < quantileCount; ++q) summary.quantiles[q] = quantile(sorted, schema::quantilePercents[q]);
     const Vector squares = singular.array().square();
     summary.meanSq = squares.mean();
     summary.varSq = (squares.array() - summary.meanSq).square().mean();
@@ -67,7 +74,7 @@ Summary summarise(const Vector& singular) {
     return summary;
 }
 
-/// One Jacobian's tables: `prefix` is "" for dy/dx, "from/<layer>/" for a partial one.
+/// One Jacobian's tables: `prefix` is "" for dy/dx, "from/<layer name>/" for a partial one.
 struct JacobianTables {
     JacobianTables(std::string tablePrefix, Index valueCount) : prefix(std::move(tablePrefix)), values(valueCount) {}
 
@@ -77,14 +84,14 @@ struct JacobianTables {
 
     void resize(Index examples) {
         singular.assign(static_cast<std::size_t>(examples * values), NAN);
-        quantiles.assign(static_cast<std::size_t>(examples * kQuantileCount), NAN);
+        quantiles.assign(static_cast<std::size_t>(examples * quantileCount), NAN);
         for (auto* table : {&meanSq, &varSq, &max, &min, &logCondition}) table->assign(static_cast<std::size_t>(examples), NAN);
     }
     void set(Index example, const Vector& singularValues, const Summary& summary) {
         for (Index k = 0; k < std::min(values, singularValues.size()); ++k)
             singular[static_cast<std::size_t>(example * values + k)] = singularValues(k);
-        for (Index q = 0; q < kQuantileCount; ++q)
-            quantiles[static_cast<std::size_t>(example * kQuantileCount + q)] = summary.quantiles[q];
+        for (Index q = 0; q < quantileCount; ++q)
+            quantiles[static_cast<std::size_t>(example * quantileCount + q)] = summary.quantiles[q];
         const std::size_t i = static_cast<std::size_t>(example);
         meanSq[i] = summary.meanSq;
         varSq[i] = summary.varSq;
@@ -197,7 +204,8 @@ public:
             tables_.emplace_back("", std::min(inputSize, outputSize));
             for (std::size_t l : context.fromLayers()) {
                 const gradlab::Shape shape = layers[l].output;
-                tables_.emplace_back("from/" + layers[l].name + "/", std::min(shape.features * shape.timesteps, outputSize));
+                tables_.emplace_back(std::string(schema::fromGroup) + "/" + layers[l].name + "/",
+                                     std::min(shape.features * shape.timesteps, outputSize));
             }
         }
         const bool exact = outputSize <= exactLimit_;
@@ -214,38 +222,45 @@ public:
     }
 
 private:
-    /// Every Jacobian of every example from one forward and one backward of the replicated examples.
+    /// Every Jacobian of every example: each example replicated K times (K = per-sample output size), one
+    /// eval-phase forward of the replicas, one backward with the block identity as upstream (replica k of example
+    /// i gets e_k), so that replica k's input gradient is row k of J_i (and its signal at layer l row k of the
+    /// partial Jacobian). As many examples per pass as fit in columnsPerPass columns.
     void exactSpectra(gradlab::ProbeContext<Scalar>& context, const gradlab::Shape& input, const gradlab::Shape& output,
                       Index outputSize) {
         const Index batch = context.batchSize();
-        const Index columns = examples_ * outputSize;  // replicas: example i, output coordinate k
         const MatrixType& x = context.batch();
-        replicated_.resize(input.features, input.timesteps * columns);
-        for (Index t = 0; t < input.timesteps; ++t)
-            for (Index i = 0; i < examples_; ++i)
-                replicated_.middleCols(t * columns + i * outputSize, outputSize) =
-                    x.col(t * batch + i).replicate(1, outputSize);
-        const MatrixType& y = context.forward(replicated_, gradlab::Phase::eval);
-        upstream_.setZero(y.rows(), y.cols());
-        for (Index i = 0; i < examples_; ++i)
-            for (Index t = 0; t < output.timesteps; ++t)
-                for (Index o = 0; o < output.features; ++o)
-                    upstream_(o, t * columns + i * outputSize + t * output.features + o) = Scalar(1);
-        const MatrixType& dx = context.backward(upstream_);
-        for (std::size_t j = 0; j < tables_.size(); ++j) {
-            const MatrixType& gradient = j == 0 ? dx : context.signal(context.fromLayers()[j - 1]);
-            const Index steps = j == 0 ? input.timesteps : context.layers()[context.fromLayers()[j - 1]].output.timesteps;
-            const Index features = gradient.rows();
-            Eigen::MatrixXd jacobianT(features * steps, outputSize);  // J_i^T: column k = J_i^T e_k
-            for (Index i = 0; i < examples_; ++i) {
-                for (Index k = 0; k < outputSize; ++k)
+        const Index perPass = std::max<Index>(1, std::min(examples_, columnsPerPass / outputSize));
+        for (Index first = 0; first < examples_; first += perPass) {
+            const Index count = std::min(perPass, examples_ - first);
+            const Index columns = count * outputSize;  // replicas: example i, output coordinate k
+            replicated_.resize(input.features, input.timesteps * columns);
+            for (Index t = 0; t < input.timesteps; ++t)
+                for (Index i = 0; i < count; ++i)
+                    replicated_.middleCols(t * columns + i * outputSize, outputSize) =
+                        x.col(t * batch + first + i).replicate(1, outputSize);
+            const MatrixType& y = context.forward(replicated_, gradlab::Phase::eval);
+            upstream_.setZero(y.rows(), y.cols());
+            for (Index i = 0; i < count; ++i)
+                for (Index t = 0; t < output.timesteps; ++t)
+                    upstream_.block(0, t * columns + i * outputSize + t * output.features, output.features,
+                                    output.features)
+                        .setIdentity();
+            const MatrixType& dx = context.backward(upstream_);
+            for (std::size_t j = 0; j < tables_.size(); ++j) {
+                const std::size_t layer = j == 0 ? 0 : context.fromLayers()[j - 1];
+                const MatrixType& gradient = j == 0 ? dx : context.signal(layer);
+                const Index steps = j == 0 ? input.timesteps : context.layers()[layer].output.timesteps;
+                const Index features = gradient.rows();
+                jacobianT_.resize(features * steps, outputSize);  // J_i^T: column k = J_i^T e_k
+                for (Index i = 0; i < count; ++i) {
                     for (Index t = 0; t < steps; ++t)
-                        jacobianT.col(k).segment(t * features, features) =
-                            gradient.col(t * columns + i * outputSize + k).template cast<double>();
-                if (!jacobianT.allFinite()) continue;  // a diverged model: its row stays NaN
-                Eigen::BDCSVD<Eigen::MatrixXd> svd(jacobianT);
-                const Vector singular = svd.singularValues();
-                tables_[j].set(i, singular, summarise(singular));
+                        jacobianT_.middleRows(t * features, features) =
+                            gradient.middleCols(t * columns + i * outputSize, outputSize).template cast<double>();
+                    if (!jacobianT_.allFinite()) continue;  // a diverged model: its row stays NaN
+                    const Vector singular = Eigen::BDCSVD<Eigen::MatrixXd>(jacobianT_).singularValues();
+                    tables_[j].set(first + i, singular, summarise(singular));
+                }
             }
         }
     }
@@ -269,25 +284,29 @@ private:
             summary.max = singular(0);
             summary.min = singular(2 * count - 1);
             summary.quantiles[0] = summary.min;
-            summary.quantiles[kQuantileCount - 1] = summary.max;
+            summary.quantiles[quantileCount - 1] = summary.max;
             summary.logCondition = std::log(summary.max / summary.min);
             tables_[0].set(i, singular, summary);
         }
     }
 
     void write(gradlab::ProbeContext<Scalar>& context, const JacobianTables& tables) {
+        const std::string& prefix = tables.prefix;
         if (tables.values <= maxValues_)
-            context.write(tables.prefix + "singular_values", {examples_, tables.values}, tables.singular.data());
-        context.write(tables.prefix + "quantiles", {examples_, kQuantileCount}, tables.quantiles.data());
-        context.write(tables.prefix + "mean_sq", {examples_}, tables.meanSq.data());
-        context.write(tables.prefix + "var_sq", {examples_}, tables.varSq.data());
-        context.write(tables.prefix + "max", {examples_}, tables.max.data());
-        context.write(tables.prefix + "min", {examples_}, tables.min.data());
-        context.write(tables.prefix + "log_condition", {examples_}, tables.logCondition.data());
+            context.write(prefix + schema::singularValues, {examples_, tables.values}, tables.singular.data());
+        context.write(prefix + schema::quantiles, {examples_, quantileCount}, tables.quantiles.data());
+        context.write(prefix + schema::meanSq, {examples_}, tables.meanSq.data());
+        context.write(prefix + schema::varSq, {examples_}, tables.varSq.data());
+        context.write(prefix + schema::max, {examples_}, tables.max.data());
+        context.write(prefix + schema::min, {examples_}, tables.min.data());
+        context.write(prefix + schema::logCondition, {examples_}, tables.logCondition.data());
     }
 
-    /// /probes/<name>/theory: the free-probability prediction at the mean-field fixed point (docs/theory.md).
+    /// /probes/<name>/theory: the free-probability prediction at the mean-field fixed point (docs/theory.md,
+    /// "The input-output Jacobian's spectrum"): mean of sigma^2 = chi^L, var / mean^2 = L mu_2 / mu_1^2 for
+    /// i.i.d. weights and L (mu_2 / mu_1^2 - 1) for orthogonal ones, to leading order in L / N.
     void writeTheory(gradlab::ProbeContext<Scalar>& context) {
+        namespace theory = schema::theory;
         theoryWritten_ = true;
         const gradlab::MeanFieldView& view = context.meanField();
         std::string whyNot;
@@ -306,28 +325,33 @@ private:
         else
             whyNot = "weights initialised by '" + view.weightInit + "', neither i.i.d. nor orthogonal";
         if (!whyNot.empty()) {
-            context.setAttribute("theory", "applies", 0.0);
-            context.setAttribute("theory", "note", "no free-probability prediction: " + whyNot);
+            context.setAttribute(probeSchema::theoryGroup, theory::applies, 0.0);
+            context.setAttribute(probeSchema::theoryGroup, theory::note, "no free-probability prediction: " + whyNot);
             return;
         }
         const double depth = static_cast<double>(view.denseLayers);
         const double ratio = view.mu2 / (view.mu1 * view.mu1);
-        context.setAttribute("theory", "applies", 1.0);
-        context.setAttribute("theory", "weights", weights);
-        context.setAttribute("theory", "depth", depth);
-        context.setAttribute("theory", "chi", view.chi1);
-        context.setAttribute("theory", "q_star", view.qStar);
-        context.setAttribute("theory", "mu1", view.mu1);
-        context.setAttribute("theory", "mu2", view.mu2);
-        context.setAttribute("theory", "mean_sq", std::pow(view.chi1, depth));
-        context.setAttribute("theory", "normalised_var_sq", weights == "orthogonal" ? depth * (ratio - 1.0) : depth * ratio);
-        context.setAttribute("theory", "note",
-                             "to leading order in L/N at the fixed point q* (inputs of variance q*); " + view.note);
+        const auto set = [&](const char* key, double value) { context.setAttribute(probeSchema::theoryGroup, key, value); };
+        set(theory::applies, 1.0);
+        context.setAttribute(probeSchema::theoryGroup, theory::weights, weights);
+        context.setAttribute(probeSchema::theoryGroup, theory::activation, view.activation);
+        set(theory::depth, depth);
+        set(theory::width, static_cast<double>(view.width));
+        set(theory::chi, view.chi1);
+        set(theory::qStar, view.qStar);
+        set(theory::mu1, view.mu1);
+        set(theory::mu2, view.mu2);
+        set(theory::meanSq, std::pow(view.chi1, depth));
+        set(theory::normalisedVarSq, weights == "orthogonal" ? depth * (ratio - 1.0) : depth * ratio);
+        context.setAttribute(probeSchema::theoryGroup, theory::note,
+                             "to leading order in L/N at the fixed point q* (inputs whose first pre-activations have "
+                             "variance q*); " + view.note);
     }
 
     Index examples_, exactLimit_, maxValues_, lanczosValues_;
     std::vector<JacobianTables> tables_;
     MatrixType replicated_, upstream_;
+    Eigen::MatrixXd jacobianT_;
     bool theoryWritten_ = false;
 };
 

@@ -50,8 +50,8 @@ struct MeanFieldView {
     std::string note;         ///< why not, or how the figures were measured
     std::string activation;   ///< phi's plugin name
     std::string weightInit;   ///< initializer of the hidden dense layers' W ("orthogonal", "normal", ...)
-    double sigmaW2 = 0;       ///< sigma_w^2 measured on the initial hidden weights (variance times fan-in)
-    double sigmaB2 = 0;       ///< sigma_b^2 measured on the initial hidden biases
+    double sigmaW2 = 0;       ///< sigma_w^2 measured on every dense layer's initial W (mean of W^2 times fan-in)
+    double sigmaB2 = 0;       ///< sigma_b^2 measured on every dense layer's initial b (mean of b^2)
     double qStar = 0;         ///< q*, the fixed point of the length map
     double chi1 = 0;          ///< chi_1 = sigma_w^2 mu_1
     double mu1 = 0;           ///< mu_1 = E[phi'(h)^2], h ~ N(0, q*)
@@ -59,6 +59,7 @@ struct MeanFieldView {
     std::int64_t denseLayers = 0;  ///< dense layers in the network
     std::int64_t activationLayers = 0;  ///< layers applying phi (dense layers with it, activation layers)
     bool squareLayers = false;     ///< every dense layer's W is square
+    std::int64_t width = 0;        ///< N, the units of the first dense layer
 };
 
 /// What a probe may see and do. The host implements it; every method is safe to call at any probe step, and
@@ -143,10 +144,11 @@ public:
     virtual MatrixType& perturbableValue(std::size_t i) = 0;
 
     /// Writes this probe step's cell of /probes/<name>/<table>, a dataset [S x cellShape...] of float64 with
-    /// one row per probe step (S; the host writes /probes/<name>/step beside it). `values` holds the cell in
+    /// one row per probe step (S; the host writes /probes/<name>/step beside it). `table` may name a subgroup,
+    /// "from/layers.2.dense/max": a table of its own with its own step column. `values` holds the cell in
     /// row-major order (the last index fastest), prod(cellShape) values ({} : one value, dataset [S]).
-    /// requires: every table is first written at the probe's first step, with the same cellShape ever after.
-    /// A table not written at some step holds NaN there.
+    /// requires: every table is first written at the probe's first step, with the same cellShape ever after;
+    /// its name is not "step". A table not written at some step holds NaN there. Throws Error otherwise.
     virtual void write(const std::string& table, const std::vector<Index>& cellShape, const double* values) = 0;
     /// Sets a float64 attribute of the group /probes/<name>/<group> (e.g. "theory"), created when missing.
     virtual void setAttribute(const std::string& group, const std::string& key, double value) = 0;

@@ -14,8 +14,7 @@ inline constexpr const char* stepColumn = "step";
 inline constexpr const char* theoryGroup = "theory";
 
 /// The jacobian_spectrum probe (plugins/probes/jacobian_spectrum.cpp). Its tables for dx_L/dx_0 sit in
-/// /probes/<name>/; those of a partial Jacobian from layer l in /probes/<name>/<fromPrefix><layer name>/, and those
-/// of a recurrent dh_T/dh_t in /probes/<name>/<timestepPrefix><t>/.
+/// /probes/<name>/, those of a partial Jacobian from layer l in /probes/<name>/from/<layer name>/.
 namespace jacobianSpectrum {
 inline constexpr const char* kind = "jacobian_spectrum";
 inline constexpr const char* singularValues = "singular_values";  ///< [S x n x K], descending
@@ -25,8 +24,7 @@ inline constexpr const char* varSq = "var_sq";                    ///< [S x n], 
 inline constexpr const char* max = "max";                         ///< [S x n], largest sigma
 inline constexpr const char* min = "min";                         ///< [S x n], smallest sigma
 inline constexpr const char* logCondition = "log_condition";      ///< [S x n], ln(max / min)
-inline constexpr const char* fromPrefix = "from_";                ///< subgroup of a partial Jacobian dy/dh_l
-inline constexpr const char* timestepPrefix = "timestep_";       ///< subgroup of a recurrent dh_T/dh_t
+inline constexpr const char* fromGroup = "from";                  ///< parent of the partial Jacobians' groups
 /// The quantiles (percent) of each spectrum in `quantiles`.
 inline constexpr double quantilePercents[] = {0, 1, 10, 50, 90, 99, 100};
 inline constexpr int quantileCount = 7;

@@ -25,9 +25,10 @@ struct ProbeConfig {
     ProbeSource from = ProbeSource::train;
     std::vector<std::string> fromLayers;  ///< `from: [layer names]`: ProbeContext::fromLayers()
 
-    /// Whether the probe runs at step s between training steps (`end`: after the last step, s = steps taken).
+    /// Whether the probe runs at step s: between training steps, or (`end`) after the run's last step, s = the
+    /// steps taken; `every` and `at` count there too (every: 100 over 500 steps runs at 0, 100, ..., 500).
     bool runsAt(std::int64_t step, bool end) const {
-        if (end) return atEnd;
+        if (end && atEnd) return true;
         if (step == 0 && atInit) return true;
         if (every > 0 && step % every == 0) return true;
         for (std::int64_t listed : at)

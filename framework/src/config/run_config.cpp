@@ -191,7 +191,8 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
 
 /// `probes:`: a list of probe plugins, each with its schedule (every, at, at_init, at_end), its name (default:
 /// its kind), its batch (`batch`, `from: train|eval`) or the layers it starts from (`from: [layer names]`).
-std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& host, MapReader& parent) {
+std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& host, MapReader& parent,
+                                    std::int64_t steps) {
     std::vector<ProbeConfig> probes;
     YAML::Node resolvedList(YAML::NodeType::Sequence);
     if (list.yaml().IsDefined() && !list.isNull()) {
@@ -210,6 +211,10 @@ std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& ho
                     for (const ConfigNode& step : at.items()) {
                         const std::int64_t value = step.asInteger();
                         if (value < 0) step.fail("a probe step counts updates from 0, got " + std::to_string(value));
+                        if (value > steps)
+                            step.fail("probe step " + std::to_string(value) + " is after the run's last step (training "
+                                      "has " + std::to_string(steps) + " steps; step " + std::to_string(steps) +
+                                      " is after the last update)");
                         probe.at.push_back(value);
                         resolvedAt.push_back(value);
                     }
@@ -448,7 +453,7 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
 
     config.detectors = readDetectors(reader.optional("detectors"), reader.resolvedChild("detectors"), root);
 
-    config.probes = readProbes(reader.optional("probes"), host, reader);
+    config.probes = readProbes(reader.optional("probes"), host, reader, config.training.steps);
     if (!config.probes.empty() && !config.trace.enabled)
         reader.node().child("probes").fail("probes write their tables into the trace: remove 'probes' or set trace.enabled: true");
 

@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "config/config_node.hpp"
+#include "gradlab/probe_schema.hpp"
 #include "gradlab/random.hpp"
 #include "theory/mean_field.hpp"
 #include "util/suggest.hpp"
@@ -91,19 +93,16 @@ public:
         writer_ = &writer;
         trainingGradients_ = &trainingGradients;
         forwardDone_ = false;
-        trace::Table& table = writer.table(probeGroup(probe_.name));
-        if (!declared_) {
-            stepColumn_ = table.addColumn("step", 0, trace::ColumnType::int64);
-            declared_ = true;
-        }
-        table.setInteger(stepColumn_, step);
+        if (tables_.empty()) tableAt("");  // /probes/<name>/step, even for a probe that writes nothing
+        for (TableSlot& slot : tables_) slot.table->setInteger(slot.step, step);
     }
 
-    /// Ends a probe step: commits its row.
+    /// Ends a probe step: commits its row of every table of the probe.
     void end() {
-        writer_->table(probeGroup(probe_.name)).commit();
+        for (TableSlot& slot : tables_) slot.table->commit();
         writer_ = nullptr;
         trainingGradients_ = nullptr;
+        firstStepDone_ = true;
     }
 
     std::int64_t step() const override { return step_; }
@@ -194,30 +193,30 @@ public:
 
     void write(const std::string& table, const std::vector<Index>& cellShape, const double* values) override {
         if (writer_ == nullptr) throw Error("probe '" + probe_.name + "': write() outside observe()");
-        if (table == "step") throw Error("probe '" + probe_.name + "': table 'step' is the host's");
-        trace::Table& group = writer_->table(probeGroup(probe_.name));
-        trace::ColumnId column{};
-        bool known = false;
-        for (const auto& entry : columns_)
-            if (entry.first == table) {
-                column = entry.second;
-                known = true;
-            }
-        if (!known) {
-            try {
-                column = group.addArrayColumn(table, cellShape);
-            } catch (const Error& error) {
-                throw Error("probe '" + probe_.name + "': table '" + table + "' first written after the first probe step (" +
-                            error.what() + "); write every table at every step, NaN where there is no value");
-            }
-            columns_.emplace_back(table, column);
+        const std::size_t slash = table.rfind('/');
+        const std::string subgroup = slash == std::string::npos ? "" : table.substr(0, slash);
+        const std::string name = slash == std::string::npos ? table : table.substr(slash + 1);
+        checkName(table, name);
+        if (name == probeSchema::stepColumn)
+            throw Error("probe '" + probe_.name + "': table '" + table + "': the column '" + probeSchema::stepColumn +
+                        "' is the host's (it holds the probe step of each row)");
+        TableSlot& slot = tableAt(subgroup);
+        ColumnSlot* column = nullptr;
+        for (ColumnSlot& candidate : columns_)
+            if (candidate.table == slot.table && candidate.name == name) column = &candidate;
+        if (column == nullptr) {
+            if (firstStepDone_)
+                throw Error("probe '" + probe_.name + "': table '" + table + "' first written after the probe's first "
+                            "step; write every table at every step (NaN where there is no value)");
+            columns_.push_back({slot.table, name, slot.table->addArrayColumn(name, cellShape)});
+            column = &columns_.back();
         }
-        if (group.cellShape(column) != cellShape)
+        if (slot.table->cellShape(column->id) != cellShape)
             throw Error("probe '" + probe_.name + "': table '" + table + "' written with another cell shape than at its "
                         "first step");
         Index count = 1;
         for (Index extent : cellShape) count *= extent;
-        std::copy_n(values, count, group.row(column));
+        std::copy_n(values, count, slot.table->row(column->id));
     }
 
     void setAttribute(const std::string& group, const std::string& key, double value) override {
@@ -262,10 +261,45 @@ private:
                         (backward ? " (one backward per forward)" : ""));
     }
     std::string subgroup(const std::string& group) const {
-        if (group.empty() || group.find('/') != std::string::npos || group == "." || group == "..")
-            throw Error("probe '" + probe_.name + "': invalid group name '" + group + "'");
+        checkName(group, group);
         return probeGroup(probe_.name) + "/" + group;
     }
+    /// Refuses a table path with an empty, "." or ".." part (HDF5 could not hold it as written).
+    void checkName(const std::string& path, const std::string& last) const {
+        bool bad = last.empty() || path.front() == '/' || path.find("//") != std::string::npos;
+        for (std::size_t start = 0; !bad && start <= path.size();) {
+            const std::size_t stop = std::min(path.find('/', start), path.size());
+            const std::string part = path.substr(start, stop - start);
+            bad = part.empty() || part == "." || part == "..";
+            start = stop + 1;
+        }
+        if (bad)
+            throw Error("probe '" + probe_.name + "': invalid table name '" + path +
+                        "' (names like 'max' or 'from/layers.2.dense/max', no empty, '.' or '..' parts)");
+    }
+    /// The table of /probes/<name>/<subgroup> ("" : /probes/<name>), created with its step column on first use.
+    struct TableSlot {
+        std::string subgroup;
+        trace::Table* table = nullptr;  ///< owned by the writer
+        trace::ColumnId step{};
+    };
+    TableSlot& tableAt(const std::string& subgroup) {
+        for (TableSlot& slot : tables_)
+            if (slot.subgroup == subgroup) return slot;
+        if (firstStepDone_)
+            throw Error("probe '" + probe_.name + "': table group '" + subgroup + "' first written after the probe's "
+                        "first step; write every table at every step (NaN where there is no value)");
+        trace::Table& table = writer_->table(subgroup.empty() ? probeGroup(probe_.name)
+                                                              : probeGroup(probe_.name) + "/" + subgroup);
+        tables_.push_back({subgroup, &table, table.addColumn(probeSchema::stepColumn, 0, trace::ColumnType::int64)});
+        table.setInteger(tables_.back().step, step_);
+        return tables_.back();
+    }
+    struct ColumnSlot {
+        trace::Table* table = nullptr;
+        std::string name;
+        trace::ColumnId id{};
+    };
 
     const ProbeConfig probe_;  ///< a copy: the runner's entries move
     Network<Scalar>& network_;
@@ -284,9 +318,9 @@ private:
     std::size_t backwardTop_ = 0;
     trace::TraceWriter* writer_ = nullptr;
     const std::vector<MatrixType>* trainingGradients_ = nullptr;
-    bool declared_ = false;
-    trace::ColumnId stepColumn_{};
-    std::vector<std::pair<std::string, trace::ColumnId>> columns_;
+    bool firstStepDone_ = false;  ///< a probe step of this process ended: its tables are all declared
+    std::vector<TableSlot> tables_;
+    std::vector<ColumnSlot> columns_;
 };
 
 template <typename Scalar>
@@ -330,12 +364,11 @@ MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, c
         const auto& weight = network.layer(l).param("W").value;
         if (weight.rows() != weight.cols()) view.squareLayers = false;
     }
-    // The hidden dense layers (all but the readout, and the first when there are at least two others) set
-    // sigma_w^2 and sigma_b^2, as for /theory.
-    std::vector<std::size_t> hidden(dense.begin(), dense.end() - (dense.size() > 1 ? 1 : 0));
-    if (hidden.size() >= 2) hidden.erase(hidden.begin());
+    // Every dense layer sets sigma_w^2 and sigma_b^2 (the Jacobian is their product; /theory takes the hidden
+    // ones only, for the gradient's decay between them).
+    view.width = network.layer(dense.front()).param("W").value.rows();
     double weightVariance = 0, biasVariance = 0;
-    for (std::size_t l : hidden) {
+    for (std::size_t l : dense) {
         Layer<Scalar>& layer = network.layer(l);
         const Matrix<double> weight = layer.param("W").value.template cast<double>();
         weightVariance += weight.squaredNorm() / static_cast<double>(weight.rows());
@@ -344,10 +377,12 @@ MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, c
             biasVariance += bias.squaredNorm() / static_cast<double>(bias.size());
         }
     }
-    view.sigmaW2 = weightVariance / static_cast<double>(hidden.size());
-    view.sigmaB2 = biasVariance / static_cast<double>(hidden.size());
+    view.sigmaW2 = weightVariance / static_cast<double>(dense.size());
+    view.sigmaB2 = biasVariance / static_cast<double>(dense.size());
     // applyInitOverrides put a config's `init: {W: ...}` here, so this is the initializer that ran.
-    view.weightInit = network.layer(hidden.front()).param("W").init.initializer.kind;
+    view.weightInit = network.layer(dense.front()).param("W").init.initializer.kind;
+    for (std::size_t l : dense)
+        if (network.layer(l).param("W").init.initializer.kind != view.weightInit) view.weightInit = "mixed";
     if (!std::isfinite(view.sigmaW2) || !std::isfinite(view.sigmaB2)) {
         view.note = "the initial weights' variance is not finite";
         return view;
@@ -361,22 +396,30 @@ MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, c
     const theory::MeanFieldPrediction prediction = theory::meanField(
         [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, view.sigmaW2,
         view.sigmaB2);
-    if (!prediction.converged) {
-        view.note = prediction.note;
-        return view;
-    }
-    view.qStar = prediction.qStar;
-    view.chi1 = prediction.chi1;
-    const double root = std::sqrt(std::max(0.0, view.qStar));
-    const double panel = std::min(0.5, root > 0 ? 1.0 / root : 0.5);
-    const auto moment = [&](int power) {
+    // mu_k = E[phi'(sqrt(q) z)^(2k)]; for a positively homogeneous phi (relu, leaky_relu) it does not depend on q,
+    // and neither does the Jacobian's spectrum on the inputs' scale: then no fixed point is needed.
+    const auto moment = [&](int power, double q) {
+        const double root = std::sqrt(std::max(0.0, q));
+        const double panel = std::min(0.5, root > 0 ? 1.0 / root : 0.5);
         return theory::gaussianExpectation(
             [&](double z) { return std::pow(function->slope(root * z), 2.0 * power); }, 0.0, panel);
     };
-    view.mu1 = moment(1);
-    view.mu2 = moment(2);
+    const bool scaleFree = std::abs(moment(1, 1.0) - moment(1, 4.0)) <= 1e-12 * std::abs(moment(1, 1.0)) &&
+                           std::abs(moment(2, 1.0) - moment(2, 4.0)) <= 1e-12 * std::abs(moment(2, 1.0)) &&
+                           view.sigmaB2 == 0;
+    if (!prediction.converged && !scaleFree) {
+        view.note = prediction.note;
+        return view;
+    }
+    view.qStar = prediction.converged ? prediction.qStar : std::numeric_limits<double>::quiet_NaN();
+    const double q = prediction.converged ? prediction.qStar : 1.0;
+    view.mu1 = moment(1, q);
+    view.mu2 = moment(2, q);
+    view.chi1 = view.sigmaW2 * view.mu1;
     view.applies = true;
-    view.note = "sigma_w^2 and sigma_b^2 measured on the initialised hidden dense layers";
+    view.note = std::string("sigma_w^2 and sigma_b^2 measured on every initialised dense layer") +
+                (scaleFree ? "; phi' is scale-free (mu_k do not depend on q), so any input scale is at the fixed point"
+                           : "");
     return view;
 }
 

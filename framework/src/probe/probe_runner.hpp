@@ -25,7 +25,8 @@ std::string probeGroup(const std::string& probeName);
 
 /// The mean-field picture of `network` at its current parameters (call it at initialisation), for
 /// ProbeContext::meanField(): the scan of RunTrace's /theory (dense layers and element-wise activations of
-/// one kind), sigma_w^2 and sigma_b^2 measured on the hidden dense layers, q* and chi_1 from
+/// one kind), sigma_w^2 and sigma_b^2 measured on
+/// every dense layer, q* and chi_1 from
 /// theory::meanField, mu_1 and mu_2 by theory::gaussianExpectation at q*.
 template <typename Scalar>
 MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, const PluginHost& host);
