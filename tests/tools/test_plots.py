@@ -90,6 +90,23 @@ def test_study_metric_errors_name_the_study_and_the_choices(batchnorm_study, tmp
     assert not bad.exists()
 
 
+def test_study_metric_accepts_keys_zipped_with_the_plotted_ones():
+    import pandas
+    module = load_tool("plot-study-metric")
+    frame = pandas.DataFrame({"label": ["plain", "rezero", "plain", "rezero"], "repeat": [10, 10, 100, 100],
+                              "model.layers.1.layers": ["[dense]", "[residual]", "[dense]", "[residual]"],
+                              "optimizer.lr": [0.1, 0.1, 0.1, 0.2]})
+    frame.attrs["swept_keys"] = {"label": "label", "repeat": "repeat", "model.layers.1.layers": "layers",
+                                 "optimizer.lr": "lr"}
+    # The layers go with the label (zipped): one value at each point of the plot.
+    module.check_other_keys(frame, {"repeat", "label", "optimizer.lr"}, "study.h5")
+    # The learning rate differs at the point (100, rezero) only from the other runs: still one value per point.
+    module.check_other_keys(frame, {"repeat", "label", "model.layers.1.layers"}, "study.h5")
+    # Without the label (and the layers that go with it), each depth would mix two variants.
+    with pytest.raises(module.gradlab_tools.ToolError, match="swept key label takes 2 values"):
+        module.check_other_keys(frame, {"repeat", "optimizer.lr", None}, "study.h5")
+
+
 def test_study_metric_reads_metrics_a_newer_index_adds(batchnorm_study, copy_of, tmp_path):
     import h5py
     index = copy_of(os.path.join(batchnorm_study, "study.h5"))

@@ -115,6 +115,10 @@ std::vector<Axis> readAxes(const ConfigNode& node, const std::string& section) {
                 "expected a list of values to sweep, e.g. [0.1, 0.01]; a single value belongs in the base config");
         axis.values = values.items();
         if (axis.values.empty()) values.fail("expected at least one value");
+        if (key == labelKey)
+            for (const ConfigNode& value : axis.values)
+                if (!value.isScalar() || value.isNull() || value.yaml().Scalar().empty())
+                    value.fail("expected a label (a word such as rezero) for each run: 'label' only names the runs");
         axes.push_back(std::move(axis));
     }
     return axes;
@@ -452,7 +456,8 @@ std::string PlannedRun::valueOf(const std::string& key) const {
 std::vector<std::string> SweepPlan::overridesFor(const PlannedRun& run) const {
     std::vector<std::string> overrides = commandOverrides;
     overrides.push_back("sweep=null");  // the run config proper never sees the sweep block
-    for (const SweepSetting& setting : run.settings) overrides.push_back(setting.overrideText());
+    for (const SweepSetting& setting : run.settings)
+        if (!setting.labelsOnly()) overrides.push_back(setting.overrideText());
     return overrides;
 }
 

@@ -18,6 +18,11 @@
 
 namespace gradlab::study {
 
+/// The swept key that only labels runs: `sweep.zip.label: [plain, rezero]` (or in the grid) names each run's
+/// variant for its name, `{label}`, the index's `param/label` and the plots' `--hue label`, and changes nothing
+/// in the run's config (docs/studies.md).
+inline constexpr const char* labelKey = "label";
+
 /// One value a run gives to one swept key, applied like `--set key=value`.
 struct SweepSetting {
     std::string key;         ///< config key path, e.g. "model.layers.0.repeat"; "seed" for `sweep.seeds`
@@ -29,6 +34,9 @@ struct SweepSetting {
 
     /// The override as `--set` takes it: "key=valueText".
     std::string overrideText() const { return key + "=" + valueText; }
+
+    /// Whether it only labels the run (the key `label`), giving no override to its config.
+    bool labelsOnly() const { return key == labelKey; }
 };
 
 /// One run of a study: its position, its name and what it changes in the base config.

@@ -2,6 +2,7 @@
 #include "study/sweep_plan.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -144,6 +145,30 @@ TEST_CASE("A name template names runs from key paths, short labels, {seed} and {
                                "template (did you mean 'lr'?"));
     CHECK_THROWS_WITH(plan("template_same.yaml", "sweep:\n  grid:\n    optimizer.lr: [1, 2]\n  name: fixed\n"),
                       Contains("template_same.yaml:21:9: sweep.name: runs 0 and 1 would both be named 'fixed'"));
+}
+
+TEST_CASE("A swept label names the runs' variants and changes nothing in their configs", "[study]") {
+    const study::SweepPlan sweep = plan("label.yaml", R"(sweep:
+  zip:
+    label: [narrow, wide]
+    model.layers.0.layers.0.units: [8, 16]
+  name: "{label}"
+)");
+    CHECK(names(sweep) == std::vector<std::string>{"narrow", "wide"});
+    CHECK(sweep.runs[1].valueOf("label") == "wide");
+    const std::vector<std::string> overrides = sweep.overridesFor(sweep.runs[1]);
+    CHECK(std::find(overrides.begin(), overrides.end(), "label=wide") == overrides.end());
+    CHECK(std::find(overrides.begin(), overrides.end(), "model.layers.0.layers.0.units=16") != overrides.end());
+    const std::string resolved =
+        study::resolvedRunConfig(sweep, sweep.runs[1], "runs/wide.h5", testing::builtinPlugins());
+    CHECK_THAT(resolved, !Contains("label"));
+    CHECK_THAT(resolved, Contains("units: 16"));
+    // Without a template the label is in the default name like any swept key.
+    const study::SweepPlan unnamed =
+        plan("label_default.yaml", "sweep:\n  grid:\n    label: [a, b]\n    optimizer.lr: [0.1]\n");
+    CHECK(names(unnamed) == std::vector<std::string>{"label=a,lr=0.1", "label=b,lr=0.1"});
+    CHECK_THROWS_WITH(plan("label_map.yaml", "sweep:\n  grid:\n    label: [{a: 1}]\n"),
+                      Contains("label_map.yaml:20:13: sweep.grid.label.0: expected a label"));
 }
 
 TEST_CASE("Sweep errors name the sweep key, its value, and their line", "[study][errors]") {
