@@ -198,6 +198,27 @@ def test_gradient_flow_vmin_vmax_set_the_colour_scale(traces, tmp_path):
     assert "outside the data's log10 range" in process.stderr  # the deep sigmoid's first layers are ~1e-13
 
 
+# --- plot-layer-profile -------------------------------------------------------------------------------------------
+
+def test_layer_profile_reads_one_step_of_each_trace(traces, tmp_path):
+    module = load_tool("plot-layer-profile")
+    trace = gradlab.open_trace(traces["deep"])
+    norms = trace.per_layer("signal_grad_norm").pivot(index="step", columns="layer", values="value")
+    norms = norms[trace.layer_names]
+    step, names, values = module.profile(trace, "signal_grad_norm", None)
+    assert step == int(trace.steps[0]) and names == trace.layer_names
+    numpy.testing.assert_array_equal(values, norms.iloc[0].to_numpy())
+    later = int(trace.steps[3])
+    numpy.testing.assert_array_equal(module.profile(trace, "signal_grad_norm", later)[2], norms.loc[later].to_numpy())
+    output = tmp_path / "profile.png"
+    tool("plot-layer-profile", traces["deep"], traces["spirals"], "--relative-to-output", "-o", output)
+    png_size(output)
+    process = tool("plot-layer-profile", traces["deep"], "--step", "100000", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "step 100000 is not a traced row of /trace/signal_grad_norm" in process.stderr
+    assert traces["deep"] in process.stderr and not (tmp_path / "bad.png").exists()
+
+
 # --- plot-timesteps -----------------------------------------------------------------------------------------------
 
 def test_timesteps_show_truncated_bptt_zeros(traces, tmp_path):
