@@ -217,6 +217,17 @@ def test_layer_profile_reads_one_step_of_each_trace(traces, tmp_path):
                    expect_success=False)
     assert "step 100000 is not a traced row of /trace/signal_grad_norm" in process.stderr
     assert traces["deep"] in process.stderr and not (tmp_path / "bad.png").exists()
+    weights = [name for name in trace.param_names if name.endswith(".W")]
+    step, names, values = module.profile(trace, "param_grad_norm", None, r"\.W$")
+    assert names == weights and len(values) == len(weights) > 1
+    table = trace.per_param("param_grad_norm")
+    first = table[(table["step"] == step) & table["param"].isin(weights)]
+    numpy.testing.assert_array_equal(values, first["value"].to_numpy())
+    tool("plot-layer-profile", traces["deep"], "--params", r"\.W$", "-o", tmp_path / "weights.png")
+    png_size(tmp_path / "weights.png")
+    process = tool("plot-layer-profile", traces["deep"], "--params", "nothing-like-this", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "no parameter matches --params 'nothing-like-this'" in process.stderr
 
 
 # --- plot-timesteps -----------------------------------------------------------------------------------------------
