@@ -20,6 +20,7 @@
 #include "cli/help.hpp"
 #include "gradlab/error.hpp"
 #include "plugin/plugin_host.hpp"
+#include "study/index_schedule.hpp"
 #include "study/run_pool.hpp"
 #include "study/slurm_script.hpp"
 #include "study/study_folder.hpp"
@@ -162,6 +163,24 @@ bool writeIndexSafely(const fs::path& path, study::StudyIndex& index, bool& warn
         warned = true;
         return false;
     }
+}
+
+/// Seconds on the steady clock, for the index schedule.
+double steadySeconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+
+/// Writes the index like writeIndexSafely and records the write, whether it was due or not, in `schedule`.
+bool writeIndexTimed(const fs::path& path, study::StudyIndex& index, bool& warned, study::IndexSchedule& schedule) {
+    const double start = steadySeconds();
+    const bool written = writeIndexSafely(path, index, warned);
+    const double end = steadySeconds();
+    schedule.written(end, end - start);
+    return written;
+}
+
+/// Writes the index when `schedule` says a write is due (after a run ends): the index is rewritten whole, so
+/// rewriting it after every run would cost O(rows) per run. Between writes the traces hold every outcome.
+void writeIndexWhenDue(const fs::path& path, study::StudyIndex& index, bool& warned, study::IndexSchedule& schedule) {
+    if (schedule.due(steadySeconds())) writeIndexTimed(path, index, warned, schedule);
 }
 
 /// Counts of row statuses over some rows, and a summary sentence.
@@ -340,10 +359,11 @@ struct PoolResult {
     int stopSignal = 0;                                ///< SIGINT or SIGTERM when it stopped early, else 0
 };
 
-/// Runs the jobs, at most `jobs` at once, writing the index after each run ends; SIGINT or SIGTERM stops them
-/// (SIGTERM to every run) and leaves the unfinished ones pending.
+/// Runs the jobs, at most `jobs` at once, writing the index when `schedule` says so after a run ends; SIGINT or
+/// SIGTERM stops them (SIGTERM to every run) and leaves the unfinished ones pending.
 PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, const fs::path& indexPath,
-                   const SweepRequest& request, Progress& progress, bool& indexWarned) {
+                   const SweepRequest& request, Progress& progress, bool& indexWarned,
+                   study::IndexSchedule& schedule) {
     const std::string program = boost::dll::program_location().string();
     PoolResult result;
     std::size_t next = 0;
@@ -379,7 +399,7 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
                 row.message = error.what();
                 ++result.done;
                 ++result.failed;
-                writeIndexSafely(indexPath, index, indexWarned);
+                writeIndexWhenDue(indexPath, index, indexWarned, schedule);
                 progress.finished(result.done, row, 0.0, job.logPath.string());
             }
             ++next;
@@ -393,7 +413,7 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
         if (row.status == RunStatus::pending) continue;  // interrupted: redone on resume
         ++result.done;
         if (row.status == RunStatus::failed) ++result.failed;
-        writeIndexSafely(indexPath, index, indexWarned);
+        writeIndexWhenDue(indexPath, index, indexWarned, schedule);
         progress.finished(result.done, row, exit->seconds, job.logPath.string());
         progress.refresh(result.done, result.failed, pool.running(), true);
     }
@@ -404,7 +424,7 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
 int runStudy(const SweepRequest& request) {
     PluginHost host;
     host.loadSearchPath(pluginSearchPath(request.pluginPath));
-    const study::SweepPlan sweep = study::planSweep(request.configFile, request.overrides, host);
+    const study::SweepPlan sweep = study::planSweep(request.configFile, request.overrides, host, request.shard);
     std::vector<const study::PlannedRun*> selected;
     for (const auto& run : sweep.runs)
         if (request.shard.selects(run.index)) selected.push_back(&run);
@@ -440,7 +460,8 @@ int runStudy(const SweepRequest& request) {
     study::ResumePlan resume = study::planResume(sweep, selected, folder, index, host);
     for (const std::string& note : resume.notes) std::cout << note << "\n";
     bool indexWarned = false;
-    writeIndexSafely(indexPath, index, indexWarned);
+    study::IndexSchedule schedule;
+    writeIndexTimed(indexPath, index, indexWarned, schedule);
 
     const bool live = ::isatty(STDERR_FILENO) == 1;
     std::cout << "study " << folder.root.string() << ": " << selected.size() << " run"
@@ -457,7 +478,7 @@ int runStudy(const SweepRequest& request) {
 
     const auto start = Clock::now();
     Progress progress(live, resume.toRun.size());
-    const PoolResult ran = runJobs(resume.toRun, index, indexPath, request, progress, indexWarned);
+    const PoolResult ran = runJobs(resume.toRun, index, indexPath, request, progress, indexWarned, schedule);
     const std::size_t elsewhere = resume.elsewhere + ran.elsewhere;
     progress.close();
     const bool indexWritten = writeIndexSafely(indexPath, index, indexWarned);
