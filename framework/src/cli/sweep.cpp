@@ -242,7 +242,7 @@ fs::path absolutePath(const fs::path& path) {
 
 /// `gradlab sweep CONFIG --slurm`: writes the study's Slurm scripts into STUDY/slurm/ (docs/cluster.md).
 int writeSlurmJobs(const study::SweepPlan& sweep, const StudyFolder& folder, const std::vector<std::string>& pluginPath,
-                   const study::SlurmOptions& options) {
+                   const std::string& keepLogs, const study::SlurmOptions& options) {
     study::SlurmStudy target;
     const fs::path root = absolutePath(folder.root);
     target.name = root.filename().string();
@@ -252,6 +252,7 @@ int writeSlurmJobs(const study::SweepPlan& sweep, const StudyFolder& folder, con
     target.overrides = sweep.commandOverrides;
     for (const auto& entry : pluginPath) target.pluginPath.push_back(absolutePath(entry).string());
     target.runs = static_cast<std::int64_t>(sweep.runs.size());
+    target.keepLogs = keepLogs;
     study::SlurmScripts scripts;
     try {
         scripts = study::makeSlurmScripts(target, options);
@@ -349,6 +350,9 @@ struct SweepRequest {
     std::vector<std::string> overrides, pluginPath;
     int jobs = 0;  ///< runs at once; 0 until the options are read, then at least 1
     bool plan = false, slurm = false;
+    std::string keepLogs = "all";    ///< --keep-logs as given: "all" or "failed"
+    bool keepLogsGiven = false;      ///< whether --keep-logs was given (passed on to Slurm's tasks)
+    bool dropFinishedLogs = false;   ///< --keep-logs failed: a run that finished loses its log
     study::SlurmOptions slurmOptions;
     Shard shard;
 };
@@ -411,6 +415,10 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
         study::StudyRow& row = index.rows[job.row];
         recordExit(row, job, *exit, result.stopSignal != 0);
         if (row.status == RunStatus::pending) continue;  // interrupted: redone on resume
+        if (request.dropFinishedLogs && study::isFinishedStatus(row.status)) {
+            std::error_code ignored;
+            fs::remove(job.logPath, ignored);  // its trace says how it ended; the index still names the log
+        }
         ++result.done;
         if (row.status == RunStatus::failed) ++result.failed;
         writeIndexWhenDue(indexPath, index, indexWarned, schedule);
@@ -431,7 +439,9 @@ int runStudy(const SweepRequest& request) {
 
     const StudyFolder folder{request.output.empty() ? fs::path("runs") / fs::path(request.configFile).stem()
                                                     : fs::path(request.output)};
-    if (request.slurm) return writeSlurmJobs(sweep, folder, request.pluginPath, request.slurmOptions);
+    if (request.slurm)
+        return writeSlurmJobs(sweep, folder, request.pluginPath, request.keepLogsGiven ? request.keepLogs : "",
+                              request.slurmOptions);
     const Shard& shard = request.shard;
     if (request.plan) {
         std::cout << "study " << request.configFile << ": " << sweep.runs.size() << " run"
@@ -553,6 +563,9 @@ void declareSweepOptions(po::options_description& description, po::options_descr
         "different studies")("set", po::value(&values.request.overrides)->composing(),
                              "override a key of the study config: --set training.steps=100 (repeatable)")(
         "help,h", po::bool_switch(&values.help), "show this help")(
+        "keep-logs", po::value(&values.request.keepLogs)->default_value("all"),
+        "which runs keep their log STUDY_DIR/logs/<name>.log: all, or failed (the log of a run that completed, "
+        "diverged or stopped is removed once it ends: its trace says how it ended)")(
         "plugin-path", po::value(&values.request.pluginPath)->composing(),
         "also load plugin libraries from this folder or file (repeatable; after GRADLAB_PLUGIN_PATH); passed on to the "
         "runs");
@@ -601,7 +614,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                 throw po::error("--" + option->long_name() + " is an option of --slurm, which is not given");
     if (!merge.empty()) {
         if (!configFile.empty() || plan || !shardText.empty() || !request.output.empty() || !overrides.empty() ||
-            values.count("jobs") || slurm)
+            values.count("jobs") || slurm || !values["keep-logs"].defaulted())
             throw po::error("--merge STUDY_DIR takes no CONFIG and no other options");
         return mergeShards(merge);
     }
@@ -624,6 +637,10 @@ int sweepCommand(const std::vector<std::string>& arguments) {
             throw po::error(error.what());
         }
     }
+    if (request.keepLogs != "all" && request.keepLogs != "failed")
+        throw po::error("--keep-logs expects 'all' or 'failed', got '" + request.keepLogs + "'");
+    request.keepLogsGiven = !values["keep-logs"].defaulted();
+    request.dropFinishedLogs = request.keepLogs == "failed";
     if (configFile.empty()) throw po::error("missing CONFIG");
     if (values.count("jobs") && jobs < 1) throw po::error("--jobs expects N >= 1, got " + std::to_string(jobs));
     if (jobs == 0) jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

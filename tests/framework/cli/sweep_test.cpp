@@ -429,3 +429,38 @@ TEST_CASE("gradlab sweep: the index it leaves equals a whole rewrite from the tr
     CHECK_THAT(outcome.output, Contains("12 already done, 0 to run"));
     checkIndex();
 }
+
+TEST_CASE("gradlab sweep --keep-logs failed removes the logs of the runs that finished, keeps the failed ones'",
+          "[cli][study]") {
+    const fs::path base = testing::scratchPath("sweep_keep_logs");
+    fs::remove_all(base);
+    fs::create_directories(base);
+    std::ofstream(base / "table.csv") << "x1,x2,y\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n";
+    const std::string config = (base / "study.yaml").string();
+    std::ofstream(config) << R"(data: {kind: csv, file: table.csv}
+model:
+  layers: [{kind: dense, units: 1}]
+optimizer: {kind: sgd, lr: 0.001}
+training: {steps: 3, batch_size: 2}
+sweep:
+  grid:
+    data.file: [table.csv, missing.csv]
+)";
+    const std::string folder = (base / "study").string();
+    Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --keep-logs failed");
+    INFO(outcome.output);
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("2 runs: 1 completed, 1 failed"));
+    CHECK_FALSE(fs::exists(folder + "/logs/file=table.csv.log"));
+    CHECK(fs::exists(folder + "/runs/file=table.csv.h5"));
+    CHECK_THAT(readText(folder + "/logs/file=missing.csv.log"), Contains("missing.csv"));
+    // The completed run stays done: a resume does not need its log.
+    outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --keep-logs failed");
+    CHECK_THAT(outcome.output, Contains("2 runs, 1 already done, 1 to run"));
+
+    outcome = runGradlab("sweep " + config + " -o " + folder + " --keep-logs some");
+    CHECK(outcome.exitCode == 2);
+    CHECK_THAT(outcome.output, Contains("--keep-logs expects 'all' or 'failed', got 'some'"));
+    outcome = runGradlab("sweep --merge " + folder + " --keep-logs failed");
+    CHECK(outcome.exitCode == 2);
+}
