@@ -80,7 +80,9 @@ std::string readText(const fs::path& path) {
 }
 
 /// Writes a file of the study atomically, replacing (never following) a symbolic link planted at its name.
-void writeText(const fs::path& path, const std::string& text) { files::writeFileAtomically(path.string(), text, "file"); }
+void writeText(const fs::path& path, const std::string& text, files::FileSync sync = files::FileSync::synced) {
+    files::writeFileAtomically(path.string(), text, "file", sync);
+}
 
 /// The last non-empty line of a run's log, where `gradlab run` puts its error; "" when there is none.
 std::string lastLogLine(const fs::path& path) {
@@ -394,7 +396,9 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
             // A stale trace must not pass for this run's outcome; a resumed run continues its own.
             if (!job.resume) fs::remove(job.tracePath, ignored);
             try {
-                writeText(job.configPath, job.config);
+                // Not synced (an fsync, about 5 ms here, per run in the sweep's one thread): a run config lost to a
+                // power failure no longer matches, so its run is redone; a kill leaves the old or the new text.
+                writeText(job.configPath, job.config, files::FileSync::unsynced);
                 // A resumed run appends to its log, which keeps what the killed run printed.
                 pool.launch(next, runArguments(program, job, request.pluginPath), job.logPath.string(), job.resume);
             } catch (const Error& error) {
