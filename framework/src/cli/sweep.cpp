@@ -374,7 +374,8 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
     PoolResult result;
     std::size_t next = 0;
     study::RunPool pool;
-    while ((result.stopSignal == 0 && next < toRun.size()) || pool.running() > 0) {
+    // Stops everything on SIGINT or SIGTERM, else starts runs until `jobs` run.
+    const auto startRuns = [&] {
         if (pool.interruptSignal() != 0 && result.stopSignal == 0) {
             result.stopSignal = pool.interruptSignal();
             pool.terminateAll();
@@ -412,9 +413,15 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
             }
             ++next;
         }
+    };
+    while ((result.stopSignal == 0 && next < toRun.size()) || pool.running() > 0) {
+        startRuns();
         progress.refresh(result.done, result.failed, pool.running());
         const std::optional<study::ChildExit> exit = pool.waitForExit(refreshMilliseconds);
         if (!exit) continue;
+        // The freed slot is filled before the finished run's trace is read (a diagnosis, some milliseconds in this
+        // one thread): the next run starts at once instead of waiting for the bookkeeping of the last.
+        startRuns();
         const study::RunJob& job = toRun[exit->job];
         study::StudyRow& row = index.rows[job.row];
         recordExit(row, job, *exit, result.stopSignal != 0);
