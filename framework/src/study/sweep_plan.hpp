@@ -65,10 +65,12 @@ struct SweepPlan {
 };
 
 /// Reads the `sweep:` block of `file` (after applying `overrides`), expands it, and validates every run's
-/// config with readRunConfig against `host`. Errors name the sweep key, its value and their file:line:column:
-/// "configs/studies/x.yaml:7:5: sweep.grid.model.layers.9.units: index 9 is past the end of a list of 3".
-/// Throws ConfigError.
-SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host);
+/// config with readRunConfig against `host`; for a shard (shard.count > 0), the runs of that shard only (each shard
+/// validates its own, so S shards cost O(runs), not O(runs * S)). Errors name the sweep key, its value and their
+/// file:line:column: "configs/studies/x.yaml:7:5: sweep.grid.model.layers.9.units: index 9 is past the end of a
+/// list of 3". Throws ConfigError.
+SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host,
+                    const Shard& shard = Shard{});
 
 /// The run's complete config as YAML text (every key, defaults included), ready to be written anywhere:
 /// file paths are absolute (resolved against the study config's folder), `name` is the run's name and `output`
