@@ -354,7 +354,9 @@ struct SweepRequest {
     bool plan = false, slurm = false;
     std::string keepLogs = "all";    ///< --keep-logs as given: "all" or "failed"
     bool keepLogsGiven = false;      ///< whether --keep-logs was given (passed on to Slurm's tasks)
-    bool dropFinishedLogs = false;   ///< --keep-logs failed: a run that finished loses its log
+
+    /// --keep-logs failed: a run that finished loses its log.
+    bool dropsFinishedLogs() const { return keepLogs == "failed"; }
     study::SlurmOptions slurmOptions;
     Shard shard;
 };
@@ -426,7 +428,7 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
         study::StudyRow& row = index.rows[job.row];
         recordExit(row, job, *exit, result.stopSignal != 0);
         if (row.status == RunStatus::pending) continue;  // interrupted: redone on resume
-        if (request.dropFinishedLogs && study::isFinishedStatus(row.status)) {
+        if (request.dropsFinishedLogs() && study::isFinishedStatus(row.status)) {
             std::error_code ignored;
             fs::remove(job.logPath, ignored);  // its trace says how it ended; the index still names the log
         }
@@ -651,7 +653,6 @@ int sweepCommand(const std::vector<std::string>& arguments) {
     if (request.keepLogs != "all" && request.keepLogs != "failed")
         throw po::error("--keep-logs expects 'all' or 'failed', got '" + request.keepLogs + "'");
     request.keepLogsGiven = !values["keep-logs"].defaulted();
-    request.dropFinishedLogs = request.keepLogs == "failed";
     if (configFile.empty()) throw po::error("missing CONFIG");
     if (values.count("jobs") && jobs < 1) throw po::error("--jobs expects N >= 1, got " + std::to_string(jobs));
     if (jobs == 0) jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

@@ -402,9 +402,6 @@ void expandRuns(SweepPlan& plan, const SweepBlock& block, std::size_t zipLength,
     }
 }
 
-/// Every run's config must be valid before anything runs: each is read with readRunConfig against `host` (and
-/// its seed recorded). Throws one ConfigError reporting each distinct error once, with the runs it concerns
-/// when no sweep value is to blame.
 /// The seed a run not validated gets: its `seed` setting (sweep.seeds, or `seed` in grid or zip), else the base
 /// config's seed, which every validated run without such a setting has.
 void assignUnvalidatedSeeds(SweepPlan& plan, const std::vector<bool>& validated) {
@@ -428,6 +425,9 @@ void assignUnvalidatedSeeds(SweepPlan& plan, const std::vector<bool>& validated)
     }
 }
 
+/// Every run's config (in a shard: its own runs') must be valid before anything runs: each is read with
+/// readRunConfig against `host` (and its seed recorded). Throws one ConfigError reporting each distinct error once,
+/// with the runs it concerns when no sweep value is to blame.
 void validateRuns(SweepPlan& plan, const PluginHost& host, const Shard& shard) {
     std::vector<std::pair<std::string, std::vector<const PlannedRun*>>> errors;
     std::size_t failedRuns = 0, checkedRuns = 0;
@@ -438,8 +438,9 @@ void validateRuns(SweepPlan& plan, const PluginHost& host, const Shard& shard) {
         validated[i] = shard.selects(plan.runs[i].index);
     if (std::find(validated.begin(), validated.end(), true) == validated.end() && !validated.empty())
         validated[0] = true;
-    for (PlannedRun& run : plan.runs) {
-        if (!validated[static_cast<std::size_t>(&run - plan.runs.data())]) continue;
+    for (std::size_t i = 0; i < plan.runs.size(); ++i) {
+        if (!validated[i]) continue;
+        PlannedRun& run = plan.runs[i];
         ++checkedRuns;
         bool applying = true;
         try {

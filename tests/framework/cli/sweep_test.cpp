@@ -169,8 +169,11 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     }
 }
 
-TEST_CASE("gradlab sweep: a failed run is reported and redone on resume, the others finish", "[cli][study]") {
-    const fs::path base = testing::scratchPath("sweep_failing");
+namespace {
+
+/// A study of two runs in a fresh folder `base`: one on table.csv (it completes), one on missing.csv (it fails).
+/// Returns the study config's path.
+std::string writeStudyWithAFailingRun(const fs::path& base) {
     fs::remove_all(base);
     fs::create_directories(base);
     std::ofstream(base / "table.csv") << "x1,x2,y\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n";
@@ -184,6 +187,14 @@ sweep:
   grid:
     data.file: [table.csv, missing.csv]
 )";
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("gradlab sweep: a failed run is reported and redone on resume, the others finish", "[cli][study]") {
+    const fs::path base = testing::scratchPath("sweep_failing");
+    const std::string config = writeStudyWithAFailingRun(base);
     const std::string folder = (base / "study").string();
     Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder);
     INFO(outcome.output);
@@ -433,19 +444,7 @@ TEST_CASE("gradlab sweep: the index it leaves equals a whole rewrite from the tr
 TEST_CASE("gradlab sweep --keep-logs failed removes the logs of the runs that finished, keeps the failed ones'",
           "[cli][study]") {
     const fs::path base = testing::scratchPath("sweep_keep_logs");
-    fs::remove_all(base);
-    fs::create_directories(base);
-    std::ofstream(base / "table.csv") << "x1,x2,y\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n";
-    const std::string config = (base / "study.yaml").string();
-    std::ofstream(config) << R"(data: {kind: csv, file: table.csv}
-model:
-  layers: [{kind: dense, units: 1}]
-optimizer: {kind: sgd, lr: 0.001}
-training: {steps: 3, batch_size: 2}
-sweep:
-  grid:
-    data.file: [table.csv, missing.csv]
-)";
+    const std::string config = writeStudyWithAFailingRun(base);
     const std::string folder = (base / "study").string();
     Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --keep-logs failed");
     INFO(outcome.output);
