@@ -98,13 +98,18 @@ def test_study_metric_accepts_keys_zipped_with_the_plotted_ones():
                               "optimizer.lr": [0.1, 0.1, 0.1, 0.2]})
     frame.attrs["swept_keys"] = {"label": "label", "repeat": "repeat", "model.layers.1.layers": "layers",
                                  "optimizer.lr": "lr"}
-    # The layers go with the label (zipped): one value at each point of the plot.
-    module.check_other_keys(frame, {"repeat", "label", "optimizer.lr"}, "study.h5")
-    # The learning rate differs at the point (100, rezero) only from the other runs: still one value per point.
-    module.check_other_keys(frame, {"repeat", "label", "model.layers.1.layers"}, "study.h5")
+    # The layers go with the label (zipped): one value at each point (repeat, label) of the plot.
+    module.check_other_keys(frame, {"repeat", "label", "optimizer.lr"}, "study.h5", ("repeat", "label"))
+    # The learning rate differs only between points (it is 0.2 at (100, rezero) alone): still one value per point.
+    module.check_other_keys(frame, {"repeat", "label", "model.layers.1.layers", "seed"}, "study.h5",
+                            ("repeat", "label"))
     # Without the label (and the layers that go with it), each depth would mix two variants.
     with pytest.raises(module.gradlab_tools.ToolError, match="swept key label takes 2 values"):
-        module.check_other_keys(frame, {"repeat", "optimizer.lr", None}, "study.h5")
+        module.check_other_keys(frame, {"repeat", "optimizer.lr", "seed", None}, "study.h5", ("repeat", None))
+    # A learning rate that differs under one point (100 with the label averaged over) is refused too.
+    with pytest.raises(module.gradlab_tools.ToolError, match="swept key optimizer.lr takes 2 values"):
+        module.check_other_keys(frame, {"repeat", "label", "model.layers.1.layers", "seed"}, "study.h5",
+                                ("repeat", None))
 
 
 def test_study_metric_reads_metrics_a_newer_index_adds(batchnorm_study, copy_of, tmp_path):
