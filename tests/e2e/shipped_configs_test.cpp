@@ -94,6 +94,7 @@ TEST_CASE("every benchmark config validates and runs two traced steps", "[e2e][c
     for (const auto& file : configs) {
         INFO(file.string());
         std::vector<std::string> overrides{"training.steps=2"};
+        if (YAML::LoadFile(file.string())["sweep"]) overrides.push_back("sweep=null");  // study_tiny: its base run
         if (YAML::LoadFile(file.string())["data"]["kind"].as<std::string>() == "hdf5_sequences")
             overrides.push_back("data.file=" + sequences);
         const RunConfig config = loadRunConfig(file.string(), overrides, testing::builtinPlugins());

@@ -90,6 +90,28 @@ def test_study_metric_errors_name_the_study_and_the_choices(batchnorm_study, tmp
     assert not bad.exists()
 
 
+def test_study_metric_accepts_keys_zipped_with_the_plotted_ones():
+    import pandas
+    module = load_tool("plot-study-metric")
+    frame = pandas.DataFrame({"label": ["plain", "rezero", "plain", "rezero"], "repeat": [10, 10, 100, 100],
+                              "model.layers.1.layers": ["[dense]", "[residual]", "[dense]", "[residual]"],
+                              "optimizer.lr": [0.1, 0.1, 0.1, 0.2]})
+    frame.attrs["swept_keys"] = {"label": "label", "repeat": "repeat", "model.layers.1.layers": "layers",
+                                 "optimizer.lr": "lr"}
+    # The layers go with the label (zipped): one value at each point (repeat, label) of the plot.
+    module.check_other_keys(frame, {"repeat", "label", "optimizer.lr"}, "study.h5", ("repeat", "label"))
+    # The learning rate differs only between points (it is 0.2 at (100, rezero) alone): still one value per point.
+    module.check_other_keys(frame, {"repeat", "label", "model.layers.1.layers", "seed"}, "study.h5",
+                            ("repeat", "label"))
+    # Without the label (and the layers that go with it), each depth would mix two variants.
+    with pytest.raises(module.gradlab_tools.ToolError, match="swept key label takes 2 values"):
+        module.check_other_keys(frame, {"repeat", "optimizer.lr", "seed", None}, "study.h5", ("repeat", None))
+    # A learning rate that differs under one point (100 with the label averaged over) is refused too.
+    with pytest.raises(module.gradlab_tools.ToolError, match="swept key optimizer.lr takes 2 values"):
+        module.check_other_keys(frame, {"repeat", "label", "model.layers.1.layers", "seed"}, "study.h5",
+                                ("repeat", None))
+
+
 def test_study_metric_reads_metrics_a_newer_index_adds(batchnorm_study, copy_of, tmp_path):
     import h5py
     index = copy_of(os.path.join(batchnorm_study, "study.h5"))
@@ -179,6 +201,38 @@ def test_gradient_flow_vmin_vmax_set_the_colour_scale(traces, tmp_path):
     process = tool("plot-gradient-flow", traces["deep"], "--vmin", "-3", "--vmax", "3", "-o", output)
     png_size(output)
     assert "outside the data's log10 range" in process.stderr  # the deep sigmoid's first layers are ~1e-13
+
+
+# --- plot-layer-profile -------------------------------------------------------------------------------------------
+
+def test_layer_profile_reads_one_step_of_each_trace(traces, tmp_path):
+    module = load_tool("plot-layer-profile")
+    trace = gradlab.open_trace(traces["deep"])
+    norms = trace.per_layer("signal_grad_norm").pivot(index="step", columns="layer", values="value")
+    norms = norms[trace.layer_names]
+    step, names, values = module.profile(trace, "signal_grad_norm", None)
+    assert step == int(trace.steps[0]) and names == trace.layer_names
+    numpy.testing.assert_array_equal(values, norms.iloc[0].to_numpy())
+    later = int(trace.steps[3])
+    numpy.testing.assert_array_equal(module.profile(trace, "signal_grad_norm", later)[2], norms.loc[later].to_numpy())
+    output = tmp_path / "profile.png"
+    tool("plot-layer-profile", traces["deep"], traces["spirals"], "--relative-to-output", "-o", output)
+    png_size(output)
+    process = tool("plot-layer-profile", traces["deep"], "--step", "100000", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "step 100000 is not a traced row of /trace/signal_grad_norm" in process.stderr
+    assert traces["deep"] in process.stderr and not (tmp_path / "bad.png").exists()
+    weights = [name for name in trace.param_names if name.endswith(".W")]
+    step, names, values = module.profile(trace, "param_grad_norm", None, r"\.W$")
+    assert names == weights and len(values) == len(weights) > 1
+    table = trace.per_param("param_grad_norm")
+    first = table[(table["step"] == step) & table["param"].isin(weights)]
+    numpy.testing.assert_array_equal(values, first["value"].to_numpy())
+    tool("plot-layer-profile", traces["deep"], "--params", r"\.W$", "-o", tmp_path / "weights.png")
+    png_size(tmp_path / "weights.png")
+    process = tool("plot-layer-profile", traces["deep"], "--params", "nothing-like-this", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "no parameter matches --params 'nothing-like-this'" in process.stderr
 
 
 # --- plot-timesteps -----------------------------------------------------------------------------------------------

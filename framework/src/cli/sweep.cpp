@@ -20,6 +20,7 @@
 #include "cli/help.hpp"
 #include "gradlab/error.hpp"
 #include "plugin/plugin_host.hpp"
+#include "study/index_schedule.hpp"
 #include "study/run_pool.hpp"
 #include "study/slurm_script.hpp"
 #include "study/study_folder.hpp"
@@ -79,7 +80,9 @@ std::string readText(const fs::path& path) {
 }
 
 /// Writes a file of the study atomically, replacing (never following) a symbolic link planted at its name.
-void writeText(const fs::path& path, const std::string& text) { files::writeFileAtomically(path.string(), text, "file"); }
+void writeText(const fs::path& path, const std::string& text, files::FileSync sync = files::FileSync::synced) {
+    files::writeFileAtomically(path.string(), text, "file", sync);
+}
 
 /// The last non-empty line of a run's log, where `gradlab run` puts its error; "" when there is none.
 std::string lastLogLine(const fs::path& path) {
@@ -164,6 +167,24 @@ bool writeIndexSafely(const fs::path& path, study::StudyIndex& index, bool& warn
     }
 }
 
+/// Seconds on the steady clock, for the index schedule.
+double steadySeconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+
+/// Writes the index like writeIndexSafely and records the write, whether it was due or not, in `schedule`.
+bool writeIndexTimed(const fs::path& path, study::StudyIndex& index, bool& warned, study::IndexSchedule& schedule) {
+    const double start = steadySeconds();
+    const bool written = writeIndexSafely(path, index, warned);
+    const double end = steadySeconds();
+    schedule.written(end, end - start);
+    return written;
+}
+
+/// Writes the index when `schedule` says a write is due (after a run ends): the index is rewritten whole, so
+/// rewriting it after every run would cost O(rows) per run. Between writes the traces hold every outcome.
+void writeIndexWhenDue(const fs::path& path, study::StudyIndex& index, bool& warned, study::IndexSchedule& schedule) {
+    if (schedule.due(steadySeconds())) writeIndexTimed(path, index, warned, schedule);
+}
+
 /// Counts of row statuses over some rows, and a summary sentence.
 struct Tally {
     std::map<RunStatus, std::size_t> statuses;
@@ -223,7 +244,7 @@ fs::path absolutePath(const fs::path& path) {
 
 /// `gradlab sweep CONFIG --slurm`: writes the study's Slurm scripts into STUDY/slurm/ (docs/cluster.md).
 int writeSlurmJobs(const study::SweepPlan& sweep, const StudyFolder& folder, const std::vector<std::string>& pluginPath,
-                   const study::SlurmOptions& options) {
+                   const std::string& keepLogs, const study::SlurmOptions& options) {
     study::SlurmStudy target;
     const fs::path root = absolutePath(folder.root);
     target.name = root.filename().string();
@@ -233,6 +254,7 @@ int writeSlurmJobs(const study::SweepPlan& sweep, const StudyFolder& folder, con
     target.overrides = sweep.commandOverrides;
     for (const auto& entry : pluginPath) target.pluginPath.push_back(absolutePath(entry).string());
     target.runs = static_cast<std::int64_t>(sweep.runs.size());
+    target.keepLogs = keepLogs;
     study::SlurmScripts scripts;
     try {
         scripts = study::makeSlurmScripts(target, options);
@@ -330,6 +352,11 @@ struct SweepRequest {
     std::vector<std::string> overrides, pluginPath;
     int jobs = 0;  ///< runs at once; 0 until the options are read, then at least 1
     bool plan = false, slurm = false;
+    std::string keepLogs = "all";    ///< --keep-logs as given: "all" or "failed"
+    bool keepLogsGiven = false;      ///< whether --keep-logs was given (passed on to Slurm's tasks)
+
+    /// --keep-logs failed: a run that finished loses its log.
+    bool dropsFinishedLogs() const { return keepLogs == "failed"; }
     study::SlurmOptions slurmOptions;
     Shard shard;
 };
@@ -340,15 +367,17 @@ struct PoolResult {
     int stopSignal = 0;                                ///< SIGINT or SIGTERM when it stopped early, else 0
 };
 
-/// Runs the jobs, at most `jobs` at once, writing the index after each run ends; SIGINT or SIGTERM stops them
-/// (SIGTERM to every run) and leaves the unfinished ones pending.
+/// Runs the jobs, at most `jobs` at once, writing the index when `schedule` says so after a run ends; SIGINT or
+/// SIGTERM stops them (SIGTERM to every run) and leaves the unfinished ones pending.
 PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, const fs::path& indexPath,
-                   const SweepRequest& request, Progress& progress, bool& indexWarned) {
+                   const SweepRequest& request, Progress& progress, bool& indexWarned,
+                   study::IndexSchedule& schedule) {
     const std::string program = boost::dll::program_location().string();
     PoolResult result;
     std::size_t next = 0;
     study::RunPool pool;
-    while ((result.stopSignal == 0 && next < toRun.size()) || pool.running() > 0) {
+    // Stops everything on SIGINT or SIGTERM, else starts runs until `jobs` run.
+    const auto startRuns = [&] {
         if (pool.interruptSignal() != 0 && result.stopSignal == 0) {
             result.stopSignal = pool.interruptSignal();
             pool.terminateAll();
@@ -370,7 +399,9 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
             // A stale trace must not pass for this run's outcome; a resumed run continues its own.
             if (!job.resume) fs::remove(job.tracePath, ignored);
             try {
-                writeText(job.configPath, job.config);
+                // Not synced (an fsync, about 5 ms here, per run in the sweep's one thread): a run config lost to a
+                // power failure no longer matches, so its run is redone; a kill leaves the old or the new text.
+                writeText(job.configPath, job.config, files::FileSync::unsynced);
                 // A resumed run appends to its log, which keeps what the killed run printed.
                 pool.launch(next, runArguments(program, job, request.pluginPath), job.logPath.string(), job.resume);
             } catch (const Error& error) {
@@ -379,21 +410,31 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
                 row.message = error.what();
                 ++result.done;
                 ++result.failed;
-                writeIndexSafely(indexPath, index, indexWarned);
+                writeIndexWhenDue(indexPath, index, indexWarned, schedule);
                 progress.finished(result.done, row, 0.0, job.logPath.string());
             }
             ++next;
         }
+    };
+    while ((result.stopSignal == 0 && next < toRun.size()) || pool.running() > 0) {
+        startRuns();
         progress.refresh(result.done, result.failed, pool.running());
         const std::optional<study::ChildExit> exit = pool.waitForExit(refreshMilliseconds);
         if (!exit) continue;
+        // The freed slot is filled before the finished run's trace is read (a diagnosis, some milliseconds in this
+        // one thread): the next run starts at once instead of waiting for the bookkeeping of the last.
+        startRuns();
         const study::RunJob& job = toRun[exit->job];
         study::StudyRow& row = index.rows[job.row];
         recordExit(row, job, *exit, result.stopSignal != 0);
         if (row.status == RunStatus::pending) continue;  // interrupted: redone on resume
+        if (request.dropsFinishedLogs() && study::isFinishedStatus(row.status)) {
+            std::error_code ignored;
+            fs::remove(job.logPath, ignored);  // its trace says how it ended; the index still names the log
+        }
         ++result.done;
         if (row.status == RunStatus::failed) ++result.failed;
-        writeIndexSafely(indexPath, index, indexWarned);
+        writeIndexWhenDue(indexPath, index, indexWarned, schedule);
         progress.finished(result.done, row, exit->seconds, job.logPath.string());
         progress.refresh(result.done, result.failed, pool.running(), true);
     }
@@ -404,14 +445,16 @@ PoolResult runJobs(std::vector<study::RunJob>& toRun, study::StudyIndex& index, 
 int runStudy(const SweepRequest& request) {
     PluginHost host;
     host.loadSearchPath(pluginSearchPath(request.pluginPath));
-    const study::SweepPlan sweep = study::planSweep(request.configFile, request.overrides, host);
+    const study::SweepPlan sweep = study::planSweep(request.configFile, request.overrides, host, request.shard);
     std::vector<const study::PlannedRun*> selected;
     for (const auto& run : sweep.runs)
         if (request.shard.selects(run.index)) selected.push_back(&run);
 
     const StudyFolder folder{request.output.empty() ? fs::path("runs") / fs::path(request.configFile).stem()
                                                     : fs::path(request.output)};
-    if (request.slurm) return writeSlurmJobs(sweep, folder, request.pluginPath, request.slurmOptions);
+    if (request.slurm)
+        return writeSlurmJobs(sweep, folder, request.pluginPath, request.keepLogsGiven ? request.keepLogs : "",
+                              request.slurmOptions);
     const Shard& shard = request.shard;
     if (request.plan) {
         std::cout << "study " << request.configFile << ": " << sweep.runs.size() << " run"
@@ -440,7 +483,8 @@ int runStudy(const SweepRequest& request) {
     study::ResumePlan resume = study::planResume(sweep, selected, folder, index, host);
     for (const std::string& note : resume.notes) std::cout << note << "\n";
     bool indexWarned = false;
-    writeIndexSafely(indexPath, index, indexWarned);
+    study::IndexSchedule schedule;
+    writeIndexTimed(indexPath, index, indexWarned, schedule);
 
     const bool live = ::isatty(STDERR_FILENO) == 1;
     std::cout << "study " << folder.root.string() << ": " << selected.size() << " run"
@@ -457,7 +501,7 @@ int runStudy(const SweepRequest& request) {
 
     const auto start = Clock::now();
     Progress progress(live, resume.toRun.size());
-    const PoolResult ran = runJobs(resume.toRun, index, indexPath, request, progress, indexWarned);
+    const PoolResult ran = runJobs(resume.toRun, index, indexPath, request, progress, indexWarned, schedule);
     const std::size_t elsewhere = resume.elsewhere + ran.elsewhere;
     progress.close();
     const bool indexWritten = writeIndexSafely(indexPath, index, indexWarned);
@@ -532,6 +576,9 @@ void declareSweepOptions(po::options_description& description, po::options_descr
         "different studies")("set", po::value(&values.request.overrides)->composing(),
                              "override a key of the study config: --set training.steps=100 (repeatable)")(
         "help,h", po::bool_switch(&values.help), "show this help")(
+        "keep-logs", po::value(&values.request.keepLogs)->default_value("all"),
+        "which runs keep their log STUDY_DIR/logs/<name>.log: all, or failed (the log of a run that completed, "
+        "diverged or stopped is removed once it ends: its trace says how it ended)")(
         "plugin-path", po::value(&values.request.pluginPath)->composing(),
         "also load plugin libraries from this folder or file (repeatable; after GRADLAB_PLUGIN_PATH); passed on to the "
         "runs");
@@ -580,7 +627,7 @@ int sweepCommand(const std::vector<std::string>& arguments) {
                 throw po::error("--" + option->long_name() + " is an option of --slurm, which is not given");
     if (!merge.empty()) {
         if (!configFile.empty() || plan || !shardText.empty() || !request.output.empty() || !overrides.empty() ||
-            values.count("jobs") || slurm)
+            values.count("jobs") || slurm || !values["keep-logs"].defaulted())
             throw po::error("--merge STUDY_DIR takes no CONFIG and no other options");
         return mergeShards(merge);
     }
@@ -603,6 +650,9 @@ int sweepCommand(const std::vector<std::string>& arguments) {
             throw po::error(error.what());
         }
     }
+    if (request.keepLogs != "all" && request.keepLogs != "failed")
+        throw po::error("--keep-logs expects 'all' or 'failed', got '" + request.keepLogs + "'");
+    request.keepLogsGiven = !values["keep-logs"].defaulted();
     if (configFile.empty()) throw po::error("missing CONFIG");
     if (values.count("jobs") && jobs < 1) throw po::error("--jobs expects N >= 1, got " + std::to_string(jobs));
     if (jobs == 0) jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

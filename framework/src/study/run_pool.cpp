@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +26,39 @@ volatile std::sig_atomic_t interruptSignalSeen = 0;
 
 /// The write end of the self-pipe that wakes the waiting parent when a signal arrives; -1 when none.
 volatile int wakeupWriteEnd = -1;
+
+/// What a starting child needs, prepared by the parent (the child shares the parent's memory until execv).
+struct ChildStart {
+    char** argv;                   ///< the program and its arguments, null-terminated
+    int log;                       ///< the run's log: its stdout and stderr
+    pid_t parent;                  ///< the sweep, which the child must outlive by no moment
+    const sigset_t* previousMask;  ///< the signal mask to restore before execv
+};
+
+/// The bytes of the stack a child runs on until execv.
+constexpr std::size_t childStackBytes = 64 * 1024;
+
+/// A child's first steps, until execv: only system calls, on its own stack, in the parent's memory (CLONE_VM), while
+/// the parent waits (CLONE_VFORK). It dies with the parent (a SIGKILLed sweep must not leave runs behind that a rerun
+/// would resume beside them); if the parent died before prctl, it ends now.
+int startChild(void* argument) {
+    const ChildStart& start = *static_cast<const ChildStart*>(argument);
+    struct sigaction defaultAction {};
+    defaultAction.sa_handler = SIG_DFL;
+    sigemptyset(&defaultAction.sa_mask);
+    for (const int signal : {SIGCHLD, SIGINT, SIGTERM}) ::sigaction(signal, &defaultAction, nullptr);
+    ::sigprocmask(SIG_SETMASK, start.previousMask, nullptr);
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != start.parent) ::_exit(126);
+    const int input = ::open("/dev/null", O_RDONLY);
+    if (input >= 0) ::dup2(input, STDIN_FILENO);
+    ::dup2(start.log, STDOUT_FILENO);
+    ::dup2(start.log, STDERR_FILENO);
+    ::execv(start.argv[0], start.argv);
+    const char message[] = "gradlab sweep: cannot execute the gradlab binary\n";
+    if (::write(STDERR_FILENO, message, sizeof message - 1) < 0) {
+    }
+    ::_exit(127);
+}
 
 void onSignal(int signal) {
     if (signal != SIGCHLD) interruptSignalSeen = signal;
@@ -96,37 +131,30 @@ void RunPool::launch(std::size_t job, const std::vector<std::string>& arguments,
     if (::write(log, commandLine.data(), commandLine.size()) < 0) {
         // The command line is a convenience; the run's own output matters more.
     }
-    const pid_t parent = ::getpid();
+    // The child starts in the parent's memory (clone with CLONE_VM | CLONE_VFORK, as posix_spawn does) rather than
+    // in a copy of it (fork): a fork copies the page tables of the whole sweep, whose memory grows with the study
+    // (every run's config and row), so it would cost O(runs) per run.
+    void* stack = ::mmap(nullptr, childStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                         -1, 0);
+    if (stack == MAP_FAILED) {
+        const int mapError = errno;
+        ::close(log);
+        throw Error(std::string("cannot start a run: no memory for its start: ") + std::strerror(mapError));
+    }
     // Signals wait until the child has its default handlers back: a SIGTERM sent to it before execv (terminateAll()
     // right after launch) must end it, not run the pool's handler in the child and be lost.
     sigset_t all, previousMask;
     sigfillset(&all);
     ::pthread_sigmask(SIG_BLOCK, &all, &previousMask);
-    const pid_t pid = ::fork();
+    ChildStart start{argv.data(), log, ::getpid(), &previousMask};
+    const pid_t pid =
+        ::clone(startChild, static_cast<char*>(stack) + childStackBytes, CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
+    const int cloneError = errno;
+    ::munmap(stack, childStackBytes);  // the child has called execv or exited: it no longer runs on it
     if (pid < 0) {
-        const int forkError = errno;
         ::pthread_sigmask(SIG_SETMASK, &previousMask, nullptr);
         ::close(log);
-        throw Error(std::string("cannot start a run: fork failed: ") + std::strerror(forkError));
-    }
-    if (pid == 0) {
-        // Child: only async-signal-safe calls until execv. It dies with the parent (a SIGKILLed sweep must not leave
-        // runs behind that a rerun would resume beside them); if the parent died before prctl, it ends now.
-        struct sigaction defaultAction {};
-        defaultAction.sa_handler = SIG_DFL;
-        sigemptyset(&defaultAction.sa_mask);
-        for (const int signal : {SIGCHLD, SIGINT, SIGTERM}) ::sigaction(signal, &defaultAction, nullptr);
-        ::sigprocmask(SIG_SETMASK, &previousMask, nullptr);
-        if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(126);
-        const int input = ::open("/dev/null", O_RDONLY);
-        if (input >= 0) ::dup2(input, STDIN_FILENO);
-        ::dup2(log, STDOUT_FILENO);
-        ::dup2(log, STDERR_FILENO);
-        ::execv(argv[0], argv.data());
-        const char message[] = "gradlab sweep: cannot execute the gradlab binary\n";
-        if (::write(STDERR_FILENO, message, sizeof message - 1) < 0) {
-        }
-        ::_exit(127);
+        throw Error(std::string("cannot start a run: fork failed: ") + std::strerror(cloneError));
     }
     ::pthread_sigmask(SIG_SETMASK, &previousMask, nullptr);
     ::close(log);

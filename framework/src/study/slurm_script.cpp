@@ -108,6 +108,7 @@ std::string passedOptions(const SlurmStudy& study) {
     std::string options;
     for (const auto& override : study.overrides) options += " --set " + shellQuote(override);
     for (const auto& folder : study.pluginPath) options += " --plugin-path " + shellQuote(folder);
+    if (!study.keepLogs.empty()) options += " --keep-logs " + shellQuote(study.keepLogs);
     return options;
 }
 

@@ -38,6 +38,7 @@ struct SlurmStudy {
     std::string folder;                   ///< the study folder
     std::vector<std::string> overrides;   ///< the sweep's `--set` overrides, passed on to every task
     std::vector<std::string> pluginPath;  ///< the sweep's `--plugin-path` folders, passed on to every task
+    std::string keepLogs;                 ///< the sweep's `--keep-logs` when given ("" when not), passed on too
     std::int64_t runs = 0;                ///< how many runs the study has
 };
 

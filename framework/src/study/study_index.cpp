@@ -32,6 +32,18 @@ Hdf5Handle createGroup(hid_t location, const std::string& name, const std::strin
                                        where + ": cannot create group " + quoted(name)));
 }
 
+/// The rows first, first + stride, ... of a column.
+struct RowSelection {
+    hsize_t first = 0;
+    hsize_t stride = 1;
+
+    static RowSelection all() { return {}; }
+    /// How many of `rows` rows it selects.
+    std::size_t count(std::size_t rows) const {
+        return first >= rows ? 0 : static_cast<std::size_t>((rows - first + stride - 1) / stride);
+    }
+};
+
 /// Reading a study index: the file, its attributes and its 1-D columns.
 class IndexFile {
 public:
@@ -68,14 +80,16 @@ public:
 
     bool hasLink(const std::string& path) const { return trace::hdf5LinkExists(file_.get(), path); }
 
-    std::vector<std::string> strings(const std::string& path, std::size_t rows) const {
+    std::vector<std::string> strings(const std::string& path, std::size_t rows,
+                                     const RowSelection& selection = RowSelection::all()) const {
         Hdf5Handle dataset = openColumn(path, H5T_STRING, rows);
         const std::string what = describe() + ": cannot read " + quoted(path);
-        std::vector<char*> pointers(rows, nullptr);
+        const std::size_t count = selection.count(rows);
+        std::vector<char*> pointers(count, nullptr);
         Hdf5Handle type = makeUtf8StringType();
-        if (rows > 0)
-            checkHdf5Status(H5Dread(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()), what);
+        if (count > 0) read(dataset, type.get(), rows, selection, pointers.data(), what);
         std::vector<std::string> values;
+        values.reserve(count);
         for (char* pointer : pointers) {
             values.emplace_back(pointer ? pointer : "");
             H5free_memory(pointer);
@@ -83,21 +97,21 @@ public:
         return values;
     }
 
-    std::vector<std::int64_t> integers(const std::string& path, std::size_t rows) const {
+    std::vector<std::int64_t> integers(const std::string& path, std::size_t rows,
+                                       const RowSelection& selection = RowSelection::all()) const {
         Hdf5Handle dataset = openColumn(path, H5T_INTEGER, rows);
-        std::vector<std::int64_t> values(rows);
-        if (rows > 0)
-            checkHdf5Status(H5Dread(dataset.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-                            describe() + ": cannot read " + quoted(path));
+        std::vector<std::int64_t> values(selection.count(rows));
+        if (!values.empty())
+            read(dataset, H5T_NATIVE_INT64, rows, selection, values.data(), describe() + ": cannot read " + quoted(path));
         return values;
     }
 
-    std::vector<double> reals(const std::string& path, std::size_t rows) const {
+    std::vector<double> reals(const std::string& path, std::size_t rows,
+                              const RowSelection& selection = RowSelection::all()) const {
         Hdf5Handle dataset = openColumn(path, H5T_FLOAT, rows);
-        std::vector<double> values(rows);
-        if (rows > 0)
-            checkHdf5Status(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-                            describe() + ": cannot read " + quoted(path));
+        std::vector<double> values(selection.count(rows));
+        if (!values.empty())
+            read(dataset, H5T_NATIVE_DOUBLE, rows, selection, values.data(), describe() + ": cannot read " + quoted(path));
         return values;
     }
 
@@ -116,6 +130,22 @@ public:
     std::string describe() const { return "study index " + quoted(path_); }
 
 private:
+    /// Reads the selected rows of a 1-D dataset of `rows` rows into `buffer` (at least one row is selected).
+    void read(const Hdf5Handle& dataset, hid_t memoryType, std::size_t rows, const RowSelection& selection,
+              void* buffer, const std::string& what) const {
+        if (selection.first == 0 && selection.stride == 1) {
+            checkHdf5Status(H5Dread(dataset.get(), memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer), what);
+            return;
+        }
+        const hsize_t start[1] = {selection.first}, stride[1] = {selection.stride},
+                      count[1] = {static_cast<hsize_t>(selection.count(rows))}, block[1] = {1};
+        Hdf5Handle fileSpace = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(dataset.get()), what));
+        checkHdf5Status(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, start, stride, count, block), what);
+        Hdf5Handle memorySpace = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(1, count, nullptr), what));
+        checkHdf5Status(H5Dread(dataset.get(), memoryType, memorySpace.get(), fileSpace.get(), H5P_DEFAULT, buffer),
+                        what);
+    }
+
     Hdf5Handle openAttribute(const std::string& name) const {
         if (!hasAttribute(name)) throw Error(describe() + ": no root attribute " + quoted(name));
         return Hdf5Handle::attribute(
@@ -298,8 +328,12 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
             }
 
             Hdf5Handle links = createGroup(root, "links", where);
+            // A shard index links its own runs' traces: the others are another shard's (and would cost a look at
+            // every trace of the study each time a shard writes its index).
+            const Shard shard{index.shardIndex, index.shardCount};
             for (const StudyRow& row : index.rows) {
                 std::error_code error;
+                if (!shard.selects(row.index)) continue;
                 if (row.trace.empty() || !std::filesystem::is_regular_file(folder / row.trace, error)) continue;
                 checkHdf5Status(
                     H5Lcreate_external(row.trace.c_str(), "/", links.get(), row.name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
@@ -332,7 +366,9 @@ bool isStudyIndex(const std::string& path) {
     }
 }
 
-StudyIndex readStudyIndex(const std::string& path) {
+StudyIndex readStudyIndex(const std::string& path) { return readStudyIndexRows(path, Shard{}).index; }
+
+StudyIndexPart readStudyIndexRows(const std::string& path, const Shard& selected) {
     trace::Hdf5ErrorSilencer silencer;
     const IndexFile file(path);
     if (!file.hasAttribute("schema"))
@@ -358,25 +394,33 @@ StudyIndex readStudyIndex(const std::string& path) {
     index.shardCount = file.integerAttribute("shard_count");
     index.keys = file.strings("/swept_keys", file.rows("/swept_keys"));
 
-    const std::size_t rows = file.rows("/runs/name");
-    const std::vector<std::string> names = file.strings("/runs/name", rows);
-    const std::vector<std::int64_t> indices = file.integers("/runs/index", rows);
-    const std::vector<std::string> statuses = file.strings("/runs/status", rows);
-    const std::vector<std::string> messages = file.strings("/runs/message", rows);
-    const std::vector<double> finalLosses = file.reals("/runs/final_loss", rows);
-    const std::vector<std::int64_t> divergedAt = file.integers("/runs/diverged_at", rows);
-    const std::vector<std::string> verdicts = file.strings("/runs/verdict", rows);
-    const std::vector<std::string> traces = file.strings("/runs/trace", rows);
-    const std::vector<std::string> logs = file.strings("/runs/log", rows);
-    const std::vector<std::int64_t> seeds = file.integers("/runs/seed", rows);
+    const std::size_t totalRows = file.rows("/runs/name");
+    RowSelection selection;
+    if (selected.count > 0) {
+        selection.first = static_cast<hsize_t>(selected.number - 1);
+        selection.stride = static_cast<hsize_t>(selected.count);
+    }
+    const std::size_t rows = selection.count(totalRows);
+    const std::vector<std::string> names = file.strings("/runs/name", totalRows, selection);
+    const std::vector<std::int64_t> indices = file.integers("/runs/index", totalRows, selection);
+    const std::vector<std::string> statuses = file.strings("/runs/status", totalRows, selection);
+    const std::vector<std::string> messages = file.strings("/runs/message", totalRows, selection);
+    const std::vector<double> finalLosses = file.reals("/runs/final_loss", totalRows, selection);
+    const std::vector<std::int64_t> divergedAt = file.integers("/runs/diverged_at", totalRows, selection);
+    const std::vector<std::string> verdicts = file.strings("/runs/verdict", totalRows, selection);
+    const std::vector<std::string> traces = file.strings("/runs/trace", totalRows, selection);
+    const std::vector<std::string> logs = file.strings("/runs/log", totalRows, selection);
+    const std::vector<std::int64_t> seeds = file.integers("/runs/seed", totalRows, selection);
     std::vector<std::vector<double>> metrics;  // columns added in later versions: NaN when an index lacks them
     for (const MetricColumn& column : metricColumns()) {
         const std::string path = std::string("/runs/") + column.name;
-        metrics.push_back(file.hasLink(path) ? file.reals(path, rows)
+        metrics.push_back(file.hasLink(path) ? file.reals(path, totalRows, selection)
                                              : std::vector<double>(rows, std::numeric_limits<double>::quiet_NaN()));
     }
     std::vector<std::vector<std::string>> parameters;
-    for (const std::string& key : index.keys) parameters.push_back(file.strings("/runs/param/" + key, rows));
+    for (const std::string& key : index.keys)
+        parameters.push_back(file.strings("/runs/param/" + key, totalRows, selection));
+    index.rows.reserve(rows);
     for (std::size_t row = 0; row < rows; ++row) {
         StudyRow entry;
         entry.name = names[row];
@@ -395,7 +439,12 @@ StudyIndex readStudyIndex(const std::string& path) {
         for (const auto& column : parameters) entry.parameters.push_back(column[row]);
         index.rows.push_back(std::move(entry));
     }
-    return index;
+    StudyIndexPart part;
+    part.index = std::move(index);
+    part.runsTotal = totalRows;
+    part.firstRow = static_cast<std::size_t>(selection.first);
+    part.rowStride = static_cast<std::size_t>(selection.stride);
+    return part;
 }
 
 }  // namespace gradlab::study

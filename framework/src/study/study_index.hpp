@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "analysis/diagnosis.hpp"
+#include "study/study_folder.hpp"
 #include "trace/trace_schema.hpp"
 
 namespace gradlab::study {
@@ -89,7 +90,8 @@ struct StudyIndex {
 
 /// Writes the index to `path` atomically (a temporary file renamed over it), so that a reader or a killed
 /// sweep never sees a half-written index. External links /links/<name> are made for the rows whose trace
-/// exists (relative paths, resolved by HDF5 against the index's folder). Throws Error.
+/// exists (relative paths, resolved by HDF5 against the index's folder); in a shard index, for the shard's own rows
+/// only. Throws Error.
 void writeStudyIndex(const std::string& path, const StudyIndex& index);
 
 /// Whether `path` is an HDF5 file whose root attribute `schema` is "gradlab-study" (false for a trace, a
@@ -98,6 +100,18 @@ bool isStudyIndex(const std::string& path);
 
 /// Reads an index, refusing other schemas, newer schema versions and unknown statuses. Throws Error.
 StudyIndex readStudyIndex(const std::string& path);
+
+/// Part of an index: its attributes and swept keys, and the rows of some runs only.
+struct StudyIndexPart {
+    StudyIndex index;           ///< everything but rows as readStudyIndex reads it; rows: the selected runs, in order
+    std::size_t runsTotal = 0;  ///< the rows of the file
+    std::size_t firstRow = 0;   ///< the file row of index.rows[0]; index.rows[i] is file row firstRow + i * rowStride
+    std::size_t rowStride = 1;  ///< see firstRow
+};
+
+/// Reads the rows of the runs `selection` selects (every row for Shard{}; row r of an index is run r), with the
+/// checks of readStudyIndex: a merge of S shard indexes of R rows reads R / S rows of each, not R. Throws Error.
+StudyIndexPart readStudyIndexRows(const std::string& path, const Shard& selection);
 
 /// The current time as ISO 8601 UTC, e.g. "2026-11-27T03:10:00Z".
 std::string utcTimestamp();

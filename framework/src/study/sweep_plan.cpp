@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <map>
 #include <new>
+#include <optional>
 #include <sstream>
 
 #include "config/run_config.hpp"
@@ -115,6 +116,10 @@ std::vector<Axis> readAxes(const ConfigNode& node, const std::string& section) {
                 "expected a list of values to sweep, e.g. [0.1, 0.01]; a single value belongs in the base config");
         axis.values = values.items();
         if (axis.values.empty()) values.fail("expected at least one value");
+        if (key == labelKey)
+            for (const ConfigNode& value : axis.values)
+                if (!value.isScalar() || value.isNull() || value.yaml().Scalar().empty())
+                    value.fail("expected a label (a word such as rezero) for each run: 'label' only names the runs");
         axes.push_back(std::move(axis));
     }
     return axes;
@@ -397,13 +402,46 @@ void expandRuns(SweepPlan& plan, const SweepBlock& block, std::size_t zipLength,
     }
 }
 
-/// Every run's config must be valid before anything runs: each is read with readRunConfig against `host` (and
-/// its seed recorded). Throws one ConfigError reporting each distinct error once, with the runs it concerns
-/// when no sweep value is to blame.
-void validateRuns(SweepPlan& plan, const PluginHost& host) {
+/// The seed a run not validated gets: its `seed` setting (sweep.seeds, or `seed` in grid or zip), else the base
+/// config's seed, which every validated run without such a setting has.
+void assignUnvalidatedSeeds(SweepPlan& plan, const std::vector<bool>& validated) {
+    std::optional<std::uint64_t> baseSeed;
+    for (std::size_t i = 0; i < plan.runs.size() && !baseSeed; ++i)
+        if (validated[i] && plan.runs[i].valueOf("seed").empty()) baseSeed = plan.runs[i].seed;
+    for (std::size_t i = 0; i < plan.runs.size(); ++i) {
+        if (validated[i]) continue;
+        PlannedRun& run = plan.runs[i];
+        const std::string value = run.valueOf("seed");
+        if (!value.empty()) {
+            // Read like the config reader reads `seed` (an integer >= 0); the run's own shard validates it.
+            try {
+                run.seed = YAML::Load(value).as<std::uint64_t>();
+            } catch (const YAML::Exception&) {
+                run.seed = 0;
+            }
+        } else if (baseSeed) {
+            run.seed = *baseSeed;
+        }
+    }
+}
+
+/// Every run's config (in a shard: its own runs') must be valid before anything runs: each is read with
+/// readRunConfig against `host` (and its seed recorded). Throws one ConfigError reporting each distinct error once,
+/// with the runs it concerns when no sweep value is to blame.
+void validateRuns(SweepPlan& plan, const PluginHost& host, const Shard& shard) {
     std::vector<std::pair<std::string, std::vector<const PlannedRun*>>> errors;
-    std::size_t failedRuns = 0;
-    for (PlannedRun& run : plan.runs) {
+    std::size_t failedRuns = 0, checkedRuns = 0;
+    // A shard validates its own runs (the others are their shards' to validate: validating the whole study in
+    // each of S shards would cost O(runs * S)), and the first run when it has none, for the base config's seed.
+    std::vector<bool> validated(plan.runs.size(), false);
+    for (std::size_t i = 0; i < plan.runs.size(); ++i)
+        validated[i] = shard.selects(plan.runs[i].index);
+    if (std::find(validated.begin(), validated.end(), true) == validated.end() && !validated.empty())
+        validated[0] = true;
+    for (std::size_t i = 0; i < plan.runs.size(); ++i) {
+        if (!validated[i]) continue;
+        PlannedRun& run = plan.runs[i];
+        ++checkedRuns;
         bool applying = true;
         try {
             const ConfigNode runRoot = loadConfigFile(plan.configFile, plan.overridesFor(run));
@@ -423,7 +461,10 @@ void validateRuns(SweepPlan& plan, const PluginHost& host) {
             if (attributed.empty()) found->second.push_back(&run);
         }
     }
-    if (errors.empty()) return;
+    if (errors.empty()) {
+        assignUnvalidatedSeeds(plan, validated);
+        return;
+    }
     constexpr std::size_t shown = 10;
     std::string message;
     for (std::size_t i = 0; i < errors.size() && i < shown; ++i) {
@@ -435,9 +476,10 @@ void validateRuns(SweepPlan& plan, const PluginHost& host) {
             message += " [in " + std::to_string(runs.size()) + " sweep runs, e.g. " + describeRun(*runs.front()) + "]";
     }
     if (errors.size() > shown) message += "\n(" + std::to_string(errors.size() - shown) + " more errors)";
-    if (plan.runs.size() > 1)
-        message += "\n" + std::to_string(failedRuns) + " of " + std::to_string(plan.runs.size()) +
-                   " runs have an invalid config; nothing ran";
+    if (checkedRuns > 1)
+        message += "\n" + std::to_string(failedRuns) + " of " + std::to_string(checkedRuns) +
+                   (checkedRuns == plan.runs.size() ? std::string(" runs") : " runs of shard " + shard.label()) +
+                   " have an invalid config; nothing ran";
     throw ConfigError(message);
 }
 
@@ -452,7 +494,8 @@ std::string PlannedRun::valueOf(const std::string& key) const {
 std::vector<std::string> SweepPlan::overridesFor(const PlannedRun& run) const {
     std::vector<std::string> overrides = commandOverrides;
     overrides.push_back("sweep=null");  // the run config proper never sees the sweep block
-    for (const SweepSetting& setting : run.settings) overrides.push_back(setting.overrideText());
+    for (const SweepSetting& setting : run.settings)
+        if (!setting.labelsOnly()) overrides.push_back(setting.overrideText());
     return overrides;
 }
 
@@ -466,7 +509,8 @@ std::string sanitizeRunName(const std::string& name) {
     return result;
 }
 
-SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host) {
+SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host,
+                    const Shard& shard) {
     SweepPlan plan;
     plan.configFile = file;
     plan.configText = readFile(file);
@@ -478,7 +522,7 @@ SweepPlan planSweep(const std::string& file, const std::vector<std::string>& ove
     const Seeds seeds = readSeeds(block.seeds, axes);
     plan.seedsSwept = seeds.swept;
     expandRuns(plan, block, zipLength, seeds);
-    validateRuns(plan, host);
+    validateRuns(plan, host, shard);
     return plan;
 }
 

@@ -18,6 +18,11 @@
 
 namespace gradlab::study {
 
+/// The swept key that only labels runs: `sweep.zip.label: [plain, rezero]` (or in the grid) names each run's
+/// variant for its name, `{label}`, the index's `param/label` and the plots' `--hue label`, and changes nothing
+/// in the run's config (docs/studies.md).
+inline constexpr const char* labelKey = "label";
+
 /// One value a run gives to one swept key, applied like `--set key=value`.
 struct SweepSetting {
     std::string key;         ///< config key path, e.g. "model.layers.0.repeat"; "seed" for `sweep.seeds`
@@ -29,6 +34,9 @@ struct SweepSetting {
 
     /// The override as `--set` takes it: "key=valueText".
     std::string overrideText() const { return key + "=" + valueText; }
+
+    /// Whether it only labels the run (the key `label`), giving no override to its config.
+    bool labelsOnly() const { return key == labelKey; }
 };
 
 /// One run of a study: its position, its name and what it changes in the base config.
@@ -57,10 +65,12 @@ struct SweepPlan {
 };
 
 /// Reads the `sweep:` block of `file` (after applying `overrides`), expands it, and validates every run's
-/// config with readRunConfig against `host`. Errors name the sweep key, its value and their file:line:column:
-/// "configs/studies/x.yaml:7:5: sweep.grid.model.layers.9.units: index 9 is past the end of a list of 3".
-/// Throws ConfigError.
-SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host);
+/// config with readRunConfig against `host`; for a shard (shard.count > 0), the runs of that shard only (each shard
+/// validates its own, so S shards cost O(runs), not O(runs * S)). Errors name the sweep key, its value and their
+/// file:line:column: "configs/studies/x.yaml:7:5: sweep.grid.model.layers.9.units: index 9 is past the end of a
+/// list of 3". Throws ConfigError.
+SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host,
+                    const Shard& shard = Shard{});
 
 /// The run's complete config as YAML text (every key, defaults included), ready to be written anywhere:
 /// file paths are absolute (resolved against the study config's folder), `name` is the run's name and `output`

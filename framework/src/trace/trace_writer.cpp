@@ -16,6 +16,13 @@ namespace gradlab::trace {
 
 namespace {
 
+/// Half the entries of a node of a trace's chunk-index B-trees (H5Pset_istore_k; HDF5's default is 32).
+constexpr unsigned traceChunkIndexRank = 4;
+/// Half the entries of a node of a trace's group B-trees, and of a group's symbol-table leaf (H5Pset_sym_k;
+/// HDF5's defaults are 16 and 4).
+constexpr unsigned traceGroupIndexRank = 4;
+constexpr unsigned traceGroupLeafRank = 4;
+
 std::string inQuotes(const std::string& text) { return "'" + text + "'"; }
 
 /// "/trace" from "trace" or "/trace"; nested groups ("/trace/timestep_grad_norm") are allowed; refuses empty
@@ -129,6 +136,12 @@ void TraceWriter::openFile(unsigned flags) {
             Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_FILE_CREATE), where + ": cannot make file properties"));
         checkHdf5Status(H5Pset_file_space_strategy(creation.get(), H5F_FSPACE_STRATEGY_NONE, false, 1),
                         where + ": cannot set the file space strategy");
+        // Small B-tree nodes for the chunk indexes and the groups: HDF5's defaults (64 chunks and 32 groups' entries
+        // a node, about 2 KiB and 1 KiB) are most of a short run's trace, e.g. 33 of a one-step trace's 57 KiB
+        // (docs/studies.md, "Disk"); a long run's B-trees just get a level or two deeper.
+        checkHdf5Status(H5Pset_istore_k(creation.get(), traceChunkIndexRank), where + ": cannot set the chunk index");
+        checkHdf5Status(H5Pset_sym_k(creation.get(), traceGroupIndexRank, traceGroupLeafRank),
+                        where + ": cannot set the group index");
         // Created under a temporary name and renamed once its header is on disk (see the constructor), so that
         // a trace at `path` always has one, whenever its process is killed.
         // Exclusively, under a name nobody can guess: a link planted at it cannot redirect the write.

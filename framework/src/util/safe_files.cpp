@@ -147,7 +147,7 @@ int openForWriting(const std::string& path, bool append, const std::string& what
     return descriptor;
 }
 
-void writeFileAtomically(const std::string& path, const std::string& text, const std::string& what) {
+void writeFileAtomically(const std::string& path, const std::string& text, const std::string& what, FileSync sync) {
     requireRegularOrMissing(path, "the " + what);
     const std::string temporary = temporaryNameFor(path);
     const int descriptor = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -155,7 +155,7 @@ void writeFileAtomically(const std::string& path, const std::string& text, const
         throw Error("cannot write the " + what + " " + quoted(path) + ": cannot create " + quoted(temporary) + ": " +
                     std::strerror(errno));
     int reason = writeAll(descriptor, text.data(), text.size());
-    if (reason == 0 && ::fsync(descriptor) != 0) reason = errno;
+    if (reason == 0 && sync == FileSync::synced && ::fsync(descriptor) != 0) reason = errno;
     if (::close(descriptor) != 0 && reason == 0) reason = errno;
     if (reason == 0 && ::rename(temporary.c_str(), path.c_str()) != 0) reason = errno;
     if (reason != 0) {

@@ -46,9 +46,17 @@ void refuseSymbolicLink(const std::string& path, const std::string& what);
 /// descriptor; throws Error "cannot write the <what> 'path': <reason>".
 int openForWriting(const std::string& path, bool append, const std::string& what);
 
-/// Writes `text` as `path` atomically: an exclusively created temporary file, synced, renamed over `path` (which
-/// replaces a symbolic link there instead of following it). Throws Error naming `what` and `path`.
-void writeFileAtomically(const std::string& path, const std::string& text, const std::string& what);
+/// Whether a file written atomically is synced to the disk before it is renamed into place.
+enum class FileSync {
+    synced,    ///< fsync first: after a power failure the file holds the new text or the old one
+    unsynced,  ///< no fsync (a few ms less): a reader still sees the old or the new text, never a part, but after a
+               ///< power failure the file may be empty; for files rewritten when they do not match (run configs)
+};
+
+/// Writes `text` as `path` atomically: an exclusively created temporary file, synced unless `sync` says not, renamed
+/// over `path` (which replaces a symbolic link there instead of following it). Throws Error naming `what` and `path`.
+void writeFileAtomically(const std::string& path, const std::string& text, const std::string& what,
+                         FileSync sync = FileSync::synced);
 
 /// Checks that `bytes` can be written in `folder`: a file created exclusively under an unpredictable name (never
 /// through a name another user could plant), filled, and removed. Returns "" when it worked, else the reason

@@ -15,6 +15,7 @@
 #include <map>
 
 #include "study/study_index.hpp"
+#include "study/sweep_plan.hpp"
 #include "support/cli_runner.hpp"
 #include "support/plugin_fixture.hpp"
 #include "support/trace_compare.hpp"
@@ -168,8 +169,11 @@ TEST_CASE("gradlab sweep runs a study in parallel and indexes it, a diverged run
     }
 }
 
-TEST_CASE("gradlab sweep: a failed run is reported and redone on resume, the others finish", "[cli][study]") {
-    const fs::path base = testing::scratchPath("sweep_failing");
+namespace {
+
+/// A study of two runs in a fresh folder `base`: one on table.csv (it completes), one on missing.csv (it fails).
+/// Returns the study config's path.
+std::string writeStudyWithAFailingRun(const fs::path& base) {
     fs::remove_all(base);
     fs::create_directories(base);
     std::ofstream(base / "table.csv") << "x1,x2,y\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n";
@@ -183,6 +187,14 @@ sweep:
   grid:
     data.file: [table.csv, missing.csv]
 )";
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("gradlab sweep: a failed run is reported and redone on resume, the others finish", "[cli][study]") {
+    const fs::path base = testing::scratchPath("sweep_failing");
+    const std::string config = writeStudyWithAFailingRun(base);
     const std::string folder = (base / "study").string();
     Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder);
     INFO(outcome.output);
@@ -362,4 +374,92 @@ sweep:
         REQUIRE(runGradlab("run " + entry.path().string() + " -q -o " + fresh).exitCode == 0);
         testing::checkSameTrace(fresh, folder + "/runs/" + name + ".h5");
     }
+}
+
+namespace {
+
+/// Every field of two rows is the same (NaN equal to NaN).
+void checkSameRow(const study::StudyRow& got, const study::StudyRow& expected) {
+    CAPTURE(expected.name);
+    CHECK(got.name == expected.name);
+    CHECK(got.index == expected.index);
+    CHECK(got.status == expected.status);
+    CHECK(got.message == expected.message);
+    CHECK(sameLoss(got.finalLoss, expected.finalLoss));
+    CHECK(got.divergedAt == expected.divergedAt);
+    CHECK(got.verdict == expected.verdict);
+    for (const study::MetricColumn& column : study::metricColumns()) {
+        CAPTURE(column.name);
+        CHECK(sameLoss(got.metrics.*column.field, expected.metrics.*column.field));
+    }
+    CHECK(got.trace == expected.trace);
+    CHECK(got.log == expected.log);
+    CHECK(got.seed == expected.seed);
+    CHECK(got.parameters == expected.parameters);
+}
+
+}  // namespace
+
+TEST_CASE("gradlab sweep: the index it leaves equals a whole rewrite from the traces, and a truncated index is "
+          "rebuilt from them",
+          "[cli][study][index]") {
+    const std::string config = writeTwoLayerStudy("sweep_index_content.yaml");
+    const std::string folder = studyFolder("sweep_index_content");
+    const std::vector<std::string> overrides{"training.steps=3", "sweep.seeds=3"};
+    std::string command = "sweep " + config + " -j 2 -o " + folder;
+    for (const std::string& entry : overrides) command += " --set " + entry;
+    Outcome outcome = runGradlab(command);
+    INFO(outcome.output);
+    REQUIRE(outcome.exitCode == 0);
+
+    // What the index held when it was rewritten after every run: every row read from its trace.
+    const study::SweepPlan plan = study::planSweep(config, overrides, testing::builtinPlugins());
+    study::StudyIndex expected = study::newStudyIndex(plan, study::Shard{});
+    for (study::StudyRow& row : expected.rows) study::applyOutcome(row, study::readRunOutcome(folder + "/" + row.trace));
+    const auto checkIndex = [&] {
+        const study::StudyIndex index = study::readStudyIndex(folder + "/study.h5");
+        CHECK(index.config == expected.config);
+        CHECK(index.overrides == expected.overrides);
+        CHECK(index.keys == expected.keys);
+        REQUIRE(index.rows.size() == 12);
+        for (std::size_t row = 0; row < index.rows.size(); ++row) checkSameRow(index.rows[row], expected.rows[row]);
+        const hid_t file = H5Fopen((folder + "/study.h5").c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+        REQUIRE(file >= 0);
+        for (const study::StudyRow& row : expected.rows)
+            CHECK(H5Lexists(file, ("/links/" + row.name).c_str(), H5P_DEFAULT) > 0);
+        H5Fclose(file);
+    };
+    checkIndex();
+
+    // An index cut short (a disk that lost its tail, a copy killed halfway) is rebuilt from the traces.
+    const fs::path index = fs::path(folder) / "study.h5";
+    fs::resize_file(index, fs::file_size(index) / 2);
+    outcome = runGradlab(command);
+    INFO(outcome.output);
+    REQUIRE(outcome.exitCode == 0);
+    CHECK_THAT(outcome.output, Contains("12 already done, 0 to run"));
+    checkIndex();
+}
+
+TEST_CASE("gradlab sweep --keep-logs failed removes the logs of the runs that finished, keeps the failed ones'",
+          "[cli][study]") {
+    const fs::path base = testing::scratchPath("sweep_keep_logs");
+    const std::string config = writeStudyWithAFailingRun(base);
+    const std::string folder = (base / "study").string();
+    Outcome outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --keep-logs failed");
+    INFO(outcome.output);
+    CHECK(outcome.exitCode == 1);
+    CHECK_THAT(outcome.output, Contains("2 runs: 1 completed, 1 failed"));
+    CHECK_FALSE(fs::exists(folder + "/logs/file=table.csv.log"));
+    CHECK(fs::exists(folder + "/runs/file=table.csv.h5"));
+    CHECK_THAT(readText(folder + "/logs/file=missing.csv.log"), Contains("missing.csv"));
+    // The completed run stays done: a resume does not need its log.
+    outcome = runGradlab("sweep " + config + " -j 2 -o " + folder + " --keep-logs failed");
+    CHECK_THAT(outcome.output, Contains("2 runs, 1 already done, 1 to run"));
+
+    outcome = runGradlab("sweep " + config + " -o " + folder + " --keep-logs some");
+    CHECK(outcome.exitCode == 2);
+    CHECK_THAT(outcome.output, Contains("--keep-logs expects 'all' or 'failed', got 'some'"));
+    outcome = runGradlab("sweep --merge " + folder + " --keep-logs failed");
+    CHECK(outcome.exitCode == 2);
 }

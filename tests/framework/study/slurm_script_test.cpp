@@ -201,6 +201,7 @@ TEST_CASE("Slurm scripts: paths with spaces and quotes reach sbatch and gradlab 
     target.folder = (base / "study folder").string();
     target.overrides = {"name=x y", "optimizer={kind: sgd, lr: 0.1}", "data.file=it's.csv"};
     target.pluginPath = {(base / "plug ins").string()};
+    target.keepLogs = "failed";
     target.runs = 5;
     study::SlurmOptions options;
     options.shards = 2;
@@ -215,7 +216,7 @@ TEST_CASE("Slurm scripts: paths with spaces and quotes reach sbatch and gradlab 
     const std::string passed =
         "[--set]\n[name=x y]\n[--set]\n[optimizer={kind: sgd, lr: 0.1}]\n[--set]\n"
         "[data.file=it's.csv]\n[--plugin-path]\n[" +
-        target.pluginPath[0] + "]\n";
+        target.pluginPath[0] + "]\n[--keep-logs]\n[failed]\n";
 
     SECTION("the #SBATCH lines quote for sbatch's own parser") {
         CHECK_THAT(scripts.array, Contains("#SBATCH --job-name=\"gradlab-a study\"\n"));

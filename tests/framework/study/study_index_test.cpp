@@ -57,7 +57,7 @@ study::StudyIndex sampleIndex() {
     index.overrides = {"training.steps=5", "seed=3"};
     index.createdAt = "2026-01-01T00:00:00Z";
     index.updatedAt = "2026-01-01T00:02:00Z";
-    index.shardIndex = 2;
+    index.shardIndex = 1;
     index.shardCount = 3;
     index.keys = {"optimizer.lr", "model.layers.0.units"};
     for (int i = 0; i < 3; ++i) {
@@ -119,6 +119,7 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
     const std::filesystem::path folder = testing::scratchPath("index_round_trip");
     std::filesystem::create_directories(folder / "runs");
     writeTrace((folder / "runs" / "run0.h5").string(), {1.0, 0.25}, {}, RunStatus::completed);
+    writeTrace((folder / "runs" / "run2.h5").string(), {1.0}, {}, RunStatus::completed);  // shard 3's run
     const study::StudyIndex written = sampleIndex();
     const std::string path = (folder / "study.h5").string();
     study::writeStudyIndex(path, written);
@@ -129,7 +130,7 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
     CHECK(read.configFile == written.configFile);
     CHECK(read.overrides == written.overrides);
     CHECK(read.createdAt == written.createdAt);
-    CHECK(read.shardIndex == 2);
+    CHECK(read.shardIndex == 1);
     CHECK(read.shardCount == 3);
     CHECK(read.keys == written.keys);
     REQUIRE(read.rows.size() == 3);
@@ -163,6 +164,7 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
     CHECK(H5Lexists(file, "/runs/param/model.layers.0.units", H5P_DEFAULT) > 0);
     CHECK(H5Lexists(file, "/links/run0", H5P_DEFAULT) > 0);
     CHECK(H5Lexists(file, "/links/run1", H5P_DEFAULT) == 0);  // no trace file, no link
+    CHECK(H5Lexists(file, "/links/run2", H5P_DEFAULT) == 0);  // a shard index links its own runs only
     const hid_t loss = H5Dopen2(file, "/links/run0/trace/loss", H5P_DEFAULT);
     REQUIRE(loss >= 0);
     double values[2] = {0, 0};
@@ -256,4 +258,51 @@ TEST_CASE("readRunOutcome carries the metrics of the diagnosis inspect prints", 
     CHECK(outcome.metrics.finalTrainLoss == expected.finalTrainLoss);
     CHECK(outcome.metrics.finalTrainLoss == 1.5);
     CHECK(std::isnan(outcome.metrics.finalEvalLoss));  // no /eval in this trace
+}
+
+TEST_CASE("readStudyIndexRows reads the rows of one shard, equal to the same rows of the whole index",
+          "[study][merge]") {
+    const std::string path = testing::scratchPath("index_rows.h5");
+    study::StudyIndex written = sampleIndex();
+    for (int i = 3; i < 7; ++i) {
+        study::StudyRow row = written.rows[2];
+        row.name = "run" + std::to_string(i);
+        row.index = i;
+        row.seed = 10 + i;
+        row.parameters = {"0." + std::to_string(i), "{units: " + std::to_string(i) + "}"};
+        row.finalLoss = i;
+        row.status = i % 2 ? RunStatus::completed : RunStatus::failed;
+        written.rows.push_back(row);
+    }
+    study::writeStudyIndex(path, written);
+    const study::StudyIndex whole = study::readStudyIndex(path);
+    REQUIRE(whole.rows.size() == 7);
+    for (std::int64_t count : {1, 2, 3, 7, 10}) {
+        for (std::int64_t number = 1; number <= count; ++number) {
+            CAPTURE(number, count);
+            const study::StudyIndexPart part = study::readStudyIndexRows(path, study::Shard{number, count});
+            CHECK(part.runsTotal == 7);
+            CHECK(part.firstRow == static_cast<std::size_t>(number - 1));
+            CHECK(part.rowStride == static_cast<std::size_t>(count));
+            CHECK(part.index.config == whole.config);
+            CHECK(part.index.keys == whole.keys);
+            std::vector<std::int64_t> expected;
+            for (std::int64_t row = number - 1; row < 7; row += count) expected.push_back(row);
+            REQUIRE(part.index.rows.size() == expected.size());
+            for (std::size_t i = 0; i < expected.size(); ++i) {
+                const study::StudyRow& got = part.index.rows[i];
+                const study::StudyRow& reference = whole.rows[static_cast<std::size_t>(expected[i])];
+                CHECK(got.index == expected[i]);
+                CHECK(got.name == reference.name);
+                CHECK(got.status == reference.status);
+                CHECK(got.message == reference.message);
+                CHECK((got.finalLoss == reference.finalLoss ||
+                       (std::isnan(got.finalLoss) && std::isnan(reference.finalLoss))));
+                CHECK(got.seed == reference.seed);
+                CHECK(got.parameters == reference.parameters);
+                CHECK(got.verdict == reference.verdict);
+                CHECK(got.trace == reference.trace);
+            }
+        }
+    }
 }

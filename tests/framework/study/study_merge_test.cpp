@@ -2,6 +2,7 @@
 #include "study/study_merge.hpp"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -121,6 +122,20 @@ TEST_CASE("a trace that ended since its shard's index was written has the last w
     CHECK(merged.index.rows[0].finalLoss == 0.5);
     CHECK(merged.index.rows[1].status == RunStatus::failed);
     CHECK(merged.index.rows[2].status == RunStatus::pending);
+}
+
+TEST_CASE("a finished row is read again from its trace only when the trace changed since its shard's index",
+          "[study][merge]") {
+    const study::StudyFolder folder = freshFolder("merge_times");
+    writeTrace(folder.trace("run0"), {1.0, 0.5}, RunStatus::completed);
+    writeTrace(folder.trace("run1"), {1.0, 0.25}, RunStatus::completed);
+    writeShard(folder, shardIndex(1, 1, 2, RunStatus::completed));  // final losses 10 and 11
+    const auto indexTime = fs::last_write_time(folder.index(study::Shard{1, 1}));
+    fs::last_write_time(folder.trace("run0"), indexTime - std::chrono::hours(1));  // read before the index
+    fs::last_write_time(folder.trace("run1"), indexTime + std::chrono::hours(1));  // rerun since
+    const study::MergedStudy merged = study::mergeShardIndexes(folder);
+    CHECK(merged.index.rows[0].finalLoss == 10);   // the shard's word: a merge of 10^5 runs reads no trace twice
+    CHECK(merged.index.rows[1].finalLoss == 0.25);  // the trace's
 }
 
 TEST_CASE("a trace that does not read is a warning, its row keeps its shard's word", "[study][merge]") {

@@ -2,6 +2,7 @@
 #include "study/sweep_plan.hpp"
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -144,6 +145,30 @@ TEST_CASE("A name template names runs from key paths, short labels, {seed} and {
                                "template (did you mean 'lr'?"));
     CHECK_THROWS_WITH(plan("template_same.yaml", "sweep:\n  grid:\n    optimizer.lr: [1, 2]\n  name: fixed\n"),
                       Contains("template_same.yaml:21:9: sweep.name: runs 0 and 1 would both be named 'fixed'"));
+}
+
+TEST_CASE("A swept label names the runs' variants and changes nothing in their configs", "[study]") {
+    const study::SweepPlan sweep = plan("label.yaml", R"(sweep:
+  zip:
+    label: [narrow, wide]
+    model.layers.0.layers.0.units: [8, 16]
+  name: "{label}"
+)");
+    CHECK(names(sweep) == std::vector<std::string>{"narrow", "wide"});
+    CHECK(sweep.runs[1].valueOf("label") == "wide");
+    const std::vector<std::string> overrides = sweep.overridesFor(sweep.runs[1]);
+    CHECK(std::find(overrides.begin(), overrides.end(), "label=wide") == overrides.end());
+    CHECK(std::find(overrides.begin(), overrides.end(), "model.layers.0.layers.0.units=16") != overrides.end());
+    const std::string resolved =
+        study::resolvedRunConfig(sweep, sweep.runs[1], "runs/wide.h5", testing::builtinPlugins());
+    CHECK_THAT(resolved, !Contains("label"));
+    CHECK_THAT(resolved, Contains("units: 16"));
+    // Without a template the label is in the default name like any swept key.
+    const study::SweepPlan unnamed =
+        plan("label_default.yaml", "sweep:\n  grid:\n    label: [a, b]\n    optimizer.lr: [0.1]\n");
+    CHECK(names(unnamed) == std::vector<std::string>{"label=a,lr=0.1", "label=b,lr=0.1"});
+    CHECK_THROWS_WITH(plan("label_map.yaml", "sweep:\n  grid:\n    label: [{a: 1}]\n"),
+                      Contains("label_map.yaml:20:13: sweep.grid.label.0: expected a label"));
 }
 
 TEST_CASE("Sweep errors name the sweep key, its value, and their line", "[study][errors]") {
@@ -397,4 +422,27 @@ TEST_CASE("Resume planning reruns a finished run whose trace is cut", "[study][r
     CHECK(resume.skipped == 0);
     REQUIRE(resume.notes.size() == 1);
     CHECK_THAT(resume.notes[0], Contains("its trace is damaged"));
+}
+
+TEST_CASE("A shard validates its own runs only, and gives the others their seeds all the same", "[study][shard]") {
+    // Runs 0..5: units 8 (runs 0, 1, 2) or -1 (runs 3, 4, 5, invalid) x three seeds; shard 1/3 owns runs 0 and 3.
+    const std::string sweep = "sweep:\n  grid:\n    model.layers.1.units: [2, -1]\n  seeds: [5, 7, 9]\n";
+    const std::string file = writeStudy("shard_validation.yaml", sweep);
+    CHECK_THROWS_WITH(study::planSweep(file, {}, testing::builtinPlugins()),
+                      Contains("3 of 6 runs have an invalid config"));
+    CHECK_THROWS_WITH(study::planSweep(file, {}, testing::builtinPlugins(), study::Shard{1, 3}),
+                      Contains("1 of 2 runs of shard 1/3 have an invalid config"));
+    // Shard 3/3 owns runs 2 and 5; run 5 is invalid. A split of 6 owns runs 2 (valid) and 5 (invalid) apart.
+    const study::SweepPlan shard = study::planSweep(file, {}, testing::builtinPlugins(), study::Shard{3, 6});
+    REQUIRE(shard.runs.size() == 6);
+    const std::vector<std::uint64_t> seeds{5, 7, 9, 5, 7, 9};
+    for (std::size_t run = 0; run < 6; ++run) CHECK(shard.runs[run].seed == seeds[run]);
+
+    // Without swept seeds, every run has the base config's seed (4), validated or not; a shard with no run of its
+    // own (7 of 8 for 2 runs) still knows it.
+    const std::string unseeded = writeStudy("shard_validation_base.yaml", "sweep:\n  grid:\n    optimizer.lr: [0.1, 0.2]\n");
+    for (const study::Shard& selected : {study::Shard{1, 2}, study::Shard{7, 8}}) {
+        const study::SweepPlan part = study::planSweep(unseeded, {}, testing::builtinPlugins(), selected);
+        for (const auto& run : part.runs) CHECK(run.seed == 4);
+    }
 }
