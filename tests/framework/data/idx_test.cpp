@@ -188,7 +188,9 @@ TEST_CASE("idx: every cut and 1000 random byte changes of a raw and a gzip file 
           "[data][idx][errors]") {
     const bool gzip = GENERATE(false, true);
     CAPTURE(gzip);
-    const auto [images, labels] = writeFive(gzip ? "mutate-gz" : "mutate-raw", gzip);
+    // Named copies, not a structured binding: C++17 lets no lambda capture a binding (clang refuses it).
+    const auto files = writeFive(gzip ? "mutate-gz" : "mutate-raw", gzip);
+    const std::string images = files.first, labels = files.second;
     const std::vector<std::uint8_t> original = readBytes(images);
     int loaded = 0, refused = 0, attempts = 0;
     auto attempt = [&](const std::vector<std::uint8_t>& bytes) {
