@@ -1,8 +1,9 @@
 /// @file jacobian_spectrum.cpp
 /// The jacobian_spectrum probe: singular values of the input-output Jacobian J = dy/dx of single examples
 /// (Pennington, Schoenholz & Ganguli 2017, "Resurrecting the sigmoid in deep learning through dynamical
-/// isometry", NeurIPS), and of the partial Jacobians dy/dh_l from chosen layers, with the free-probability
-/// prediction beside them.
+/// isometry", NeurIPS), and of the partial Jacobians dy/dh_l from chosen layers (`from:`), with the
+/// free-probability prediction beside them; y is the network's output or layer `to:`'s. For each recurrent
+/// layer and each t of `timesteps:`, the Jacobian across time dh_{T-1}/dh_t of its state (exact path only).
 ///
 /// Exact path (per-sample output size K <= exact_limit): each of the n examples is repeated K times in one
 /// eval-phase batch of n K columns, and one backward with the block identity as upstream (column i K + k is
@@ -128,8 +129,8 @@ public:
     using Scalar = double;  // Spectra's element type
     using MatrixType = gradlab::Matrix<RunScalar>;
 
-    GramOperator(gradlab::ProbeContext<RunScalar>& context, Vector x, Index inputSteps, Index outputSteps)
-        : context_(&context), x_(std::move(x)), inputSteps_(inputSteps), outputSteps_(outputSteps) {
+    GramOperator(gradlab::ProbeContext<RunScalar>& context, Vector x, Index inputSteps, Index outputSteps, std::size_t top)
+        : context_(&context), x_(std::move(x)), inputSteps_(inputSteps), outputSteps_(outputSteps), top_(top) {
         step_ = std::cbrt(static_cast<double>(std::numeric_limits<RunScalar>::epsilon())) * std::max(1.0, x_.norm());
     }
     Index rows() const { return x_.size(); }
@@ -149,17 +150,19 @@ public:
         setSample(batch_, inputSteps_, 3, 0, x_);
         setSample(batch_, inputSteps_, 3, 1, Vector(x_ + step_ * u));
         setSample(batch_, inputSteps_, 3, 2, Vector(x_ - step_ * u));
-        const MatrixType& y = context_->forward(batch_, gradlab::Phase::eval);
+        context_->forward(batch_, gradlab::Phase::eval);
+        const MatrixType& y = context_->layerOutput(top_);
         const Vector jv = norm * (sampleVector(y, outputSteps_, 3, 1) - sampleVector(y, outputSteps_, 3, 2)) / (2 * step_);
         upstream_.setZero(y.rows(), y.cols());
         setSample(upstream_, outputSteps_, 3, 0, jv);
-        result = sampleVector(context_->backward(upstream_), inputSteps_, 3, 0);
+        result = sampleVector(context_->backwardSignal(upstream_, top_), inputSteps_, 3, 0);
     }
 
 private:
     gradlab::ProbeContext<RunScalar>* context_;
     Vector x_;
     Index inputSteps_, outputSteps_;
+    std::size_t top_;  ///< the layer whose output y is
     double step_ = 0;
     mutable MatrixType batch_, upstream_;
 };
@@ -197,7 +200,8 @@ public:
             throw gradlab::Error("examples " + std::to_string(examples_) + " is more than the probe batch (" +
                                  std::to_string(context.batchSize()) + " samples; raise 'batch')");
         const gradlab::Shape input = context.inputShape();
-        const gradlab::Shape output = layers.back().output;
+        const std::size_t top = context.toLayer();
+        const gradlab::Shape output = layers[top].output;
         const Index inputSize = input.features * input.timesteps;
         const Index outputSize = output.features * output.timesteps;
         if (tables_.empty()) {
@@ -207,6 +211,13 @@ public:
                 tables_.emplace_back(std::string(schema::fromGroup) + "/" + layers[l].name + "/",
                                      std::min(shape.features * shape.timesteps, outputSize));
             }
+            for (std::size_t l = 0; l <= top && !context.timesteps().empty(); ++l)
+                if (layers[l].recurrent)
+                    for (std::size_t k = 0; k < context.timesteps().size(); ++k)
+                        stateTables_.push_back({l, k,
+                                                JacobianTables(std::string(schema::timestepsGroup) + "/" + layers[l].name + "/" +
+                                                                   std::to_string(context.timesteps()[k]) + "/",
+                                                               layers[l].output.features)});
         }
         const bool exact = outputSize <= exactLimit_;
         for (auto& tables : tables_) {
@@ -217,7 +228,11 @@ public:
             exactSpectra(context, input, output, outputSize);
         else
             lanczosSpectra(context, input, output);
+        for (auto& state : stateTables_) state.tables.resize(examples_);
+        for (std::size_t l = 0; l <= top && !stateTables_.empty(); ++l)
+            if (layers[l].recurrent && layers[l].output.features <= exactLimit_) stateSpectra(context, input, l);
         for (const auto& tables : tables_) write(context, tables);
+        for (const auto& state : stateTables_) write(context, state.tables);
         if (context.step() == 0 || !theoryWritten_) writeTheory(context);
     }
 
@@ -234,19 +249,16 @@ private:
         for (Index first = 0; first < examples_; first += perPass) {
             const Index count = std::min(perPass, examples_ - first);
             const Index columns = count * outputSize;  // replicas: example i, output coordinate k
-            replicated_.resize(input.features, input.timesteps * columns);
-            for (Index t = 0; t < input.timesteps; ++t)
-                for (Index i = 0; i < count; ++i)
-                    replicated_.middleCols(t * columns + i * outputSize, outputSize) =
-                        x.col(t * batch + first + i).replicate(1, outputSize);
-            const MatrixType& y = context.forward(replicated_, gradlab::Phase::eval);
+            replicate(x, batch, input.timesteps, first, count, outputSize);
+            context.forward(replicated_, gradlab::Phase::eval);
+            const MatrixType& y = context.layerOutput(context.toLayer());
             upstream_.setZero(y.rows(), y.cols());
             for (Index i = 0; i < count; ++i)
                 for (Index t = 0; t < output.timesteps; ++t)
                     upstream_.block(0, t * columns + i * outputSize + t * output.features, output.features,
                                     output.features)
                         .setIdentity();
-            const MatrixType& dx = context.backward(upstream_);
+            const MatrixType& dx = context.backwardSignal(upstream_, context.toLayer());
             for (std::size_t j = 0; j < tables_.size(); ++j) {
                 const std::size_t layer = j == 0 ? 0 : context.fromLayers()[j - 1];
                 const MatrixType& gradient = j == 0 ? dx : context.signal(layer);
@@ -265,6 +277,47 @@ private:
         }
     }
 
+    /// replicated_ = examples [first, first + count) of the batch x, each repeated `copies` times, in the
+    /// layers' timestep-major layout (replica k of example i in column t * count * copies + i * copies + k).
+    void replicate(const MatrixType& x, Index batch, Index timesteps, Index first, Index count, Index copies) {
+        const Index columns = count * copies;
+        replicated_.resize(x.rows(), timesteps * columns);
+        for (Index t = 0; t < timesteps; ++t)
+            for (Index i = 0; i < count; ++i)
+                replicated_.middleCols(t * columns + i * copies, copies) = x.col(t * batch + first + i).replicate(1, copies);
+    }
+
+    /// dh_{T-1}/dh_t of recurrent layer `layer` for each t of timesteps(), exactly: each example replicated H
+    /// times (H = the state's size), one forward, one backward from the layer with e_j at its last step for
+    /// replica j, whose kept state gradient at step t is row j of dh_{T-1}/dh_t.
+    void stateSpectra(gradlab::ProbeContext<Scalar>& context, const gradlab::Shape& input, std::size_t layer) {
+        const gradlab::LayerInfo& info = context.layers()[layer];
+        const Index units = info.output.features;
+        const Index batch = context.batchSize();
+        const Index perPass = std::max<Index>(1, std::min(examples_, columnsPerPass / units));
+        for (Index first = 0; first < examples_; first += perPass) {
+            const Index count = std::min(perPass, examples_ - first);
+            const Index columns = count * units;
+            replicate(context.batch(), batch, input.timesteps, first, count, units);
+            context.forward(replicated_, gradlab::Phase::eval);
+            const MatrixType& h = context.layerOutput(layer);  // h_{T-1}, or every h_t (return_sequences)
+            upstream_.setZero(h.rows(), h.cols());
+            const Index last = h.cols() - columns;  // the columns of the last step
+            for (Index i = 0; i < count; ++i) upstream_.block(0, last + i * units, units, units).setIdentity();
+            context.backwardSignal(upstream_, layer);
+            for (StateTables& state : stateTables_) {
+                if (state.layer != layer) continue;
+                const MatrixType& gradient = context.stateGradient(layer, state.timestep);
+                for (Index i = 0; i < count; ++i) {
+                    jacobianT_ = gradient.middleCols(i * units, units).template cast<double>();
+                    if (!jacobianT_.allFinite()) continue;
+                    const Vector singular = Eigen::BDCSVD<Eigen::MatrixXd>(jacobianT_).singularValues();
+                    state.tables.set(first + i, singular, summarise(singular));
+                }
+            }
+        }
+    }
+
     /// The largest and smallest singular values of dy/dx by Lanczos on J^T J (partial Jacobians: not on this
     /// path; their rows stay NaN).
     void lanczosSpectra(gradlab::ProbeContext<Scalar>& context, const gradlab::Shape& input, const gradlab::Shape& output) {
@@ -273,7 +326,7 @@ private:
         if (count < 1) throw gradlab::Error("the Lanczos path needs inputs of at least 2 values");
         for (Index i = 0; i < examples_; ++i) {
             const Vector x = sampleVector(context.batch(), input.timesteps, context.batchSize(), i);
-            GramOperator<Scalar> op(context, x, input.timesteps, output.timesteps);
+            GramOperator<Scalar> op(context, x, input.timesteps, output.timesteps, context.toLayer());
             const Vector largest = extremeEigenvalues(op, count, Spectra::SortRule::LargestAlge);
             const Vector smallest = extremeEigenvalues(op, count, Spectra::SortRule::SmallestAlge);
             Vector singular(2 * count);
@@ -311,7 +364,10 @@ private:
         const gradlab::MeanFieldView& view = context.meanField();
         std::string whyNot;
         std::string weights;
-        if (!view.applies)
+        if (context.toLayer() + 1 != context.layers().size())
+            whyNot = "the probe ends at " + context.layers()[context.toLayer()].name +
+                     " (to:), not at the network's output, which the prediction is for";
+        else if (!view.applies)
             whyNot = view.note;
         else if (!view.squareLayers)
             whyNot = "a dense layer is not square (the formulas take N x N weights)";
@@ -348,8 +404,16 @@ private:
                              "variance q*); " + view.note);
     }
 
+    /// The tables of dh_{T-1}/dh_t for one recurrent layer and one of timesteps() (index `timestep`).
+    struct StateTables {
+        std::size_t layer;
+        std::size_t timestep;
+        JacobianTables tables;
+    };
+
     Index examples_, exactLimit_, maxValues_, lanczosValues_;
     std::vector<JacobianTables> tables_;
+    std::vector<StateTables> stateTables_;
     MatrixType replicated_, upstream_;
     Eigen::MatrixXd jacobianT_;
     bool theoryWritten_ = false;

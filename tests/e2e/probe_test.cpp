@@ -120,9 +120,11 @@ TEST_CASE("a run with probes is bit for bit the run without them", "[e2e][probes
     // (float64), and the training gradient it saw is zero only at 0.
     const Eigen::VectorXd error = actual.readVector(busy + "/loss_gradient_error");
     const Eigen::VectorXd training = actual.readVector(busy + "/training_gradient_norm");
+    const Eigen::VectorXd signalOnly = actual.readVector(busy + "/signal_only_difference");
     for (Eigen::Index row = 0; row < error.size(); ++row) {
         INFO("row " << row);
         CHECK(error(row) < 1e-6);
+        CHECK(signalOnly(row) == 0.0);  // backwardSignal: the same input gradient, bit for bit
         CHECK((training(row) > 0) == (row > 0));
     }
     CHECK(actual.doubleAttribute("epsilon", busy + "/about") == 1e-5);
@@ -147,6 +149,11 @@ TEST_CASE("bad probe entries are refused naming the entry and what was expected"
         {"[{kind: jacobian_spectrum, every: 5, batch: 500}]", "larger than the training data"},
         {"[{kind: jacobian_spectrum, every: 5, examples: 9, batch: 4}]", "more than the probe batch"},
         {"[{kind: jacobian_spectrum, every: 5, from: test}]", "'test'"},
+        {"[{kind: jacobian_spectrum, every: 5, to: layers.3.dens}]", "to: no layer 'layers.3.dens' (did you mean 'layers.3.dense'"},
+        {"[{kind: jacobian_spectrum, every: 5, to: layers.2.tanh, from: [layers.3.dense]}]", "is not below the layer the probe ends at"},
+        {"[{kind: jacobian_spectrum, every: 5, timesteps: [0]}]", "the network has no recurrent layer"},
+        {"[{kind: jacobian_spectrum, every: 5, timesteps: [-1]}]", "timesteps count from 0"},
+        {"[{kind: jacobian_spectrum, every: 5, timesteps: 3}]", "expected a list of timesteps"},
     }));
     INFO(entry);
     const std::string config = writeConfig("bad_probe", std::string(baseConfig) + "probes: " + entry + "\n");

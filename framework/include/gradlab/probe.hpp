@@ -29,11 +29,13 @@
 
 namespace gradlab {
 
-/// The keys of a `probes:` entry the host reads itself (schedule, batch, naming); a probe plugin cannot declare
-/// options of these names. `from` is read by its node type: a scalar (`train` | `eval`) picks where the probe
-/// batch is drawn from, a list of layer names gives ProbeContext::fromLayers() (the batch is then drawn from
-/// the training data).
-inline constexpr const char* probeHostKeys[] = {"name", "every", "at", "at_init", "at_end", "batch", "from"};
+/// The keys of a `probes:` entry the host reads itself (schedule, batch, naming, where in the network); a probe
+/// plugin cannot declare options of these names. `from` is read by its node type: a scalar (`train` | `eval`)
+/// picks where the probe batch is drawn from, a list of layer names gives ProbeContext::fromLayers() (the batch
+/// is then drawn from the training data). `to: <layer name>` gives ProbeContext::toLayer(), `timesteps: [t...]`
+/// ProbeContext::timesteps().
+inline constexpr const char* probeHostKeys[] = {"name", "every", "at", "at_init", "at_end", "batch", "from", "to",
+                                                "timesteps"};
 
 /// One layer of the network as a probe sees it.
 struct LayerInfo {
@@ -41,6 +43,7 @@ struct LayerInfo {
     std::string kind;  ///< the layer plugin, e.g. "dense"
     Shape input;       ///< what the layer takes (features per timestep, timesteps)
     Shape output;      ///< what it produces
+    bool recurrent = false;  ///< it carries a state h_t across timesteps (rnn, lstm, gru): stateGradient() works
 };
 
 /// The mean-field picture of the network at initialisation, as the host computes it for /theory
@@ -88,6 +91,12 @@ public:
     /// The layer indices named by the probe's `from: [layer names]` list (empty when not given), in the
     /// config's order; the host checked the names.
     virtual const std::vector<std::size_t>& fromLayers() const = 0;
+    /// The layer named by `to: <layer name>` (default: the last layer), where the probe's map ends; every layer
+    /// of fromLayers() is below it (the host checked).
+    virtual std::size_t toLayer() const = 0;
+    /// The timesteps of `timesteps: [t...]` (empty when not given), as listed; the host checked that the
+    /// network has a recurrent layer and that 0 <= t < its timesteps for each.
+    virtual const std::vector<Index>& timesteps() const = 0;
 
     /// Number of trained parameters.
     virtual std::size_t parameterCount() const = 0;
@@ -130,8 +139,17 @@ public:
     virtual const MatrixType& backward(const MatrixType& upstream, std::size_t top) = 0;
     /// backward() at the network's output.
     const MatrixType& backward(const MatrixType& upstream) { return backward(upstream, layers().size() - 1); }
+    /// backward() for the signal only: the input gradient, signal(l) and stateGradient() as there, but the
+    /// scratch gradients are left unspecified (layers may skip their parameter gradients: for dense layers a
+    /// third less work). For Jacobians, where no parameter gradient is read.
+    virtual const MatrixType& backwardSignal(const MatrixType& upstream, std::size_t top) = 0;
     /// d(something)/d(output of layer l) in the last backward, for l <= its top.
     virtual const MatrixType& signal(std::size_t layer) const = 0;
+    /// d(something)/dh_t of recurrent layer `layer` (LayerInfo::recurrent) at t = timesteps()[k] in the last
+    /// backward: the gradient at its state through the recurrence, [state size x B]. dh_{T-1}/dh_t is read by
+    /// a backward from that layer (`top` = layer) with upstream e_j at its last step. requires: the last
+    /// backward's top >= layer; k < timesteps().size().
+    virtual const MatrixType& stateGradient(std::size_t layer, std::size_t k) const = 0;
     /// Parameter i's gradient from the last backward (or lossGradient()).
     virtual const MatrixType& scratchGradient(std::size_t i) const = 0;
 

@@ -14,7 +14,8 @@ inline constexpr const char* stepColumn = "step";
 inline constexpr const char* theoryGroup = "theory";
 
 /// The jacobian_spectrum probe (plugins/probes/jacobian_spectrum.cpp). Its tables for dx_L/dx_0 sit in
-/// /probes/<name>/, those of a partial Jacobian from layer l in /probes/<name>/from/<layer name>/.
+/// /probes/<name>/, those of a partial Jacobian from layer l in /probes/<name>/from/<layer name>/, those of a
+/// recurrent layer's dh_{T-1}/dh_t in /probes/<name>/timesteps/<layer name>/<t>/.
 namespace jacobianSpectrum {
 inline constexpr const char* kind = "jacobian_spectrum";
 inline constexpr const char* singularValues = "singular_values";  ///< [S x n x K], descending
@@ -25,6 +26,7 @@ inline constexpr const char* max = "max";                         ///< [S x n], 
 inline constexpr const char* min = "min";                         ///< [S x n], smallest sigma
 inline constexpr const char* logCondition = "log_condition";      ///< [S x n], ln(max / min)
 inline constexpr const char* fromGroup = "from";                  ///< parent of the partial Jacobians' groups
+inline constexpr const char* timestepsGroup = "timesteps";        ///< parent of the recurrent Jacobians' groups
 /// The quantiles (percent) of each spectrum in `quantiles`.
 inline constexpr double quantilePercents[] = {0, 1, 10, 50, 90, 99, 100};
 inline constexpr int quantileCount = 7;
@@ -33,7 +35,7 @@ inline constexpr int quantileCount = 7;
 namespace theory {
 inline constexpr const char* applies = "applies";          ///< 1 or 0
 inline constexpr const char* note = "note";                ///< why not, or the assumptions
-inline constexpr const char* weights = "weights";          ///< "gaussian" or "orthogonal"
+inline constexpr const char* weights = "weights";          ///< "iid" or "orthogonal"
 inline constexpr const char* activation = "activation";    ///< phi's plugin name
 inline constexpr const char* depth = "depth";              ///< L, the layers applying phi
 inline constexpr const char* width = "width";              ///< N

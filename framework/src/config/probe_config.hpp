@@ -24,6 +24,8 @@ struct ProbeConfig {
     std::int64_t batch = 32;              ///< samples in the probe batch (at most the source's)
     ProbeSource from = ProbeSource::train;
     std::vector<std::string> fromLayers;  ///< `from: [layer names]`: ProbeContext::fromLayers()
+    std::string toLayer;                  ///< `to: <layer name>` (empty: the last layer): ProbeContext::toLayer()
+    std::vector<std::int64_t> timesteps;  ///< `timesteps: [t...]`: ProbeContext::timesteps()
 
     /// Whether the probe runs at step s: between training steps, or (`end`) after the run's last step, s = the
     /// steps taken; `every` and `at` count there too (every: 100 over 500 steps runs at 0, 100, ..., 500).

@@ -236,6 +236,20 @@ std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& ho
                     probe.from = keys.choice("from", "train", {"train", "eval"}) == "eval" ? ProbeSource::eval
                                                                                            : ProbeSource::train;
                 }
+                probe.toLayer = keys.string("to", "");
+                ConfigNode timesteps = keys.optional("timesteps");
+                YAML::Node resolvedTimesteps(YAML::NodeType::Sequence);
+                if (timesteps.yaml().IsDefined() && !timesteps.isNull()) {
+                    if (!timesteps.isSequence())
+                        timesteps.fail("expected a list of timesteps of the recurrent layers, e.g. [0, 10, 50]");
+                    for (const ConfigNode& step : timesteps.items()) {
+                        const std::int64_t value = step.asInteger();
+                        if (value < 0) step.fail("timesteps count from 0 (the first step), got " + std::to_string(value));
+                        probe.timesteps.push_back(value);
+                        resolvedTimesteps.push_back(value);
+                    }
+                }
+                keys.resolve("timesteps", resolvedTimesteps);
                 scheduled = probe.every > 0 || !probe.at.empty() || probe.atInit || probe.atEnd;
             });
             if (probe.name.empty()) probe.name = probe.spec.name;

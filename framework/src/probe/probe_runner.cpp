@@ -74,15 +74,40 @@ public:
         Shape input = source.inputShape();
         inputShape_ = input;
         for (std::size_t l = 0; l < network.size(); ++l) {
-            layers_.push_back({network.layerNames()[l], network.layerKinds()[l], input, network.outputShape(l)});
+            // keepStateGradients({}) keeps nothing; its answer says whether the layer has a state across time.
+            const bool recurrent = network.layer(l).keepStateGradients({});
+            layers_.push_back({network.layerNames()[l], network.layerKinds()[l], input, network.outputShape(l), recurrent});
             input = network.outputShape(l);
         }
-        for (const std::string& name : probe.fromLayers) {
-            const auto& names = network.layerNames();
+        const auto& names = network.layerNames();
+        const auto layerNamed = [&](const std::string& key, const std::string& name) {
             const auto found = std::find(names.begin(), names.end(), name);
             if (found == names.end())
-                throw ConfigError(where + ": from: no layer '" + name + "'" + suggestionSuffix(name, names));
-            fromLayers_.push_back(static_cast<std::size_t>(found - names.begin()));
+                throw ConfigError(where + ": " + key + ": no layer '" + name + "'" + suggestionSuffix(name, names));
+            return static_cast<std::size_t>(found - names.begin());
+        };
+        toLayer_ = probe.toLayer.empty() ? layers_.size() - 1 : layerNamed("to", probe.toLayer);
+        for (const std::string& name : probe.fromLayers) {
+            fromLayers_.push_back(layerNamed("from", name));
+            if (fromLayers_.back() >= toLayer_)
+                throw ConfigError(where + ": from: layer '" + name + "' is not below the layer the probe ends at ('" +
+                                  names[toLayer_] + "', to:)");
+        }
+        for (std::int64_t t : probe.timesteps) timesteps_.push_back(static_cast<Index>(t));
+        if (!timesteps_.empty()) {
+            bool anyRecurrent = false;
+            for (const LayerInfo& layer : layers_) {
+                if (!layer.recurrent) continue;
+                anyRecurrent = true;
+                for (Index t : timesteps_)
+                    if (t >= layer.input.timesteps)
+                        throw ConfigError(where + ": timesteps: " + std::to_string(t) + " is past the last step of " +
+                                          layer.name + " (" + std::to_string(layer.input.timesteps) + " timesteps: 0 .. " +
+                                          std::to_string(layer.input.timesteps - 1) + ")");
+            }
+            if (!anyRecurrent)
+                throw ConfigError(where + ": timesteps: the network has no recurrent layer (rnn, lstm, gru) whose state "
+                                  "they could index");
         }
         for (const auto& parameter : network.parameters()) names_.push_back(parameter.name);
     }
@@ -93,6 +118,7 @@ public:
         writer_ = &writer;
         trainingGradients_ = &trainingGradients;
         forwardDone_ = false;
+        backwardDone_ = false;
         if (tables_.empty()) tableAt("");  // /probes/<name>/step, even for a probe that writes nothing
         for (TableSlot& slot : tables_) slot.table->setInteger(slot.step, step);
     }
@@ -110,6 +136,8 @@ public:
     const std::vector<LayerInfo>& layers() const override { return layers_; }
     Shape inputShape() const override { return inputShape_; }
     const std::vector<std::size_t>& fromLayers() const override { return fromLayers_; }
+    std::size_t toLayer() const override { return toLayer_; }
+    const std::vector<Index>& timesteps() const override { return timesteps_; }
     std::size_t parameterCount() const override { return names_.size(); }
     const std::string& parameterName(std::size_t i) const override { return names_.at(i); }
     const MatrixType& parameterValue(std::size_t i) const override {
@@ -150,19 +178,10 @@ public:
     }
 
     const MatrixType& backward(const MatrixType& upstream, std::size_t top) override {
-        checkLayer(top, "backward");
-        requireForward("backward");
-        const MatrixType& output = network_.output(top);
-        if (upstream.rows() != output.rows() || upstream.cols() != output.cols())
-            throw Error("probe '" + probe_.name + "': backward at " + layers_[top].name + " needs an upstream [" +
-                        std::to_string(output.rows()) + " x " + std::to_string(output.cols()) + "], got [" +
-                        std::to_string(upstream.rows()) + " x " + std::to_string(upstream.cols()) + "]");
-        network_.signalBuffer(top) = upstream;
-        network_.zeroGradients();  // the scratch gradients (the training ones are swapped out)
-        network_.backwardFrom(top, input_, &inputGradient_, false);
-        backwardTop_ = top;
-        forwardDone_ = false;  // one backward per forward (the layer contract)
-        return inputGradient_;
+        return runBackward(upstream, top, true);
+    }
+    const MatrixType& backwardSignal(const MatrixType& upstream, std::size_t top) override {
+        return runBackward(upstream, top, false);
     }
     const MatrixType& signal(std::size_t layer) const override {
         checkLayer(layer, "signal");
@@ -170,6 +189,19 @@ public:
             throw Error("probe '" + probe_.name + "': signal(" + std::to_string(layer) + ") above the last backward's top " +
                         std::to_string(backwardTop_));
         return network_.signal(layer);
+    }
+    const MatrixType& stateGradient(std::size_t layer, std::size_t k) const override {
+        checkLayer(layer, "stateGradient");
+        if (!layers_[layer].recurrent)
+            throw Error("probe '" + probe_.name + "': stateGradient: " + layers_[layer].name +
+                        " has no state across timesteps (not rnn, lstm or gru)");
+        if (k >= timesteps_.size())
+            throw Error("probe '" + probe_.name + "': stateGradient(" + std::to_string(layer) + ", " + std::to_string(k) +
+                        "): the probe has " + std::to_string(timesteps_.size()) + " timesteps (timesteps: [...])");
+        if (layer > backwardTop_ || !backwardDone_)
+            throw Error("probe '" + probe_.name + "': stateGradient(" + std::to_string(layer) +
+                        ") needs a backward whose top is at or above it");
+        return network_.layer(layer).keptStateGradient(k);
     }
     const MatrixType& scratchGradient(std::size_t i) const override {
         checkParameter(i);
@@ -243,6 +275,39 @@ protected:
     }
 
 private:
+    /// backward() and backwardSignal(): `parameterGradients` false lets layers skip their parameter gradients.
+    const MatrixType& runBackward(const MatrixType& upstream, std::size_t top, bool parameterGradients) {
+        checkLayer(top, "backward");
+        requireForward("backward");
+        const MatrixType& output = network_.output(top);
+        if (upstream.rows() != output.rows() || upstream.cols() != output.cols())
+            throw Error("probe '" + probe_.name + "': backward at " + layers_[top].name + " needs an upstream [" +
+                        std::to_string(output.rows()) + " x " + std::to_string(output.cols()) + "], got [" +
+                        std::to_string(upstream.rows()) + " x " + std::to_string(upstream.cols()) + "]");
+        network_.signalBuffer(top) = upstream;
+        if (parameterGradients) network_.zeroGradients();  // the scratch gradients (the training ones are swapped out)
+        // For this backward only: recurrent layers keep dL/dh_t of the asked steps (training's never do), and
+        // without parameter gradients layers may skip them.
+        const auto configure = [&](bool on) {
+            for (std::size_t l = 0; l <= top; ++l) {
+                if (!parameterGradients) network_.layer(l).setParameterGradientsWanted(!on);
+                if (layers_[l].recurrent && !timesteps_.empty())
+                    network_.layer(l).keepStateGradients(on ? timesteps_ : std::vector<Index>{});
+            }
+        };
+        configure(true);
+        try {
+            network_.backwardFrom(top, input_, &inputGradient_, false);
+        } catch (...) {
+            configure(false);
+            throw;
+        }
+        configure(false);
+        backwardTop_ = top;
+        backwardDone_ = true;
+        forwardDone_ = false;  // one backward per forward (the layer contract)
+        return inputGradient_;
+    }
     void checkParameter(std::size_t i) const {
         if (i >= names_.size())
             throw Error("probe '" + probe_.name + "': parameter " + std::to_string(i) + " out of range (" +
@@ -310,12 +375,15 @@ private:
     std::vector<LayerInfo> layers_;
     Shape inputShape_;
     std::vector<std::size_t> fromLayers_;
+    std::size_t toLayer_ = 0;
+    std::vector<Index> timesteps_;
     std::vector<std::string> names_;
     MatrixType batch_, targets_, input_, inputGradient_, lossGradient_;
     std::vector<MatrixType> savedValues_;
     bool perturbing_ = false;
     bool forwardDone_ = false;
     std::size_t backwardTop_ = 0;
+    bool backwardDone_ = false;  ///< some backward ran this probe step (stateGradient's precondition)
     trace::TraceWriter* writer_ = nullptr;
     const std::vector<MatrixType>* trainingGradients_ = nullptr;
     bool firstStepDone_ = false;  ///< a probe step of this process ended: its tables are all declared

@@ -3,9 +3,12 @@
 // the whole network, written out by hand from the saved parameters; a residual network whose branches are
 // gated to zero has every singular value exactly 1; and the free-probability theory of Pennington et al. (2017)
 // at L/N = 1/200 for ReLU (Gaussian and orthogonal weights) and tanh at criticality.
+#include <hdf5.h>
+
 #include <catch2/catch.hpp>
 
 #include <Eigen/SVD>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +20,7 @@
 #include "gradlab/probe_schema.hpp"
 #include "support/plugin_fixture.hpp"
 #include "theory/mean_field.hpp"
+#include "trace/hdf5_handle.hpp"
 #include "trace/trace_reader.hpp"
 #include "training/trainer.hpp"
 
@@ -158,6 +162,110 @@ probes: [{kind: jacobian_spectrum, at_end: true, examples: 1, batch: 1}]
     CHECK((got - expected).cwiseAbs().maxCoeff() <= 1e-7 * expected(0));
 }
 
+TEST_CASE("jacobian_spectrum: the Lanczos path (central-difference J v, exact J^T) against the exact path",
+          "[plugins][probes][jacobian][lanczos]") {
+    // 6 inputs -> 10 outputs: J^T J is 6 x 6, so the 3 largest and 3 smallest eigenvalues are the whole spectrum.
+    // The same network (same seed) once with exact_limit 1024 (exact path) and once with exact_limit 4 < 10
+    // (Lanczos on J^T J with central differences of the forward, docs/theory.md).
+    const std::string config = R"(precision: float64
+seed: 9
+data: {kind: random_regression, samples: 16, inputs: 6, outputs: 10}
+model:
+  layers:
+    - {kind: dense, units: 12, activation: tanh, init: {b: {kind: normal, std: 0.3}}}
+    - {kind: dense, units: 12, activation: tanh, init: {b: {kind: normal, std: 0.3}}}
+    - {kind: dense, units: 10}
+optimizer: {kind: sgd, lr: 0.01}
+training: {steps: 2, batch_size: 4}
+)";
+    const std::string probe = "probes: [{kind: jacobian_spectrum, at_init: true, at_end: true, examples: 3, batch: 4";
+    const trace::TraceReader exact(runText("jacobian_exact_path", config + probe + "}]\n"));
+    const trace::TraceReader lanczos(
+        runText("jacobian_lanczos_path", config + probe + ", exact_limit: 4, lanczos_values: 3}]\n"));
+    double worst = 0;
+    for (Eigen::Index row = 0; row < 2; ++row)
+        for (Eigen::Index example = 0; example < 3; ++example) {
+            const Eigen::VectorXd expected = singularValues(exact, row, example);
+            const Eigen::VectorXd got = singularValues(lanczos, row, example);
+            REQUIRE(expected.size() == 6);
+            REQUIRE(got.size() == 6);  // the 3 largest, then the 3 smallest, each descending
+            INFO("step row " << row << ", example " << example << ": Lanczos " << got.transpose() << ", exact "
+                             << expected.transpose());
+            const double error = (got - expected).cwiseAbs().maxCoeff() / expected(0);
+            worst = std::max(worst, error);
+            CHECK(error <= 1e-7);
+            CHECK(lanczos.readMatrix(table(js::max))(row, example) == got(0));
+            CHECK(lanczos.readMatrix(table(js::min))(row, example) == got(5));
+            CHECK(std::isnan(lanczos.readMatrix(table(js::meanSq))(row, example)));  // needs the whole spectrum
+        }
+    std::printf("jacobian_spectrum Lanczos path: largest error against the exact path %.2e of sigma_max\n", worst);
+}
+
+TEST_CASE("jacobian_spectrum: a tanh RNN's dh_{T-1}/dh_t against the product of its step Jacobians by hand",
+          "[plugins][probes][jacobian][recurrent]") {
+    // One sequence of T = 5 steps of 3 features (an HDF5 file), rnn of 6 units (h_t = tanh(W_x x_t + W_h h_{t-1}
+    // + b)) under a dense head; the probe at the end sees the parameters /model saves. dh_4/dh_t =
+    // prod_{s = 4 .. t+1} diag(1 - h_s^2) W_h, from h_t recomputed here; t = 4 is the identity.
+    constexpr hsize_t steps = 5, features = 3;
+    std::vector<double> x;
+    std::mt19937_64 random(5);
+    std::normal_distribution<double> normal(0.0, 1.0);
+    for (hsize_t i = 0; i < steps * features; ++i) x.push_back(normal(random));
+    const std::string file = testing::scratchPath("jacobian_rnn.h5");
+    {
+        trace::Hdf5Handle h5 = trace::Hdf5Handle::file(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+        REQUIRE(h5.valid());
+        const auto write = [&](const char* name, const std::vector<hsize_t>& dims, const std::vector<double>& values) {
+            trace::Hdf5Handle space =
+                trace::Hdf5Handle::dataspace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+            trace::Hdf5Handle set = trace::Hdf5Handle::dataset(
+                H5Dcreate2(h5.get(), name, H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+            REQUIRE(H5Dwrite(set.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
+        };
+        write("x", {1, steps, features}, x);
+        write("y", {1, 2}, {0.5, -0.5});
+    }
+    const bool sequences = GENERATE(false, true);  // the rnn's output: h_4 only, or every h_t (then per-step head)
+    CAPTURE(sequences);
+    const std::string trace = runText(std::string("jacobian_rnn_") + (sequences ? "seq" : "last"),
+        "precision: float64\nseed: 3\ndata: {kind: hdf5_sequences, file: " + file + ", inputs: x, targets: y}\n"
+        "model:\n  layers:\n    - {kind: rnn, units: 6, return_sequences: " + (sequences ? "true" : "false") +
+        ", init: {W_h: {kind: normal, std: 0.6}, b: {kind: normal, std: 0.3}}}\n" +
+        (sequences ? "    - {kind: dense, units: 2}\n    - {kind: rnn, units: 2}\n" : "    - {kind: dense, units: 2}\n") +
+        "optimizer: {kind: sgd, lr: 0.01}\ntraining: {steps: 1, batch_size: 1}\n"
+        "probes: [{kind: jacobian_spectrum, at_end: true, examples: 1, batch: 1, timesteps: [0, 2, 4]}]\n");
+    const trace::TraceReader reader(trace);
+    const Eigen::MatrixXd wx = parameter(reader, "layers.0.rnn.W_x"), wh = parameter(reader, "layers.0.rnn.W_h");
+    const Eigen::VectorXd b = parameter(reader, "layers.0.rnn.b");
+    std::vector<Eigen::VectorXd> h;
+    Eigen::VectorXd state = Eigen::VectorXd::Zero(6);
+    for (hsize_t t = 0; t < steps; ++t) {
+        const Eigen::Map<const Eigen::VectorXd> input(x.data() + t * features, features);
+        state = (wx * input + wh * state + b).array().tanh();
+        h.push_back(state);
+    }
+    for (const int t : {0, 2, 4}) {
+        Eigen::MatrixXd jacobian = Eigen::MatrixXd::Identity(6, 6);
+        for (int s = 4; s > t; --s)
+            jacobian = jacobian * (1.0 - h[static_cast<std::size_t>(s)].array().square()).matrix().asDiagonal() * wh;
+        const Eigen::VectorXd expected = Eigen::JacobiSVD<Eigen::MatrixXd>(jacobian).singularValues();
+        const std::string prefix = group + "/" + js::timestepsGroup + "/layers.0.rnn/" + std::to_string(t) + "/";
+        const Eigen::VectorXd got = reader.readFlattened(prefix + js::singularValues).row(0).transpose();
+        INFO("t = " << t << ": got " << got.transpose() << ", by hand " << expected.transpose());
+        REQUIRE(got.size() == 6);
+        if (t == 4)
+            CHECK(got.cwiseEqual(1.0).all());  // dh_4/dh_4 = I exactly
+        else
+            CHECK((got - expected).cwiseAbs().maxCoeff() <= 1e-12 * expected(0));
+        CHECK(reader.readMatrix(prefix + js::max)(0, 0) == got(0));
+    }
+    if (sequences)  // the second rnn's timesteps too (2 units)
+        CHECK(reader.readFlattened(group + "/" + js::timestepsGroup + "/layers.2.rnn/4/" + js::singularValues)
+                  .row(0)
+                  .cwiseEqual(1.0)
+                  .all());
+}
+
 TEST_CASE("jacobian_spectrum: residual blocks gated to zero have every singular value exactly 1",
           "[plugins][probes][jacobian]") {
     const std::string trace = runText("jacobian_residual", R"(data: {kind: random_regression, samples: 16, inputs: 12, outputs: 12}
@@ -203,30 +311,48 @@ TheoryFigures theoryFigures(const std::string& trace) {
     return figures;
 }
 
+/// The weight draws (run seeds) the theory is compared over: the examples of one run share their weights, so
+/// one run's mean of sigma^2 varies by ~3 % from seed to seed (ReLU, orthogonal: 0.957 to 1.039 over seeds 1-8,
+/// mean 0.992); four draws of 8 examples hold the average to ~1.5 %.
+constexpr int theorySeeds = 4;
+
+/// TheoryFigures averaged over theorySeeds runs (seeds 1, 2, ...) made by run(seed).
+template <typename Run>
+TheoryFigures averagedFigures(Run run) {
+    TheoryFigures sum;
+    for (int seed = 1; seed <= theorySeeds; ++seed) {
+        const TheoryFigures one = theoryFigures(run(seed));
+        sum.meanSq += one.meanSq / theorySeeds;
+        sum.normalisedVarSq += one.normalisedVarSq / theorySeeds;
+        sum.predictedMeanSq = one.predictedMeanSq;  // the prediction does not depend on the draw
+        sum.predictedNormalisedVarSq = one.predictedNormalisedVarSq;
+    }
+    return sum;
+}
+
 /// N = 800, L = 4 dense layers each followed by `activation`, weights from `weights`, biases N(0, sigmaB2),
-/// inputs N(0, inputScale^2) from a CSV (so that the first pre-activations have variance q*), float64.
+/// inputs N(0, inputScale^2) from a CSV (so that the first pre-activations have variance q*), float64; the
+/// weights and inputs drawn with `seed`.
 std::string theoryRun(const std::string& name, const std::string& activation, const std::string& weights,
-                      double sigmaB2, double inputScale) {
-    const std::string csv = writeCsv(name, 8, 800, 800, inputScale, 17);  // 8 examples: the mean over 4 is 6 % off for orthogonal ReLU
-    std::string text = "precision: float64\nseed: 4\n" + csvData(csv, 800) + "model:\n  layers:\n"
+                      double sigmaB2, double inputScale, int seed) {
+    const std::string run = name + "_" + std::to_string(seed);
+    const std::string csv = writeCsv(run, 8, 800, 800, inputScale, 17u + static_cast<unsigned>(seed));
+    std::string text = "precision: float64\nseed: " + std::to_string(seed) + "\n" + csvData(csv, 800) + "model:\n  layers:\n"
                        "    - repeat: 4\n      layers:\n        - {kind: dense, units: 800, activation: " + activation +
                        ", init: {W: " + weights + (sigmaB2 > 0 ? ", b: {kind: normal, std: " + std::to_string(std::sqrt(sigmaB2)) + "}" : std::string()) +
                        "}}\noptimizer: {kind: sgd, lr: 0.01}\ntraining: {steps: 1, batch_size: 8}\n"
                        "probes: [{kind: jacobian_spectrum, at_init: true, examples: 8, batch: 8, max_values: 1}]\n";
-    return runText(name, text);
+    return runText(run, text);
 }
 
-void checkTheory(const std::string& what, const TheoryFigures& figures, bool meanKnownOff = false) {
-    std::printf("jacobian_spectrum theory, %s, N = 800, L = 4, 8 examples: mean of sigma^2 %.4f (predicted %.4f, "
+void checkTheory(const std::string& what, const TheoryFigures& figures) {
+    std::printf("jacobian_spectrum theory, %s, N = 800, L = 4, 8 examples x 4 weight draws: mean of sigma^2 %.4f (predicted %.4f, "
                 "ratio %.3f), var/mean^2 %.4f (predicted %.4f, ratio %.3f)\n",
                 what.c_str(), figures.meanSq, figures.predictedMeanSq, figures.meanSq / figures.predictedMeanSq,
                 figures.normalisedVarSq, figures.predictedNormalisedVarSq,
                 figures.normalisedVarSq / figures.predictedNormalisedVarSq);
     INFO(what);
-    if (meanKnownOff)
-        CHECK_NOFAIL(figures.meanSq == Approx(figures.predictedMeanSq).epsilon(0.05));
-    else
-        CHECK(figures.meanSq == Approx(figures.predictedMeanSq).epsilon(0.05));
+    CHECK(figures.meanSq == Approx(figures.predictedMeanSq).epsilon(0.05));
     CHECK(figures.normalisedVarSq == Approx(figures.predictedNormalisedVarSq).epsilon(0.05));
 }
 
@@ -235,15 +361,16 @@ void checkTheory(const std::string& what, const TheoryFigures& figures, bool mea
 TEST_CASE("jacobian_spectrum: free-probability theory at L/N = 1/200, ReLU with Gaussian and orthogonal weights",
           "[plugins][probes][jacobian][theory]") {
     // He scaling: sigma_w^2 = 2, chi = 1, mu_2 / mu_1^2 = 2: var/mean^2 = 2L Gaussian, L orthogonal.
-    const TheoryFigures gaussian = theoryFigures(theoryRun("theory_relu_gaussian", "relu", "he_normal", 0, 1.0));
+    const TheoryFigures gaussian = averagedFigures(
+        [](int seed) { return theoryRun("theory_relu_gaussian", "relu", "he_normal", 0, 1.0, seed); });
     CHECK(gaussian.predictedNormalisedVarSq == Approx(8.0).epsilon(0.05));
     checkTheory("relu, Gaussian weights", gaussian);
-    const TheoryFigures orthogonal = theoryFigures(
-        theoryRun("theory_relu_orthogonal", "relu", "{kind: orthogonal, gain: " + std::to_string(std::sqrt(2.0)) + "}", 0, 1.0));
+    const TheoryFigures orthogonal = averagedFigures([](int seed) {
+        return theoryRun("theory_relu_orthogonal", "relu", "{kind: orthogonal, gain: " + std::to_string(std::sqrt(2.0)) + "}",
+                         0, 1.0, seed);
+    });
     CHECK(orthogonal.predictedNormalisedVarSq == Approx(4.0).epsilon(0.05));
-    // Known and not yet understood: the mean of sigma^2 measures 0.917 (8 examples, seed 4), 8 % below chi^L = 1,
-    // while its variance agrees to 5 %; reported (CHECK_NOFAIL), not hidden. Issue 21 item 4 is open on this point.
-    checkTheory("relu, orthogonal weights", orthogonal, /*meanKnownOff=*/true);
+    checkTheory("relu, orthogonal weights", orthogonal);
 }
 
 TEST_CASE("jacobian_spectrum: free-probability theory at L/N = 1/200, tanh at criticality",
@@ -263,11 +390,13 @@ TEST_CASE("jacobian_spectrum: free-probability theory at L/N = 1/200, tanh at cr
     REQUIRE(critical.chi1 == Approx(1.0).epsilon(1e-9));
     const double inputScale = std::sqrt((critical.qStar - sigmaB2) / sigmaW2);
     const std::string std = std::to_string(std::sqrt(sigmaW2 / 800.0));
-    const TheoryFigures gaussian =
-        theoryFigures(theoryRun("theory_tanh_gaussian", "tanh", "{kind: normal, std: " + std + "}", sigmaB2, inputScale));
+    const TheoryFigures gaussian = averagedFigures([&](int seed) {
+        return theoryRun("theory_tanh_gaussian", "tanh", "{kind: normal, std: " + std + "}", sigmaB2, inputScale, seed);
+    });
     checkTheory("tanh at criticality, Gaussian weights (sigma_w^2 = " + std::to_string(sigmaW2) + ")", gaussian);
-    const TheoryFigures orthogonal = theoryFigures(theoryRun(
-        "theory_tanh_orthogonal", "tanh", "{kind: orthogonal, gain: " + std::to_string(std::sqrt(sigmaW2)) + "}",
-        sigmaB2, inputScale));
+    const TheoryFigures orthogonal = averagedFigures([&](int seed) {
+        return theoryRun("theory_tanh_orthogonal", "tanh",
+                         "{kind: orthogonal, gain: " + std::to_string(std::sqrt(sigmaW2)) + "}", sigmaB2, inputScale, seed);
+    });
     checkTheory("tanh at criticality, orthogonal weights", orthogonal);
 }

@@ -1,6 +1,6 @@
 // A probe that uses everything a probe context offers, for the tests that a probe never disturbs training
 // (tests/e2e/probe_test.cpp): train- and eval-phase forwards (batch norm's batch statistics), a backward from a
-// middle layer, the loss gradient, and parameters perturbed inside a ScopedPerturbation; it checks the loss
+// middle layer (and its signal-only twin), the loss gradient, and parameters perturbed inside a ScopedPerturbation; it checks the loss
 // gradient against a central difference along a random direction and writes what it found.
 #include <cmath>
 #include <vector>
@@ -23,7 +23,11 @@ public:
         const std::size_t middle = context.layers().size() / 2;
         context.forward(x, gradlab::Phase::train);
         const MatrixType upstream = MatrixType::Ones(context.layerOutput(middle).rows(), context.layerOutput(middle).cols());
-        const double middleGradient = context.backward(upstream, middle).norm();
+        const MatrixType fullGradient = context.backward(upstream, middle);
+        const double middleGradient = fullGradient.norm();
+        // The signal-only backward of the same forward gives the same input gradient.
+        context.forward(x, gradlab::Phase::train);
+        const double signalDifference = (context.backwardSignal(upstream, middle) - fullGradient).norm();
 
         // The loss gradient (eval phase: a function of the parameters alone) against a central difference.
         const double loss = context.lossGradient(x, context.batchTargets(), gradlab::Phase::eval);
@@ -49,11 +53,12 @@ public:
 
         double training = 0;
         for (std::size_t i = 0; i < context.parameterCount(); ++i) training += context.parameterGradient(i).squaredNorm();
-        const double row[] = {loss, middleGradient, relativeError, std::sqrt(training)};
+        const double row[] = {loss, middleGradient, relativeError, std::sqrt(training), signalDifference};
         context.write("loss", {}, &row[0]);
         context.write("middle/gradient_norm", {}, &row[1]);
         context.write("loss_gradient_error", {}, &row[2]);
         context.write("training_gradient_norm", {}, &row[3]);
+        context.write("signal_only_difference", {}, &row[4]);
         context.setAttribute("about", "epsilon", epsilon_);
     }
 
