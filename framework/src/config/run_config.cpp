@@ -124,6 +124,9 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
         data.samples = reader.requiredInteger("samples", 1, maxInt);
         data.inputs = reader.requiredInteger("inputs", 1, maxInt);
         data.outputs = reader.requiredInteger("outputs", 1, maxInt);
+        // Only when given: the resolved config of every random_regression run before the key stays as it was.
+        if (data.kind == "random_regression" && reader.has("input_std"))
+            data.inputStd = reader.real("input_std", 1.0, std::numeric_limits<double>::min(), unbounded);
         if (data.kind == "teacher") {
             ConfigNode hidden = reader.optional("hidden");
             YAML::Node resolvedHidden(YAML::NodeType::Sequence);
