@@ -5,6 +5,7 @@ are checked on the figure or on the numbers behind it. Every PNG made here was a
 import importlib.machinery
 import importlib.util
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -176,6 +177,19 @@ def test_study_loss_hue_gives_one_colour_and_entry_per_value(large_study, tmp_pa
     process = tool("plot-study-loss", large_study, "--hue", "momentum", "-o", tmp_path / "bad.png",
                    expect_success=False)
     assert "no column or swept key 'momentum'" in process.stderr
+
+
+def test_study_loss_runs_filter_keeps_the_matching_runs(large_study, tmp_path):
+    frame = gradlab.open_study(large_study)
+    first = str(frame["name"].iloc[0])
+    output = tmp_path / "one-run.png"
+    process = tool("plot-study-loss", large_study, "--runs", "^" + re.escape(first) + "$", "-o", output)
+    png_size(output)
+    process = tool("plot-study-loss", large_study, "--runs", "^no such run$", "-o", tmp_path / "none.png",
+                   expect_success=False)
+    assert "no run's name matches --runs" in process.stderr
+    process = tool("plot-study-loss", large_study, "--runs", "(", "-o", tmp_path / "bad.png", expect_success=False)
+    assert "is not a regular expression" in process.stderr
 
 
 # --- plot-gradient-flow -------------------------------------------------------------------------------------------
