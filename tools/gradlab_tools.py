@@ -129,6 +129,21 @@ def check_other_keys(frame, used_keys, where, plotted_keys=()):
                 f"{short} or --mean-over {short} (or --mean-over none to plot every run)")
 
 
+def runs_matching(frame, pattern, where):
+    """The rows of a study frame whose run name matches the regular expression `pattern` (re.search; None: all),
+    for the tools' --runs option."""
+    if pattern is None:
+        return frame
+    try:
+        expression = re.compile(pattern)
+    except re.error as error:
+        raise ToolError(f"--runs {pattern!r} is not a regular expression: {error}")
+    kept = frame[[bool(expression.search(str(name))) for name in frame["name"]]]
+    if kept.empty:
+        raise ToolError(f"{where}: no run's name matches --runs {pattern!r}")
+    return kept
+
+
 def save_figure(figure, output_path):
     """Save a figure as PNG at output_path (creating its folder), close it and print where it went."""
     folder = os.path.dirname(output_path)

@@ -30,6 +30,7 @@ class JacobianSpectrum:
     MIN = "min"                          #: [S x n], smallest sigma
     LOG_CONDITION = "log_condition"      #: [S x n], ln(max / min)
     FROM_GROUP = "from"                  #: parent of the partial Jacobians' groups
+    TIMESTEPS_GROUP = "timesteps"        #: parent of the recurrent Jacobians' groups: timesteps/<layer>/<t>/
     #: The quantiles (percent) of each spectrum in QUANTILES.
     QUANTILE_PERCENTS = (0, 1, 10, 50, 90, 99, 100)
     QUANTILE_COUNT = 7

@@ -361,6 +361,24 @@ def test_spectrum_of_a_study_and_of_traces(spectrum_study, tmp_path):
     png_size(tmp_path / "two.png")
 
 
+def test_spectrum_runs_filter_keeps_the_matching_runs(spectrum_study, tmp_path, monkeypatch):
+    module = load_tool("plot-spectrum")
+    frame = gradlab.open_study(spectrum_study)
+    wanted = [name for name in frame["name"] if "orthogonal" in name]
+    assert 0 < len(wanted) < len(frame)
+    monkeypatch.setattr(sys, "argv", ["plot-spectrum", spectrum_study, "--runs", "orthogonal"])
+    runs, _, _ = module.study_runs(module.parse_arguments())
+    assert sorted(run["label"] for run in runs) == sorted(wanted)
+    tool("plot-spectrum", spectrum_study, "--runs", "orthogonal", "-o", tmp_path / "orthogonal.png")
+    png_size(tmp_path / "orthogonal.png")
+    process = tool("plot-spectrum", spectrum_study, "--runs", "^nothing$", "-o", tmp_path / "none.png",
+                   expect_success=False)
+    assert "no run's name matches --runs" in process.stderr
+    trace = frame["trace"].iloc[0]
+    process = tool("plot-spectrum", trace, "--runs", "x", "-o", tmp_path / "t.png", expect_success=False)
+    assert "--runs selects runs of a study" in process.stderr
+
+
 def test_spectrum_errors_name_the_file_and_what_is_missing(spectrum_study, probe_trace, traces, tmp_path):
     bad = tmp_path / "bad.png"
     process = tool("plot-spectrum", traces["deep"], "-o", bad, expect_success=False)
