@@ -110,3 +110,50 @@ def copy_of(tmp_path):
         shutil.copy(path, target)
         return str(target)
     return copy
+
+
+def square_config(folder, name, depth, activation, init, probes, **extra):
+    """Write a deep square net (random_regression 32 -> 32, `depth` dense layers of 32 units without bias, each
+    followed by `activation`, weights from `init`), float64, 10 steps, with `probes`; return the config's path."""
+    config = {
+        "name": name, "seed": 2, "precision": "float64",
+        "data": {"kind": "random_regression", "samples": 128, "inputs": 32, "outputs": 32},
+        "model": {"layers": [{"repeat": depth, "layers": [
+            {"kind": "dense", "units": 32, "bias": False, "activation": activation, "init": {"W": init}}]}]},
+        "loss": "mse", "optimizer": {"kind": "sgd", "lr": 0.01},
+        "training": {"steps": 10, "batch_size": 32}, "trace": {"every": 5}, "probes": probes,
+    }
+    config.update(extra)
+    path = os.path.join(folder, f"{name}.yaml")
+    with open(path, "w", encoding="utf-8") as stream:
+        yaml.safe_dump(config, stream, sort_keys=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def probe_trace(tmp_path_factory):
+    """A trace with two probes: a linear net of 4 square layers (so that dy/dx is the product of the weights),
+    `jacobian_spectrum` at steps 0 and 10 with partial Jacobians from layers 1 and 2, and `coarse` (the same
+    kind, every 5 steps, max_values 8: its 32 singular values are not written, only their quantiles)."""
+    folder = str(tmp_path_factory.mktemp("probes"))
+    probes = [{"kind": "jacobian_spectrum", "at_init": True, "at_end": True, "examples": 3,
+               "from": ["layers.1.dense", "layers.2.dense"]},
+              {"kind": "jacobian_spectrum", "name": "coarse", "every": 5, "examples": 2, "max_values": 8}]
+    config = square_config(folder, "linear", 4, "identity", "orthogonal", probes)
+    output = os.path.join(folder, "linear.h5")
+    gradlab("run", config, "-o", output, "-q")
+    return output
+
+
+@pytest.fixture(scope="session")
+def spectrum_study(tmp_path_factory):
+    """A study of tanh nets of width 32 without biases, depth 2, 4 and 8, with Gaussian weights at criticality
+    (lecun_normal: sigma_w^2 = 1, where the free-probability theory applies) and orthogonal ones (where gradlab
+    says it does not: q* = 0 is marginal), jacobian_spectrum at steps 0 and 10 on 4 examples."""
+    folder = str(tmp_path_factory.mktemp("spectrum"))
+    probes = [{"kind": "jacobian_spectrum", "at_init": True, "at_end": True, "examples": 4}]
+    config = square_config(folder, "tanh_spectrum", 2, "tanh", "lecun_normal", probes,
+                           sweep={"grid": {"model.layers.0.repeat": [2, 4, 8],
+                                           "model.layers.0.layers.0.init.W": ["lecun_normal", "orthogonal"]}})
+    gradlab("sweep", config, "-j", "2", "-o", os.path.join(folder, "study"))
+    return os.path.join(folder, "study")

@@ -108,6 +108,42 @@ def study_name(frame):
     return os.path.basename(os.path.dirname(os.path.abspath(frame.attrs.get("path", "."))))
 
 
+def check_other_keys(frame, used_keys, where, plotted_keys=()):
+    """Fail when a swept key that is not plotted or averaged over (`used_keys`) takes more than one value at one
+    point of the plot, a value of the `plotted_keys` (--x, --hue): keys zipped with those, such as the layers that
+    go with a `label`, vary with them and are fine; a key that varies under one point would be mixed by the mean."""
+    group_keys = [key for key in plotted_keys if key is not None]
+    for key in frame.attrs["swept_keys"]:
+        if key in used_keys:
+            continue
+        text = frame[key].astype(str)
+        if group_keys:
+            varies = bool((text.groupby([frame[k].astype(str) for k in group_keys]).nunique() > 1).any())
+        else:
+            varies = text.nunique() > 1
+        if varies:
+            values = text.unique()
+            short = frame.attrs["swept_keys"][key]
+            raise ToolError(
+                f"{where}: swept key {key} takes {len(values)} values ({', '.join(values[:6])}); give it as --hue "
+                f"{short} or --mean-over {short} (or --mean-over none to plot every run)")
+
+
+def runs_matching(frame, pattern, where):
+    """The rows of a study frame whose run name matches the regular expression `pattern` (re.search; None: all),
+    for the tools' --runs option."""
+    if pattern is None:
+        return frame
+    try:
+        expression = re.compile(pattern)
+    except re.error as error:
+        raise ToolError(f"--runs {pattern!r} is not a regular expression: {error}")
+    kept = frame[[bool(expression.search(str(name))) for name in frame["name"]]]
+    if kept.empty:
+        raise ToolError(f"{where}: no run's name matches --runs {pattern!r}")
+    return kept
+
+
 def save_figure(figure, output_path):
     """Save a figure as PNG at output_path (creating its folder), close it and print where it went."""
     folder = os.path.dirname(output_path)

@@ -64,8 +64,10 @@ public:
     void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) override {
         if (!isIdentity_) activation_->backward(preActivation_, y, dy, &preActivationGrad_);
         const MatrixType& dz = isIdentity_ ? dy : preActivationGrad_;
-        weight_->grad.noalias() += dz * x.transpose();
-        if (hasBias_) bias_->grad.col(0) += dz.rowwise().sum();
+        if (this->parameterGradientsWanted()) {
+            weight_->grad.noalias() += dz * x.transpose();
+            if (hasBias_) bias_->grad.col(0) += dz.rowwise().sum();
+        }
         if (dx != nullptr) dx->noalias() = weight_->value.transpose() * dz;
     }
 

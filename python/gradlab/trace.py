@@ -10,6 +10,7 @@ import pandas
 import yaml
 
 from ._hdf5 import TRACE_SCHEMA, GradlabFileError, as_text, attribute_value, open_checked, read_column
+from .probes import GROUP as PROBE_GROUP, Probe, probe_names, read_tables
 
 #: [S x L] columns of /trace: column l belongs to /meta/layer_names[l].
 LAYER_COLUMNS = ("signal_grad_norm", "activation_mean", "activation_std", "saturation")
@@ -202,6 +203,34 @@ class Trace:
         return pandas.DataFrame(values, index=self._step_index(),
                                 columns=pandas.RangeIndex(1, values.shape[1] + 1, name="t"))
 
+    # --- /probes ---------------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def probes(self):
+        """The names of the run's probes (the groups under /probes), sorted as HDF5 lists them; [] without probes."""
+        with self._open() as file:
+            return probe_names(file)
+
+    def probe(self, name=None):
+        """A probe's tables, /probes/<name>/, as a Probe: `.steps`, `.tables` ({name: numpy array [S x ...]}),
+        `.groups` (subgroups with their own step column, 'from/layers.2.dense'), `.theory` (a dict, or None), and
+        `.at(step)`. `name` may be omitted when the run has one probe."""
+        names = self.probes
+        if not names:
+            raise KeyError(f"{self.path}: no {PROBE_GROUP}/<name> (the run has no probes: config key 'probes')")
+        if name is None:
+            if len(names) > 1:
+                raise KeyError(f"{self.path}: {len(names)} probes, name one: {', '.join(names)}")
+            name = names[0]
+        if name not in names:
+            raise KeyError(f"{self.path}: no probe '{name}' in {PROBE_GROUP} (available: {', '.join(names)})")
+        entries = self.config.get("probes") or []
+        kinds = [entry.get("kind", "") for entry in entries if isinstance(entry, dict)
+                 and entry.get("name", entry.get("kind")) == name]
+        with self._open() as file:
+            tables = read_tables(self.path, file[f"{PROBE_GROUP}/{name}"])
+        return Probe(self.path, name, str(kinds[0]) if kinds else "", tables)
+
     # --- /eval, /events -----------------------------------------------------------------------------------------
 
     def _group_table(self, group):
@@ -231,5 +260,5 @@ class Trace:
 
 def open_trace(path):
     """Open a gradlab trace: `.scalars`, `.per_layer(name)`, `.per_param(name)`, `.timesteps(layer)`, `.eval`,
-    `.events`, `.config`, `.theory`, `.status`. Raises GradlabFileError for a file that is not a trace."""
+    `.events`, `.probes` and `.probe(name)`, `.config`, `.theory`, `.status`. Raises GradlabFileError for a file that is not a trace."""
     return Trace(path)

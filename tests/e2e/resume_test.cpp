@@ -30,8 +30,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// An MLP with batch norm (running statistics are buffers), Adam (moments), validation, snapshots and the
-/// detectors: every kind of state a checkpoint must carry.
+/// An MLP with batch norm (running statistics are buffers), Adam (moments), validation, snapshots, the
+/// detectors and a probe (its tables, one of them in a subgroup): every kind of state a checkpoint must carry.
 const char* mlp = R"(name: resume_mlp
 seed: 3
 data: {kind: teacher, samples: 512, inputs: 16, outputs: 2, hidden: [16], noise: 0.01, validation: 0.2}
@@ -46,6 +46,7 @@ training: {steps: 2500, batch_size: 32, eval_every: 50}
 trace: {every: 1, flush_every: 10, snapshot_every: 400}
 detectors: {stalled: {window: 20, loss_change: 1.0e-3}}
 checkpoint: {every: 40}
+probes: [{kind: jacobian_spectrum, every: 30, examples: 2, batch: 4, from: [layers.3.dense]}]
 )";
 
 /// An LSTM on the adding problem with clipping: per-timestep statistic tables and a clip table.
@@ -93,7 +94,7 @@ void checkKilledTrace(const std::string& fullPath, const std::string& killedPath
     const TraceReader full(fullPath), killed(killedPath);
     CHECK(killed.stringAttribute("status") == "running");
     CHECK(killed.stringAttribute("finished_at").empty());
-    for (const std::string table : {"/trace", "/eval"}) {
+    for (const std::string table : {"/trace", "/eval", "/probes/jacobian_spectrum"}) {
         if (!killed.hasGroup(table)) continue;
         const std::vector<std::string> columns = listDatasets(killed, table);
         REQUIRE_FALSE(columns.empty());
@@ -101,8 +102,8 @@ void checkKilledTrace(const std::string& fullPath, const std::string& killedPath
         for (const std::string& column : columns) {
             INFO(column);
             CHECK(killed.datasetShape(column).front() == rows);
-            const Eigen::MatrixXd prefix = full.readMatrix(column).topRows(static_cast<Eigen::Index>(rows));
-            const Eigen::MatrixXd got = killed.readMatrix(column);
+            const Eigen::MatrixXd prefix = full.readFlattened(column).topRows(static_cast<Eigen::Index>(rows));
+            const Eigen::MatrixXd got = killed.readFlattened(column);
             CHECK(std::memcmp(prefix.data(), got.data(), sizeof(double) * static_cast<std::size_t>(got.size())) == 0);
         }
     }

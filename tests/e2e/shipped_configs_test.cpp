@@ -90,7 +90,7 @@ TEST_CASE("every benchmark config validates and runs two traced steps", "[e2e][c
     for (const auto& entry : std::filesystem::directory_iterator(std::string(GRADLAB_SOURCE_DIR) + "/benchmarks/configs"))
         if (entry.path().extension() == ".yaml") configs.push_back(entry.path());
     std::sort(configs.begin(), configs.end());
-    REQUIRE(configs.size() == 6);
+    REQUIRE(configs.size() == 7);
     for (const auto& file : configs) {
         INFO(file.string());
         std::vector<std::string> overrides{"training.steps=2"};

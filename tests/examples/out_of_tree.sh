@@ -3,7 +3,8 @@
 #  1. installs the build into a temporary prefix (cmake --install);
 #  2. configures and builds examples/plugins (swish, noisy_sgd) against it with find_package(gradlab);
 #  3. runs `gradlab gradcheck` on swish (must PASS);
-#  4. runs examples/plugins/config.yaml for a few steps with --plugin-path;
+#  4. runs examples/plugins/config.yaml for a few steps with --plugin-path, and checks the example probe's
+#     /probes/update_cosine/cosine against the gradients and values the run's snapshots hold;
 #  5. scaffolds a layer and an activation with tools/new-plugin, builds them against the prefix and gradchecks
 #     them (must PASS), then runs their CTest tests (gradcheck and a short run each).
 # Everything happens in a temporary folder that is removed at the end, whatever happens.
@@ -67,11 +68,30 @@ ls "$scratch/examples"/*.so
 step "gradcheck the example activation swish (learnable beta)"
 gradcheck activation swish --plugin-path "$scratch/examples"
 
-step "run examples/plugins/config.yaml (swish + noisy_sgd) for 10 steps"
+step "run examples/plugins/config.yaml (swish + noisy_sgd + the probe update_cosine) for 10 steps"
 quietly "$gradlab" validate "$source/examples/plugins/config.yaml" --plugin-path "$scratch/examples"
 "$gradlab" run "$source/examples/plugins/config.yaml" --plugin-path "$scratch/examples" \
-  --set training.steps=10 -o "$scratch/run.h5" 2>/dev/null | sed -n '1,2p'
+  --set training.steps=10 --set trace.snapshot_every=1 -o "$scratch/run.h5" 2>/dev/null | sed -n '1,3p'
 [ -s "$scratch/run.h5" ] || { echo "out_of_tree: the run wrote no trace" >&2; exit 1; }
+# cos(g_{s-1}, theta_{s-1} - theta_{s-2}) from the snapshots (value before, gradient of each step's update).
+/usr/bin/python3 - "$scratch/run.h5" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1]) as f:
+    steps = list(f["/probes/update_cosine/step"][:])
+    cosine = f["/probes/update_cosine/cosine"][:]
+    assert steps == list(range(11)), steps
+    names = [n.decode() if isinstance(n, bytes) else n for n in f["/meta/param_names"][:]]
+    snap = lambda s, n, what: np.asarray(f[f"/snapshots/{s}/{n}/{what}"][:], dtype=np.float64).ravel()
+    for s in range(11):
+        if s < 2:
+            assert np.isnan(cosine[s]), (s, cosine[s])
+            continue
+        g = np.concatenate([snap(s - 1, n, "grad") for n in names])
+        u = np.concatenate([snap(s - 1, n, "value") - snap(s - 2, n, "value") for n in names])
+        expected = g @ u / np.sqrt((g @ g) * (u @ u))
+        assert abs(cosine[s] - expected) < 1e-5, (s, cosine[s], expected)
+    print(f"update_cosine matches the snapshots at steps 2..10 (e.g. step 10: {cosine[10]:.6f})")
+PY
 
 step "scaffold a layer and an activation with tools/new-plugin"
 quietly "$source/tools/new-plugin" layer scaffold_affine --dir "$scratch/scaffold"

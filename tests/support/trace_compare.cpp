@@ -35,7 +35,8 @@ std::string datasetBytes(const trace::TraceReader& reader, const std::string& pa
         for (const std::string& text : reader.readStrings(path)) bytes += text + '\0';
         return bytes;
     }
-    const Eigen::MatrixXd values = reader.readMatrix(path);
+    // [S], [S x W] or a probe's [S x cell...] (flattened: the bytes are the same).
+    const Eigen::MatrixXd values = reader.datasetShape(path).size() > 2 ? reader.readFlattened(path) : reader.readMatrix(path);
     bytes.append(reinterpret_cast<const char*>(values.data()), sizeof(double) * static_cast<std::size_t>(values.size()));
     return bytes;
 }

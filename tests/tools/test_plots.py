@@ -5,6 +5,7 @@ are checked on the figure or on the numbers behind it. Every PNG made here was a
 import importlib.machinery
 import importlib.util
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -178,6 +179,19 @@ def test_study_loss_hue_gives_one_colour_and_entry_per_value(large_study, tmp_pa
     assert "no column or swept key 'momentum'" in process.stderr
 
 
+def test_study_loss_runs_filter_keeps_the_matching_runs(large_study, tmp_path):
+    frame = gradlab.open_study(large_study)
+    first = str(frame["name"].iloc[0])
+    output = tmp_path / "one-run.png"
+    process = tool("plot-study-loss", large_study, "--runs", "^" + re.escape(first) + "$", "-o", output)
+    png_size(output)
+    process = tool("plot-study-loss", large_study, "--runs", "^no such run$", "-o", tmp_path / "none.png",
+                   expect_success=False)
+    assert "no run's name matches --runs" in process.stderr
+    process = tool("plot-study-loss", large_study, "--runs", "(", "-o", tmp_path / "bad.png", expect_success=False)
+    assert "is not a regular expression" in process.stderr
+
+
 # --- plot-gradient-flow -------------------------------------------------------------------------------------------
 
 def test_gradient_flow_relative_to_output_and_fixed_scale(traces, tmp_path):
@@ -248,3 +262,140 @@ def test_timesteps_show_truncated_bptt_zeros(traces, tmp_path):
     output = tmp_path / "timesteps.png"
     tool("plot-timesteps", traces["lstm"], "-o", output)
     png_size(output)
+
+
+# --- plot-spectrum ------------------------------------------------------------------------------------------------
+
+def raw_probe(path, table, probe="jacobian_spectrum"):
+    import h5py
+    with h5py.File(path, "r") as file:
+        return file[f"probes/{probe}/{table}"][()]
+
+
+def test_spectrum_figures_are_the_probe_row_of_each_run(spectrum_study):
+    module = load_tool("plot-spectrum")
+    frame = gradlab.open_study(spectrum_study)
+    for row in frame.index:
+        path = frame.at[row, "trace"]
+        for step, position in ((0, 0), (10, 1)):  # at_init and at_end of 10 steps
+            figures = module.run_figures(gradlab.open_trace(path), "jacobian_spectrum", step)
+            values = raw_probe(path, "singular_values")[position]  # [examples x K]
+            numpy.testing.assert_array_equal(figures["sigma_sq"], (values ** 2).ravel())
+            numpy.testing.assert_array_equal(figures["max"], values.max(axis=1))
+            # The spread from the probe's var_sq and mean_sq, and again from the singular values themselves.
+            numpy.testing.assert_allclose(figures["normalised_var_sq"], raw_probe(path, "var_sq")[position]
+                                          / raw_probe(path, "mean_sq")[position] ** 2, rtol=1e-15)
+            squares = values ** 2
+            numpy.testing.assert_allclose(figures["normalised_var_sq"], squares.var(axis=1) / squares.mean(axis=1) ** 2,
+                                          rtol=1e-9)
+            numpy.testing.assert_allclose(figures["mean_sq"], squares.mean(axis=1), rtol=1e-12)
+        # The theory applies to the Gaussian weights at criticality only (q* = 0 is marginal for orthogonal ones).
+        if frame.at[row, "W"] == "lecun_normal":
+            assert figures["theory"]["applies"] == 1 and figures["theory"]["depth"] == frame.at[row, "repeat"]
+        else:
+            assert figures["theory"] is None
+
+
+def test_spectrum_density_is_a_density_over_log10_sigma_sq():
+    module = load_tool("plot-spectrum")
+    generator = numpy.random.default_rng(5)
+    sigma_sq = 10.0 ** generator.normal(-2.0, 0.5, size=4000)
+    grid, density = module.log_density(numpy.concatenate([sigma_sq, [0.0, numpy.nan]]))  # 0 and NaN left out
+    logs = numpy.log10(grid)
+    assert numpy.sum(0.5 * (density[1:] + density[:-1]) * numpy.diff(logs)) == pytest.approx(1.0, abs=1e-3)
+    assert logs[numpy.argmax(density)] == pytest.approx(-2.0, abs=0.1)
+    # The peak of a normal density of standard deviation 0.5 (widened a little by the kernel).
+    assert density.max() == pytest.approx(1 / (0.5 * numpy.sqrt(2 * numpy.pi)), rel=0.1)
+    assert module.log_density(numpy.array([1.0, 0.0])) is None
+
+
+def test_spectrum_points_pool_the_examples_of_one_depth_and_hue(spectrum_study):
+    module = load_tool("plot-spectrum")
+    frame = gradlab.open_study(spectrum_study)
+    runs = [{"label": frame.at[row, "name"], "trace": frame.at[row, "trace"], "x": float(frame.at[row, "repeat"]),
+             "hue": frame.at[row, "W"]} for row in frame.index]
+    for run in runs:
+        run["figures"] = module.run_figures(gradlab.open_trace(run["trace"]), "jacobian_spectrum", 0)
+    points = module.group_figures(runs)
+    assert sorted(points) == ["lecun_normal", "orthogonal"] and sorted(points["orthogonal"]) == [2.0, 4.0, 8.0]
+    for run in runs:
+        point = points[run["hue"]][run["x"]]
+        largest = raw_probe(run["trace"], "max")[0]
+        assert point["max"] == pytest.approx((largest.mean(), largest.min(), largest.max()), rel=1e-12)
+        spread = raw_probe(run["trace"], "var_sq")[0] / raw_probe(run["trace"], "mean_sq")[0] ** 2
+        assert point["normalised_var_sq"][0] == pytest.approx(spread.mean(), rel=1e-12)
+        theory = gradlab.open_trace(run["trace"]).probe().theory
+        if run["hue"] == "lecun_normal":
+            assert point["theory_mean_sq"] == theory["mean_sq"]
+            assert point["theory_normalised_var_sq"] == theory["normalised_var_sq"] == pytest.approx(run["x"], rel=1e-6)
+        else:
+            assert numpy.isnan(point["theory_mean_sq"]) and numpy.isnan(point["theory_normalised_var_sq"])
+    # Figure: one density curve per run, the theory dashed for the Gaussian runs only, legends outside.
+    figure = module.draw(runs, "repeat", "W", "jacobian_spectrum", 0, "test")
+    density_axes, depth_axes = figure.axes
+    assert len(density_axes.get_lines()) == len(runs) + 1  # + the line at sigma^2 = 1
+    dashed = [line for line in depth_axes.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata())]
+    assert len(dashed) == 2 and all(len(line.get_xdata()) == 3 for line in dashed)  # mean and spread, 3 depths
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        assert axes.get_legend().get_window_extent(renderer).x0 >= axes.get_window_extent(renderer).x1
+    assert density_axes.get_xscale() == "log"
+
+
+def test_spectrum_of_a_study_and_of_traces(spectrum_study, tmp_path):
+    output = tmp_path / "spectrum.png"
+    tool("plot-spectrum", spectrum_study, "--hue", "W", "-o", output)
+    assert png_size(output)[0] >= 700
+    tool("plot-spectrum", spectrum_study, "--hue", "W", "--step", "10")  # default output in the study folder
+    png_size(os.path.join(spectrum_study, "spectrum.png"))
+    frame = gradlab.open_study(spectrum_study)
+    gaussian = list(frame.loc[frame["W"] == "lecun_normal", "trace"])
+    tool("plot-spectrum", *gaussian, "-o", tmp_path / "traces.png")  # x: the dense layers of each trace
+    png_size(tmp_path / "traces.png")
+    module = load_tool("plot-spectrum")
+    depths = [module.trace_key(gradlab.open_trace(path), "depth") for path in gaussian]
+    assert depths == list(frame.loc[frame["W"] == "lecun_normal", "repeat"])
+    orthogonal = list(frame.loc[frame["W"] == "orthogonal", "trace"])
+    tool("plot-spectrum", gaussian[0], orthogonal[0], "--hue", "model.layers.0.init.W.kind", "-o", tmp_path / "two.png")
+    png_size(tmp_path / "two.png")
+
+
+def test_spectrum_runs_filter_keeps_the_matching_runs(spectrum_study, tmp_path, monkeypatch):
+    module = load_tool("plot-spectrum")
+    frame = gradlab.open_study(spectrum_study)
+    wanted = [name for name in frame["name"] if "orthogonal" in name]
+    assert 0 < len(wanted) < len(frame)
+    monkeypatch.setattr(sys, "argv", ["plot-spectrum", spectrum_study, "--runs", "orthogonal"])
+    runs, _, _ = module.study_runs(module.parse_arguments())
+    assert sorted(run["label"] for run in runs) == sorted(wanted)
+    tool("plot-spectrum", spectrum_study, "--runs", "orthogonal", "-o", tmp_path / "orthogonal.png")
+    png_size(tmp_path / "orthogonal.png")
+    process = tool("plot-spectrum", spectrum_study, "--runs", "^nothing$", "-o", tmp_path / "none.png",
+                   expect_success=False)
+    assert "no run's name matches --runs" in process.stderr
+    trace = frame["trace"].iloc[0]
+    process = tool("plot-spectrum", trace, "--runs", "x", "-o", tmp_path / "t.png", expect_success=False)
+    assert "--runs selects runs of a study" in process.stderr
+
+
+def test_spectrum_errors_name_the_file_and_what_is_missing(spectrum_study, probe_trace, traces, tmp_path):
+    bad = tmp_path / "bad.png"
+    process = tool("plot-spectrum", traces["deep"], "-o", bad, expect_success=False)
+    assert f"{traces['deep']}: no probe 'jacobian_spectrum' in /probes (the run has no probes" in process.stderr
+    process = tool("plot-spectrum", probe_trace, "--probe", "spectrum", "-o", bad, expect_success=False)
+    assert f"{probe_trace}: no probe 'spectrum' in /probes (its probes: coarse, jacobian_spectrum)" in process.stderr
+    process = tool("plot-spectrum", probe_trace, "--step", "5", "-o", bad, expect_success=False)
+    assert f"{probe_trace}: step 5 is not a probe step of /probes/jacobian_spectrum (probe steps: 0, 10" \
+        in process.stderr
+    process = tool("plot-spectrum", probe_trace, "--probe", "coarse", "-o", bad, expect_success=False)
+    assert "no singular values at step 0" in process.stderr and "max_values" in process.stderr
+    process = tool("plot-spectrum", spectrum_study, "-o", bad, expect_success=False)  # init varies under a depth
+    assert "swept key model.layers.0.layers.0.init.W takes 2 values" in process.stderr
+    frame = gradlab.open_study(spectrum_study)
+    same_depth = list(frame.loc[frame["repeat"] == 4, "trace"])
+    process = tool("plot-spectrum", *same_depth, "-o", bad, expect_success=False)
+    assert "both at depth=4 but their configs differ in model.layers.0.init.W" in process.stderr
+    process = tool("plot-spectrum", spectrum_study, traces["deep"], "-o", bad, expect_success=False)
+    assert "a study; give one study alone, or traces" in process.stderr
+    assert not bad.exists()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the Python tools in tools/ (plot-gradient-flow, plot-timesteps, plot-study-loss, plot-depth-norms,
-# study-to-csv) on real traces and tiny studies made with the gradlab binary, in a temporary folder removed on exit.
+# plot-spectrum, study-to-csv) on real traces and tiny studies made with the gradlab binary, in a temporary folder removed on exit.
 #
 # usage: tests/tools/test_tools.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -86,7 +86,7 @@ sed -e 's/model.layers.0.layers.0.activation: \[sigmoid, relu\]/optimizer.lr: [0
 echo "not a trace" > "$workdir/text.h5"
 
 # --help of every tool.
-for tool in plot-gradient-flow plot-timesteps plot-study-loss plot-study-metric plot-depth-norms plot-layer-profile study-to-csv; do
+for tool in plot-gradient-flow plot-timesteps plot-study-loss plot-study-metric plot-depth-norms plot-layer-profile plot-spectrum study-to-csv; do
   expect_success "$tools/$tool" --help
 done
 
@@ -130,6 +130,18 @@ expect_failure "param/no.such.key" "$tools/plot-depth-norms" "$workdir/depth" --
   --group-key model.layers.0.layers.0.activation -o "$workdir/bad.png"
 expect_failure "not a number" "$tools/plot-depth-norms" "$workdir/depth" \
   --depth-key model.layers.0.layers.0.activation --group-key model.layers.0.repeat -o "$workdir/bad.png"
+
+# plot-spectrum: a trace with the jacobian_spectrum probe, at the first and the last step; a trace without probes,
+# and a step that is not a probe step, are errors naming the file.
+"$gradlab" run "$source_dir/configs/deep_sigmoid.yaml" --set training.steps=10 \
+  --set 'probes=[{kind: jacobian_spectrum, at_init: true, at_end: true, examples: 2}]' -o "$workdir/probed.h5" -q
+expect_success "$tools/plot-spectrum" "$workdir/probed.h5" -o "$workdir/spectrum.png"
+expect_png "$workdir/spectrum.png"
+expect_success "$tools/plot-spectrum" "$workdir/probed.h5" --step 10   # default output beside the trace
+expect_png "$workdir/probed-spectrum.png"
+expect_failure "$workdir/deep.h5: no probe 'jacobian_spectrum'" "$tools/plot-spectrum" "$workdir/deep.h5" -o "$workdir/bad.png"
+expect_failure "step 3 is not a probe step" "$tools/plot-spectrum" "$workdir/probed.h5" --step 3 -o "$workdir/bad.png"
+expect_failure "$workdir/text.h5" "$tools/plot-spectrum" "$workdir/text.h5" -o "$workdir/bad.png"
 
 # study-to-csv: to stdout and to a file; header and one row per run.
 expected_header="index,name,status,verdict,final_loss,diverged_at,seed,message,trace,log,best_eval_loss,final_eval_accuracy,final_eval_loss,final_train_loss,signal_ratio_final,signal_ratio_init,test_accuracy,timestep_ratio_final,timestep_ratio_init,param/model.layers.0.repeat,param/model.layers.0.layers.0.activation"

@@ -2,7 +2,11 @@
 /// @file layer.hpp
 /// The layer plugin interface.
 
+#include <cstddef>
+#include <vector>
+
 #include "gradlab/activation.hpp"
+#include "gradlab/error.hpp"
 #include "gradlab/module.hpp"
 
 namespace gradlab {
@@ -31,6 +35,23 @@ public:
     /// ensures: if dx is not null, *dx overwritten with dLoss/dx, same shape as x (null: the input
     /// gradient is not needed, e.g. for the first layer); parameter gradients accumulated (+=).
     virtual void backward(const MatrixType& x, const MatrixType& y, const MatrixType& dy, MatrixType* dx) = 0;
+
+    /// For probes (gradlab/probe.hpp): a layer with a state carried from timestep to timestep (rnn, lstm, gru:
+    /// h_t) returns true and, in every backward until called again, keeps dLoss/dh_t for each t of `timesteps`
+    /// (the gradient at the state, through the recurrence, before it reaches the input); an empty list stops
+    /// keeping (what was kept stays readable). Other layers return false and keep nothing.
+    /// requires: 0 <= t < the input's timesteps for every t.
+    virtual bool keepStateGradients(const std::vector<Index>& timesteps) {
+        (void)timesteps;
+        return false;
+    }
+
+    /// dLoss/dh_t for t = timesteps[k] of keepStateGradients() in the last backward, [state size x B].
+    /// requires: keepStateGradients() returned true, k < its timesteps' count, a backward since.
+    virtual const MatrixType& keptStateGradient(std::size_t k) const {
+        (void)k;
+        throw Error("this layer has no state across timesteps (keptStateGradient)");
+    }
 };
 
 }  // namespace gradlab

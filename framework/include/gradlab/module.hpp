@@ -149,6 +149,17 @@ public:
         for (auto& child : children_) child.second->setTracing(tracing);
     }
 
+    /// Whether backward must accumulate parameter gradients: true, except in a probe's signal-only backward
+    /// (ProbeContext::backwardSignal), whose parameter gradients nobody reads. A layer may then skip its
+    /// `grad +=` products (dense does: a third of a backward's work); computing them anyway is correct too.
+    bool parameterGradientsWanted() const { return parameterGradientsWanted_; }
+
+    /// Host side: sets parameterGradientsWanted() of this module and its children.
+    void setParameterGradientsWanted(bool wanted) {
+        parameterGradientsWanted_ = wanted;
+        for (auto& child : children_) child.second->setParameterGradientsWanted(wanted);
+    }
+
     /// Reports the statistics computed in the last traced forward/backward; the default reports nothing.
     /// Names are plain words ("timestep_grad_norm"); the host adds the layer's name.
     virtual void statistics(StatisticsSink& sink) const { (void)sink; }
@@ -194,6 +205,7 @@ private:
     std::vector<std::pair<std::string, Module<Scalar>*>> children_;
     std::vector<std::unique_ptr<Buffer<Scalar>>> buffers_;
     bool tracing_ = false;
+    bool parameterGradientsWanted_ = true;
 };
 
 }  // namespace gradlab

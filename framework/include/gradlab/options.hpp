@@ -18,8 +18,8 @@
 
 namespace gradlab {
 
-/// What a plugin is: the five kinds the host loads.
-enum class PluginKind { activation, layer, initializer, optimizer, regularizer };
+/// What a plugin is: the six kinds the host loads.
+enum class PluginKind { activation, layer, initializer, optimizer, regularizer, probe };
 
 /// The kind's name as written in configs and messages ("activation", ...).
 inline const char* kindName(PluginKind kind) {
@@ -29,6 +29,7 @@ inline const char* kindName(PluginKind kind) {
         case PluginKind::initializer: return "initializer";
         case PluginKind::optimizer: return "optimizer";
         case PluginKind::regularizer: return "regularizer";
+        case PluginKind::probe: return "probe";
     }
     return "?";
 }

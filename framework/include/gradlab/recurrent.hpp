@@ -71,6 +71,23 @@ public:
     using MatrixType = Matrix<Scalar>;
     using VectorType = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
+    /// Keeps dL/dh_t of these steps in the following backwards (stepGrad_ as gathered, for probes).
+    bool keepStateGradients(const std::vector<Index>& timesteps) override {
+        for (Index t : timesteps)
+            if (t < 0 || t >= timesteps_)
+                throw Error(layerName_ + ": timestep " + std::to_string(t) + " is outside 0 .. " +
+                            std::to_string(timesteps_ - 1));
+        keptSteps_ = timesteps;
+        if (!keptSteps_.empty()) kept_.resize(keptSteps_.size());
+        return true;
+    }
+
+    const MatrixType& keptStateGradient(std::size_t k) const override {
+        if (k >= kept_.size())
+            throw Error(layerName_ + ": kept state gradient " + std::to_string(k) + " of " + std::to_string(kept_.size()));
+        return kept_[k];
+    }
+
     /// Reports "timestep_grad_norm", the cell's statistics, then "recurrent_spectral_norm".
     void statistics(StatisticsSink& sink) const override {
         sink.add(timestepGradNormStatistic, timestepGradNorm_.data(), static_cast<Index>(timestepGradNorm_.size()));
@@ -180,6 +197,7 @@ protected:
                         std::to_string(dy.cols()) + "]");
         stepGrad_.resize(units_, batch);
         recurrentGrad_.setZero(units_, batch);
+        for (std::size_t k = 0; k < keptSteps_.size(); ++k) kept_[k].resize(units_, batch);
         return batch;
     }
 
@@ -202,6 +220,8 @@ protected:
             share = dy.middleCols(first, count);
         else
             share = recurrentGrad_.middleCols(first, count);
+        for (std::size_t k = 0; k < keptSteps_.size(); ++k)
+            if (keptSteps_[k] == t) kept_[k].middleCols(first, count) = share;
         if (!this->tracing()) return 0.0L;
         if constexpr (std::is_same_v<Scalar, float>) {
             return share.template cast<double>().squaredNorm();  // squares of floats are in double's range
@@ -243,6 +263,8 @@ private:
     VectorType powerImage_;                             ///< scratch W v, [units]
     std::vector<double> spectralNorms_;                 ///< sigma_max of each recurrent weight
     std::vector<double> timestepGradNorm_;              ///< ||dL/dh_t|| of the last traced backward, [T]
+    std::vector<Index> keptSteps_;                      ///< the steps whose dL/dh_t a probe keeps (keepStateGradients)
+    std::vector<MatrixType> kept_;                      ///< dL/dh_t of keptSteps_[k], [units x B]
 };
 
 /// Declares the options RecurrentLayer reads on a recurrent layer's descriptor: `units` (described as

@@ -15,6 +15,7 @@
 #include "gradlab/layer.hpp"
 #include "gradlab/optimizer.hpp"
 #include "gradlab/options.hpp"
+#include "gradlab/probe.hpp"
 #include "gradlab/regularizer.hpp"
 #include "gradlab/visibility.hpp"
 
@@ -28,6 +29,7 @@ struct Factories {
     std::function<std::unique_ptr<Initializer<Scalar>>(const Options&)> initializer;
     std::function<std::unique_ptr<Optimizer<Scalar>>(const Options&)> optimizer;
     std::function<std::unique_ptr<Regularizer<Scalar>>(const Options&)> regularizer;
+    std::function<std::unique_ptr<Probe<Scalar>>(const Options&)> probe;
 };
 
 /// Everything the host knows of one plugin: what it is, its options, how to make it in both precisions.
@@ -89,6 +91,15 @@ public:
         auto d = describe(PluginKind::regularizer, std::move(name), std::move(description));
         d.float32.regularizer = construct<Regularizer<float>, Impl<float>>();
         d.float64.regularizer = construct<Regularizer<double>, Impl<double>>();
+        return add(std::move(d));
+    }
+    /// Registers Impl<float>/Impl<double> as a probe (gradlab/probe.hpp); its schedule keys (`every`, `at`,
+    /// `at_init`, `at_end`, `name`, `batch`, `from`) are the host's and must not be declared as options.
+    template <template <typename> class Impl>
+    PluginDescriptor& addProbe(std::string name, std::string description) {
+        auto d = describe(PluginKind::probe, std::move(name), std::move(description));
+        d.float32.probe = construct<Probe<float>, Impl<float>>();
+        d.float64.probe = construct<Probe<double>, Impl<double>>();
         return add(std::move(d));
     }
 

@@ -11,6 +11,7 @@
 #include "gradlab/optimizer.hpp"
 #include "gradlab/options.hpp"
 #include "gradlab/plugin.hpp"
+#include "gradlab/probe.hpp"
 #include "gradlab/random.hpp"
 #include "gradlab/recurrent.hpp"
 #include "gradlab/registry.hpp"

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "gradlab/error.hpp"
+#include "gradlab/probe_schema.hpp"
 #include "analysis/format.hpp"
 #include "analysis/verdict.hpp"
 #include "trace/trace_reader.hpp"
@@ -130,6 +131,64 @@ void readTheory(const trace::TraceReader& reader, Diagnosis& diagnosis, const Ei
     theory.measuredTo = diagnosis.layerNames[dense[last]];
     const double squaredRatio = ratio(top * top, bottom * bottom);
     theory.measuredFactor = squaredRatio >= 0.0 ? std::pow(squaredRatio, 1.0 / theory.measuredPairs) : nan;
+}
+
+/// Every probe's tables, and jacobian_spectrum's first spectrum beside its theory (/probes).
+void readProbes(const trace::TraceReader& reader, Diagnosis& diagnosis) {
+    namespace js = probeSchema::jacobianSpectrum;
+    if (!reader.hasGroup(probeSchema::group)) return;
+    for (const std::string& name : reader.listGroup(probeSchema::group)) {
+        const std::string group = std::string(probeSchema::group) + "/" + name;
+        if (!reader.hasGroup(group)) continue;
+        ProbeSummary probe;
+        probe.name = name;
+        const std::string stepPath = group + "/" + probeSchema::stepColumn;
+        if (reader.hasDataset(stepPath)) {
+            const std::vector<std::int64_t> steps = reader.readInt64Vector(stepPath);
+            probe.rows = static_cast<std::int64_t>(steps.size());
+            if (!steps.empty()) {
+                probe.firstStep = steps.front();
+                probe.lastStep = steps.back();
+            }
+        }
+        // The tables, recursively (subgroups such as from/<layer>), without the step columns.
+        std::vector<std::string> pending{""};
+        while (!pending.empty()) {
+            const std::string relative = pending.back();
+            pending.pop_back();
+            const std::string path = relative.empty() ? group : group + "/" + relative;
+            const std::vector<std::string> members = reader.listGroup(path);
+            for (auto member = members.rbegin(); member != members.rend(); ++member) {
+                const std::string child = relative.empty() ? *member : relative + "/" + *member;
+                if (reader.hasGroup(group + "/" + child)) {
+                    pending.push_back(child);
+                } else if (*member != probeSchema::stepColumn) {
+                    std::string shape = "[S";
+                    const std::vector<hsize_t> extents = reader.datasetShape(group + "/" + child);
+                    for (std::size_t axis = 1; axis < extents.size(); ++axis) shape += " x " + std::to_string(extents[axis]);
+                    probe.tables.push_back(child + " " + shape + "]");
+                }
+            }
+        }
+        const std::string meanSq = group + "/" + js::meanSq, varSq = group + "/" + js::varSq;
+        if (probe.rows > 0 && reader.hasDataset(meanSq) && reader.hasDataset(varSq)) {
+            const Eigen::MatrixXd means = reader.readMatrix(meanSq), variances = reader.readMatrix(varSq);
+            if (means.rows() > 0 && means.cols() == variances.cols()) {
+                probe.measuredMeanSq = means.row(0).mean();
+                probe.measuredNormalisedVarSq = (variances.row(0).array() / means.row(0).array().square()).mean();
+            }
+        }
+        const std::string theory = group + "/" + probeSchema::theoryGroup;
+        probe.theoryPresent = reader.hasGroup(theory);
+        if (probe.theoryPresent) {
+            probe.theoryApplies = doubleAttributeOr(reader, js::theory::applies, theory) == 1.0;
+            probe.theoryNote = stringAttributeOr(reader, js::theory::note, theory, "");
+            probe.theoryWeights = stringAttributeOr(reader, js::theory::weights, theory, "");
+            probe.predictedMeanSq = doubleAttributeOr(reader, js::theory::meanSq, theory);
+            probe.predictedNormalisedVarSq = doubleAttributeOr(reader, js::theory::normalisedVarSq, theory);
+        }
+        diagnosis.probes.push_back(std::move(probe));
+    }
 }
 
 /// The headline numbers, from what diagnose() read and from /eval.
@@ -261,6 +320,7 @@ Diagnosis diagnose(const std::string& path) {
 
     readEvents(reader, diagnosis);
     readTheory(reader, diagnosis, signal);
+    readProbes(reader, diagnosis);
     readMetrics(reader, diagnosis);
     decideVerdict(diagnosis);
     return diagnosis;

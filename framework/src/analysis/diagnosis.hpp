@@ -100,6 +100,25 @@ struct TheoryComparison {
     std::string measuredFrom, measuredTo;
 };
 
+/// One probe's tables (/probes/<name>), and for jacobian_spectrum its first step's spectrum beside its theory.
+struct ProbeSummary {
+    /// The probe's name (its group under /probes).
+    std::string name;
+    /// Probe steps recorded, and the first and last (-1 without rows).
+    std::int64_t rows = 0, firstStep = -1, lastStep = -1;
+    /// Every dataset of the group but `step`, relative to it, with its shape ("mean_sq [S x 8]").
+    std::vector<std::string> tables;
+    /// jacobian_spectrum: at the first probe step, the mean over examples of mean_sq and of var_sq / mean_sq^2
+    /// (NaN when the probe has no such tables).
+    double measuredMeanSq = std::numeric_limits<double>::quiet_NaN();
+    double measuredNormalisedVarSq = std::numeric_limits<double>::quiet_NaN();
+    /// Its /probes/<name>/theory: present, applies, note, weights, and the predictions.
+    bool theoryPresent = false, theoryApplies = false;
+    std::string theoryNote, theoryWeights;
+    double predictedMeanSq = std::numeric_limits<double>::quiet_NaN();
+    double predictedNormalisedVarSq = std::numeric_limits<double>::quiet_NaN();
+};
+
 /// Everything `gradlab inspect` reports about one trace.
 struct Diagnosis {
     /// The trace's path, as given.
@@ -138,6 +157,8 @@ struct Diagnosis {
     std::vector<TraceEvent> events;
     /// /theory, if present, and the measured decay.
     TheoryComparison theory;
+    /// One per group of /probes, in name order.
+    std::vector<ProbeSummary> probes;
     /// The headline numbers (RunMetrics).
     RunMetrics metrics;
     /// The verdict (analysis/verdict.hpp has the rules).

@@ -160,6 +160,26 @@ std::string formatJson(const Diagnosis& diagnosis) {
             out << "null";
         out << "},\n";
     }
+    out << "  \"probes\": [";
+    for (std::size_t index = 0; index < diagnosis.probes.size(); ++index) {
+        const ProbeSummary& probe = diagnosis.probes[index];
+        out << (index ? ",\n    " : "\n    ") << "{\"name\": " << jsonString(probe.name) << ", \"rows\": " << probe.rows
+            << ", \"first_step\": " << probe.firstStep << ", \"last_step\": " << probe.lastStep << ", \"tables\": [";
+        for (std::size_t table = 0; table < probe.tables.size(); ++table)
+            out << (table ? ", " : "") << jsonString(probe.tables[table]);
+        out << "], \"measured_mean_sq\": " << jsonNumber(probe.measuredMeanSq)
+            << ", \"measured_normalised_var_sq\": " << jsonNumber(probe.measuredNormalisedVarSq)
+            << ", \"theory\": ";
+        if (probe.theoryPresent)
+            out << "{\"applies\": " << (probe.theoryApplies ? "true" : "false") << ", \"weights\": "
+                << jsonString(probe.theoryWeights) << ", \"mean_sq\": " << jsonNumber(probe.predictedMeanSq)
+                << ", \"normalised_var_sq\": " << jsonNumber(probe.predictedNormalisedVarSq)
+                << ", \"note\": " << jsonString(probe.theoryNote) << "}";
+        else
+            out << "null";
+        out << "}";
+    }
+    out << (diagnosis.probes.empty() ? "],\n" : "\n  ],\n");
     const RunMetrics& metrics = diagnosis.metrics;
     out << "  \"metrics\": {\"final_train_loss\": " << jsonNumber(metrics.finalTrainLoss)
         << ", \"final_eval_loss\": " << jsonNumber(metrics.finalEvalLoss)

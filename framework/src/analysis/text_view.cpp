@@ -198,6 +198,27 @@ std::string formatText(const Diagnosis& diagnosis) {
             out << "  measured   no per-layer factor: fewer than 2 dense layers traced\n";
     }
 
+    // Probes.
+    for (const ProbeSummary& probe : diagnosis.probes) {
+        out << "\nprobe " << probe.name << " (/probes/" << probe.name << "): " << probe.rows << " probe steps";
+        if (probe.rows > 0) out << ", " << probe.firstStep << " .. " << probe.lastStep;
+        out << "\n  tables     ";
+        for (std::size_t index = 0; index < probe.tables.size(); ++index)
+            out << (index ? ", " : "") << probe.tables[index];
+        out << (probe.tables.empty() ? "none\n" : "\n");
+        if (std::isfinite(probe.measuredMeanSq))
+            out << "  measured   at step " << probe.firstStep << ": mean of sigma^2 = " << general(probe.measuredMeanSq)
+                << ", var(sigma^2) / mean^2 = " << general(probe.measuredNormalisedVarSq)
+                << " (means over the examples)\n";
+        if (probe.theoryPresent && probe.theoryApplies)
+            out << "  predicted  (free probability, " << probe.theoryWeights << " weights): mean of sigma^2 = "
+                << general(probe.predictedMeanSq) << ", var(sigma^2) / mean^2 = "
+                << general(probe.predictedNormalisedVarSq) << "; measured/predicted = "
+                << general(ratio(probe.measuredMeanSq, probe.predictedMeanSq), 3) << " and "
+                << general(ratio(probe.measuredNormalisedVarSq, probe.predictedNormalisedVarSq), 3) << "\n";
+        if (probe.theoryPresent && !probe.theoryNote.empty()) out << "  theory     " << probe.theoryNote << "\n";
+    }
+
     out << "\nverdict: " << verdictName(diagnosis.verdict) << "\n";
     for (const std::string& line : diagnosis.evidence) out << "  " << line << "\n";
     return out.str();

@@ -124,6 +124,9 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
         data.samples = reader.requiredInteger("samples", 1, maxInt);
         data.inputs = reader.requiredInteger("inputs", 1, maxInt);
         data.outputs = reader.requiredInteger("outputs", 1, maxInt);
+        // Only when given: the resolved config of every random_regression run before the key stays as it was.
+        if (data.kind == "random_regression" && reader.has("input_std"))
+            data.inputStd = reader.real("input_std", 1.0, std::numeric_limits<double>::min(), unbounded);
         if (data.kind == "teacher") {
             ConfigNode hidden = reader.optional("hidden");
             YAML::Node resolvedHidden(YAML::NodeType::Sequence);
@@ -187,6 +190,88 @@ DataConfig readData(const ConfigNode& node, std::uint64_t runSeed, YAML::Node re
     data.seed = static_cast<std::uint64_t>(reader.integer("seed", static_cast<std::int64_t>(runSeed), 0, maxInt));
     reader.finish();
     return data;
+}
+
+/// `probes:`: a list of probe plugins, each with its schedule (every, at, at_init, at_end), its name (default:
+/// its kind), its batch (`batch`, `from: train|eval`) or the layers it starts from (`from: [layer names]`).
+std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& host, MapReader& parent,
+                                    std::int64_t steps) {
+    std::vector<ProbeConfig> probes;
+    YAML::Node resolvedList(YAML::NodeType::Sequence);
+    if (list.yaml().IsDefined() && !list.isNull()) {
+        if (!list.isSequence()) list.fail("expected a list of probes, e.g. [{kind: jacobian_spectrum, every: 100}]");
+        for (const ConfigNode& item : list.items()) {
+            ProbeConfig probe;
+            YAML::Node resolvedOne(YAML::NodeType::Map);
+            bool scheduled = false;
+            probe.spec = readPluginSpec(item, PluginKind::probe, host, resolvedOne, [&](MapReader& keys) {
+                probe.name = keys.string("name", "");
+                probe.every = keys.integer("every", 0, 0, maxInt);
+                ConfigNode at = keys.optional("at");
+                YAML::Node resolvedAt(YAML::NodeType::Sequence);
+                if (at.yaml().IsDefined() && !at.isNull()) {
+                    if (!at.isSequence()) at.fail("expected a list of steps, e.g. [0, 100, 1000]");
+                    for (const ConfigNode& step : at.items()) {
+                        const std::int64_t value = step.asInteger();
+                        if (value < 0) step.fail("a probe step counts updates from 0, got " + std::to_string(value));
+                        if (value > steps)
+                            step.fail("probe step " + std::to_string(value) + " is after the run's last step (training "
+                                      "has " + std::to_string(steps) + " steps; step " + std::to_string(steps) +
+                                      " is after the last update)");
+                        probe.at.push_back(value);
+                        resolvedAt.push_back(value);
+                    }
+                }
+                keys.resolve("at", resolvedAt);
+                probe.atInit = keys.boolean("at_init", false);
+                probe.atEnd = keys.boolean("at_end", false);
+                probe.batch = keys.integer("batch", 32, 1, 1000000);
+                ConfigNode from = keys.optional("from");
+                if (from.yaml().IsDefined() && from.isSequence()) {
+                    YAML::Node resolvedFrom(YAML::NodeType::Sequence);
+                    for (const ConfigNode& layer : from.items()) {
+                        probe.fromLayers.push_back(layer.asString());
+                        resolvedFrom.push_back(probe.fromLayers.back());
+                    }
+                    if (probe.fromLayers.empty()) from.fail("expected 'train', 'eval' or a non-empty list of layer names");
+                    keys.resolve("from", resolvedFrom);
+                } else {
+                    probe.from = keys.choice("from", "train", {"train", "eval"}) == "eval" ? ProbeSource::eval
+                                                                                           : ProbeSource::train;
+                }
+                probe.toLayer = keys.string("to", "");
+                ConfigNode timesteps = keys.optional("timesteps");
+                YAML::Node resolvedTimesteps(YAML::NodeType::Sequence);
+                if (timesteps.yaml().IsDefined() && !timesteps.isNull()) {
+                    if (!timesteps.isSequence())
+                        timesteps.fail("expected a list of timesteps of the recurrent layers, e.g. [0, 10, 50]");
+                    for (const ConfigNode& step : timesteps.items()) {
+                        const std::int64_t value = step.asInteger();
+                        if (value < 0) step.fail("timesteps count from 0 (the first step), got " + std::to_string(value));
+                        probe.timesteps.push_back(value);
+                        resolvedTimesteps.push_back(value);
+                    }
+                }
+                keys.resolve("timesteps", resolvedTimesteps);
+                scheduled = probe.every > 0 || !probe.at.empty() || probe.atInit || probe.atEnd;
+            });
+            if (probe.name.empty()) probe.name = probe.spec.name;
+            resolvedOne["name"] = probe.name;
+            if (!scheduled)
+                item.fail("probe '" + probe.name + "' has no schedule: give 'every: k', 'at: [steps]', 'at_init: true' "
+                          "or 'at_end: true'");
+            if (probe.name.find('/') != std::string::npos || probe.name == "." || probe.name == "..")
+                item.fail("probe name '" + probe.name + "' cannot be an HDF5 group name (no '/', '.' or '..')");
+            for (const ProbeConfig& other : probes)
+                if (other.name == probe.name)
+                    item.fail("two probes are named '" + probe.name + "': give one of them another 'name:'");
+            resolvedList.push_back(resolvedOne);
+            probes.push_back(std::move(probe));
+        }
+    }
+    // Without probes the resolved config stays as it was before probes existed (checkpoints compare it).
+    if (!probes.empty()) parent.resolve("probes", resolvedList);
+    return probes;
 }
 
 /// `detectors:`: per detector its thresholds and `action: record | stop`.
@@ -384,6 +469,10 @@ RunConfig readRunConfig(const ConfigNode& root, const PluginHost& host) {
     }
 
     config.detectors = readDetectors(reader.optional("detectors"), reader.resolvedChild("detectors"), root);
+
+    config.probes = readProbes(reader.optional("probes"), host, reader, config.training.steps);
+    if (!config.probes.empty() && !config.trace.enabled)
+        reader.node().child("probes").fail("probes write their tables into the trace: remove 'probes' or set trace.enabled: true");
 
     config.output = reader.string("output", "runs/" + config.name + ".h5");
     reader.finish();

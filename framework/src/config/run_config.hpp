@@ -10,6 +10,7 @@
 #include "config/clip_config.hpp"
 #include "config/config_node.hpp"
 #include "config/detectors_config.hpp"
+#include "config/probe_config.hpp"
 #include "config/schedule_config.hpp"
 #include "data/data_config.hpp"
 #include "plugin/plugin_host.hpp"
@@ -72,6 +73,7 @@ struct RunConfig {
     TraceConfig trace;
     CheckpointConfig checkpoint;
     DetectorsConfig detectors;
+    std::vector<ProbeConfig> probes;  ///< `probes:`, in config order
     std::string output;
     std::string resolvedYaml;  ///< every key with its value, defaults included, repeats expanded
 };

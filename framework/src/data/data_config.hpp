@@ -19,6 +19,7 @@ struct DataConfig {
     std::int64_t outputs = 0;
     std::vector<std::int64_t> hidden;  ///< teacher's hidden widths
     double noise = 0.0;
+    double inputStd = 1.0;             ///< random_regression: x ~ N(0, input_std^2)
     std::int64_t classes = 0;          ///< spirals
     std::int64_t timesteps = 0;        ///< sequence tasks: T
     std::string file;                  ///< csv, hdf5 (resolved against the config's folder)

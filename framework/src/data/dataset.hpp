@@ -54,7 +54,7 @@ void checkLayout(const Dataset& dataset, const std::string& source);
 
 /// x, y ~ N(0, 1) independently: the classic two-layer example. Draws x first (sample by sample, each
 /// sample's features in order), then y the same way, all from one gradlab::Random(seed).
-Dataset makeRandomRegression(Index samples, Index inputs, Index outputs, std::uint64_t seed);
+Dataset makeRandomRegression(Index samples, Index inputs, Index outputs, std::uint64_t seed, double inputStd = 1.0);
 
 /// x ~ N(0, 1); y = f(x) + N(0, noiseStd^2) with f a fixed random teacher MLP: tanh hidden layers of the
 /// given widths with weights N(0, 1/fan_in) and zero bias, then a linear output layer. Draw order: x, then

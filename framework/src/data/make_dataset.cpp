@@ -11,7 +11,7 @@ Dataset makeDataset(const DataConfig& config, Dataset& test) {
         dataset = std::move(images.train);
         test = std::move(images.test);
     } else if (config.kind == "random_regression")
-        dataset = makeRandomRegression(config.samples, config.inputs, config.outputs, config.seed);
+        dataset = makeRandomRegression(config.samples, config.inputs, config.outputs, config.seed, config.inputStd);
     else if (config.kind == "teacher")
         dataset = makeTeacher(config.samples, config.inputs, config.outputs,
                               std::vector<Index>(config.hidden.begin(), config.hidden.end()), config.noise, config.seed);

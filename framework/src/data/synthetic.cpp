@@ -33,15 +33,18 @@ Eigen::MatrixXd drawNormal(Random& random, Index rows, Index columns, double std
 
 }  // namespace
 
-Dataset makeRandomRegression(Index samples, Index inputs, Index outputs, std::uint64_t seed) {
+Dataset makeRandomRegression(Index samples, Index inputs, Index outputs, std::uint64_t seed, double inputStd) {
     requirePositive("random_regression", "samples", samples);
     requirePositive("random_regression", "inputs", inputs);
     requirePositive("random_regression", "outputs", outputs);
+    if (!(inputStd > 0.0) || !std::isfinite(inputStd))
+        throw Error("random_regression: input_std must be finite and > 0, got " + formatNumber(inputStd));
     Random random(seed);
     Dataset dataset;
-    dataset.inputs = drawNormal(random, inputs, samples);
+    dataset.inputs = drawNormal(random, inputs, samples, inputStd);
     dataset.targets = drawNormal(random, outputs, samples);
-    dataset.description = "random_regression: " + std::to_string(samples) + " samples, x~N(0,1)[" +
+    const std::string xStd = inputStd == 1.0 ? "1" : formatNumber(inputStd) + "^2";
+    dataset.description = "random_regression: " + std::to_string(samples) + " samples, x~N(0," + xStd + ")[" +
                           std::to_string(inputs) + "], y~N(0,1)[" + std::to_string(outputs) + "]";
     return dataset;
 }

@@ -67,13 +67,19 @@ const typename Network<Scalar>::MatrixType& Network<Scalar>::forward(const Matri
 
 template <typename Scalar>
 void Network<Scalar>::backward(const MatrixType& x, bool zeroGradients) {
-    for (std::size_t index = layers_.size(); index-- > 0;) {
+    backwardFrom(layers_.size() - 1, x, nullptr, zeroGradients);
+}
+
+template <typename Scalar>
+void Network<Scalar>::backwardFrom(std::size_t top, const MatrixType& x, MatrixType* inputGradient,
+                                   bool zeroGradients) {
+    for (std::size_t index = top + 1; index-- > 0;) {
         if (zeroGradients)
             for (std::size_t p = firstParameter_[index]; p < firstParameter_[index + 1]; ++p)
                 parameters_[p].parameter->grad.setZero();
         const MatrixType& input = index == 0 ? x : outputs_[index - 1];
-        MatrixType* inputGradient = index == 0 ? nullptr : &signals_[index - 1];
-        layers_[index]->backward(input, outputs_[index], signals_[index], inputGradient);
+        MatrixType* below = index == 0 ? inputGradient : &signals_[index - 1];
+        layers_[index]->backward(input, outputs_[index], signals_[index], below);
     }
 }
 

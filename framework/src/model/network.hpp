@@ -52,6 +52,14 @@ public:
     /// first layer is not computed.
     void backward(const MatrixType& x, bool zeroGradients = false);
 
+    /// backward() from layer `top` down: requires forward(x, phase) and signalBuffer(top) filled with the
+    /// gradient at layer top's output. ensures: signals of layers below top computed, parameter gradients of
+    /// layers 0..top as in backward(); *inputGradient (if not null) overwritten with the gradient at x.
+    void backwardFrom(std::size_t top, const MatrixType& x, MatrixType* inputGradient, bool zeroGradients);
+
+    /// The buffer signal(layer) lives in, for a caller of backwardFrom() to fill.
+    MatrixType& signalBuffer(std::size_t layer) { return signals_[layer]; }
+
     /// Sets every parameter gradient to zero.
     void zeroGradients();
 

@@ -66,6 +66,11 @@ void checkDescriptor(const PluginDescriptor& descriptor) {
         if (option.name.empty() || option.name == "kind")
             throw Error(std::string(kindName(descriptor.kind)) + " '" + descriptor.name + "' declares an option named '" +
                         option.name + "', which is reserved");
+        if (descriptor.kind == PluginKind::probe)
+            for (const char* hostKey : probeHostKeys)
+                if (option.name == hostKey)
+                    throw Error("probe '" + descriptor.name + "' declares an option named '" + option.name +
+                                "', which the host reads for every probe (its schedule and batch)");
         if (std::find(seen.begin(), seen.end(), option.name) != seen.end())
             throw Error(std::string(kindName(descriptor.kind)) + " '" + descriptor.name + "' declares option '" +
                         option.name + "' twice");
@@ -256,6 +261,12 @@ std::shared_ptr<Regularizer<Scalar>> PluginHost::makeRegularizer(const PluginSpe
     return construct<Regularizer<Scalar>>(plugin, factoriesFor<Scalar>(plugin.descriptor).regularizer, spec);
 }
 
+template <typename Scalar>
+std::shared_ptr<Probe<Scalar>> PluginHost::makeProbe(const PluginSpec& spec) const {
+    const auto& plugin = get(PluginKind::probe, spec.name);
+    return construct<Probe<Scalar>>(plugin, factoriesFor<Scalar>(plugin.descriptor).probe, spec);
+}
+
 std::shared_ptr<Activation<float>> PluginHost::makeActivation32(const PluginSpec& spec) const {
     return makeActivation<float>(spec);
 }
@@ -283,7 +294,8 @@ std::shared_ptr<Layer<double>> PluginHost::buildLayer64(const PluginSpec& spec, 
     template std::shared_ptr<Layer<Scalar>> PluginHost::buildLayer<Scalar>(const PluginSpec&, Shape&) const;    \
     template std::shared_ptr<Initializer<Scalar>> PluginHost::makeInitializer<Scalar>(const PluginSpec&) const; \
     template std::shared_ptr<Optimizer<Scalar>> PluginHost::makeOptimizer<Scalar>(const PluginSpec&) const;     \
-    template std::shared_ptr<Regularizer<Scalar>> PluginHost::makeRegularizer<Scalar>(const PluginSpec&) const;
+    template std::shared_ptr<Regularizer<Scalar>> PluginHost::makeRegularizer<Scalar>(const PluginSpec&) const; \
+    template std::shared_ptr<Probe<Scalar>> PluginHost::makeProbe<Scalar>(const PluginSpec&) const;
 GRADLAB_INSTANTIATE_HOST(float)
 GRADLAB_INSTANTIATE_HOST(double)
 #undef GRADLAB_INSTANTIATE_HOST

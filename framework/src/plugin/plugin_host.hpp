@@ -75,6 +75,8 @@ public:
     std::shared_ptr<Optimizer<Scalar>> makeOptimizer(const PluginSpec& spec) const;
     template <typename Scalar>
     std::shared_ptr<Regularizer<Scalar>> makeRegularizer(const PluginSpec& spec) const;
+    template <typename Scalar>
+    std::shared_ptr<Probe<Scalar>> makeProbe(const PluginSpec& spec) const;
 
     std::shared_ptr<Activation<float>> makeActivation32(const PluginSpec& spec) const override;
     std::shared_ptr<Activation<double>> makeActivation64(const PluginSpec& spec) const override;

@@ -312,7 +312,7 @@ std::vector<std::int64_t> TraceReader::readInt64Vector(const std::string& path) 
     return values;
 }
 
-Eigen::MatrixXd TraceReader::readMatrix(const std::string& path) const {
+Eigen::MatrixXd TraceReader::readRows(const std::string& path, bool anyRank) const {
     Hdf5ErrorSilencer silencer;
     Hdf5Handle dataset = openDataset(path);
     const std::string what = "trace file " + quoted(path_) + ": cannot read " + quoted(path);
@@ -322,7 +322,7 @@ Eigen::MatrixXd TraceReader::readMatrix(const std::string& path) const {
                     hdf5TypeClassName(type.get()) + ", not numbers");
     Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(dataset.get()), what));
     const std::vector<hsize_t> shape = spaceShape(space.get());
-    if (shape.empty() || shape.size() > 2)
+    if (shape.empty() || (shape.size() > 2 && !anyRank))
         throw Error("trace file " + quoted(path_) + ": dataset " + quoted(path) + " has shape " + shapeText(shape) +
                     ", expected [S] or [S x W]");
     std::uint64_t count = 0;
@@ -332,11 +332,16 @@ Eigen::MatrixXd TraceReader::readMatrix(const std::string& path) const {
     checkReadSize(count, sizeof(double), H5Dget_storage_size(dataset.get()),
                   "trace file " + quoted(path_) + ": dataset " + quoted(path));
     const Eigen::Index rows = static_cast<Eigen::Index>(shape[0]);
-    const Eigen::Index cols = shape.size() == 2 ? static_cast<Eigen::Index>(shape[1]) : 1;
+    Eigen::Index cols = 1;
+    for (std::size_t axis = 1; axis < shape.size(); ++axis) cols *= static_cast<Eigen::Index>(shape[axis]);
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> values(rows, cols);
     if (values.size() > 0)
         checkHdf5Status(H5Dread(dataset.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), what);
     return values;
 }
+
+Eigen::MatrixXd TraceReader::readMatrix(const std::string& path) const { return readRows(path, false); }
+
+Eigen::MatrixXd TraceReader::readFlattened(const std::string& path) const { return readRows(path, true); }
 
 }  // namespace gradlab::trace

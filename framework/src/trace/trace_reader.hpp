@@ -66,7 +66,12 @@ public:
     /// A 2-D numeric dataset [S x W] as a matrix with S rows (one per step) and W columns; 1-D gives [S x 1].
     Eigen::MatrixXd readMatrix(const std::string& path) const;
 
+    /// A numeric dataset of any rank [S x d1 x d2 ...] as a matrix with S rows, each the row-major cell
+    /// (d1 d2 ... values; a probe table [S x n x K] gives row s = example 0's K values, then example 1's ...).
+    Eigen::MatrixXd readFlattened(const std::string& path) const;
+
 private:
+    Eigen::MatrixXd readRows(const std::string& path, bool anyRank) const;
     Hdf5Handle openDataset(const std::string& path) const;
     Hdf5Handle openAttribute(const std::string& name, const std::string& objectPath) const;
     std::string describe(const std::string& objectPath) const;

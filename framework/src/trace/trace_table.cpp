@@ -49,12 +49,46 @@ ColumnId Table::addColumn(const std::string& name, Index width, ColumnType type)
     Column column;
     column.name = name;
     column.width = width;
+    if (width > 0) column.cellShape = {width};
     column.type = type;
     resizeBuffer(column);
     columns_.push_back(std::move(column));
     resetRow(columns_.back(), 0);
     return ColumnId{columns_.size() - 1};
 }
+
+ColumnId Table::addArrayColumn(const std::string& name, const std::vector<Index>& cellShape) {
+    Index elements = 1;
+    for (Index extent : cellShape) {
+        if (extent < 1)
+            throw Error("trace file " + inQuotes(filePath_) + ", table " + inQuotes(group_) + ": column " +
+                        inQuotes(name) + " has an extent " + std::to_string(extent) + " below 1");
+        elements *= extent;
+    }
+    const ColumnId id = addColumn(name, cellShape.empty() ? 0 : elements);
+    columns_[id.index].cellShape = cellShape;
+    return id;
+}
+
+std::vector<Index> Table::cellShape(ColumnId column) const { return columns_.at(column.index).cellShape; }
+
+namespace {
+
+/// The extents of a column's dataset: the row count, then its cell shape.
+std::vector<hsize_t> datasetExtents(hsize_t rows, const std::vector<Index>& cellShape) {
+    std::vector<hsize_t> extents{rows};
+    for (Index extent : cellShape) extents.push_back(static_cast<hsize_t>(extent));
+    return extents;
+}
+
+/// "[S]", "[S x 4]", "[S x 8 x 16]".
+std::string shapeText(const std::vector<Index>& cellShape) {
+    std::string text = "[S";
+    for (Index extent : cellShape) text += " x " + std::to_string(extent);
+    return text + "]";
+}
+
+}  // namespace
 
 ColumnId Table::column(const std::string& name) const {
     for (std::size_t index = 0; index < columns_.size(); ++index)
@@ -134,20 +168,22 @@ void Table::createDatasets(hid_t groupLocation) {
     for (auto& column : columns_) {
         const std::string what =
             "trace file " + inQuotes(filePath_) + ": cannot create dataset " + inQuotes(group_ + "/" + column.name);
-        const int rank = column.width == 0 ? 1 : 2;
+        const int rank = 1 + static_cast<int>(column.cellShape.size());
         const hsize_t width = static_cast<hsize_t>(column.width);
-        const hsize_t dims[2] = {0, width};
-        const hsize_t maxDims[2] = {H5S_UNLIMITED, width};
+        const std::vector<hsize_t> dims = datasetExtents(0, column.cellShape);
+        std::vector<hsize_t> maxDims = dims;
+        maxDims[0] = H5S_UNLIMITED;
         // A chunk holds at most one flush's rows, so that a flush writes whole new chunks rather than rewriting
         // (and, with file space never reused, re-allocating) a partly filled one.
         const hsize_t flushRows = static_cast<hsize_t>(std::max<std::int64_t>(1, capacityRows_ - 1));
-        const hsize_t chunk[2] = {
+        std::vector<hsize_t> chunk = datasetExtents(
             std::min(flushRows, rank == 1 ? scalarChunkRows
                                           : std::max<hsize_t>(1, matrixChunkElements / std::max<hsize_t>(1, width))),
-            std::max<hsize_t>(1, width)};
-        Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, dims, maxDims), what));
+            column.cellShape);
+        Hdf5Handle space =
+            Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, dims.data(), maxDims.data()), what));
         Hdf5Handle properties = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_DATASET_CREATE), what));
-        checkHdf5Status(H5Pset_chunk(properties.get(), rank, chunk), what);
+        checkHdf5Status(H5Pset_chunk(properties.get(), rank, chunk.data()), what);
         checkHdf5Status(H5Pset_shuffle(properties.get()), what);
         checkHdf5Status(H5Pset_deflate(properties.get(), deflateLevel), what);
         hid_t fileType = H5T_STD_I64LE;
@@ -181,20 +217,17 @@ void Table::openDatasets(hid_t groupLocation) {
                                                        where + ": cannot open column " + inQuotes(column.name)));
         Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(column.dataset.get()), where));
         Hdf5Handle type = Hdf5Handle::datatype(checkHdf5(H5Dget_type(column.dataset.get()), where));
-        hsize_t dims[2] = {0, 0};
         const int rank = H5Sget_simple_extent_ndims(space.get());
-        if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+        std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)), 0);
+        if (rank >= 1) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
         const H5T_class_t typeClass = H5Tget_class(type.get());
         const H5T_class_t expectedClass = column.type == ColumnType::float64 ? H5T_FLOAT
                                           : column.type == ColumnType::int64 ? H5T_INTEGER
                                                                              : H5T_STRING;
-        const int expectedRank = column.width == 0 ? 1 : 2;
-        if (rank != expectedRank || (rank == 2 && dims[1] != static_cast<hsize_t>(column.width)) ||
-            typeClass != expectedClass)
+        std::vector<hsize_t> expected = datasetExtents(dims[0], column.cellShape);
+        if (rank != static_cast<int>(expected.size()) || dims != expected || typeClass != expectedClass)
             throw Error(where + ": column " + inQuotes(column.name) + " in the file is not " +
-                        columnTypeName(column.type) +
-                        (column.width == 0 ? std::string(" [S]") : " [S x " + std::to_string(column.width) + "]") +
-                        " as this run writes it");
+                        columnTypeName(column.type) + " " + shapeText(column.cellShape) + " as this run writes it");
         if (dims[0] != static_cast<hsize_t>(keptRows_))
             throw Error(where + ": column " + inQuotes(column.name) + " holds " + std::to_string(dims[0]) +
                         " rows, expected " + std::to_string(keptRows_));
@@ -212,15 +245,18 @@ void Table::flush(hid_t groupLocation) {
     for (auto& column : columns_) {
         const std::string what =
             "trace file " + inQuotes(filePath_) + ": cannot write rows to " + inQuotes(group_ + "/" + column.name);
-        const int rank = column.width == 0 ? 1 : 2;
-        const hsize_t width = static_cast<hsize_t>(column.width);
-        const hsize_t newDims[2] = {start + count, width};
-        checkHdf5Status(H5Dset_extent(column.dataset.get(), newDims), what);
+        const int rank = 1 + static_cast<int>(column.cellShape.size());
+        const std::vector<hsize_t> newDims = datasetExtents(start + count, column.cellShape);
+        checkHdf5Status(H5Dset_extent(column.dataset.get(), newDims.data()), what);
         Hdf5Handle fileSpace = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(column.dataset.get()), what));
-        const hsize_t offset[2] = {start, 0};
-        const hsize_t block[2] = {count, width};
-        checkHdf5Status(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, offset, nullptr, block, nullptr), what);
-        Hdf5Handle memorySpace = Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, block, nullptr), what));
+        std::vector<hsize_t> offset(static_cast<std::size_t>(rank), 0);
+        offset[0] = start;
+        const std::vector<hsize_t> block = datasetExtents(count, column.cellShape);
+        checkHdf5Status(H5Sselect_hyperslab(fileSpace.get(), H5S_SELECT_SET, offset.data(), nullptr, block.data(),
+                                            nullptr),
+                        what);
+        Hdf5Handle memorySpace =
+            Hdf5Handle::dataspace(checkHdf5(H5Screate_simple(rank, block.data(), nullptr), what));
         if (column.type == ColumnType::float64) {
             checkHdf5Status(H5Dwrite(column.dataset.get(), H5T_NATIVE_DOUBLE, memorySpace.get(), fileSpace.get(),
                                      H5P_DEFAULT, column.values.data()),

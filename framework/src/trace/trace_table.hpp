@@ -40,6 +40,13 @@ public:
     /// committed.
     ColumnId addColumn(const std::string& name, Index width = 0, ColumnType type = ColumnType::float64);
 
+    /// Declares a float64 column whose cells are arrays of `cellShape` (row-major): dataset [S x cellShape...];
+    /// {} is [S], {w} is [S x w]. Throws as addColumn does, and on a negative extent.
+    ColumnId addArrayColumn(const std::string& name, const std::vector<Index>& cellShape);
+
+    /// The cell shape a column was declared with ({} for [S], {w} for [S x w]).
+    std::vector<Index> cellShape(ColumnId column) const;
+
     /// The column with this name; throws Error listing the known columns.
     ColumnId column(const std::string& name) const;
 
@@ -85,7 +92,8 @@ private:
 
     struct Column {
         std::string name;
-        Index width = 0;
+        Index width = 0;                ///< elements per cell (0: a scalar cell)
+        std::vector<Index> cellShape;   ///< extents of a cell after S: {} for width 0, {width} or more
         ColumnType type = ColumnType::float64;
         std::vector<double> values;          // float64 columns: capacity rows x max(1, width), row-major
         std::vector<std::int64_t> integers;  // int64 columns: same layout

@@ -192,16 +192,16 @@ void TraceWriter::cutBack(const ResumePoint& resume) {
             Hdf5Handle handle =
                 Hdf5Handle::dataset(checkHdf5(H5Dopen2(file, dataset.c_str(), H5P_DEFAULT), where + ": cannot open " + inQuotes(dataset)));
             Hdf5Handle space = Hdf5Handle::dataspace(checkHdf5(H5Dget_space(handle.get()), where));
-            hsize_t dims[2] = {0, 0};
             const int rank = H5Sget_simple_extent_ndims(space.get());
-            if (rank < 1 || rank > 2) throw Error(where + ": " + inQuotes(dataset) + " is not a table column");
-            H5Sget_simple_extent_dims(space.get(), dims, nullptr);
+            if (rank < 1 || rank > 8) throw Error(where + ": " + inQuotes(dataset) + " is not a table column");
+            std::vector<hsize_t> dims(static_cast<std::size_t>(rank), 0);
+            H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
             if (dims[0] < static_cast<hsize_t>(rows))
                 throw Error("cannot resume the trace " + inQuotes(path_) + ": " + inQuotes(dataset) + " holds " +
                             std::to_string(dims[0]) + " rows, the checkpoint needs " + std::to_string(rows) +
                             " (the trace is older than the checkpoint)");
             dims[0] = static_cast<hsize_t>(rows);
-            checkHdf5Status(H5Dset_extent(handle.get(), dims), where + ": cannot cut back " + inQuotes(dataset));
+            checkHdf5Status(H5Dset_extent(handle.get(), dims.data()), where + ": cannot cut back " + inQuotes(dataset));
         }
     }
     if (hdf5LinkExists(file, "/snapshots"))
@@ -264,8 +264,15 @@ Table& TraceWriter::table(const std::string& group) {
     if (found != tables_.end()) return *found->second;
     requireOpen("create table " + inQuotes(name));
     Hdf5ErrorSilencer silencer;
-    const bool inFile = hdf5LinkExists(file_.get(), name);
+    bool inFile = hdf5LinkExists(file_.get(), name);
     const auto kept = keptRows_.find(name);
+    if (inFile && kept == keptRows_.end() && !keptRows_.empty()) {
+        // A resumed trace: a table the checkpoint does not know was begun after it, by steps this run repeats.
+        checkHdf5Status(H5Ldelete(file_.get(), name.c_str(), H5P_DEFAULT),
+                        "trace file " + inQuotes(path_) + ": cannot remove " + inQuotes(name) +
+                            ", begun after the checkpoint");
+        inFile = false;
+    }
     if (inFile && kept == keptRows_.end())
         throw Error("trace file " + inQuotes(path_) + ": table " + inQuotes(name) + " exists already");
     groups_[name] = openOrCreateGroup(file_.get(), name, "trace file " + inQuotes(path_));

@@ -22,6 +22,7 @@
 #include "data/image_data.hpp"
 #include "model/loss.hpp"
 #include "model/network.hpp"
+#include "probe/probe_runner.hpp"
 #include "trace/trace_writer.hpp"
 #include "training/clipping.hpp"
 #include "training/detectors.hpp"
@@ -146,6 +147,8 @@ public:
             regularizers_.push_back(std::move(entry));
         }
 
+        probes_ = std::make_unique<ProbeRunner<Scalar>>(config_, host, *network_, *loss_, train_, validation_);
+
         batcher_ = attributed(config.file + ": training.batch_size", [&] {
             // A full batch is the training set in its order: every step sees the same batch, as full-batch gradient
             // descent does (a shuffled order would only reorder the sums).
@@ -213,6 +216,7 @@ public:
                     }
                     break;
                 }
+                if (trace_) probes_->observe(step_, /*end=*/false, trace_->writer());
                 const bool traced = config_.trace.enabled &&
                                     (step_ % config_.trace.every == 0 || step_ == steps - 1);
                 const double learningRate =
@@ -264,11 +268,17 @@ public:
                 result.status = RunStatus::completed;
                 result.message = std::to_string(result.steps) + " steps";
             }
+            if (trace_ && (result.status == RunStatus::completed || result.status == RunStatus::stopped)) {
+                step_ = result.steps;
+                probes_->observe(result.steps, /*end=*/true, trace_->writer());
+            }
         } catch (const std::exception& error) {
             result.status = RunStatus::failed;
             result.message = "step " + std::to_string(step_) + ": " + error.what();
         }
         result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        result.probeSeconds = probes_->seconds();
+        result.probeSteps = probes_->observations();
         if (options_.progress == ProgressStyle::live) std::cerr << "\r\033[K" << std::flush;
         result.signalProfile = signalProfile();
         if (trace_)
@@ -574,6 +584,7 @@ private:
     std::shared_ptr<Optimizer<Scalar>> optimizer_;
     std::vector<Regularized> regularizers_;
     std::unique_ptr<data::Batcher<Scalar>> batcher_;
+    std::unique_ptr<ProbeRunner<Scalar>> probes_;
     std::unique_ptr<RunTrace<Scalar>> trace_;
     std::vector<MatrixType> deltas_;
     std::vector<double> valueNormAfterUpdate_;  ///< per parameter, ||value|| after the last traced update

@@ -43,6 +43,8 @@ struct RunResult {
     double firstLoss = 0, lastLoss = 0;
     double firstGradNorm = 0, lastGradNorm = 0;
     double seconds = 0;
+    double probeSeconds = 0;       ///< wall-clock seconds spent in probes (part of `seconds`)
+    std::int64_t probeSteps = 0;   ///< probe steps taken (steps at which some probe ran)
     std::string signalProfile;  ///< per-layer signal gradient norms at the last traced step, one line
     double testLoss = NAN;      ///< on the official test split (data.test) at its last evaluation; NaN without
     double testAccuracy = NAN;  ///< accuracy there; NaN without a test split or for regression

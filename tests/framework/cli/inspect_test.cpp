@@ -200,7 +200,7 @@ const std::vector<std::string> topLevelKeys = {
     "file",          "config_name",        "status",         "status_message",   "precision",
     "traced_steps",  "first_step",         "last_step",      "final_loss",       "last_finite_loss",
     "last_finite_loss_step", "test", "grad_norm",  "layer_names",    "layer_kinds",      "signal_grad_norm",
-    "timestep_grad_norm",    "events_recorded", "events",    "theory",           "metrics",   "verdict",
+    "timestep_grad_norm",    "events_recorded", "events",    "theory",    "probes",       "metrics",   "verdict",
     "evidence"};
 
 }  // namespace

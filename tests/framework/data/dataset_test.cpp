@@ -85,6 +85,13 @@ TEST_CASE("random_regression draws N(0,1) inputs and targets, reproducibly", "[d
     CHECK(data.inputs(0, 0) == random.normal());
     CHECK(data.inputs(1, 0) == random.normal());
     CHECK_THROWS_WITH(makeRandomRegression(0, 4, 1, 0), Contains("samples must be at least 1, got 0"));
+
+    // input_std scales x only: the same draws times the std, the same targets.
+    const Dataset scaled = makeRandomRegression(500, 40, 3, 7, 0.25);
+    CHECK(scaled.inputs == 0.25 * data.inputs);
+    CHECK(scaled.targets == data.targets);
+    CHECK(scaled.description == "random_regression: 500 samples, x~N(0,0.25^2)[40], y~N(0,1)[3]");
+    CHECK_THROWS_WITH(makeRandomRegression(5, 4, 1, 0, 0.0), Contains("input_std must be finite and > 0, got 0"));
 }
 
 TEST_CASE("teacher targets come from a fixed tanh network, reproducibly", "[data]") {
