@@ -118,8 +118,11 @@ public:
     virtual const MatrixType& batch() const = 0;
     /// The probe batch's targets, in the loss's layout.
     virtual const MatrixType& batchTargets() const = 0;
-    /// B, the samples in the probe batch.
+    /// B, the samples in the probe batch (with `batch: all`, every sample of its source, in the source's order).
     virtual Index batchSize() const = 0;
+    /// The learning rate of the update that follows this probe step (step()'s): the optimizer's `lr` times the
+    /// schedule's factor at step(); at `at_end`, the rate of the run's last update.
+    virtual double learningRate() const = 0;
 
     /// Runs the network on x at the current parameters. requires: x is [input features x (timesteps * B)] for
     /// some B >= 1. ensures: returns the output [outputs x columns], valid until the next forward; every

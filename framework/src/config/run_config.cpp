@@ -225,7 +225,18 @@ std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& ho
                 keys.resolve("at", resolvedAt);
                 probe.atInit = keys.boolean("at_init", false);
                 probe.atEnd = keys.boolean("at_end", false);
-                probe.batch = keys.integer("batch", 32, 1, 1000000);
+                const ConfigNode batch = keys.optional("batch");
+                if (batch.yaml().IsDefined() && batch.isScalar() && batch.yaml().Scalar() == "all") {
+                    probe.fullBatch = true;
+                    keys.resolve("batch", YAML::Node("all"));
+                } else {
+                    if (batch.yaml().IsDefined() && batch.isScalar() && !batch.yaml().Scalar().empty() &&
+                        !std::isdigit(static_cast<unsigned char>(batch.yaml().Scalar().front())) &&
+                        batch.yaml().Scalar().front() != '-' && batch.yaml().Scalar().front() != '+')
+                        batch.fail("expected a sample count or 'all' (the whole training or validation set), got '" +
+                                   batch.yaml().Scalar() + "'" + suggestionSuffix(batch.yaml().Scalar(), {"all"}));
+                    probe.batch = keys.integer("batch", 32, 1, 1000000);
+                }
                 ConfigNode from = keys.optional("from");
                 if (from.yaml().IsDefined() && from.isSequence()) {
                     YAML::Node resolvedFrom(YAML::NodeType::Sequence);

@@ -55,19 +55,23 @@ public:
                      const data::Dataset& source, const MeanFieldView& meanField)
         : probe_(probe), network_(network), loss_(loss), meanField_(meanField), totalSteps_(config.training.steps) {
         const std::string where = probe.spec.where + ": probe '" + probe.name + "'";
-        if (source.samples() < probe.batch)
-            throw ConfigError(where + ": batch " + std::to_string(probe.batch) + " is larger than the " +
+        batchSize_ = probe.fullBatch ? source.samples() : probe.batch;
+        if (source.samples() < batchSize_ || batchSize_ == 0)
+            throw ConfigError(where + ": batch " + std::to_string(batchSize_) + " is larger than the " +
                               (probe.from == ProbeSource::eval ? "validation" : "training") + " data (" +
                               std::to_string(source.samples()) + " samples)");
-        // Without replacement, by a partial Fisher-Yates shuffle of a stream no training code draws from.
-        Random random(probeSeed(config.seed, probe.name));
+        // Without replacement, by a partial Fisher-Yates shuffle of a stream no training code draws from;
+        // `batch: all` takes the whole source in its order (the batch of full-batch training).
         std::vector<Index> order(static_cast<std::size_t>(source.samples()));
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<Index>(i);
-        for (std::size_t i = 0; i < static_cast<std::size_t>(probe.batch); ++i) {
-            const std::size_t j = i + static_cast<std::size_t>(random.below(order.size() - i));
-            std::swap(order[i], order[j]);
+        if (!probe.fullBatch) {
+            Random random(probeSeed(config.seed, probe.name));
+            for (std::size_t i = 0; i < static_cast<std::size_t>(batchSize_); ++i) {
+                const std::size_t j = i + static_cast<std::size_t>(random.below(order.size() - i));
+                std::swap(order[i], order[j]);
+            }
+            order.resize(static_cast<std::size_t>(batchSize_));
         }
-        order.resize(static_cast<std::size_t>(probe.batch));
         gatherLayout(source.inputs, source.timesteps, order, batch_);
         gatherLayout(source.targets, source.targetTimesteps, order, targets_);
 
@@ -113,8 +117,10 @@ public:
     }
 
     /// Starts a probe step: `trainingGradients` hold the training gradients (swapped out by the runner).
-    void begin(std::int64_t step, trace::TraceWriter& writer, const std::vector<MatrixType>& trainingGradients) {
+    void begin(std::int64_t step, double learningRate, trace::TraceWriter& writer,
+               const std::vector<MatrixType>& trainingGradients) {
         step_ = step;
+        learningRate_ = learningRate;
         writer_ = &writer;
         trainingGradients_ = &trainingGradients;
         forwardDone_ = false;
@@ -155,7 +161,8 @@ public:
     const MeanFieldView& meanField() const override { return meanField_; }
     const MatrixType& batch() const override { return batch_; }
     const MatrixType& batchTargets() const override { return targets_; }
-    Index batchSize() const override { return probe_.batch; }
+    Index batchSize() const override { return batchSize_; }
+    double learningRate() const override { return learningRate_; }
 
     const MatrixType& forward(const MatrixType& x, Phase phase) override {
         if (x.rows() != inputShape_.features || x.cols() == 0 || x.cols() % inputShape_.timesteps != 0)
@@ -372,6 +379,8 @@ private:
     const MeanFieldView& meanField_;
     std::int64_t totalSteps_ = 0;
     std::int64_t step_ = 0;
+    double learningRate_ = 0;
+    Index batchSize_ = 0;
     std::vector<LayerInfo> layers_;
     Shape inputShape_;
     std::vector<std::size_t> fromLayers_;
@@ -524,7 +533,7 @@ template <typename Scalar>
 ProbeRunner<Scalar>::~ProbeRunner() = default;
 
 template <typename Scalar>
-void ProbeRunner<Scalar>::observe(std::int64_t step, bool end, trace::TraceWriter& writer) {
+void ProbeRunner<Scalar>::observe(std::int64_t step, bool end, double learningRate, trace::TraceWriter& writer) {
     bool any = false;
     for (const Entry& entry : probes_) any = any || entry.config.runsAt(step, end);
     if (!any) return;
@@ -563,7 +572,7 @@ void ProbeRunner<Scalar>::observe(std::int64_t step, bool end, trace::TraceWrite
         Guard guard(*this);
         for (Entry& entry : probes_) {
             if (!entry.config.runsAt(step, end)) continue;
-            entry.context->begin(step, writer, trainingGradients_);
+            entry.context->begin(step, learningRate, writer, trainingGradients_);
             try {
                 entry.probe->observe(*entry.context);
             } catch (const std::exception& error) {

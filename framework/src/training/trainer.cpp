@@ -216,11 +216,11 @@ public:
                     }
                     break;
                 }
-                if (trace_) probes_->observe(step_, /*end=*/false, trace_->writer());
-                const bool traced = config_.trace.enabled &&
-                                    (step_ % config_.trace.every == 0 || step_ == steps - 1);
                 const double learningRate =
                     baseLearningRate * scheduleFactor(config_.training.schedule, step_, steps);
+                if (trace_) probes_->observe(step_, /*end=*/false, learningRate, trace_->writer());
+                const bool traced = config_.trace.enabled &&
+                                    (step_ % config_.trace.every == 0 || step_ == steps - 1);
                 const double loss = trainStep(traced, learningRate);
                 if (step_ == 0) result.firstLoss = loss;
                 result.lastLoss = loss;
@@ -270,7 +270,9 @@ public:
             }
             if (trace_ && (result.status == RunStatus::completed || result.status == RunStatus::stopped)) {
                 step_ = result.steps;
-                probes_->observe(result.steps, /*end=*/true, trace_->writer());
+                const double lastRate = baseLearningRate * scheduleFactor(config_.training.schedule,
+                                                                          std::max<std::int64_t>(0, result.steps - 1), steps);
+                probes_->observe(result.steps, /*end=*/true, lastRate, trace_->writer());
             }
         } catch (const std::exception& error) {
             result.status = RunStatus::failed;
