@@ -65,6 +65,7 @@ void readImageData(MapReader& reader, const ConfigNode& node, std::uint64_t runS
                        : view == "pixels" ? data::ImageView::pixels
                                           : data::ImageView::permutedPixels;
     preparation.permutationSeed = static_cast<std::uint64_t>(reader.integer("permutation_seed", 0, 0, maxInt));
+    preparation.oneHotTargets = reader.choice("targets", "classes", {"classes", "one_hot"}) == "one_hot";
     data.test = reader.boolean("test", false);
     data.testEveryEval = reader.boolean("test_every_eval", false);
     if (data.testEveryEval && !data.test)

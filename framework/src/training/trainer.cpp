@@ -126,6 +126,8 @@ public:
         loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
         // Sequence targets may mark steps without a target with NaN.
         loss_->setMasked(train_.targetTimesteps > 1 && train_.targets.hasNaN());
+        // One-hot class targets (image data with targets: one_hot): mse and sse report accuracy too.
+        loss_->setOneHotClasses(classification_ && train_.classes > 1 && train_.outputs() == train_.classes);
 
         optimizer_ = host.makeOptimizer<Scalar>(config.optimizer);
         std::vector<ParameterSlot> slots;
