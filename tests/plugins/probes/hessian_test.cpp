@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <Eigen/Eigenvalues>
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -85,10 +86,10 @@ TEST_CASE("hessian: a linear least-squares model's eigenvalues are those of 2 X~
     const Eigen::VectorXd rate = reader.readVector("/probes/hessian/learning_rate");
     const Eigen::VectorXd twoOverRate = reader.readVector("/probes/hessian/two_over_lr");
     const Eigen::VectorXd converged = reader.readVector("/probes/hessian/converged");
-    REQUIRE(top.rows() == 4);
+    REQUIRE(top.rows() == 5);  // after 0, 1, 2, 3 and 4 updates
     REQUIRE(top.cols() == 3);
     REQUIRE(bottom.cols() == 2);
-    for (Index s = 0; s < 4; ++s) {
+    for (Index s = 0; s < 5; ++s) {
         INFO("probe step " << s);
         CHECK(converged(s) == 1.0);
         for (Index k = 0; k < 3; ++k) CHECK(std::abs(top(s, k) - exact(k)) <= 1e-6 * exact(0));
@@ -97,7 +98,8 @@ TEST_CASE("hessian: a linear least-squares model's eigenvalues are those of 2 X~
         // Hutchinson is an estimate: within 4 of its own standard errors of the exact trace.
         CHECK(std::abs(estimate(s) - hessian.trace()) <= 4 * stderror(s));
         CHECK(stderror(s) > 0);
-        const double expectedRate = 0.05 * std::pow(0.5, static_cast<double>(s / 2));
+        // The rate of the update that follows; after the last update (s = 4), that last update's rate.
+        const double expectedRate = 0.05 * std::pow(0.5, static_cast<double>(std::min<Index>(s, 3) / 2));
         CHECK(rate(s) == expectedRate);
         CHECK(twoOverRate(s) == 2.0 / expectedRate);
     }
@@ -246,7 +248,7 @@ TEST_CASE("hessian: a run with the probe is bit-identical in every training quan
         CHECK(testing::datasetBytes(a, name) == testing::datasetBytes(b, name));
     }
     const Eigen::MatrixXd top = b.readMatrix("/probes/hessian/eigenvalues");
-    REQUIRE(top.rows() == 6);  // steps 0..5
+    REQUIRE(top.rows() == 7);  // steps 0..6: after 0 to 6 updates
     CHECK(top.allFinite());
 }
 
@@ -265,7 +267,7 @@ TEST_CASE("hessian: options and `batch: all` are checked where they are written"
     // More eigenvalues than parameters: the run fails with the probe's message, naming it and the step.
     const std::string output = testing::scratchPath("hessian_too_many.h5");
     const RunConfig tooMany = loadRunConfig(
-        config, {"probes=[{kind: hessian, at_init: true, top: 40}]", "output=" + output}, testing::builtinPlugins());
+        config, {"probes=[{kind: hessian, at_init: true, batch: all, top: 40}]", "output=" + output}, testing::builtinPlugins());
     const RunResult result = runTraining(tooMany, testing::builtinPlugins(), RunOptions{});
     CHECK(result.status == RunStatus::failed);
     CHECK_THAT(result.message, Catch::Matchers::Contains("probe 'hessian' at step 0") &&
