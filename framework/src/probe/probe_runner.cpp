@@ -9,6 +9,7 @@
 #include "config/config_node.hpp"
 #include "gradlab/probe_schema.hpp"
 #include "gradlab/random.hpp"
+#include "theory/dense_stack.hpp"
 #include "theory/mean_field.hpp"
 #include "util/suggest.hpp"
 
@@ -403,29 +404,14 @@ private:
 template <typename Scalar>
 MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, const PluginHost& host) {
     MeanFieldView view;
-    std::vector<std::size_t> dense;
-    const PluginSpec* activation = nullptr;
-    const auto& names = network.layerNames();
-    for (std::size_t l = 0; l < config.layers.size() && l < network.size(); ++l) {
-        const PluginSpec& spec = config.layers[l];
-        const PluginSpec* used = nullptr;
-        if (spec.name == "dense") {
-            dense.push_back(l);
-            used = &spec.options->plugin("activation");
-        } else if (spec.name == "activation") {
-            used = &spec.options->plugin("activation");
-        } else {
-            view.note = "layer " + names[l] + " (" + spec.name + ") is neither a dense layer nor an element-wise activation";
-            return view;
-        }
-        if (used->name == "identity") continue;
-        ++view.activationLayers;
-        if (activation != nullptr && used->name != activation->name) {
-            view.note = "mixed activations (" + activation->name + " and " + used->name + ")";
-            return view;
-        }
-        activation = used;
+    const theory::DenseStack stack = theory::scanDenseStack(config.layers, network.layerNames());
+    view.activationLayers = static_cast<std::int64_t>(stack.activationLayers);
+    if (!stack.note.empty()) {
+        view.note = stack.note;
+        return view;
     }
+    const std::vector<std::size_t>& dense = stack.dense;
+    const PluginSpec* activation = stack.activation;
     view.denseLayers = static_cast<std::int64_t>(dense.size());
     if (activation == nullptr) {
         view.note = "the model has no activation (a linear network)";
@@ -444,18 +430,9 @@ MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, c
     // Every dense layer sets sigma_w^2 and sigma_b^2 (the Jacobian is their product; /theory takes the hidden
     // ones only, for the gradient's decay between them).
     view.width = network.layer(dense.front()).param("W").value.rows();
-    double weightVariance = 0, biasVariance = 0;
-    for (std::size_t l : dense) {
-        Layer<Scalar>& layer = network.layer(l);
-        const Matrix<double> weight = layer.param("W").value.template cast<double>();
-        weightVariance += weight.squaredNorm() / static_cast<double>(weight.rows());
-        if (config.layers[l].options->boolean("bias")) {
-            const Matrix<double> bias = layer.param("b").value.template cast<double>();
-            biasVariance += bias.squaredNorm() / static_cast<double>(bias.size());
-        }
-    }
-    view.sigmaW2 = weightVariance / static_cast<double>(dense.size());
-    view.sigmaB2 = biasVariance / static_cast<double>(dense.size());
+    const theory::Variances variances = theory::measuredVariances(network, config.layers, dense);
+    view.sigmaW2 = variances.sigmaW2;
+    view.sigmaB2 = variances.sigmaB2;
     // applyInitOverrides put a config's `init: {W: ...}` here, so this is the initializer that ran.
     view.weightInit = network.layer(dense.front()).param("W").init.initializer.kind;
     for (std::size_t l : dense)
