@@ -443,10 +443,11 @@ def sharpness_study(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def scheduled_trace(tmp_path_factory):
-    """The tanh net at lr 0.5 halved every 20 steps (training.schedule step), the hessian probe every 5 steps."""
+    """The tanh net at lr 0.5 halved every 20 steps (training.schedule step) with momentum 0.5, the hessian probe
+    every 5 steps."""
     from conftest import gradlab as run_gradlab
     folder = str(tmp_path_factory.mktemp("scheduled"))
-    config = tiny_config(folder, "scheduled", tanh_layers(16), {"kind": "sgd", "lr": 0.5},
+    config = tiny_config(folder, "scheduled", tanh_layers(16), {"kind": "sgd", "lr": 0.5, "momentum": 0.5},
                          {"steps": 60, "batch_size": "all",
                           "schedule": {"kind": "step", "step_size": 20, "gamma": 0.5}},
                          HESSIAN_PROBE)
@@ -520,8 +521,10 @@ def test_probe_sharpness_follows_the_schedule_and_labels_traces(scheduled_trace,
     assert output == scheduled_trace[:-3] + "-sharpness.png"
     runs[0].data = module.sharpness_series(runs[0].trace, "hessian")
     figure = module.draw_sharpness(runs, "hessian", title)
-    steps = [line for line in figure.axes[0].get_lines() if line.get_drawstyle() == "steps-post"]
-    assert len(steps) == 1
+    steps = [line for line in figure.axes[0].get_lines() if line.get_drawstyle() == "steps-post"
+             and line.get_linestyle() == "--"]
+    dotted = [line for line in figure.axes[0].get_lines() if line.get_linestyle() == ":" and len(line.get_xdata())]
+    assert len(steps) == 1 and len(dotted) == 1
     # 2/lr of the update after each probe step, against /trace/lr at those steps (the trainer's own record).
     trace = runs[0].trace
     lr = trace.scalars["lr"]
@@ -531,6 +534,8 @@ def test_probe_sharpness_follows_the_schedule_and_labels_traces(scheduled_trace,
     drawn = dict(zip(steps[0].get_xdata(), steps[0].get_ydata()))
     numpy.testing.assert_allclose([drawn[step] for step in traced], 2.0 / lr.loc[traced].to_numpy(), rtol=1e-15)
     assert sorted(set(drawn.values()))[:3] == [4.0, 8.0, 16.0]
+    # Momentum 0.5: the heavy ball's threshold (2 + 2 beta) / lr, dotted.
+    numpy.testing.assert_allclose(dotted[0].get_ydata(), 1.5 * steps[0].get_ydata(), rtol=1e-15)
     # Traces given one by one are labelled by the config keys in which they differ.
     frame = gradlab.open_study(sharpness_study)
     arguments = module.parse_arguments(["sharpness", *frame["trace"][:2]])
@@ -805,3 +810,21 @@ def test_probe_noise_scale_points_are_the_probe_columns(batch_size_study, copy_o
     assert f"{full}: training.batch_size is 'all', not a number (full-batch training: give --x" in process.stderr
     process = tool("plot-probe", "noise-scale", full, "--x", "data.samples", "-o", tmp_path / "full.png")
     png_size(tmp_path / "full.png")
+
+
+def test_probe_table_names_come_from_the_package_once_it_has_them(monkeypatch):
+    module = load_tool("plot-probe")
+    monkeypatch.delattr(gradlab.probes, "GradientNoise", raising=False)  # as on the branch that made the tool
+    assert module.shared_names("GradientNoise", module._GradientNoise) is module._GradientNoise
+
+    class GradientNoise(module._GradientNoise):
+        pass
+
+    monkeypatch.setattr(gradlab.probes, "GradientNoise", GradientNoise, raising=False)
+    assert module.shared_names("GradientNoise", module._GradientNoise) is GradientNoise
+
+    class Renamed(module._GradientNoise):
+        GSNR = "signal_to_noise"
+
+    monkeypatch.setattr(gradlab.probes, "GradientNoise", Renamed)
+    assert module.shared_names("GradientNoise", module._GradientNoise) is module._GradientNoise
