@@ -49,7 +49,7 @@ struct Ingredients {
     std::vector<MatrixD> gradientSum;    ///< sum_i g_i,p, [rows x cols] of p
     std::vector<MatrixD> squareSum;      ///< sum_i g_i,p o g_i,p
     MatrixD sampleSquares;               ///< [B x P], ||g_i,p||^2
-    MatrixD gram;                        ///< [B x B], <g_i, g_j> over the whole parameter vector
+    MatrixD gram;                        ///< [B x B], <g_i, g_j> over the whole parameter vector (lower triangle)
 
     void reset(std::size_t parameters, Index samples) {
         gradientSum.resize(parameters);
@@ -125,16 +125,25 @@ private:
                     ingredients_.squareSum[p].noalias() = squaredLeft * squaredRight.transpose();
                     ingredients_.sampleSquares.col(static_cast<Index>(p)) =
                         leftNorms.cwiseProduct(squaredRight.colwise().sum().transpose());
-                    ingredients_.gram.noalias() +=
-                        ((left.transpose() * left).array() * (right.transpose() * right).array()).matrix();
+                    lowerGram(left, leftGram_);
+                    lowerGram(right, rightGram_);
+                    ingredients_.gram.array() += leftGram_.array() * rightGram_.array();
                 } else {  // a bias: b_i = 1
                     ingredients_.squareSum[p] = squaredLeft.rowwise().sum();
                     ingredients_.sampleSquares.col(static_cast<Index>(p)) = leftNorms;
-                    ingredients_.gram.noalias() += left.transpose() * left;
+                    lowerGram(left, leftGram_);
+                    ingredients_.gram += leftGram_;
                 }
             }
         }
         return true;
+    }
+
+    /// gram = the lower triangle of factor^T factor (the upper one zero): a symmetric rank update, half the
+    /// products of the full B x B matrix.
+    static void lowerGram(const MatrixD& factor, MatrixD& gram) {
+        gram.setZero(factor.cols(), factor.cols());
+        gram.selfadjointView<Eigen::Lower>().rankUpdate(factor.transpose());
     }
 
     /// The batch-of-one path: sample i's gradient from a loss gradient of the batch of sample i alone.
@@ -218,7 +227,7 @@ private:
             noiseScale = modelCov / modelGradSq;
             const MatrixD& gram = ingredients_.gram;
             for (Index j = 0; j < samples; ++j)
-                for (Index i = 0; i < j; ++i) {
+                for (Index i = j + 1; i < samples; ++i) {  // the lower triangle, which both paths fill
                     const double norms = std::sqrt(gram(i, i) * gram(j, j));
                     if (!(norms > 0)) continue;
                     const double cosine = gram(i, j) / norms;
@@ -252,6 +261,7 @@ private:
     bool batchOfOne_;
     Ingredients ingredients_;
     MatrixD gradients_;                       ///< batch-of-one: g_i as column i, [D x B]
+    MatrixD leftGram_, rightGram_;            ///< factored: one factor's Gram matrix (lower triangle)
     MatrixType sampleInput_, sampleTargets_;  ///< batch-of-one: sample i's input and targets
 };
 
