@@ -10,7 +10,8 @@
 ///
 /// (the gradient signal-to-noise ratio of Liu et al. 2020, "Understanding why neural networks generalize well
 /// through GSNR of parameters", ICLR; elements whose variance is zero, to rounding, are left out of the mean:
-/// sum_i g_ij^2 - B G_j^2 <= 64 eps sum_i g_ij^2, eps = 2^-52; NaN when none is left). Whole model: the same
+/// sum_i g_ij^2 - B G_j^2 <= 64 eps sum_i g_ij^2, eps the run precision's machine epsilon; NaN when none is
+/// left). Whole model: the same
 /// over the parameter vector, the simple noise scale B_simple = tr Sigma / ||G||^2 (McCandlish et al. 2018, "An
 /// empirical model of large-batch training") and the gradient confusion min_{i != j} cos(g_i, g_j) (Sankararaman
 /// et al. 2020, "The impact of neural network overparameterization on gradient confusion and stochastic gradient
@@ -110,29 +111,28 @@ private:
         std::vector<std::vector<gradlab::SampleGradientFactor<Scalar>>> all(layers.size());
         for (std::size_t l = 0; l < layers.size(); ++l)
             if (layers[l].parameterCount > 0 && !context.sampleGradientFactors(l, all[l])) return false;
-        MatrixD left, right, squaredLeft, squaredRight;
+        // The products in the run's precision (the factors carry no more), accumulated in float64.
         for (std::size_t l = 0; l < layers.size(); ++l) {
             for (std::size_t k = 0; k < all[l].size(); ++k) {
                 const std::size_t p = layers[l].firstParameter + k;
                 const gradlab::SampleGradientFactor<Scalar>& factor = all[l][k];
-                left = toDouble(*factor.left);
                 ingredients_.gradientSum[p] = toDouble(context.scratchGradient(p));  // sum_i g_i, the backward's
-                squaredLeft = left.cwiseAbs2();
-                const VectorD leftNorms = squaredLeft.colwise().sum().transpose();
+                squaredLeft_ = factor.left->cwiseAbs2();
+                const VectorD leftNorms = squaredLeft_.colwise().sum().transpose().template cast<double>();
+                lowerGram(*factor.left, leftGram_);
                 if (factor.right != nullptr) {
-                    right = toDouble(*factor.right);
-                    squaredRight = right.cwiseAbs2();
-                    ingredients_.squareSum[p].noalias() = squaredLeft * squaredRight.transpose();
+                    squaredRight_ = factor.right->cwiseAbs2();
+                    product_.noalias() = squaredLeft_ * squaredRight_.transpose();
+                    ingredients_.squareSum[p] = toDouble(product_);
                     ingredients_.sampleSquares.col(static_cast<Index>(p)) =
-                        leftNorms.cwiseProduct(squaredRight.colwise().sum().transpose());
-                    lowerGram(left, leftGram_);
-                    lowerGram(right, rightGram_);
-                    ingredients_.gram.array() += leftGram_.array() * rightGram_.array();
+                        leftNorms.cwiseProduct(squaredRight_.colwise().sum().transpose().template cast<double>());
+                    lowerGram(*factor.right, rightGram_);
+                    ingredients_.gram.array() +=
+                        leftGram_.template cast<double>().array() * rightGram_.template cast<double>().array();
                 } else {  // a bias: b_i = 1
-                    ingredients_.squareSum[p] = squaredLeft.rowwise().sum();
+                    ingredients_.squareSum[p] = squaredLeft_.rowwise().sum().template cast<double>();
                     ingredients_.sampleSquares.col(static_cast<Index>(p)) = leftNorms;
-                    lowerGram(left, leftGram_);
-                    ingredients_.gram += leftGram_;
+                    ingredients_.gram += leftGram_.template cast<double>();
                 }
             }
         }
@@ -141,9 +141,9 @@ private:
 
     /// gram = the lower triangle of factor^T factor (the upper one zero): a symmetric rank update, half the
     /// products of the full B x B matrix.
-    static void lowerGram(const MatrixD& factor, MatrixD& gram) {
+    static void lowerGram(const MatrixType& factor, MatrixType& gram) {
         gram.setZero(factor.cols(), factor.cols());
-        gram.selfadjointView<Eigen::Lower>().rankUpdate(factor.transpose());
+        gram.template selfadjointView<Eigen::Lower>().rankUpdate(factor.transpose());
     }
 
     /// The batch-of-one path: sample i's gradient from a loss gradient of the batch of sample i alone.
@@ -252,8 +252,9 @@ private:
         context.write(schema::seconds, {}, &seconds);
     }
 
-    /// sum_i g_ij^2 - B G_j^2 at or below this share of sum_i g_ij^2 is a zero variance (64 eps of float64).
-    static constexpr double zeroVariance = 64 * std::numeric_limits<double>::epsilon();
+    /// sum_i g_ij^2 - B G_j^2 at or below this share of sum_i g_ij^2 is a zero variance: 64 eps of the run's
+    /// precision, the rounding the per-sample gradients (and the factored products) carry.
+    static constexpr double zeroVariance = 64 * static_cast<double>(std::numeric_limits<Scalar>::epsilon());
     /// The most the batch-of-one path keeps in per-sample gradients.
     static constexpr double maxBytes = 2.0 * (1 << 30);
 
@@ -261,7 +262,8 @@ private:
     bool batchOfOne_;
     Ingredients ingredients_;
     MatrixD gradients_;                       ///< batch-of-one: g_i as column i, [D x B]
-    MatrixD leftGram_, rightGram_;            ///< factored: one factor's Gram matrix (lower triangle)
+    MatrixType leftGram_, rightGram_;         ///< factored: one factor's Gram matrix (lower triangle)
+    MatrixType squaredLeft_, squaredRight_, product_;  ///< factored: A o A, B o B, (A o A)(B o B)^T
     MatrixType sampleInput_, sampleTargets_;  ///< batch-of-one: sample i's input and targets
 };
 
