@@ -78,10 +78,15 @@ public:
 
         Shape input = source.inputShape();
         inputShape_ = input;
+        std::size_t firstParameter = 0;
         for (std::size_t l = 0; l < network.size(); ++l) {
             // keepStateGradients({}) keeps nothing; its answer says whether the layer has a state across time.
             const bool recurrent = network.layer(l).keepStateGradients({});
-            layers_.push_back({network.layerNames()[l], network.layerKinds()[l], input, network.outputShape(l), recurrent});
+            std::vector<NamedParameter<Scalar>> own;
+            network.layer(l).collectParameters("", own);
+            layers_.push_back({network.layerNames()[l], network.layerKinds()[l], input, network.outputShape(l), recurrent,
+                               firstParameter, own.size()});
+            firstParameter += own.size();
             input = network.outputShape(l);
         }
         const auto& names = network.layerNames();
@@ -223,6 +228,43 @@ public:
         return value;
     }
 
+    const MatrixType& sampleLossGradients(const MatrixType& targets) override {
+        requireForward("sampleLossGradients");
+        const MatrixType& prediction = network_.output(layers_.size() - 1);
+        const Index outputSteps = network_.outputShape().timesteps;
+        const Index samples = prediction.cols() / outputSteps;
+        const Index targetSteps = targets.cols() / samples;
+        if (targets.cols() != targetSteps * samples || targetSteps < 1)
+            throw Error("probe '" + probe_.name + "': sampleLossGradients: targets of " + std::to_string(targets.cols()) +
+                        " columns for " + std::to_string(samples) + " samples");
+        sampleGradients_.resize(prediction.rows(), prediction.cols());
+        samplePrediction_.resize(prediction.rows(), outputSteps);
+        sampleTargets_.resize(targets.rows(), targetSteps);
+        for (Index i = 0; i < samples; ++i) {
+            for (Index t = 0; t < outputSteps; ++t) samplePrediction_.col(t) = prediction.col(t * samples + i);
+            for (Index t = 0; t < targetSteps; ++t) sampleTargets_.col(t) = targets.col(t * samples + i);
+            loss_.evaluate(samplePrediction_, sampleTargets_, sampleGradient_);
+            for (Index t = 0; t < outputSteps; ++t) sampleGradients_.col(t * samples + i) = sampleGradient_.col(t);
+        }
+        return sampleGradients_;
+    }
+    bool couplesSamples(std::size_t layer, Phase phase) const override {
+        checkLayer(layer, "couplesSamples");
+        return network_.layer(layer).couplesSamples(phase);
+    }
+    bool sampleGradientFactors(std::size_t layer, std::vector<SampleGradientFactor<Scalar>>& factors) const override {
+        checkLayer(layer, "sampleGradientFactors");
+        if (!backwardDone_ || !parameterBackward_ || layer > backwardTop_ || forwardDone_)
+            throw Error("probe '" + probe_.name + "': sampleGradientFactors(" + std::to_string(layer) +
+                        ") needs a backward() with parameter gradients whose top is at or above it, and no forward since");
+        if (!network_.layer(layer).sampleGradientFactors(layerInput(layer), network_.signal(layer), factors)) return false;
+        if (factors.size() != layers_[layer].parameterCount)
+            throw Error("probe '" + probe_.name + "': " + layers_[layer].name + " gave " + std::to_string(factors.size()) +
+                        " sample gradient factors for its " + std::to_string(layers_[layer].parameterCount) +
+                        " parameters");
+        return true;
+    }
+
     MatrixType& perturbableValue(std::size_t i) override {
         checkParameter(i);
         if (!perturbing_)
@@ -313,6 +355,7 @@ private:
         configure(false);
         backwardTop_ = top;
         backwardDone_ = true;
+        parameterBackward_ = parameterGradients;
         forwardDone_ = false;  // one backward per forward (the layer contract)
         return inputGradient_;
     }
@@ -334,6 +377,7 @@ private:
                         (backward ? " (one backward per forward)" : ""));
     }
     std::string subgroup(const std::string& group) const {
+        if (group.empty()) return probeGroup(probe_.name);  // the probe's own group
         checkName(group, group);
         return probeGroup(probe_.name) + "/" + group;
     }
@@ -394,6 +438,8 @@ private:
     bool forwardDone_ = false;
     std::size_t backwardTop_ = 0;
     bool backwardDone_ = false;  ///< some backward ran this probe step (stateGradient's precondition)
+    bool parameterBackward_ = false;  ///< the last backward computed parameter gradients (not backwardSignal)
+    MatrixType sampleGradients_, samplePrediction_, sampleTargets_, sampleGradient_;  ///< sampleLossGradients
     trace::TraceWriter* writer_ = nullptr;
     const std::vector<MatrixType>* trainingGradients_ = nullptr;
     bool firstStepDone_ = false;  ///< a probe step of this process ended: its tables are all declared
