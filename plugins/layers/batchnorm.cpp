@@ -135,6 +135,10 @@ public:
         }
     }
 
+    /// In training each sample's output depends on the whole batch through mu and var; in eval it is an affine
+    /// map of the sample alone.
+    bool couplesSamples(gradlab::Phase phase) const override { return phase == gradlab::Phase::train; }
+
 private:
     using Index = gradlab::Index;
 

@@ -71,6 +71,20 @@ public:
         if (dx != nullptr) dx->noalias() = weight_->value.transpose() * dz;
     }
 
+    /// W's per-sample gradient factors are (dz, x), b's (dz, ones): column c adds dz_c x_c^T and dz_c. None when
+    /// the activation has parameters of its own (prelu's slope is not of that form).
+    bool sampleGradientFactors(const MatrixType& x, const MatrixType& dy,
+                               std::vector<gradlab::SampleGradientFactor<Scalar>>& factors) const override {
+        std::vector<gradlab::NamedParameter<Scalar>> own;
+        activation_->collectParameters("", own);
+        if (!own.empty()) return false;
+        const MatrixType* dz = isIdentity_ ? &dy : &preActivationGrad_;
+        factors.clear();
+        factors.push_back({dz, &x});
+        if (hasBias_) factors.push_back({dz, nullptr});
+        return true;
+    }
+
 private:
     gradlab::Index units_ = 0;
     gradlab::Index inputs_ = 0;

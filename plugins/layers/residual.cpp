@@ -194,6 +194,39 @@ public:
         }
     }
 
+    /// Coupled when a body layer or the normaliser couples the samples (batch norm in training).
+    bool couplesSamples(gradlab::Phase phase) const override {
+        for (const auto& layer : body_)
+            if (layer->couplesSamples(phase)) return true;
+        return normaliser_ && normaliser_->couplesSamples(phase);
+    }
+
+    /// The projection's factors are (dL/dy, x), alpha's the row of per-column <dL/dy_c, F(x)_c> with ones, then
+    /// each body layer's own, on the inputs and output gradients it saw. None with a normaliser or Fixup's
+    /// scalars, or when a body layer has none.
+    bool sampleGradientFactors(const MatrixType& x, const MatrixType& dy,
+                               std::vector<gradlab::SampleGradientFactor<Scalar>>& factors) const override {
+        if (normaliser_ || fixupBlocks_ > 0) return false;
+        factors.clear();
+        if (projection_) factors.push_back({&dy, &x});
+        if (multiplier_) {
+            gateColumns_ = (dy.array() * outputs_.back().array()).colwise().sum();
+            factors.push_back({&gateColumns_, nullptr});
+        }
+        std::vector<gradlab::SampleGradientFactor<Scalar>> inner;
+        const std::size_t last = body_.size() - 1;
+        for (std::size_t i = 0; i < body_.size(); ++i) {
+            const MatrixType& input = i > 0 ? outputs_[i - 1] : x;
+            const MatrixType& outputGradient = i < last ? signals_[i] : multiplier_ ? branchGradient_ : dy;
+            std::vector<gradlab::NamedParameter<Scalar>> parameters;
+            body_[i]->collectParameters("", parameters);
+            if (parameters.empty()) continue;
+            if (!body_[i]->sampleGradientFactors(input, outputGradient, inner)) return false;
+            factors.insert(factors.end(), inner.begin(), inner.end());
+        }
+        return true;
+    }
+
 private:
     /// Makes the `normaliser` layer for inputs of `shape` (the block's input for pre-norm, its output for
     /// post-norm) and checks that it keeps the shape.
@@ -264,6 +297,7 @@ private:
     MatrixType branchGradient_;                  ///< with a multiplier: s dL/d(sum)
     MatrixType bodyInputGradient_;               ///< dL/d(input of the first body layer)
     MatrixType normalizerInputGradient_;         ///< pre-norm: the branch's dL/dx through N
+    mutable MatrixType gateColumns_;             ///< sampleGradientFactors: <dL/dy_c, F(x)_c> per column, [1 x n]
 };
 
 }  // namespace

@@ -52,6 +52,29 @@ class JacobianSpectrum:
         NORMALISED_VAR_SQ = "normalised_var_sq"  #: predicted var(sigma^2) / mean^2
 
 
+class GradientNoise:
+    """Names of the gradient_noise probe's tables (probeSchema::gradientNoise) in /probes/<name>/, one row per probe
+    step: the per-parameter ones [S x P], P the parameters in the order of /meta/param_names; g_i is sample i's own
+    loss gradient and G = (1/B) sum_i g_i."""
+
+    KIND = "gradient_noise"
+    GRAD_NORM = "grad_norm"                                #: [S x P], ||G_p||
+    MEAN_SAMPLE_GRAD_NORM = "mean_sample_grad_norm"        #: [S x P], (1/B) sum_i ||g_i,p||
+    SAMPLE_GRAD_SQ_SUM = "sample_grad_sq_sum"              #: [S x P], sum_i ||g_i,p||^2
+    COV_TRACE = "cov_trace"                                #: [S x P], trace of the per-sample covariance
+    GSNR = "gsnr"                                          #: [S x P], mean over elements of G_j^2 / Var_j
+    MODEL_GRAD_NORM = "model_grad_norm"                    #: [S], ||G||
+    MODEL_SAMPLE_GRAD_SQ_SUM = "model_sample_grad_sq_sum"  #: [S], sum_i ||g_i||^2
+    MODEL_COV_TRACE = "model_cov_trace"                    #: [S], tr Sigma
+    MODEL_GSNR = "model_gsnr"                              #: [S], over every element of every parameter
+    NOISE_SCALE = "noise_scale"                            #: [S], B_simple = tr Sigma / ||G||^2
+    CONFUSION = "confusion"                                #: [S], min over i != j of cos(g_i, g_j)
+    SAMPLES = "samples"                                    #: [S], B
+    FACTORED = "factored"                                  #: [S], 1: from the layers' factors, 0: batch-of-one
+    SECONDS = "seconds"                                    #: [S], wall clock of the probe step
+    NOTE = "note"                                          #: string attribute of /probes/<name>: why NaN, or ""
+
+
 class ProbeTables:
     """One group of a probe's tables, each row a probe step: /probes/<name>/ or a subgroup of it with its own
     step column (/probes/<name>/from/<layer>/). Read whole when the trace's `probe(name)` is asked for.

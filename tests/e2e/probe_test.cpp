@@ -1,7 +1,8 @@
-// End to end: probes observe and never disturb. A run with probes (the built-in jacobian_spectrum and a test
-// probe that runs train-phase forwards, backwards from a middle layer, loss gradients and perturbations) is bit
-// for bit the run without them in every training quantity: every dataset outside /probes, the final parameters
-// and batch norm's running statistics (/model) included, with shuffled batches and validation.
+// End to end: probes observe and never disturb. A run with probes (the built-in jacobian_spectrum and
+// gradient_noise, and a test probe that runs train-phase forwards, backwards from a middle layer, loss gradients
+// and perturbations) is bit for bit the run without them in every training quantity: every dataset outside
+// /probes, the final parameters and batch norm's running statistics (/model) included, with shuffled batches and
+// validation.
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -56,6 +57,8 @@ const char* probes = R"(probes:
   - {kind: jacobian_spectrum, every: 7, examples: 3, batch: 5, at_end: true}
   - {kind: jacobian_spectrum, name: partial, at: [0, 13, 40], examples: 2, batch: 4, from: [layers.3.dense, layers.4.batchnorm]}
   - {kind: busy_probe, every: 3, batch: 8, from: eval}
+  - {kind: gradient_noise, every: 7, batch: 6, phase: eval}
+  - {kind: gradient_noise, name: noise_refused, at: [0, 13]}
 )";
 
 std::string writeConfig(const std::string& name, const std::string& text) {
@@ -128,6 +131,14 @@ TEST_CASE("a run with probes is bit for bit the run without them", "[e2e][probes
         CHECK((training(row) > 0) == (row > 0));
     }
     CHECK(actual.doubleAttribute("epsilon", busy + "/about") == 1e-5);
+    // gradient_noise: batch-of-one passes in eval (batch norm has no factors); refused in train, with the note.
+    const std::string noise = std::string(probeSchema::group) + "/" + probeSchema::gradientNoise::kind;
+    CHECK(steps(actual, noise) == std::vector<std::int64_t>{0, 7, 14, 21, 28, 35});
+    CHECK(actual.readVector(noise + "/" + probeSchema::gradientNoise::noiseScale).allFinite());
+    CHECK(actual.readVector(noise + "/" + probeSchema::gradientNoise::factored).isZero());
+    const std::string refused = std::string(probeSchema::group) + "/noise_refused";
+    CHECK(actual.readVector(refused + "/" + probeSchema::gradientNoise::noiseScale).array().isNaN().all());
+    CHECK_THAT(actual.stringAttribute(probeSchema::gradientNoise::note, refused), Contains("couples the samples"));
 }
 
 TEST_CASE("the probe summary line says what the probes cost", "[e2e][probes]") {

@@ -330,6 +330,7 @@ def test_the_probe_names_mirror_probe_schema_hpp():
             holder = getattr(holder, part)
         mirrored.add((holder, name))
         assert getattr(holder, name, None) == value, f"probe_schema.hpp {'::'.join(path)} = {value!r}"
-    python = {(holder, name) for holder in (probes, probes.JacobianSpectrum, probes.JacobianSpectrum.Theory)
-              for name in vars(holder) if name.isupper() and name not in ("JacobianSpectrum", "Theory")}
+    python = {(holder, name)
+              for holder in (probes, probes.JacobianSpectrum, probes.JacobianSpectrum.Theory, probes.GradientNoise)
+              for name in vars(holder) if name.isupper() and name not in ("JacobianSpectrum", "Theory", "GradientNoise")}
     assert python == mirrored  # no name in Python that the header lacks

@@ -399,3 +399,365 @@ def test_spectrum_errors_name_the_file_and_what_is_missing(spectrum_study, probe
     process = tool("plot-spectrum", spectrum_study, traces["deep"], "-o", bad, expect_success=False)
     assert "a study; give one study alone, or traces" in process.stderr
     assert not bad.exists()
+
+
+# --- plot-probe ---------------------------------------------------------------------------------------------------
+
+def tiny_config(folder, name, layers, optimizer, training, probes=None, **extra):
+    """Write a small float64 regression config (teacher data 8 -> 2, 128 samples) and return its path."""
+    import yaml
+    config = {"name": name, "seed": 3, "precision": "float64",
+              "data": {"kind": "teacher", "samples": 128, "inputs": 8, "outputs": 2, "hidden": [8], "noise": 0.01},
+              "model": {"layers": layers}, "loss": "mse", "optimizer": optimizer, "training": training,
+              "trace": {"every": 1}}
+    if probes is not None:
+        config["probes"] = probes
+    config.update(extra)
+    path = os.path.join(folder, f"{name}.yaml")
+    with open(path, "w", encoding="utf-8") as stream:
+        yaml.safe_dump(config, stream, sort_keys=False)
+    return path
+
+
+def tanh_layers(width=32):
+    return [{"kind": "dense", "units": width, "activation": "tanh"},
+            {"kind": "dense", "units": width, "activation": "tanh"}, {"kind": "dense", "units": 2}]
+
+
+HESSIAN_PROBE = [{"kind": "hessian", "every": 5, "batch": "all", "top": 2, "trace_samples": 0}]
+
+
+@pytest.fixture(scope="session")
+def sharpness_study(tmp_path_factory):
+    """Full-batch gradient descent on a tanh net 8-32-32-2 at lr 0.25, 0.5 and 1.0 (2/lr = 8, 4, 2), 100 steps, the
+    hessian probe every 5 steps on the whole training set: at 0.5 the sharpness falls to 3.5 and climbs back to
+    2/lr; at 1.0 the loss explodes."""
+    from conftest import gradlab as run_gradlab
+    folder = str(tmp_path_factory.mktemp("sharpness"))
+    config = tiny_config(folder, "eos", tanh_layers(), {"kind": "sgd", "lr": 0.5},
+                         {"steps": 100, "batch_size": "all"}, HESSIAN_PROBE,
+                         sweep={"grid": {"optimizer.lr": [0.25, 0.5, 1.0]}})
+    run_gradlab("sweep", config, "-j", "2", "-o", os.path.join(folder, "study"))
+    return os.path.join(folder, "study")
+
+
+@pytest.fixture(scope="session")
+def scheduled_trace(tmp_path_factory):
+    """The tanh net at lr 0.5 halved every 20 steps (training.schedule step) with momentum 0.5, the hessian probe
+    every 5 steps."""
+    from conftest import gradlab as run_gradlab
+    folder = str(tmp_path_factory.mktemp("scheduled"))
+    config = tiny_config(folder, "scheduled", tanh_layers(16), {"kind": "sgd", "lr": 0.5, "momentum": 0.5},
+                         {"steps": 60, "batch_size": "all",
+                          "schedule": {"kind": "step", "step_size": 20, "gamma": 0.5}},
+                         HESSIAN_PROBE)
+    output = os.path.join(folder, "scheduled.h5")
+    run_gradlab("run", config, "-o", output, "-q")
+    return output
+
+
+def test_probe_sharpness_series_are_the_probe_columns(sharpness_study):
+    module = load_tool("plot-probe")
+    frame = gradlab.open_study(sharpness_study)
+    for row in frame.index:
+        path = frame.at[row, "trace"]
+        series = module.sharpness_series(gradlab.open_trace(path), "hessian")
+        numpy.testing.assert_array_equal(series["sharpness"], raw_probe(path, "eigenvalues", "hessian")[:, 0])
+        numpy.testing.assert_array_equal(series["steps"], raw_probe(path, "step", "hessian"))
+        # 2/lr against the study's learning rate: an independent path to the same number.
+        numpy.testing.assert_allclose(series["two_over_lr"], 2.0 / frame.at[row, "lr"], rtol=1e-15)
+        import h5py
+        with h5py.File(path, "r") as file:
+            numpy.testing.assert_array_equal(series["loss"], file["trace/loss"][()])
+            numpy.testing.assert_array_equal(series["loss_steps"], file["trace/step"][()])
+        assert series["note"] == ""
+
+
+def test_probe_sharpness_figure_draws_each_run_with_its_two_over_lr(sharpness_study, tmp_path):
+    module = load_tool("plot-probe")
+    arguments = module.parse_arguments(["sharpness", sharpness_study])
+    runs, title, output = module.read_runs(arguments)
+    assert output == os.path.join(sharpness_study, "sharpness.png")
+    assert sorted(run.label for run in runs) == ["lr=0.25", "lr=0.5", "lr=1.0"]  # by what differs: the swept lr
+    for run in runs:
+        run.data = module.sharpness_series(run.trace, "hessian")
+    figure = module.draw_sharpness(runs, "hessian", title)
+    sharp_axes, loss_axes = figure.axes
+    lines = {line.get_label().split("\n")[0]: line for line in sharp_axes.get_lines()
+             if not line.get_label().startswith("_") and len(line.get_xdata())}
+    dashed = [line for line in sharp_axes.get_lines() if line.get_linestyle() == "--" and len(line.get_ydata())]
+    for run in runs:
+        line = lines[run.label]
+        numpy.testing.assert_array_equal(line.get_ydata(), raw_probe(run.path, "eigenvalues", "hessian")[:, 0])
+        lr = float(run.label.split("=")[1])
+        # The run's 2/lr, dashed, in the run's colour.
+        assert [other for other in dashed if other.get_color() == line.get_color()
+                and numpy.allclose(other.get_ydata(), 2.0 / lr)]
+        loss = [other for other in loss_axes.get_lines() if other.get_label() == run.label][0]
+        numpy.testing.assert_array_equal(loss.get_ydata(), module.positive(run.trace.scalars["loss"].to_numpy()))
+        assert loss.get_color() == line.get_color()
+    labels = {run.label: line.get_label() for run, line in ((run, lines[run.label]) for run in runs)}
+    # lr 0.5 ends at the edge of stability: the label's ratio is the last sharpness over 2/lr = 4.
+    last = raw_probe([run.path for run in runs if run.label == "lr=0.5"][0], "eigenvalues", "hessian")[-1, 0]
+    assert f"λ = {last / 4:.3g} × 2/lr at step 100" in labels["lr=0.5"]
+    assert 0.9 < last / 4 < 1.1
+    # lr 1.0 explodes: its peak is above the linear axis, which the others keep readable, and its label says so.
+    assert "above the axis" in labels["lr=1.0"] and "above the axis" not in labels["lr=0.5"]
+    assert sharp_axes.get_ylim()[1] < 100 and loss_axes.get_yscale() == "log"
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        assert axes.get_legend().get_window_extent(renderer).x0 >= axes.get_window_extent(renderer).x1
+    tool("plot-probe", "sharpness", sharpness_study, "--out", tmp_path / "sharpness.png")
+    png_size(tmp_path / "sharpness.png")
+    tool("plot-probe", "sharpness", sharpness_study, "--runs", r"lr=0\.5$", "--log", "-o", tmp_path / "one.png")
+    png_size(tmp_path / "one.png")
+
+
+def test_probe_sharpness_follows_the_schedule_and_labels_traces(scheduled_trace, sharpness_study, tmp_path):
+    module = load_tool("plot-probe")
+    arguments = module.parse_arguments(["sharpness", scheduled_trace])
+    runs, title, output = module.read_runs(arguments)
+    assert output == scheduled_trace[:-3] + "-sharpness.png"
+    runs[0].data = module.sharpness_series(runs[0].trace, "hessian")
+    figure = module.draw_sharpness(runs, "hessian", title)
+    steps = [line for line in figure.axes[0].get_lines() if line.get_drawstyle() == "steps-post"
+             and line.get_linestyle() == "--"]
+    dotted = [line for line in figure.axes[0].get_lines() if line.get_linestyle() == ":" and len(line.get_xdata())]
+    assert len(steps) == 1 and len(dotted) == 1
+    # 2/lr of the update after each probe step, against /trace/lr at those steps (the trainer's own record).
+    trace = runs[0].trace
+    lr = trace.scalars["lr"]
+    probe_steps = raw_probe(scheduled_trace, "step", "hessian")
+    traced = [step for step in probe_steps if step in lr.index]
+    assert len(traced) >= 10
+    drawn = dict(zip(steps[0].get_xdata(), steps[0].get_ydata()))
+    numpy.testing.assert_allclose([drawn[step] for step in traced], 2.0 / lr.loc[traced].to_numpy(), rtol=1e-15)
+    assert sorted(set(drawn.values()))[:3] == [4.0, 8.0, 16.0]
+    # Momentum 0.5: the heavy ball's threshold (2 + 2 beta) / lr, dotted.
+    numpy.testing.assert_allclose(dotted[0].get_ydata(), 1.5 * steps[0].get_ydata(), rtol=1e-15)
+    # Traces given one by one are labelled by the config keys in which they differ.
+    frame = gradlab.open_study(sharpness_study)
+    arguments = module.parse_arguments(["sharpness", *frame["trace"][:2]])
+    assert sorted(run.label for run in module.read_runs(arguments)[0]) == ["lr=0.25", "lr=0.5"]
+    tool("plot-probe", "sharpness", scheduled_trace)
+    png_size(scheduled_trace[:-3] + "-sharpness.png")
+
+
+def test_probe_sharpness_errors_name_the_file_and_what_is_missing(sharpness_study, probe_trace, traces, tmp_path):
+    bad = tmp_path / "bad.png"
+    process = tool("plot-probe", "sharpness", traces["deep"], "-o", bad, expect_success=False)
+    assert f"{traces['deep']}: no probe 'hessian' in /probes (the run has no probes" in process.stderr
+    assert "training.batch_size is 32, not all" not in process.stderr  # the probe error comes first
+    process = tool("plot-probe", "sharpness", probe_trace, "-o", bad, expect_success=False)
+    assert f"{probe_trace}: no probe 'hessian' in /probes (its probes: coarse, jacobian_spectrum)" in process.stderr
+    process = tool("plot-probe", "sharpness", probe_trace, "--probe", "jacobian_spectrum", "-o", bad,
+                   expect_success=False)
+    assert "/probes/jacobian_spectrum has no table eigenvalues, two_over_lr (is it a hessian probe? its kind: " \
+        "jacobian_spectrum" in process.stderr
+    process = tool("plot-probe", "sharpness", sharpness_study, "--runs", "^nothing$", "-o", bad, expect_success=False)
+    assert "no run's name matches --runs" in process.stderr
+    process = tool("plot-probe", "sharpness", sharpness_study, traces["deep"], "-o", bad, expect_success=False)
+    assert "a study; give one study alone, or traces" in process.stderr
+    process = tool("plot-probe", "sharpness", traces["deep"], "--runs", "x", "-o", bad, expect_success=False)
+    assert process.returncode == 1 and "--runs selects runs of a study" in process.stderr
+    process = tool("plot-probe", "curvature", traces["deep"], expect_success=False)
+    assert process.returncode == 2 and "invalid choice: 'curvature'" in process.stderr
+    process = tool("plot-probe", "gsnr", traces["deep"], "--step", "x", expect_success=False)
+    assert process.returncode == 2
+    assert not bad.exists()
+
+
+@pytest.fixture(scope="session")
+def gsnr_study(tmp_path_factory):
+    """A real study of MLPs 8 -> depth x 16 -> 2, depth 2 and 4, sigmoid and relu, 10 steps, with the gradient_noise
+    probe at steps 0, 5 and 10."""
+    from conftest import gradlab as run_gradlab
+    folder = str(tmp_path_factory.mktemp("gsnr"))
+    layers = [{"repeat": 2, "layers": [{"kind": "dense", "units": 16, "activation": "sigmoid"}]},
+              {"kind": "dense", "units": 2}]
+    config = tiny_config(folder, "gsnr", layers, {"kind": "sgd", "lr": 0.1}, {"steps": 10, "batch_size": 32},
+                         probes=[{"kind": "gradient_noise", "every": 5, "batch": 32}],
+                         sweep={"grid": {"model.layers.0.repeat": [2, 4],
+                                         "model.layers.0.layers.0.activation": ["sigmoid", "relu"]}})
+    run_gradlab("sweep", config, "-j", "2", "-o", os.path.join(folder, "study"))
+    return os.path.join(folder, "study")
+
+
+@pytest.fixture(scope="session")
+def batch_size_study(tmp_path_factory):
+    """A real study of a sigmoid MLP at batch sizes 8, 32 and 128 for 10 steps, with the gradient_noise probe at
+    steps 0, 5 and 10 on 64 training samples; and a batch-normed trace whose probe refuses (its note)."""
+    from conftest import gradlab as run_gradlab
+    folder = str(tmp_path_factory.mktemp("noise_scale"))
+    layers = [{"kind": "dense", "units": 16, "activation": "sigmoid"}, {"kind": "dense", "units": 2}]
+    config = tiny_config(folder, "noise", layers, {"kind": "sgd", "lr": 0.1}, {"steps": 10, "batch_size": 32},
+                         probes=[{"kind": "gradient_noise", "every": 5, "batch": 64}],
+                         sweep={"grid": {"training.batch_size": [8, 32, 128]}})
+    run_gradlab("sweep", config, "-j", "2", "-o", os.path.join(folder, "study"))
+    # Batch norm in the training phase couples the samples: the probe writes NaN rows and its note.
+    normed = tiny_config(folder, "normed", [{"kind": "dense", "units": 16}, {"kind": "batchnorm"},
+                                            {"kind": "activation", "activation": "sigmoid"},
+                                            {"kind": "dense", "units": 2}],
+                         {"kind": "sgd", "lr": 0.1}, {"steps": 10, "batch_size": 32},
+                         probes=[{"kind": "gradient_noise", "every": 5, "batch": 32}])
+    trace = os.path.join(folder, "normed.h5")
+    run_gradlab("run", normed, "-o", trace, "-q")
+    return os.path.join(folder, "study"), trace
+
+
+def weight_columns(path):
+    """The columns of the dense layers' weights in /meta/param_names, read with h5py (not through the tool)."""
+    import h5py
+    with h5py.File(path, "r") as file:
+        names = file["meta/param_names"].asstr()[()]
+    return [index for index, name in enumerate(names) if name.endswith(".dense.W")]
+
+
+def test_probe_gsnr_profile_is_the_weights_columns_at_the_step(gsnr_study):
+    module = load_tool("plot-probe")
+    frame = gradlab.open_study(gsnr_study)
+    for row in frame.index:
+        path = frame.at[row, "trace"]
+        columns = weight_columns(path)
+        assert len(columns) == frame.at[row, "repeat"] + 1
+        profile = module.gsnr_profile(gradlab.open_trace(path), "gradient_noise", None, module.WEIGHT_PARAMS)
+        assert profile["step"] == 10 and profile["note"] == ""  # the last probe step
+        numpy.testing.assert_array_equal(profile["gsnr"], raw_probe(path, "gsnr", "gradient_noise")[2, columns])
+        assert profile["model_gsnr"] == raw_probe(path, "model_gsnr", "gradient_noise")[2]
+        profile = module.gsnr_profile(gradlab.open_trace(path), "gradient_noise", 5, r"\.b$")
+        assert profile["names"] == [name.replace(".W", ".b") for name in module.select_params(
+            gradlab.open_trace(path), module.WEIGHT_PARAMS)[1]]
+        numpy.testing.assert_array_equal(profile["gsnr"], raw_probe(path, "gsnr", "gradient_noise")[1,
+                                         [column + 1 for column in columns]])
+
+
+def test_probe_gsnr_figure_has_a_line_per_run_and_model_gsnr_against_depth(gsnr_study, tmp_path):
+    module = load_tool("plot-probe")
+    arguments = module.parse_arguments(["gsnr", gsnr_study, "--hue", "activation"])
+    figure, output = module.gsnr(arguments)
+    assert output == os.path.join(gsnr_study, "gsnr.png")
+    layer_axes, depth_axes = figure.axes
+    frame = gradlab.open_study(gsnr_study)
+    lines = {line.get_label(): line for line in layer_axes.get_lines()}
+    # Labelled by the swept keys, in the study's order.
+    assert sorted(lines) == sorted(f"repeat={r}, activation={a}" for a in ("relu", "sigmoid") for r in (2, 4))
+    for row in frame.index:
+        path = frame.at[row, "trace"]
+        line = lines[f"repeat={frame.at[row, 'repeat']}, activation={frame.at[row, 'activation']}"]
+        expected = raw_probe(path, "gsnr", "gradient_noise")[2, weight_columns(path)]
+        numpy.testing.assert_array_equal(line.get_ydata(), expected)
+        numpy.testing.assert_array_equal(line.get_xdata(), numpy.arange(1, len(expected) + 1))
+    # Real GSNRs: positive and finite for every weight (on a log axis).
+    for line in lines.values():
+        assert numpy.all(numpy.isfinite(line.get_ydata())) and numpy.all(line.get_ydata() > 0)
+    assert layer_axes.get_yscale() == "log" and depth_axes.get_xlabel() == "repeat"
+    by_hue = {line.get_label(): line for line in depth_axes.get_lines()}
+    assert sorted(by_hue) == ["activation=relu", "activation=sigmoid"]
+    for activation, line in by_hue.items():
+        rows = frame[frame["activation"] == activation.split("=")[1]].sort_values("repeat")
+        numpy.testing.assert_array_equal(line.get_xdata(), [2, 4])
+        numpy.testing.assert_allclose(line.get_ydata(), [raw_probe(path, "model_gsnr", "gradient_noise")[2]
+                                                          for path in rows["trace"]], rtol=1e-12)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    for axes in figure.axes:
+        assert axes.get_legend().get_window_extent(renderer).x0 >= axes.get_window_extent(renderer).x1
+    tool("plot-probe", "gsnr", gsnr_study, "--hue", "activation", "--step", "0", "-o", tmp_path / "gsnr.png")
+    png_size(tmp_path / "gsnr.png")
+    # One depth: no panel (b).
+    figure, _ = module.gsnr(module.parse_arguments(["gsnr", gsnr_study, "--runs", "repeat=4", "--hue", "activation"]))
+    assert len(figure.axes) == 1
+    # Traces: x is their weight layers (3 and 5).
+    two = list(frame.loc[frame["activation"] == "sigmoid", "trace"])
+    runs, _, _ = module.read_runs(module.parse_arguments(["gsnr", *two]))
+    assert sorted(run.number("depth") for run in runs) == [3.0, 5.0]
+    # Their resolved configs differ in the layers a repeat expands to, more keys than a label lists: their names.
+    assert sorted(run.label for run in runs) == ["repeat=2,activation=sigmoid", "repeat=4,activation=sigmoid"]
+    tool("plot-probe", "gsnr", *two, "-o", tmp_path / "traces.png")
+    png_size(tmp_path / "traces.png")
+
+
+def test_probe_gsnr_says_which_runs_have_no_data(gsnr_study, batch_size_study, tmp_path):
+    _, normed = batch_size_study
+    frame = gradlab.open_study(gsnr_study)
+    module = load_tool("plot-probe")
+    output = tmp_path / "noted.png"
+    process = tool("plot-probe", "gsnr", frame["trace"].iloc[0], normed, "-o", output)
+    png_size(output)
+    assert f"{normed}: /probes/gradient_noise measured nothing (layers.1.batchnorm couples" in process.stderr
+    figure, _ = module.gsnr(module.parse_arguments(["gsnr", frame["trace"].iloc[0], normed]))
+    title = figure._suptitle.get_text().replace("\n", " ")
+    assert "no data (the probe's note): normed: layers.1.batchnorm couples the samples" in title
+    process = tool("plot-probe", "gsnr", normed, "-o", tmp_path / "bad.png", expect_success=False)
+    assert process.returncode == 1 and "no run has a finite gsnr" in process.stderr
+    assert "couples the samples" in process.stderr
+    process = tool("plot-probe", "gsnr", gsnr_study, "--step", "3", "-o", tmp_path / "bad.png", expect_success=False)
+    assert "step 3 is not a probe step of /probes/gradient_noise (probe steps: 0, 5, 10" in process.stderr
+    process = tool("plot-probe", "gsnr", gsnr_study, "--params", "nothing", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "no parameter of /meta/param_names matches --params 'nothing'" in process.stderr
+    process = tool("plot-probe", "gsnr", gsnr_study, "--x", "model.width", "-o", tmp_path / "bad.png",
+                   expect_success=False)
+    assert "no key model.width in the run's resolved config" in process.stderr
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_probe_noise_scale_points_are_the_probe_columns(batch_size_study, tmp_path):
+    study, normed = batch_size_study
+    module = load_tool("plot-probe")
+    frame = gradlab.open_study(study)
+    figure, output = module.noise_scale(module.parse_arguments(["noise-scale", study]))
+    assert output == os.path.join(study, "noise-scale.png")
+    scale_axes, gsnr_axes = figure.axes[:2]
+    for axes, table in ((scale_axes, "noise_scale"), (gsnr_axes, "model_gsnr")):
+        drawn = {tuple(point) for collection in axes.collections for point in collection.get_offsets()}
+        expected = {(float(frame.at[row, "batch_size"]), value) for row in frame.index
+                    for value in raw_probe(frame.at[row, "trace"], table, "gradient_noise")}
+        assert expected == drawn and len(drawn) == 9  # 3 runs x 3 probe steps
+        assert axes.get_xscale() == "log" and axes.get_yscale() == "log"
+    reference = [line for line in scale_axes.get_lines() if line.get_linestyle() == "--"]
+    assert len(reference) == 1 and numpy.array_equal(reference[0].get_xdata(), reference[0].get_ydata())
+    # One colour per probe step: the points of step 10 share one.
+    points = module.noise_points(gradlab.open_trace(frame["trace"].iloc[0]), "gradient_noise", 10)
+    numpy.testing.assert_array_equal(points["steps"], [10])
+    numpy.testing.assert_array_equal(points["noise_scale"], raw_probe(frame["trace"].iloc[0], "noise_scale",
+                                                                      "gradient_noise")[2:])
+    figure, _ = module.noise_scale(module.parse_arguments(["noise-scale", study, "--step", "10"]))
+    assert sum(len(collection.get_offsets()) for collection in figure.axes[0].collections) == 3
+    tool("plot-probe", "noise-scale", study, "-o", tmp_path / "noise.png")
+    png_size(tmp_path / "noise.png")
+    process = tool("plot-probe", "noise-scale", *frame["trace"], normed, "--hue", "model.layers.1.kind",
+                   "-o", tmp_path / "hue.png")
+    png_size(tmp_path / "hue.png")
+    assert "measured nothing" in process.stderr
+    # Full batch: batch_size 'all' is no number on the batch axis.
+    from conftest import gradlab as run_gradlab
+    config = tiny_config(str(tmp_path), "full", [{"kind": "dense", "units": 16, "activation": "relu"},
+                                                 {"kind": "dense", "units": 2}],
+                         {"kind": "sgd", "lr": 0.1}, {"steps": 5, "batch_size": "all"},
+                         probes=[{"kind": "gradient_noise", "every": 5, "batch": "all"}])
+    full = str(tmp_path / "full.h5")
+    run_gradlab("run", config, "-o", full, "-q")
+    process = tool("plot-probe", "noise-scale", full, "-o", tmp_path / "bad.png", expect_success=False)
+    assert f"{full}: training.batch_size is 'all', not a number (full-batch training: give --x" in process.stderr
+    process = tool("plot-probe", "noise-scale", full, "--x", "data.samples", "-o", tmp_path / "full.png")
+    png_size(tmp_path / "full.png")
+
+
+def test_probe_table_names_come_from_the_package_once_it_has_them(monkeypatch):
+    module = load_tool("plot-probe")
+    monkeypatch.delattr(gradlab.probes, "GradientNoise", raising=False)  # as on the branch that made the tool
+    assert module.shared_names("GradientNoise", module._GradientNoise) is module._GradientNoise
+
+    class GradientNoise(module._GradientNoise):
+        pass
+
+    monkeypatch.setattr(gradlab.probes, "GradientNoise", GradientNoise, raising=False)
+    assert module.shared_names("GradientNoise", module._GradientNoise) is GradientNoise
+
+    class Renamed(module._GradientNoise):
+        GSNR = "signal_to_noise"
+
+    monkeypatch.setattr(gradlab.probes, "GradientNoise", Renamed)
+    assert module.shared_names("GradientNoise", module._GradientNoise) is module._GradientNoise

@@ -86,7 +86,7 @@ sed -e 's/model.layers.0.layers.0.activation: \[sigmoid, relu\]/optimizer.lr: [0
 echo "not a trace" > "$workdir/text.h5"
 
 # --help of every tool.
-for tool in plot-gradient-flow plot-timesteps plot-study-loss plot-study-metric plot-depth-norms plot-layer-profile plot-spectrum study-to-csv; do
+for tool in plot-gradient-flow plot-timesteps plot-study-loss plot-study-metric plot-depth-norms plot-layer-profile plot-spectrum plot-probe study-to-csv; do
   expect_success "$tools/$tool" --help
 done
 

@@ -11,6 +11,17 @@
 
 namespace gradlab {
 
+/// The per-sample gradients of one parameter [rows x cols] in factored form, for probes (gradient_noise): the
+/// contribution of column c of the last backward's batch to the parameter's gradient is left.col(c)
+/// right.col(c)^T, so that sample i's gradient is the sum of those of its columns (c = t B + i, one per
+/// timestep) and the backward's gradient the sum over every column. A dense layer's W has left = dL/dz
+/// [units x columns] and right = x [inputs x columns], its b left = dL/dz and right a row of ones.
+template <typename Scalar>
+struct SampleGradientFactor {
+    const Matrix<Scalar>* left = nullptr;   ///< [rows x columns]
+    const Matrix<Scalar>* right = nullptr;  ///< [cols x columns]; null: a [1 x columns] row of ones (a bias)
+};
+
 /// A differentiable map from one batch to another, with named parameters.
 ///
 /// Argument order is fixed across every kind: forward(x, y), backward(x, y, dy, dx).
@@ -51,6 +62,30 @@ public:
     virtual const MatrixType& keptStateGradient(std::size_t k) const {
         (void)k;
         throw Error("this layer has no state across timesteps (keptStateGradient)");
+    }
+
+    /// For probes: whether a forward in `phase` couples the batch's samples, so that one sample's output
+    /// depends on the others' inputs (batch norm in training, with batch statistics) and a sample has no
+    /// gradient of its own. Layers that map each sample alone (dense, layernorm, batch norm in eval) return
+    /// false, the default; a layer holding layers answers for them too.
+    virtual bool couplesSamples(Phase phase) const {
+        (void)phase;
+        return false;
+    }
+
+    /// For probes (gradient_noise): the last backward's parameter gradients in per-sample factored form
+    /// (SampleGradientFactor), which give per-sample gradient norms, sums of squares and inner products
+    /// without materialising a gradient per sample.
+    /// requires: x, dy of the last forward and backward (in which parameterGradientsWanted() was true).
+    /// ensures: false, the default, when the layer has no such factors (then nothing is written); true with
+    /// `factors` overwritten by one entry per parameter of collectParameters() (children's included, in its
+    /// order), whose matrices stay valid until the next forward or backward of this layer or a change of x, dy.
+    virtual bool sampleGradientFactors(const MatrixType& x, const MatrixType& dy,
+                                       std::vector<SampleGradientFactor<Scalar>>& factors) const {
+        (void)x;
+        (void)dy;
+        (void)factors;
+        return false;
     }
 };
 

@@ -12,7 +12,7 @@
 #include "gradlab/registry.hpp"
 
 /// The plugin API version. Bumped on any change to the SDK's interfaces or to PluginEntry.
-#define GRADLAB_PLUGIN_API_VERSION 6u
+#define GRADLAB_PLUGIN_API_VERSION 7u
 
 #define GRADLAB_STRINGIFY_(x) #x
 #define GRADLAB_STRINGIFY(x) GRADLAB_STRINGIFY_(x)

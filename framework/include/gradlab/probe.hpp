@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "gradlab/error.hpp"
+#include "gradlab/layer.hpp"
 #include "gradlab/module.hpp"
 #include "gradlab/tensor.hpp"
 
@@ -44,6 +45,10 @@ struct LayerInfo {
     Shape input;       ///< what the layer takes (features per timestep, timesteps)
     Shape output;      ///< what it produces
     bool recurrent = false;  ///< it carries a state h_t across timesteps (rnn, lstm, gru): stateGradient() works
+    /// Its parameters are ProbeContext parameters firstParameter .. firstParameter + parameterCount - 1, in the
+    /// order of the layer's collectParameters() (and of its sampleGradientFactors()).
+    std::size_t firstParameter = 0;
+    std::size_t parameterCount = 0;
 };
 
 /// The mean-field picture of the network at initialisation, as the host computes it for /theory
@@ -118,8 +123,11 @@ public:
     virtual const MatrixType& batch() const = 0;
     /// The probe batch's targets, in the loss's layout.
     virtual const MatrixType& batchTargets() const = 0;
-    /// B, the samples in the probe batch.
+    /// B, the samples in the probe batch (with `batch: all`, every sample of its source, in the source's order).
     virtual Index batchSize() const = 0;
+    /// The learning rate of the update that follows this probe step (step()'s): the optimizer's `lr` times the
+    /// schedule's factor at step(); at `at_end`, the rate of the run's last update.
+    virtual double learningRate() const = 0;
 
     /// Runs the network on x at the current parameters. requires: x is [input features x (timesteps * B)] for
     /// some B >= 1. ensures: returns the output [outputs x columns], valid until the next forward; every
@@ -158,6 +166,19 @@ public:
     /// gradients are untouched.
     virtual double lossGradient(const MatrixType& x, const MatrixType& targets, Phase phase) = 0;
 
+    /// The gradient at the output of each sample's own loss term, after a forward of B samples whose targets are
+    /// `targets` (in the loss's layout): column t B + i holds d l_i / d y_{t,i}, l_i the loss of sample i alone (the
+    /// loss of a batch of one: for sse its squared error, for the mean losses its mean), unscaled by B.
+    /// requires: forward() of B samples; targets of those B samples. ensures: [outputs x columns of the output],
+    /// valid until the next call; costs B evaluations of the loss on one sample's outputs, no layer work.
+    virtual const MatrixType& sampleLossGradients(const MatrixType& targets) = 0;
+    /// Layer l's Layer::couplesSamples(phase): its forward in that phase mixes the batch's samples.
+    virtual bool couplesSamples(std::size_t layer, Phase phase) const = 0;
+    /// Layer l's Layer::sampleGradientFactors() on the input and output gradient of the last backward(): false
+    /// when the layer has none; else one entry per parameter of the layer (LayerInfo::firstParameter on).
+    /// requires: a backward() (not backwardSignal()) whose top is at or above l, no forward since.
+    virtual bool sampleGradientFactors(std::size_t layer, std::vector<SampleGradientFactor<Scalar>>& factors) const = 0;
+
     /// Writes one value of parameter i while a ScopedPerturbation is alive (else throws Error).
     virtual MatrixType& perturbableValue(std::size_t i) = 0;
 
@@ -168,7 +189,8 @@ public:
     /// requires: every table is first written at the probe's first step, with the same cellShape ever after;
     /// its name is not "step". A table not written at some step holds NaN there. Throws Error otherwise.
     virtual void write(const std::string& table, const std::vector<Index>& cellShape, const double* values) = 0;
-    /// Sets a float64 attribute of the group /probes/<name>/<group> (e.g. "theory"), created when missing.
+    /// Sets a float64 attribute of the group /probes/<name>/<group> (e.g. "theory"; "" : /probes/<name> itself),
+    /// created when missing.
     virtual void setAttribute(const std::string& group, const std::string& key, double value) = 0;
     /// Sets a string attribute of the group /probes/<name>/<group>.
     virtual void setAttribute(const std::string& group, const std::string& key, const std::string& value) = 0;

@@ -48,4 +48,26 @@ inline constexpr const char* normalisedVarSq = "normalised_var_sq";  ///< predic
 }  // namespace theory
 }  // namespace jacobianSpectrum
 
+/// The gradient_noise probe (plugins/probes/gradient_noise.cpp): per-sample gradient statistics in /probes/<name>/,
+/// one row per probe step. The per-parameter tables are [S x P], P the model's parameters in the order of
+/// /meta/param_names (ProbeContext::parameterName); g_i is sample i's own loss gradient, G = (1/B) sum_i g_i.
+namespace gradientNoise {
+inline constexpr const char* kind = "gradient_noise";
+inline constexpr const char* gradNorm = "grad_norm";                          ///< [S x P], ||G_p||
+inline constexpr const char* meanSampleGradNorm = "mean_sample_grad_norm";   ///< [S x P], (1/B) sum_i ||g_i,p||
+inline constexpr const char* sampleGradSqSum = "sample_grad_sq_sum";         ///< [S x P], sum_i ||g_i,p||^2
+inline constexpr const char* covTrace = "cov_trace";                         ///< [S x P], tr of the covariance
+inline constexpr const char* gsnr = "gsnr";                                  ///< [S x P], mean of G_j^2 / Var_j
+inline constexpr const char* modelGradNorm = "model_grad_norm";              ///< [S], ||G||
+inline constexpr const char* modelSampleGradSqSum = "model_sample_grad_sq_sum";  ///< [S], sum_i ||g_i||^2
+inline constexpr const char* modelCovTrace = "model_cov_trace";              ///< [S], tr Sigma
+inline constexpr const char* modelGsnr = "model_gsnr";                       ///< [S], over every element
+inline constexpr const char* noiseScale = "noise_scale";                     ///< [S], B_simple = tr Sigma / ||G||^2
+inline constexpr const char* confusion = "confusion";                        ///< [S], min_{i != j} cos(g_i, g_j)
+inline constexpr const char* samples = "samples";                            ///< [S], B
+inline constexpr const char* factored = "factored";                          ///< [S], 1: from layers' factors
+inline constexpr const char* seconds = "seconds";                            ///< [S], wall clock of the step
+inline constexpr const char* note = "note";  ///< string attribute of /probes/<name>: why the rows are NaN, or ""
+}  // namespace gradientNoise
+
 }  // namespace gradlab::probeSchema

@@ -22,6 +22,7 @@ struct ProbeConfig {
     bool atInit = false;                  ///< and at step 0
     bool atEnd = false;                   ///< and after the run's last step (a completed or stopped run)
     std::int64_t batch = 32;              ///< samples in the probe batch (at most the source's)
+    bool fullBatch = false;               ///< `batch: all`: the probe batch is the whole source, in its order
     ProbeSource from = ProbeSource::train;
     std::vector<std::string> fromLayers;  ///< `from: [layer names]`: ProbeContext::fromLayers()
     std::string toLayer;                  ///< `to: <layer name>` (empty: the last layer): ProbeContext::toLayer()

@@ -65,6 +65,7 @@ void readImageData(MapReader& reader, const ConfigNode& node, std::uint64_t runS
                        : view == "pixels" ? data::ImageView::pixels
                                           : data::ImageView::permutedPixels;
     preparation.permutationSeed = static_cast<std::uint64_t>(reader.integer("permutation_seed", 0, 0, maxInt));
+    preparation.oneHotTargets = reader.choice("targets", "classes", {"classes", "one_hot"}) == "one_hot";
     data.test = reader.boolean("test", false);
     data.testEveryEval = reader.boolean("test_every_eval", false);
     if (data.testEveryEval && !data.test)
@@ -225,7 +226,18 @@ std::vector<ProbeConfig> readProbes(const ConfigNode& list, const PluginHost& ho
                 keys.resolve("at", resolvedAt);
                 probe.atInit = keys.boolean("at_init", false);
                 probe.atEnd = keys.boolean("at_end", false);
-                probe.batch = keys.integer("batch", 32, 1, 1000000);
+                const ConfigNode batch = keys.optional("batch");
+                if (batch.yaml().IsDefined() && batch.isScalar() && batch.yaml().Scalar() == "all") {
+                    probe.fullBatch = true;
+                    keys.resolve("batch", YAML::Node("all"));
+                } else {
+                    if (batch.yaml().IsDefined() && batch.isScalar() && !batch.yaml().Scalar().empty() &&
+                        !std::isdigit(static_cast<unsigned char>(batch.yaml().Scalar().front())) &&
+                        batch.yaml().Scalar().front() != '-' && batch.yaml().Scalar().front() != '+')
+                        batch.fail("expected a sample count or 'all' (the whole training or validation set), got '" +
+                                   batch.yaml().Scalar() + "'" + suggestionSuffix(batch.yaml().Scalar(), {"all"}));
+                    probe.batch = keys.integer("batch", 32, 1, 1000000);
+                }
                 ConfigNode from = keys.optional("from");
                 if (from.yaml().IsDefined() && from.isSequence()) {
                     YAML::Node resolvedFrom(YAML::NodeType::Sequence);

@@ -124,13 +124,15 @@ std::vector<Index> pixelOrder(Index pixels, ImageView view, std::uint64_t permut
 }
 
 Dataset imagesToDataset(const ImageSet& set, const std::vector<Index>& samples, const std::vector<Index>& order,
-                        ImageView view, double scale, double shift, Index classes, const std::string& description) {
+                        ImageView view, double scale, double shift, Index classes, bool oneHot,
+                        const std::string& description) {
     const Index pixels = set.pixelsPerImage();
     std::array<double, 256> value{};
     for (int p = 0; p < 256; ++p) value[static_cast<std::size_t>(p)] = scale * p + shift;
     Dataset dataset;
     dataset.inputs.resize(pixels, static_cast<Index>(samples.size()));
-    dataset.targets.resize(1, static_cast<Index>(samples.size()));
+    if (oneHot) dataset.targets.setZero(classes, static_cast<Index>(samples.size()));
+    else dataset.targets.resize(1, static_cast<Index>(samples.size()));
     const bool identityOrder = view != ImageView::permutedPixels;
     for (std::size_t column = 0; column < samples.size(); ++column) {
         const std::uint8_t* image = set.pixels.data() + samples[column] * pixels;
@@ -139,7 +141,9 @@ Dataset imagesToDataset(const ImageSet& set, const std::vector<Index>& samples, 
             for (Index k = 0; k < pixels; ++k) out[k] = value[image[k]];
         else
             for (Index k = 0; k < pixels; ++k) out[k] = value[image[order[static_cast<std::size_t>(k)]]];
-        dataset.targets(0, static_cast<Index>(column)) = set.labels[static_cast<std::size_t>(samples[column])];
+        const Index label = set.labels[static_cast<std::size_t>(samples[column])];
+        if (oneHot) dataset.targets(label, static_cast<Index>(column)) = 1.0;
+        else dataset.targets(0, static_cast<Index>(column)) = static_cast<double>(label);
     }
     dataset.classes = classes;
     dataset.timesteps = viewTimesteps(view, set.rows, set.cols);
@@ -189,7 +193,8 @@ ImageSplits loadImages(const ImageSource& source, const ImagePreparation& prepar
         pixelOrder(train->pixelsPerImage(), preparation.view, preparation.permutationSeed);
     const Index timesteps = viewTimesteps(preparation.view, train->rows, train->cols);
     const std::string shape = std::to_string(train->rows) + "x" + std::to_string(train->cols) + " images, " +
-                              std::to_string(train->classes) + " classes, normalize " + scaling + ", view " +
+                              std::to_string(train->classes) + " classes" +
+                              (preparation.oneHotTargets ? " (one-hot targets)" : "") + ", normalize " + scaling + ", view " +
                               imageViewName(preparation.view) + " (T = " + std::to_string(timesteps) + " x " +
                               std::to_string(train->pixelsPerImage() / timesteps) + ")" +
                               (preparation.view == ImageView::permutedPixels
@@ -202,12 +207,12 @@ ImageSplits loadImages(const ImageSource& source, const ImagePreparation& prepar
                                                                     std::to_string(preparation.subsetSeed) + ")"
                                                               : " (the first of " + std::to_string(train->count) + ")");
     splits.train = imagesToDataset(*train, samples, order, preparation.view, scale, shift, train->classes,
-                                   source.kind + ": " + train->imagesPath + ", " + std::to_string(samples.size()) +
+                                   preparation.oneHotTargets, source.kind + ": " + train->imagesPath + ", " + std::to_string(samples.size()) +
                                        " training images" + subset + ", " + shape);
     if (test) {
         const std::vector<Index> all = subsetIndices(*test, 0, false, 0);
         splits.test = imagesToDataset(*test, all, order, preparation.view, scale, shift, train->classes,
-                                      source.kind + ": " + test->imagesPath + ", " + std::to_string(all.size()) +
+                                      preparation.oneHotTargets, source.kind + ": " + test->imagesPath + ", " + std::to_string(all.size()) +
                                           " test images, " + shape);
     }
     return splits;

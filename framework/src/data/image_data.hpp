@@ -45,6 +45,8 @@ struct ImagePreparation {
     ImageView view = ImageView::flat;
     /// The permutation of ImageView::permutedPixels: Fisher-Yates with gradlab::Random(permutationSeed).
     std::uint64_t permutationSeed = 0;
+    /// Targets as one-hot columns [classes x n] (for mse or sse on class data) instead of class indices [1 x n].
+    bool oneHotTargets = false;
 };
 
 /// Where the images come from.
@@ -80,9 +82,11 @@ PixelStatistics pixelStatistics(const ImageSet& set, const std::vector<Index>& s
 std::vector<Index> pixelOrder(Index pixels, ImageView view, std::uint64_t permutationSeed);
 
 /// The images `samples` of `set` as a Dataset, pixel p of row k (pixel order[k]) becoming scale * p + shift:
-/// inputs [P x n] laid out as the view says (timesteps T, features P / T), targets [1 x n] class indices.
+/// inputs [P x n] laid out as the view says (timesteps T, features P / T), targets [1 x n] class indices or,
+/// with `oneHot`, [classes x n] one-hot columns (1 in the row of the class, 0 elsewhere).
 Dataset imagesToDataset(const ImageSet& set, const std::vector<Index>& samples, const std::vector<Index>& order,
-                        ImageView view, double scale, double shift, Index classes, const std::string& description);
+                        ImageView view, double scale, double shift, Index classes, bool oneHot,
+                        const std::string& description);
 
 /// Reads the source's images (cached per process, see loadIdxImageSet) and prepares them. The test set is read
 /// only when `withTest`; it must have the training images' size and at most their number of classes. Throws Error

@@ -57,6 +57,12 @@ public:
     double overSet(const typename Loss<Scalar>::Terms& total, Index samples, Index batchSize) const override {
         return samples > 0 ? total.sum * static_cast<double>(batchSize) / static_cast<double>(samples) : 0.0;
     }
+    double correct(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
+        return this->oneHotClasses_ ? this->argmaxHits(p, y) : -1.0;
+    }
+    double counted(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
+        return this->oneHotClasses_ ? this->targetColumns(y) : static_cast<double>(p.cols());
+    }
 };
 
 /// mean (p - y)^2 over every element, gradient 2 (p - y) / n.
@@ -78,6 +84,12 @@ public:
     typename Loss<Scalar>::Terms terms(const Matrix<Scalar>& p, const Matrix<Scalar>& y) override {
         checkShapes(p, y, "mse");
         return {squaredError(p, y, this->masked_), present(y, this->masked_)};
+    }
+    double correct(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
+        return this->oneHotClasses_ ? this->argmaxHits(p, y) : -1.0;
+    }
+    double counted(const Matrix<Scalar>& p, const Matrix<Scalar>& y) const override {
+        return this->oneHotClasses_ ? this->targetColumns(y) : static_cast<double>(p.cols());
     }
 };
 

@@ -63,8 +63,34 @@ public:
     /// no time is spent looking.
     void setMasked(bool masked) { masked_ = masked; }
 
+    /// One-hot class targets for a loss on numeric targets (mse, sse on `targets: one_hot` image data): then
+    /// correct() counts the columns whose largest output is in the row of the target's 1 (accuracy, as for
+    /// softmax_cross_entropy), over the columns with a target (counted()).
+    void setOneHotClasses(bool oneHot) { oneHotClasses_ = oneHot; }
+
 protected:
+    /// correct() of one-hot targets: columns whose prediction's argmax is the target's argmax (a column with a
+    /// NaN target, masked, is skipped).
+    static double argmaxHits(const Matrix<Scalar>& prediction, const Matrix<Scalar>& target) {
+        double hits = 0;
+        for (Index b = 0; b < prediction.cols(); ++b) {
+            if (!target.col(b).allFinite()) continue;
+            Index predicted, actual;
+            prediction.col(b).maxCoeff(&predicted);
+            target.col(b).maxCoeff(&actual);
+            hits += predicted == actual ? 1 : 0;
+        }
+        return hits;
+    }
+    /// counted() of one-hot targets: the columns with a (finite) target.
+    static double targetColumns(const Matrix<Scalar>& target) {
+        double count = 0;
+        for (Index b = 0; b < target.cols(); ++b) count += target.col(b).allFinite() ? 1 : 0;
+        return count;
+    }
+
     bool masked_ = false;
+    bool oneHotClasses_ = false;
 };
 
 /// Makes a loss by name: "sse" (sum of squared errors, as in the classic two-layer example: sum (p - y)^2),

@@ -107,7 +107,8 @@ void checkOutputShape(const RunConfig& config, const DataShape& data, const Shap
                     "') has one numeric target per sample (use mse or sse, or class data)");
     if (classIndices && (loss == "sse" || loss == "mse"))
         throw Error(config.file + ": loss '" + loss + "' needs numeric targets, but the data has class labels "
-                    "(use softmax_cross_entropy, or binary_cross_entropy for two classes)");
+                    "(use softmax_cross_entropy, or binary_cross_entropy for two classes; image data (idx, fashion_mnist) "
+                    "gives one-hot targets for mse or sse with data.targets: one_hot)");
     if (classIndices && loss == "binary_cross_entropy" && data.classes > 2)
         throw Error(config.file + ": binary_cross_entropy needs two classes, the data has " +
                     std::to_string(data.classes));

@@ -9,6 +9,7 @@
 #include "config/config_node.hpp"
 #include "gradlab/probe_schema.hpp"
 #include "gradlab/random.hpp"
+#include "theory/dense_stack.hpp"
 #include "theory/mean_field.hpp"
 #include "util/suggest.hpp"
 
@@ -55,28 +56,37 @@ public:
                      const data::Dataset& source, const MeanFieldView& meanField)
         : probe_(probe), network_(network), loss_(loss), meanField_(meanField), totalSteps_(config.training.steps) {
         const std::string where = probe.spec.where + ": probe '" + probe.name + "'";
-        if (source.samples() < probe.batch)
-            throw ConfigError(where + ": batch " + std::to_string(probe.batch) + " is larger than the " +
+        batchSize_ = probe.fullBatch ? source.samples() : probe.batch;
+        if (source.samples() < batchSize_ || batchSize_ == 0)
+            throw ConfigError(where + ": batch " + std::to_string(batchSize_) + " is larger than the " +
                               (probe.from == ProbeSource::eval ? "validation" : "training") + " data (" +
                               std::to_string(source.samples()) + " samples)");
-        // Without replacement, by a partial Fisher-Yates shuffle of a stream no training code draws from.
-        Random random(probeSeed(config.seed, probe.name));
+        // Without replacement, by a partial Fisher-Yates shuffle of a stream no training code draws from;
+        // `batch: all` takes the whole source in its order (the batch of full-batch training).
         std::vector<Index> order(static_cast<std::size_t>(source.samples()));
         for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<Index>(i);
-        for (std::size_t i = 0; i < static_cast<std::size_t>(probe.batch); ++i) {
-            const std::size_t j = i + static_cast<std::size_t>(random.below(order.size() - i));
-            std::swap(order[i], order[j]);
+        if (!probe.fullBatch) {
+            Random random(probeSeed(config.seed, probe.name));
+            for (std::size_t i = 0; i < static_cast<std::size_t>(batchSize_); ++i) {
+                const std::size_t j = i + static_cast<std::size_t>(random.below(order.size() - i));
+                std::swap(order[i], order[j]);
+            }
+            order.resize(static_cast<std::size_t>(batchSize_));
         }
-        order.resize(static_cast<std::size_t>(probe.batch));
         gatherLayout(source.inputs, source.timesteps, order, batch_);
         gatherLayout(source.targets, source.targetTimesteps, order, targets_);
 
         Shape input = source.inputShape();
         inputShape_ = input;
+        std::size_t firstParameter = 0;
         for (std::size_t l = 0; l < network.size(); ++l) {
             // keepStateGradients({}) keeps nothing; its answer says whether the layer has a state across time.
             const bool recurrent = network.layer(l).keepStateGradients({});
-            layers_.push_back({network.layerNames()[l], network.layerKinds()[l], input, network.outputShape(l), recurrent});
+            std::vector<NamedParameter<Scalar>> own;
+            network.layer(l).collectParameters("", own);
+            layers_.push_back({network.layerNames()[l], network.layerKinds()[l], input, network.outputShape(l), recurrent,
+                               firstParameter, own.size()});
+            firstParameter += own.size();
             input = network.outputShape(l);
         }
         const auto& names = network.layerNames();
@@ -113,8 +123,10 @@ public:
     }
 
     /// Starts a probe step: `trainingGradients` hold the training gradients (swapped out by the runner).
-    void begin(std::int64_t step, trace::TraceWriter& writer, const std::vector<MatrixType>& trainingGradients) {
+    void begin(std::int64_t step, double learningRate, trace::TraceWriter& writer,
+               const std::vector<MatrixType>& trainingGradients) {
         step_ = step;
+        learningRate_ = learningRate;
         writer_ = &writer;
         trainingGradients_ = &trainingGradients;
         forwardDone_ = false;
@@ -155,7 +167,8 @@ public:
     const MeanFieldView& meanField() const override { return meanField_; }
     const MatrixType& batch() const override { return batch_; }
     const MatrixType& batchTargets() const override { return targets_; }
-    Index batchSize() const override { return probe_.batch; }
+    Index batchSize() const override { return batchSize_; }
+    double learningRate() const override { return learningRate_; }
 
     const MatrixType& forward(const MatrixType& x, Phase phase) override {
         if (x.rows() != inputShape_.features || x.cols() == 0 || x.cols() % inputShape_.timesteps != 0)
@@ -213,6 +226,43 @@ public:
         const double value = loss_.evaluate(prediction, targets, lossGradient_);
         backward(lossGradient_, layers_.size() - 1);
         return value;
+    }
+
+    const MatrixType& sampleLossGradients(const MatrixType& targets) override {
+        requireForward("sampleLossGradients");
+        const MatrixType& prediction = network_.output(layers_.size() - 1);
+        const Index outputSteps = network_.outputShape().timesteps;
+        const Index samples = prediction.cols() / outputSteps;
+        const Index targetSteps = targets.cols() / samples;
+        if (targets.cols() != targetSteps * samples || targetSteps < 1)
+            throw Error("probe '" + probe_.name + "': sampleLossGradients: targets of " + std::to_string(targets.cols()) +
+                        " columns for " + std::to_string(samples) + " samples");
+        sampleGradients_.resize(prediction.rows(), prediction.cols());
+        samplePrediction_.resize(prediction.rows(), outputSteps);
+        sampleTargets_.resize(targets.rows(), targetSteps);
+        for (Index i = 0; i < samples; ++i) {
+            for (Index t = 0; t < outputSteps; ++t) samplePrediction_.col(t) = prediction.col(t * samples + i);
+            for (Index t = 0; t < targetSteps; ++t) sampleTargets_.col(t) = targets.col(t * samples + i);
+            loss_.evaluate(samplePrediction_, sampleTargets_, sampleGradient_);
+            for (Index t = 0; t < outputSteps; ++t) sampleGradients_.col(t * samples + i) = sampleGradient_.col(t);
+        }
+        return sampleGradients_;
+    }
+    bool couplesSamples(std::size_t layer, Phase phase) const override {
+        checkLayer(layer, "couplesSamples");
+        return network_.layer(layer).couplesSamples(phase);
+    }
+    bool sampleGradientFactors(std::size_t layer, std::vector<SampleGradientFactor<Scalar>>& factors) const override {
+        checkLayer(layer, "sampleGradientFactors");
+        if (!backwardDone_ || !parameterBackward_ || layer > backwardTop_ || forwardDone_)
+            throw Error("probe '" + probe_.name + "': sampleGradientFactors(" + std::to_string(layer) +
+                        ") needs a backward() with parameter gradients whose top is at or above it, and no forward since");
+        if (!network_.layer(layer).sampleGradientFactors(layerInput(layer), network_.signal(layer), factors)) return false;
+        if (factors.size() != layers_[layer].parameterCount)
+            throw Error("probe '" + probe_.name + "': " + layers_[layer].name + " gave " + std::to_string(factors.size()) +
+                        " sample gradient factors for its " + std::to_string(layers_[layer].parameterCount) +
+                        " parameters");
+        return true;
     }
 
     MatrixType& perturbableValue(std::size_t i) override {
@@ -305,6 +355,7 @@ private:
         configure(false);
         backwardTop_ = top;
         backwardDone_ = true;
+        parameterBackward_ = parameterGradients;
         forwardDone_ = false;  // one backward per forward (the layer contract)
         return inputGradient_;
     }
@@ -326,6 +377,7 @@ private:
                         (backward ? " (one backward per forward)" : ""));
     }
     std::string subgroup(const std::string& group) const {
+        if (group.empty()) return probeGroup(probe_.name);  // the probe's own group
         checkName(group, group);
         return probeGroup(probe_.name) + "/" + group;
     }
@@ -372,6 +424,8 @@ private:
     const MeanFieldView& meanField_;
     std::int64_t totalSteps_ = 0;
     std::int64_t step_ = 0;
+    double learningRate_ = 0;
+    Index batchSize_ = 0;
     std::vector<LayerInfo> layers_;
     Shape inputShape_;
     std::vector<std::size_t> fromLayers_;
@@ -384,6 +438,8 @@ private:
     bool forwardDone_ = false;
     std::size_t backwardTop_ = 0;
     bool backwardDone_ = false;  ///< some backward ran this probe step (stateGradient's precondition)
+    bool parameterBackward_ = false;  ///< the last backward computed parameter gradients (not backwardSignal)
+    MatrixType sampleGradients_, samplePrediction_, sampleTargets_, sampleGradient_;  ///< sampleLossGradients
     trace::TraceWriter* writer_ = nullptr;
     const std::vector<MatrixType>* trainingGradients_ = nullptr;
     bool firstStepDone_ = false;  ///< a probe step of this process ended: its tables are all declared
@@ -394,29 +450,14 @@ private:
 template <typename Scalar>
 MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, const PluginHost& host) {
     MeanFieldView view;
-    std::vector<std::size_t> dense;
-    const PluginSpec* activation = nullptr;
-    const auto& names = network.layerNames();
-    for (std::size_t l = 0; l < config.layers.size() && l < network.size(); ++l) {
-        const PluginSpec& spec = config.layers[l];
-        const PluginSpec* used = nullptr;
-        if (spec.name == "dense") {
-            dense.push_back(l);
-            used = &spec.options->plugin("activation");
-        } else if (spec.name == "activation") {
-            used = &spec.options->plugin("activation");
-        } else {
-            view.note = "layer " + names[l] + " (" + spec.name + ") is neither a dense layer nor an element-wise activation";
-            return view;
-        }
-        if (used->name == "identity") continue;
-        ++view.activationLayers;
-        if (activation != nullptr && used->name != activation->name) {
-            view.note = "mixed activations (" + activation->name + " and " + used->name + ")";
-            return view;
-        }
-        activation = used;
+    const theory::DenseStack stack = theory::scanDenseStack(config.layers, network.layerNames());
+    view.activationLayers = static_cast<std::int64_t>(stack.activationLayers);
+    if (!stack.note.empty()) {
+        view.note = stack.note;
+        return view;
     }
+    const std::vector<std::size_t>& dense = stack.dense;
+    const PluginSpec* activation = stack.activation;
     view.denseLayers = static_cast<std::int64_t>(dense.size());
     if (activation == nullptr) {
         view.note = "the model has no activation (a linear network)";
@@ -435,18 +476,9 @@ MeanFieldView meanFieldView(const RunConfig& config, Network<Scalar>& network, c
     // Every dense layer sets sigma_w^2 and sigma_b^2 (the Jacobian is their product; /theory takes the hidden
     // ones only, for the gradient's decay between them).
     view.width = network.layer(dense.front()).param("W").value.rows();
-    double weightVariance = 0, biasVariance = 0;
-    for (std::size_t l : dense) {
-        Layer<Scalar>& layer = network.layer(l);
-        const Matrix<double> weight = layer.param("W").value.template cast<double>();
-        weightVariance += weight.squaredNorm() / static_cast<double>(weight.rows());
-        if (config.layers[l].options->boolean("bias")) {
-            const Matrix<double> bias = layer.param("b").value.template cast<double>();
-            biasVariance += bias.squaredNorm() / static_cast<double>(bias.size());
-        }
-    }
-    view.sigmaW2 = weightVariance / static_cast<double>(dense.size());
-    view.sigmaB2 = biasVariance / static_cast<double>(dense.size());
+    const theory::Variances variances = theory::measuredVariances(network, config.layers, dense);
+    view.sigmaW2 = variances.sigmaW2;
+    view.sigmaB2 = variances.sigmaB2;
     // applyInitOverrides put a config's `init: {W: ...}` here, so this is the initializer that ran.
     view.weightInit = network.layer(dense.front()).param("W").init.initializer.kind;
     for (std::size_t l : dense)
@@ -524,7 +556,7 @@ template <typename Scalar>
 ProbeRunner<Scalar>::~ProbeRunner() = default;
 
 template <typename Scalar>
-void ProbeRunner<Scalar>::observe(std::int64_t step, bool end, trace::TraceWriter& writer) {
+void ProbeRunner<Scalar>::observe(std::int64_t step, bool end, double learningRate, trace::TraceWriter& writer) {
     bool any = false;
     for (const Entry& entry : probes_) any = any || entry.config.runsAt(step, end);
     if (!any) return;
@@ -563,7 +595,7 @@ void ProbeRunner<Scalar>::observe(std::int64_t step, bool end, trace::TraceWrite
         Guard guard(*this);
         for (Entry& entry : probes_) {
             if (!entry.config.runsAt(step, end)) continue;
-            entry.context->begin(step, writer, trainingGradients_);
+            entry.context->begin(step, learningRate, writer, trainingGradients_);
             try {
                 entry.probe->observe(*entry.context);
             } catch (const std::exception& error) {

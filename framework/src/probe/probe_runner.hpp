@@ -51,8 +51,9 @@ public:
     bool empty() const { return probes_.empty(); }
 
     /// Runs every probe scheduled at `step` (training updates so far; `end`: the run's last step is done, for
-    /// at_end) and commits one row of each one's tables to `writer`. Training state is as it was before.
-    void observe(std::int64_t step, bool end, trace::TraceWriter& writer);
+    /// at_end) and commits one row of each one's tables to `writer`; `learningRate` is the rate of the update
+    /// that follows (ProbeContext::learningRate). Training state is as it was before.
+    void observe(std::int64_t step, bool end, double learningRate, trace::TraceWriter& writer);
 
     /// Wall-clock seconds spent in probes so far, and the probe steps taken.
     double seconds() const { return seconds_; }

@@ -20,6 +20,7 @@
 #include "gradlab/recurrent.hpp"
 #include "model/network.hpp"
 #include "plugin/plugin_host.hpp"
+#include "theory/dense_stack.hpp"
 #include "theory/mean_field.hpp"
 #include "trace/trace_schema.hpp"
 #include "trace/trace_writer.hpp"
@@ -349,45 +350,16 @@ private:
 
     /// Writes the mean-field prediction to `group` and returns "", or returns why the theory does not apply.
     std::string writeMeanField(const std::string& group, const PluginHost& host) {
-        std::vector<std::size_t> dense;
-        const PluginSpec* activation = nullptr;
-        std::string activationName;
-        const auto& names = network_.layerNames();
-        for (std::size_t l = 0; l < config_.layers.size(); ++l) {
-            const PluginSpec& spec = config_.layers[l];
-            const PluginSpec* used = nullptr;
-            if (spec.name == "dense") {
-                dense.push_back(l);
-                used = &spec.options->plugin("activation");
-            } else if (spec.name == "activation") {
-                used = &spec.options->plugin("activation");
-            } else {
-                return "layer " + names[l] + " (" + spec.name +
-                       ") is neither a dense layer nor an element-wise activation";
-            }
-            if (used->name == "identity") continue;  // a no-op for the theory
-            if (activation != nullptr && used->name != activationName)
-                return "mixed activations (" + activationName + " and " + used->name + ")";
-            activation = used;
-            activationName = used->name;
-        }
+        const theory::DenseStack stack = theory::scanDenseStack(config_.layers, network_.layerNames());
+        if (!stack.note.empty()) return stack.note;
+        const std::vector<std::size_t>& dense = stack.dense;
+        const PluginSpec* activation = stack.activation;
         if (activation == nullptr) return "the model has no activation (a linear network)";
         if (dense.size() < 2) return "fewer than 2 dense layers";
         std::vector<std::size_t> hidden(dense.begin(), dense.end() - 1);
         if (hidden.size() >= 2) hidden.erase(hidden.begin());
-        double weightVariance = 0, biasVariance = 0;
-        for (std::size_t l : hidden) {
-            Layer<Scalar>& layer = network_.layer(l);
-            // In double: a float32 weight of 5e18 squares beyond float's range.
-            const Matrix<double> weight = layer.param("W").value.template cast<double>();
-            weightVariance += weight.squaredNorm() / static_cast<double>(weight.rows());
-            if (config_.layers[l].options->boolean("bias")) {
-                const Matrix<double> bias = layer.param("b").value.template cast<double>();
-                biasVariance += bias.squaredNorm() / static_cast<double>(bias.size());
-            }
-        }
-        const double sigmaW2 = weightVariance / static_cast<double>(hidden.size());
-        const double sigmaB2 = biasVariance / static_cast<double>(hidden.size());
+        const theory::Variances variances = theory::measuredVariances(network_, config_.layers, hidden);
+        const double sigmaW2 = variances.sigmaW2, sigmaB2 = variances.sigmaB2;
         if (!std::isfinite(sigmaW2) || !std::isfinite(sigmaB2))
             return "the initial weights' variance is not finite (sigma_w^2 = " + std::to_string(sigmaW2) +
                    ", sigma_b^2 = " + std::to_string(sigmaB2) + ")";
@@ -400,7 +372,7 @@ private:
         const theory::MeanFieldPrediction prediction = theory::meanField(
             [&](double x) { return function->value(x); }, [&](double x) { return function->slope(x); }, sigmaW2, sigmaB2);
         writer_->setGroupIntegerAttribute(group, "applies", 1);
-        writer_->setGroupAttribute(group, "activation", activationName);
+        writer_->setGroupAttribute(group, "activation", activation->name);
         writer_->setGroupAttribute(group, "sigma_w2", prediction.sigmaW2);
         writer_->setGroupAttribute(group, "sigma_b2", prediction.sigmaB2);
         writer_->setGroupAttribute(group, "q_star", prediction.qStar);

@@ -126,6 +126,8 @@ public:
         loss_ = makeLoss<Scalar>(config.loss.kind, config.loss.fromLogits);
         // Sequence targets may mark steps without a target with NaN.
         loss_->setMasked(train_.targetTimesteps > 1 && train_.targets.hasNaN());
+        // One-hot class targets (image data with targets: one_hot): mse and sse report accuracy too.
+        loss_->setOneHotClasses(classification_ && train_.classes > 1 && train_.outputs() == train_.classes);
 
         optimizer_ = host.makeOptimizer<Scalar>(config.optimizer);
         std::vector<ParameterSlot> slots;
@@ -216,11 +218,11 @@ public:
                     }
                     break;
                 }
-                if (trace_) probes_->observe(step_, /*end=*/false, trace_->writer());
-                const bool traced = config_.trace.enabled &&
-                                    (step_ % config_.trace.every == 0 || step_ == steps - 1);
                 const double learningRate =
                     baseLearningRate * scheduleFactor(config_.training.schedule, step_, steps);
+                if (trace_) probes_->observe(step_, /*end=*/false, learningRate, trace_->writer());
+                const bool traced = config_.trace.enabled &&
+                                    (step_ % config_.trace.every == 0 || step_ == steps - 1);
                 const double loss = trainStep(traced, learningRate);
                 if (step_ == 0) result.firstLoss = loss;
                 result.lastLoss = loss;
@@ -270,7 +272,9 @@ public:
             }
             if (trace_ && (result.status == RunStatus::completed || result.status == RunStatus::stopped)) {
                 step_ = result.steps;
-                probes_->observe(result.steps, /*end=*/true, trace_->writer());
+                const double lastRate = baseLearningRate * scheduleFactor(config_.training.schedule,
+                                                                          std::max<std::int64_t>(0, result.steps - 1), steps);
+                probes_->observe(result.steps, /*end=*/true, lastRate, trace_->writer());
             }
         } catch (const std::exception& error) {
             result.status = RunStatus::failed;

@@ -195,3 +195,29 @@ TEST_CASE("image data: none, unit and standard scaling, the test set scaled with
         CHECK(loadImages(source, preparation, false).test.samples() == 0);
     }
 }
+
+TEST_CASE("image data: one-hot targets hold a 1 in the row of each image's class, train and test alike",
+          "[data][images]") {
+    ImageSource source = writeRandomSet("onehot-train", 20, 2, 2, 4, 6);
+    const ImageSource test = writeRandomSet("onehot-test", 7, 2, 2, 4, 7);
+    source.testImages = test.images;
+    source.testLabels = test.labels;
+    ImagePreparation preparation;
+    const ImageSplits indices = loadImages(source, preparation, true);
+    preparation.oneHotTargets = true;
+    const ImageSplits oneHot = loadImages(source, preparation, true);
+    REQUIRE(indices.train.targets.rows() == 1);
+    REQUIRE(oneHot.train.targets.rows() == 4);
+    REQUIRE(oneHot.test.targets.rows() == 4);
+    CHECK(oneHot.train.classes == 4);
+    CHECK(oneHot.train.outputs() == 4);
+    CHECK(oneHot.train.inputs == indices.train.inputs);
+    const auto check = [](const Dataset& classes, const Dataset& columns) {
+        for (Index b = 0; b < classes.samples(); ++b)
+            for (Index c = 0; c < 4; ++c)
+                CHECK(columns.targets(c, b) == (static_cast<Index>(classes.targets(0, b)) == c ? 1.0 : 0.0));
+    };
+    check(indices.train, oneHot.train);
+    check(indices.test, oneHot.test);
+    CHECK_THAT(oneHot.train.description, Contains("4 classes (one-hot targets)"));
+}

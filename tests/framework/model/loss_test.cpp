@@ -43,6 +43,25 @@ TEST_CASE("sse and mse: known values and gradients", "[model][loss]") {
     CHECK(gradientError(*mse, p, y) < 1e-8);
 }
 
+TEST_CASE("sse and mse on one-hot class targets count argmax hits, and only when told to", "[model][loss]") {
+    Matrix<double> p(3, 4), y = Matrix<double>::Zero(3, 4);
+    p << 0.9, 0.1, 0.2, 0.3,  //
+        0.0, 0.8, 0.7, 0.3,   //
+        0.1, 0.1, 0.1, 0.5;
+    y(0, 0) = y(1, 1) = y(2, 2) = y(2, 3) = 1;  // hits: columns 0, 1 and 3; column 2 predicts class 1, not 2
+    for (const char* kind : {"sse", "mse"}) {
+        auto loss = makeLoss<double>(kind, true);
+        CHECK(loss->correct(p, y) == -1);  // numeric targets: no accuracy
+        loss->setOneHotClasses(true);
+        CHECK(loss->correct(p, y) == 3);
+        CHECK(loss->counted(p, y) == 4);
+        y(0, 3) = std::numeric_limits<double>::quiet_NaN();  // a masked column counts for nothing
+        CHECK(loss->correct(p, y) == 2);
+        CHECK(loss->counted(p, y) == 3);
+        y(0, 3) = 0;
+    }
+}
+
 TEST_CASE("softmax cross-entropy: class indices and one-hot agree, gradient checks", "[model][loss]") {
     Matrix<double> p(3, 2), indices(1, 2), oneHot = Matrix<double>::Zero(3, 2);
     p << 1, -1, 2, 0, 3, 0.5;
