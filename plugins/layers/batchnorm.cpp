@@ -139,6 +139,23 @@ public:
     /// map of the sample alone.
     bool couplesSamples(gradlab::Phase phase) const override { return phase == gradlab::Phase::train; }
 
+    /// In eval, sample i's gradients are g_i(gamma) = dy_i o xhat_i and g_i(beta) = dy_i: columns of [F x B]
+    /// matrices, each a factor with a row of ones on the right (as a bias's). In training there are none (the
+    /// samples are coupled; couplesSamples()).
+    bool sampleGradientFactors(const MatrixType& x, const MatrixType& dy,
+                               std::vector<gradlab::SampleGradientFactor<Scalar>>& factors) const override {
+        if (lastPhase_ == gradlab::Phase::train || !hasForward_ || x.rows() != features_ || dy.rows() != features_ ||
+            x.cols() != dy.cols())
+            return false;
+        factors.clear();
+        if (!affine_) return true;  // no parameters
+        sampleGammaGradient_ = dy.cwiseProduct(
+            ((x.colwise() - center_).array().colwise() * inverseStd_.array()).matrix());
+        factors.push_back({&sampleGammaGradient_, nullptr});
+        factors.push_back({&dy, nullptr});
+        return true;
+    }
+
 private:
     using Index = gradlab::Index;
 
@@ -159,6 +176,7 @@ private:
     VectorType scale_;                  ///< gamma s (s without affine), [F]
     VectorType gradSum_;                ///< sum_cols(dy), then the constant term of dx, b, [F]
     VectorType gradDotNormalizedSum_;   ///< sum_cols(dy xhat), then the factor of (x - center) in dx, a, [F]
+    mutable MatrixType sampleGammaGradient_;  ///< dy o xhat of the last eval backward, [F x B] (for probes)
 };
 
 }  // namespace

@@ -280,6 +280,6 @@ GRADLAB_PLUGIN("gradlab_probes_gradient_noise", "1.0.0", registry) {
                                             "train couples the samples, which the probe refuses; eval is per sample)"))
         .option(gradlab::OptionSpec::choice("method", "auto", {"auto", "batch_of_one"},
                                             "auto: from the layers' per-sample gradient factors when every layer with "
-                                            "parameters has them (dense, residual of dense) and sees one timestep, else "
+                                            "parameters has them (dense, batch norm in eval, residual of them) and sees one timestep, else "
                                             "batch-of-one backward passes; batch_of_one: always the latter"));
 }

@@ -58,6 +58,7 @@ const char* probes = R"(probes:
   - {kind: jacobian_spectrum, name: partial, at: [0, 13, 40], examples: 2, batch: 4, from: [layers.3.dense, layers.4.batchnorm]}
   - {kind: busy_probe, every: 3, batch: 8, from: eval}
   - {kind: gradient_noise, every: 7, batch: 6, phase: eval}
+  - {kind: gradient_noise, name: noise_loop, every: 7, batch: 6, phase: eval, method: batch_of_one}
   - {kind: gradient_noise, name: noise_refused, at: [0, 13]}
 )";
 
@@ -131,11 +132,15 @@ TEST_CASE("a run with probes is bit for bit the run without them", "[e2e][probes
         CHECK((training(row) > 0) == (row > 0));
     }
     CHECK(actual.doubleAttribute("epsilon", busy + "/about") == 1e-5);
-    // gradient_noise: batch-of-one passes in eval (batch norm has no factors); refused in train, with the note.
+    // gradient_noise in eval: from the layers' factors (batch norm's included) and by batch-of-one passes;
+    // refused in train, with the note.
     const std::string noise = std::string(probeSchema::group) + "/" + probeSchema::gradientNoise::kind;
+    const std::string loop = std::string(probeSchema::group) + "/noise_loop";
     CHECK(steps(actual, noise) == std::vector<std::int64_t>{0, 7, 14, 21, 28, 35});
     CHECK(actual.readVector(noise + "/" + probeSchema::gradientNoise::noiseScale).allFinite());
-    CHECK(actual.readVector(noise + "/" + probeSchema::gradientNoise::factored).isZero());
+    CHECK((actual.readVector(noise + "/" + probeSchema::gradientNoise::factored).array() == 1.0).all());
+    CHECK(actual.readVector(loop + "/" + probeSchema::gradientNoise::factored).isZero());
+    CHECK(actual.readVector(loop + "/" + probeSchema::gradientNoise::noiseScale).allFinite());  // (its own batch)
     const std::string refused = std::string(probeSchema::group) + "/noise_refused";
     CHECK(actual.readVector(refused + "/" + probeSchema::gradientNoise::noiseScale).array().isNaN().all());
     CHECK_THAT(actual.stringAttribute(probeSchema::gradientNoise::note, refused), Contains("couples the samples"));

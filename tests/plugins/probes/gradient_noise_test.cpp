@@ -303,8 +303,9 @@ TEST_CASE("gradient_noise: batch norm is refused in the train phase and measured
         CHECK(reader.readVector(group + "/" + table).array().isNaN().all());
     CHECK(reader.readVector(group + "/" + gn::samples) == Eigen::Vector2d(8, 8));
     // In eval, at initialisation (running statistics 0 and 1, as the rebuilt network has them; snapshots hold
-    // no buffers): the loop's numbers, by batch-of-one passes (batch norm has no factors).
-    checkAgainstLoop("noise_batchnorm_eval", batchNormConfig, {}, false, "eval", true);
+    // no buffers): the loop's numbers, from batch norm's factors in eval (g_i(gamma) = dy_i o xhat_i, g_i(beta) =
+    // dy_i) and from batch-of-one passes alike.
+    checkAgainstLoop("noise_batchnorm_eval", batchNormConfig, {}, true, "eval", true);
 }
 
 TEST_CASE("gradient_noise: a run with the probe is bit-identical in every training quantity to the run without it",
