@@ -10,6 +10,7 @@
 #include "data/dataset.hpp"
 #include "data/make_dataset.hpp"
 #include "support/plugin_fixture.hpp"
+#include "support/run_fixture.hpp"
 #include "support/trace_compare.hpp"
 #include "trace/trace_reader.hpp"
 #include "training/trainer.hpp"
@@ -31,15 +32,7 @@ trace: {every: 1, snapshot_every: 1}
 )";
 
 std::string runWith(const std::string& name, const std::vector<std::string>& overrides) {
-    const std::string config = testing::scratchPath(name + ".yaml");
-    std::ofstream(config) << fullBatchConfig;
-    const std::string output = testing::scratchPath(name + ".h5");
-    std::vector<std::string> all = overrides;
-    all.push_back("output=" + output);
-    const RunConfig loaded = loadRunConfig(config, all, testing::builtinPlugins());
-    const RunResult result = runTraining(loaded, testing::builtinPlugins(), RunOptions{});
-    REQUIRE(result.status == RunStatus::completed);
-    return output;
+    return testing::runConfig(name, fullBatchConfig, overrides);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "model/loss.hpp"
 #include "model/network.hpp"
 #include "support/plugin_fixture.hpp"
+#include "support/run_fixture.hpp"
 #include "support/trace_compare.hpp"
 #include "trace/trace_reader.hpp"
 #include "training/trainer.hpp"
@@ -30,18 +31,7 @@ namespace gn = probeSchema::gradientNoise;
 
 namespace {
 
-/// Runs `yaml` (written to <name>.yaml) with `overrides`; returns the trace's path.
-std::string runConfig(const std::string& name, const std::string& yaml, const std::vector<std::string>& overrides = {}) {
-    const std::string config = testing::scratchPath(name + ".yaml");
-    std::ofstream(config) << yaml;
-    const std::string output = testing::scratchPath(name + ".h5");
-    std::vector<std::string> all = overrides;
-    all.push_back("output=" + output);
-    const RunConfig loaded = loadRunConfig(config, all, testing::builtinPlugins());
-    const RunResult result = runTraining(loaded, testing::builtinPlugins(), RunOptions{});
-    REQUIRE(result.status == RunStatus::completed);
-    return output;
-}
+using testing::runConfig;
 
 /// The statistics of the probe's tables at one probe step, computed by definition from per-sample gradients.
 struct Expected {

@@ -18,6 +18,7 @@
 #include "data/dataset.hpp"
 #include "data/make_dataset.hpp"
 #include "support/plugin_fixture.hpp"
+#include "support/run_fixture.hpp"
 #include "support/trace_compare.hpp"
 #include "trace/trace_reader.hpp"
 #include "training/trainer.hpp"
@@ -26,18 +27,7 @@ using namespace gradlab;
 
 namespace {
 
-/// Runs `yaml` (written to <name>.yaml) with `overrides`; returns the trace's path.
-std::string runConfig(const std::string& name, const std::string& yaml, const std::vector<std::string>& overrides = {}) {
-    const std::string config = testing::scratchPath(name + ".yaml");
-    std::ofstream(config) << yaml;
-    const std::string output = testing::scratchPath(name + ".h5");
-    std::vector<std::string> all = overrides;
-    all.push_back("output=" + output);
-    const RunConfig loaded = loadRunConfig(config, all, testing::builtinPlugins());
-    const RunResult result = runTraining(loaded, testing::builtinPlugins(), RunOptions{});
-    REQUIRE(result.status == RunStatus::completed);
-    return output;
-}
+using testing::runConfig;
 
 /// The training set a config's run trains on.
 data::Dataset trainingSet(const std::string& name) {
