@@ -232,8 +232,9 @@ void readMetrics(const trace::TraceReader& reader, Diagnosis& diagnosis) {
 
 }  // namespace
 
-Diagnosis diagnose(const std::string& path) {
-    const trace::TraceReader reader(path);
+Diagnosis diagnose(const std::string& path) { return diagnose(trace::TraceReader(path), path); }
+
+Diagnosis diagnose(const trace::TraceReader& reader, const std::string& path) {
     Diagnosis diagnosis;
     diagnosis.file = path;
     diagnosis.status = stringAttributeOr(reader, "status", "/", "unknown");

@@ -16,6 +16,10 @@
 #include "analysis/verdict.hpp"
 #include "trace/trace_schema.hpp"
 
+namespace gradlab::trace {
+class TraceReader;
+}
+
 namespace gradlab::analysis {
 
 /// One row of /events: the trace schema's one record (trace/trace_schema.hpp).
@@ -170,6 +174,10 @@ struct Diagnosis {
 /// Reads and diagnoses the trace at `path`. Throws Error when the file is missing, not HDF5, not a gradlab
 /// trace or of a newer schema version (the message names the file and what it found).
 Diagnosis diagnose(const std::string& path);
+
+/// The same, of a trace already open (`path` is the name it was opened by): one open of the file for a reader
+/// that also wants something else from it (the sweep reads a finished run's status and its diagnosis).
+Diagnosis diagnose(const trace::TraceReader& reader, const std::string& path);
 
 /// The headline numbers in one line, those the trace has, e.g. "eval loss 0.029 (best 0.023), signal ratio
 /// 0.48 -> 0.23"; "" when it has none. The run summary, inspect and the sweep's progress lines print it.

@@ -507,7 +507,7 @@ int runStudy(const SweepRequest& request) {
     const bool indexWritten = writeIndexSafely(indexPath, index, indexWarned);
 
     Tally tally;
-    for (const study::PlannedRun* run : selected) tally.add(index.rows[static_cast<std::size_t>(run->index)].status);
+    for (const study::PlannedRun* run : selected) tally.add(index.rows[index.rowOf(run->index)].status);
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     std::cout << "study " << folder.root.string() << ": " << selected.size() << " run"
               << (selected.size() == 1 ? "" : "s") << ": " << tally.text();
@@ -515,7 +515,7 @@ int runStudy(const SweepRequest& request) {
     if (elsewhere > 0) std::cout << " (" << elsewhere << " not started: running elsewhere)";
     std::cout << " in " << formatDuration(seconds) << "\n  index " << indexPath.string() << "\n";
     for (const study::PlannedRun* run : selected) {
-        const study::StudyRow& row = index.rows[static_cast<std::size_t>(run->index)];
+        const study::StudyRow& row = index.rows[index.rowOf(run->index)];
         if (row.status == RunStatus::failed)
             std::cout << "  failed " << row.name << ": " << row.message << " (log: " << (folder.root / row.log).string()
                       << ")\n";

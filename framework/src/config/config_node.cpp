@@ -284,7 +284,11 @@ ConfigNode loadConfigFile(const std::string& file, const std::vector<std::string
     if (!stream) throw ConfigError(file + ": cannot open config file");
     std::stringstream text;
     text << stream.rdbuf();
-    ConfigNode node = loadConfigText(text.str(), file);
+    return loadConfigText(text.str(), file, overrides);
+}
+
+ConfigNode loadConfigText(const std::string& text, const std::string& file, const std::vector<std::string>& overrides) {
+    ConfigNode node = loadConfigText(text, file);
     auto source = std::make_shared<ConfigSource>(*node.source());
     YAML::Node root;
     if (node.yaml().IsDefined() && !node.yaml().IsNull())

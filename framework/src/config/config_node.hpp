@@ -130,4 +130,8 @@ ConfigNode loadConfigFile(const std::string& file, const std::vector<std::string
 /// Parses YAML text held in memory (for tests and for specs written in code), named `name` in messages.
 ConfigNode loadConfigText(const std::string& text, const std::string& name);
 
+/// Parses YAML text held in memory as the file `file` (named so in messages) and applies `--set` overrides, like
+/// loadConfigFile: for a config whose text was kept, e.g. the study config a study index holds.
+ConfigNode loadConfigText(const std::string& text, const std::string& file, const std::vector<std::string>& overrides);
+
 }  // namespace gradlab

@@ -17,6 +17,16 @@ struct Shard {
 
     /// Whether the run with this 0-based index belongs to the shard.
     bool selects(std::int64_t index) const { return count == 0 || index % count == number - 1; }
+    /// The position of the run with this 0-based index among the shard's runs (the index itself for count 0).
+    std::size_t position(std::int64_t index) const {
+        return static_cast<std::size_t>(count == 0 ? index : index / count);
+    }
+    /// How many of a study's `runs` runs the shard has.
+    std::size_t runsOf(std::size_t runs) const {
+        if (count == 0) return runs;
+        const auto first = static_cast<std::size_t>(number - 1), stride = static_cast<std::size_t>(count);
+        return first >= runs ? 0 : (runs - first + stride - 1) / stride;
+    }
     /// "i/N".
     std::string label() const { return std::to_string(number) + "/" + std::to_string(count); }
 };

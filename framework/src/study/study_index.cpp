@@ -220,9 +220,10 @@ std::string utcTimestamp() {
 RunOutcome readRunOutcome(const std::string& tracePath) {
     RunOutcome outcome;
     // The status attribute is required: a trace without one is damaged (diagnose() would call it "unknown").
-    outcome.status = requireRunStatus(trace::TraceReader(tracePath).stringAttribute("status"),
-                                      "trace " + quoted(tracePath) + ", root attribute 'status'");
-    const analysis::Diagnosis diagnosis = analysis::diagnose(tracePath);
+    const trace::TraceReader reader(tracePath);  // opened once: status and diagnosis (a share of a sweep's own time)
+    outcome.status =
+        requireRunStatus(reader.stringAttribute("status"), "trace " + quoted(tracePath) + ", root attribute 'status'");
+    const analysis::Diagnosis diagnosis = analysis::diagnose(reader, tracePath);
     outcome.message = diagnosis.statusMessage;
     outcome.finalLoss = diagnosis.finalLoss;
     for (const analysis::TraceEvent& event : diagnosis.events)
@@ -275,7 +276,19 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
             writeStringAttribute(root, "overrides", joinLines(index.overrides), where);
             writeStringAttribute(root, "created_at", index.createdAt, where);
             writeStringAttribute(root, "updated_at", index.updatedAt, where);
-            writeIntegerAttribute(root, "runs_total", static_cast<std::int64_t>(index.rows.size()), where);
+            const Shard shard = index.shard();
+            if (shard.count > 0) {
+                if (index.rows.size() != shard.runsOf(index.studyRuns()))
+                    throw Error(where + ": shard " + shard.label() + " of a study of " +
+                                std::to_string(index.studyRuns()) + " runs has " +
+                                std::to_string(shard.runsOf(index.studyRuns())) + " runs, not " +
+                                std::to_string(index.rows.size()) + " rows");
+                for (const StudyRow& row : index.rows)
+                    if (!shard.selects(row.index))
+                        throw Error(where + ": run " + quoted(row.name) + " (index " + std::to_string(row.index) +
+                                    ") is not one of shard " + shard.label() + "'s");
+            }
+            writeIntegerAttribute(root, "runs_total", static_cast<std::int64_t>(index.studyRuns()), where);
             for (const RunStatus status : studyRowStatuses) {
                 const auto count = std::count_if(index.rows.begin(), index.rows.end(),
                                                  [&](const StudyRow& row) { return row.status == status; });
@@ -328,12 +341,8 @@ void writeStudyIndex(const std::string& path, const StudyIndex& index) {
             }
 
             Hdf5Handle links = createGroup(root, "links", where);
-            // A shard index links its own runs' traces: the others are another shard's (and would cost a look at
-            // every trace of the study each time a shard writes its index).
-            const Shard shard{index.shardIndex, index.shardCount};
             for (const StudyRow& row : index.rows) {
                 std::error_code error;
-                if (!shard.selects(row.index)) continue;
                 if (row.trace.empty() || !std::filesystem::is_regular_file(folder / row.trace, error)) continue;
                 checkHdf5Status(
                     H5Lcreate_external(row.trace.c_str(), "/", links.get(), row.name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
@@ -366,9 +375,9 @@ bool isStudyIndex(const std::string& path) {
     }
 }
 
-StudyIndex readStudyIndex(const std::string& path) { return readStudyIndexRows(path, Shard{}).index; }
+StudyIndex readStudyIndex(const std::string& path) { return readStudyIndexRows(path, Shard{}); }
 
-StudyIndexPart readStudyIndexRows(const std::string& path, const Shard& selected) {
+StudyIndex readStudyIndexRows(const std::string& path, const Shard& selected) {
     trace::Hdf5ErrorSilencer silencer;
     const IndexFile file(path);
     if (!file.hasAttribute("schema"))
@@ -395,10 +404,25 @@ StudyIndexPart readStudyIndexRows(const std::string& path, const Shard& selected
     index.keys = file.strings("/swept_keys", file.rows("/swept_keys"));
 
     const std::size_t totalRows = file.rows("/runs/name");
+    const std::int64_t runsTotal =
+        file.hasAttribute("runs_total") ? file.integerAttribute("runs_total") : static_cast<std::int64_t>(totalRows);
+    const Shard own = index.shard();
+    if (own.count < 0 || (own.count > 0 && (own.number < 1 || own.number > own.count)))
+        throw Error(quoted(path) + " says it is shard " + own.label() + " (expected 1 <= shard_index <= shard_count)");
+    if (runsTotal < 0 || (static_cast<std::size_t>(runsTotal) != totalRows &&
+                          (own.count == 0 || own.runsOf(static_cast<std::size_t>(runsTotal)) != totalRows)))
+        throw Error(file.describe() + ": it has " + std::to_string(totalRows) + " rows for runs_total " +
+                    std::to_string(runsTotal) + (own.count > 0 ? " (shard " + own.label() + ")" : std::string()));
+    index.runsTotal = runsTotal;
+    // Row r of an index that lists every run of the study is run r (a whole study, or a shard index written
+    // before shard indexes held their own runs only): the selected rows are read by hyperslab. A shard index's rows
+    // are its own runs, read whole and then filtered.
+    const bool listsEveryRun = static_cast<std::size_t>(runsTotal) == totalRows;
+    const Shard stride = selected.count > 0 ? selected : listsEveryRun ? own : Shard{};
     RowSelection selection;
-    if (selected.count > 0) {
-        selection.first = static_cast<hsize_t>(selected.number - 1);
-        selection.stride = static_cast<hsize_t>(selected.count);
+    if (listsEveryRun && stride.count > 0) {
+        selection.first = static_cast<hsize_t>(stride.number - 1);
+        selection.stride = static_cast<hsize_t>(stride.count);
     }
     const std::size_t rows = selection.count(totalRows);
     const std::vector<std::string> names = file.strings("/runs/name", totalRows, selection);
@@ -422,6 +446,7 @@ StudyIndexPart readStudyIndexRows(const std::string& path, const Shard& selected
         parameters.push_back(file.strings("/runs/param/" + key, totalRows, selection));
     index.rows.reserve(rows);
     for (std::size_t row = 0; row < rows; ++row) {
+        if (!selected.selects(indices[row]) || !own.selects(indices[row])) continue;
         StudyRow entry;
         entry.name = names[row];
         entry.index = indices[row];
@@ -439,12 +464,7 @@ StudyIndexPart readStudyIndexRows(const std::string& path, const Shard& selected
         for (const auto& column : parameters) entry.parameters.push_back(column[row]);
         index.rows.push_back(std::move(entry));
     }
-    StudyIndexPart part;
-    part.index = std::move(index);
-    part.runsTotal = totalRows;
-    part.firstRow = static_cast<std::size_t>(selection.first);
-    part.rowStride = static_cast<std::size_t>(selection.stride);
-    return part;
+    return index;
 }
 
 }  // namespace gradlab::study

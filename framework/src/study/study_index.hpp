@@ -84,34 +84,38 @@ struct StudyIndex {
     std::string updatedAt;               ///< ISO 8601 UTC, when this file was written
     std::int64_t shardIndex = 0;         ///< 1-based shard this index covers; 0 for a whole study
     std::int64_t shardCount = 0;         ///< number of shards; 0 for a whole study
+    std::int64_t runsTotal = 0;          ///< the runs of the whole study (all shards); 0: rows.size()
     std::vector<std::string> keys;       ///< swept key paths, in sweep order
-    std::vector<StudyRow> rows;          ///< every run of the study, by index
+    std::vector<StudyRow> rows;          ///< every run of the study (of a shard index: of the shard), by index
+
+    /// The shard the index covers (Shard{} for a whole study).
+    Shard shard() const { return Shard{shardIndex, shardCount}; }
+    /// The row of the run with this index, which the index must cover.
+    std::size_t rowOf(std::int64_t runIndex) const { return shard().position(runIndex); }
+    /// The runs of the whole study: runsTotal, or rows.size() when it is 0.
+    std::size_t studyRuns() const { return runsTotal > 0 ? static_cast<std::size_t>(runsTotal) : rows.size(); }
 };
 
 /// Writes the index to `path` atomically (a temporary file renamed over it), so that a reader or a killed
 /// sweep never sees a half-written index. External links /links/<name> are made for the rows whose trace
-/// exists (relative paths, resolved by HDF5 against the index's folder); in a shard index, for the shard's own rows
-/// only. Throws Error.
+/// exists (relative paths, resolved by HDF5 against the index's folder). A shard index holds its own runs only, so
+/// that S shards of R runs write O(R) rows in all, not O(R * S): Error when a row is another shard's or the rows
+/// are not the shard's share of runsTotal. Throws Error.
 void writeStudyIndex(const std::string& path, const StudyIndex& index);
 
 /// Whether `path` is an HDF5 file whose root attribute `schema` is "gradlab-study" (false for a trace, a
 /// folder, a missing or a non-HDF5 file). Never throws.
 bool isStudyIndex(const std::string& path);
 
-/// Reads an index, refusing other schemas, newer schema versions and unknown statuses. Throws Error.
+/// Reads an index, refusing other schemas, newer schema versions and unknown statuses. A shard index gives its own
+/// rows (an index written before shard indexes held their own runs only lists every run: its other shards' rows are
+/// left out). Throws Error.
 StudyIndex readStudyIndex(const std::string& path);
 
-/// Part of an index: its attributes and swept keys, and the rows of some runs only.
-struct StudyIndexPart {
-    StudyIndex index;           ///< everything but rows as readStudyIndex reads it; rows: the selected runs, in order
-    std::size_t runsTotal = 0;  ///< the rows of the file
-    std::size_t firstRow = 0;   ///< the file row of index.rows[0]; index.rows[i] is file row firstRow + i * rowStride
-    std::size_t rowStride = 1;  ///< see firstRow
-};
-
-/// Reads the rows of the runs `selection` selects (every row for Shard{}; row r of an index is run r), with the
-/// checks of readStudyIndex: a merge of S shard indexes of R rows reads R / S rows of each, not R. Throws Error.
-StudyIndexPart readStudyIndexRows(const std::string& path, const Shard& selection);
+/// Reads the rows of the runs `selection` selects (every row for Shard{}), with the checks of readStudyIndex; rows
+/// of an index that lists every run of the study are read by hyperslab, so that a merge of S such shard indexes of R
+/// runs reads R / S rows of each, not R. Throws Error.
+StudyIndex readStudyIndexRows(const std::string& path, const Shard& selection);
 
 /// The current time as ISO 8601 UTC, e.g. "2026-11-27T03:10:00Z".
 std::string utcTimestamp();

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "gradlab/error.hpp"
+#include "study/sweep_plan.hpp"
 
 namespace gradlab::study {
 namespace {
@@ -34,31 +35,51 @@ std::map<std::int64_t, fs::path> findShards(const StudyFolder& folder, std::int6
     return shards;
 }
 
-/// Throws Error unless `other` describes the same study as `reference`: config text, overrides, swept keys, the
-/// number of runs, and the name and index of each of its rows (`other` may hold some rows only).
-void requireSameStudy(const StudyIndex& reference, const std::string& referenceName, const StudyIndexPart& other,
+/// Throws Error unless `other` describes the same study as `reference`, the whole study: config text, overrides,
+/// swept keys, the number of runs, and the name of each of its rows (`other` may hold some rows only).
+void requireSameStudy(const StudyIndex& reference, const std::string& referenceName, const StudyIndex& other,
                       const std::string& otherName) {
     std::string difference;
-    if (other.index.config != reference.config)
+    if (other.config != reference.config)
         difference = "its study config text differs";
-    else if (other.index.overrides != reference.overrides)
+    else if (other.overrides != reference.overrides)
         difference = "its --set overrides differ";
-    else if (other.index.keys != reference.keys)
+    else if (other.keys != reference.keys)
         difference = "its swept keys differ";
-    else if (other.runsTotal != reference.rows.size())
+    else if (other.studyRuns() != reference.rows.size())
         difference =
-            "it has " + std::to_string(other.runsTotal) + " runs, not " + std::to_string(reference.rows.size());
+            "it has " + std::to_string(other.studyRuns()) + " runs, not " + std::to_string(reference.rows.size());
     else
-        for (std::size_t part = 0; part < other.index.rows.size() && difference.empty(); ++part) {
-            const std::size_t row = other.firstRow + part * other.rowStride;
-            const StudyRow& theirs = other.index.rows[part];
-            if (theirs.name != reference.rows[row].name || theirs.index != reference.rows[row].index)
-                difference =
-                    "its run " + std::to_string(row) + " is '" + theirs.name + "', not '" + reference.rows[row].name + "'";
+        for (const StudyRow& theirs : other.rows) {
+            if (theirs.index < 0 || static_cast<std::size_t>(theirs.index) >= reference.rows.size()) {
+                difference = "its run '" + theirs.name + "' has index " + std::to_string(theirs.index) + ", not one of 0-" +
+                             std::to_string(reference.rows.size() - 1);
+                break;
+            }
+            const StudyRow& ours = reference.rows[static_cast<std::size_t>(theirs.index)];
+            if (theirs.name != ours.name) {
+                difference = "its run " + std::to_string(theirs.index) + " is '" + theirs.name + "', not '" + ours.name + "'";
+                break;
+            }
         }
     if (!difference.empty())
         throw Error("refusing to merge: '" + otherName + "' belongs to a different study than '" + referenceName +
                     "' (" + difference + ")");
+}
+
+/// Every run of the study a shard index belongs to, pending, named from the study config it keeps (expanded as the
+/// sweep expands it), so that a shard that wrote no index still has its rows. Throws Error.
+StudyIndex wholeStudyOf(const StudyIndex& shard, const std::string& shardName) {
+    SweepPlan plan;
+    try {
+        plan = expandSweep(shard.configFile, shard.config, shard.overrides);
+    } catch (const Error& error) {
+        throw Error("cannot list the runs of the study from '" + shardName + "': its study config does not expand (" +
+                    error.what() + ")");
+    }
+    StudyIndex whole = newStudyIndex(plan, Shard{});
+    whole.createdAt = shard.createdAt;
+    return whole;
 }
 
 /// A file's modification time, or nothing when it is not a regular file.
@@ -81,54 +102,55 @@ MergedStudy mergeShardIndexes(const StudyFolder& folder) {
         throw Error("no shard indexes (study.shard-I-of-N.h5) in '" + folder.root.string() +
                     "'; run 'gradlab sweep CONFIG --shard I/N -o " + folder.root.string() + "' for each shard first");
     result.shardsFound = shards.size();
-
-    // The first shard is read whole (every run's name, seed, swept values); each shard then only for its own rows,
-    // so that S shards of R runs cost O(R + S), not O(R * S).
-    const fs::path& referencePath = shards.begin()->second;
-    const std::string referenceName = referencePath.filename().string();
-    StudyIndex& merged = result.index;
-    merged = readStudyIndex(referencePath.string());
-    const StudyIndex& reference = merged;
-    const std::size_t runs = merged.rows.size();
     for (std::int64_t number = 1; number <= result.shardCount; ++number)
         if (!shards.count(number)) result.missing.push_back(number);
 
+    // Each shard index holds its own runs: S shards of R runs are R rows in all. The study's runs (names, swept
+    // values) come from the config text the first one keeps, so that a shard without an index has its rows too.
+    StudyIndex& merged = result.index;
+    std::string referenceName;
+    std::size_t runs = 0;
     // When each row's shard index was written: a trace modified since then may have ended since.
-    std::vector<std::optional<struct timespec>> rowWritten(runs);
-    std::vector<StudyRow> ownRows(runs);
-    std::vector<bool> owned(runs, false);
-    std::string createdAt = merged.createdAt;
+    std::vector<std::optional<struct timespec>> rowWritten;
+    std::vector<bool> owned;
+    std::optional<std::int64_t> baseSeed;  // the seed of the runs without a seed setting, from one that ran
     for (const auto& [number, path] : shards) {
         const std::string name = path.filename().string();
-        StudyIndexPart part = readStudyIndexRows(path.string(), Shard{number, result.shardCount});
-        if (part.index.shardIndex != number || part.index.shardCount != result.shardCount)
-            throw Error("'" + path.string() + "' says it is shard " + std::to_string(part.index.shardIndex) + "/" +
-                        std::to_string(part.index.shardCount) + ", its name says " + std::to_string(number) + "/" +
+        StudyIndex part = readStudyIndexRows(path.string(), Shard{number, result.shardCount});
+        if (part.shardIndex != number || part.shardCount != result.shardCount)
+            throw Error("'" + path.string() + "' says it is shard " + std::to_string(part.shardIndex) + "/" +
+                        std::to_string(part.shardCount) + ", its name says " + std::to_string(number) + "/" +
                         std::to_string(result.shardCount));
-        requireSameStudy(reference, referenceName, part, name);
-        createdAt = std::min(createdAt, part.index.createdAt);
+        if (referenceName.empty()) {
+            referenceName = name;
+            merged = wholeStudyOf(part, name);
+            runs = merged.rows.size();
+            rowWritten.assign(runs, std::nullopt);
+            owned.assign(runs, false);
+        }
+        requireSameStudy(merged, referenceName, part, name);
+        merged.createdAt = std::min(merged.createdAt, part.createdAt);
         const std::optional<struct timespec> written = modificationTime(path);
-        for (std::size_t i = 0; i < part.index.rows.size(); ++i) {
-            const std::size_t row = part.firstRow + i * part.rowStride;
-            ownRows[row] = std::move(part.index.rows[i]);
-            owned[row] = true;
-            rowWritten[row] = written;
+        for (StudyRow& row : part.rows) {
+            const auto at = static_cast<std::size_t>(row.index);
+            if (!baseSeed && merged.rows[at].seed == 0 && row.seed != 0) baseSeed = row.seed;
+            merged.rows[at] = std::move(row);
+            owned[at] = true;
+            rowWritten[at] = written;
         }
     }
     const fs::path target = folder.index(Shard{});
     if (fs::exists(target))
-        requireSameStudy(reference, referenceName, readStudyIndexRows(target.string(), Shard{}),
-                         target.filename().string());
+        requireSameStudy(merged, referenceName, readStudyIndexRows(target.string(), Shard{}), target.filename().string());
 
     merged.shardIndex = 0;
     merged.shardCount = 0;
-    merged.createdAt = createdAt;
+    merged.runsTotal = static_cast<std::int64_t>(runs);
     for (std::size_t row = 0; row < runs; ++row) {
         StudyRow& mergedRow = merged.rows[row];
-        if (owned[row])
-            mergedRow = std::move(ownRows[row]);
-        else
-            resetRow(mergedRow);
+        // A run of a missing shard without a seed setting has the base config's seed, which every run that ran
+        // without one had.
+        if (!owned[row] && mergedRow.seed == 0 && baseSeed) mergedRow.seed = *baseSeed;
         // The traces are the ground truth: a trace that ended since its shard wrote its index wins. A finished row
         // whose trace is older than its shard index was read from that trace: it is not read again.
         if (mergedRow.trace.empty()) continue;

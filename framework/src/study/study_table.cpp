@@ -148,7 +148,10 @@ std::string formatStudyText(const std::string& path, const StudyIndex& index) {
     std::size_t finished = 0;
     for (const StudyRow& row : index.rows) finished += isFinishedStatus(row.status) ? 1 : 0;
     out << "gradlab study " << path << "\n  config      " << index.configFile << "\n  runs        "
-        << index.rows.size() << " (" << finished << " finished)\n  swept       ";
+        << index.rows.size() << " (" << finished << " finished)";
+    if (index.shardCount > 0)
+        out << ", shard " << index.shard().label() << " of a study of " << index.studyRuns() << " runs";
+    out << "\n  swept       ";
     for (std::size_t k = 0; k < index.keys.size(); ++k) out << (k ? ", " : "") << index.keys[k];
     out << "\n  ratios      first over last layer (signal) or timestep, at the first and the last traced step\n\n";
     auto line = [&](const std::function<std::string(std::size_t)>& cellOf) {

@@ -215,9 +215,9 @@ struct SweepBlock {
     ConfigNode name;         ///< sweep.name, the run name template (undefined or null: the default names)
 };
 
-/// Reads the `sweep:` block of `file` after `overrides`. Throws ConfigError when there is none.
-SweepBlock readSweepBlock(const std::string& file, const std::vector<std::string>& overrides) {
-    const ConfigNode root = loadConfigFile(file, overrides);
+/// Reads the `sweep:` block of the study config `root` (`file`: its name in messages). Throws ConfigError when
+/// there is none.
+SweepBlock readSweepBlock(const ConfigNode& root, const std::string& file) {
     const ConfigNode sweepNode = root.child("sweep");
     if (!sweepNode.yaml().IsDefined())
         throw ConfigError(file + ": no 'sweep:' block, so this is a single run: use 'gradlab run " + file +
@@ -425,6 +425,18 @@ void assignUnvalidatedSeeds(SweepPlan& plan, const std::vector<bool>& validated)
     }
 }
 
+/// The run's config as resolvedRunConfig reads it (its name and `output` set, loaded from the study config's absolute
+/// path so that relative file paths become absolute). Throws what readRunConfig throws, unattributed.
+RunConfig readResolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, const std::string& tracePath,
+                                const PluginHost& host) {
+    std::vector<std::string> overrides = plan.overridesFor(run);
+    overrides.push_back("name=" + quotedYaml(run.name));
+    // As given: the sweep gives it relative to the study folder, so that a moved study folder keeps its configs.
+    overrides.push_back("output=" + quotedYaml(std::filesystem::path(tracePath).lexically_normal().string()));
+    const std::string absoluteFile = std::filesystem::absolute(plan.configFile).lexically_normal().string();
+    return readRunConfig(loadConfigText(plan.configText, absoluteFile, overrides), host);
+}
+
 /// Every run's config (in a shard: its own runs') must be valid before anything runs: each is read with
 /// readRunConfig against `host` (and its seed recorded). Throws one ConfigError reporting each distinct error once,
 /// with the runs it concerns when no sweep value is to blame.
@@ -442,9 +454,21 @@ void validateRuns(SweepPlan& plan, const PluginHost& host, const Shard& shard) {
         if (!validated[i]) continue;
         PlannedRun& run = plan.runs[i];
         ++checkedRuns;
+        // The config the sweep will write, read once here and kept (reading it is most of a sweep's planning). An
+        // error is read again as the study config names it, for the message below.
+        try {
+            const RunConfig config =
+                readResolvedRunConfig(plan, run, StudyFolder::relativeTrace(run.name).string(), host);
+            if (config.trace.enabled) {
+                run.seed = config.seed;
+                run.resolvedConfig = config.resolvedYaml;
+                continue;
+            }
+        } catch (const Error&) {
+        }
         bool applying = true;
         try {
-            const ConfigNode runRoot = loadConfigFile(plan.configFile, plan.overridesFor(run));
+            const ConfigNode runRoot = loadConfigText(plan.configText, plan.configFile, plan.overridesFor(run));
             applying = false;
             const RunConfig config = readRunConfig(runRoot, host);
             if (!config.trace.enabled)
@@ -509,33 +533,34 @@ std::string sanitizeRunName(const std::string& name) {
     return result;
 }
 
-SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host,
-                    const Shard& shard) {
+SweepPlan expandSweep(const std::string& file, const std::string& text, const std::vector<std::string>& overrides) {
     SweepPlan plan;
     plan.configFile = file;
-    plan.configText = readFile(file);
+    plan.configText = text;
     plan.commandOverrides = overrides;
-    const SweepBlock block = readSweepBlock(file, overrides);
+    const SweepBlock block = readSweepBlock(loadConfigText(text, file, overrides), file);
     const std::vector<const Axis*> axes = checkKeys(block.grid, block.zip);
     for (const Axis* axis : axes) plan.keys.push_back(axis->key);
     const std::size_t zipLength = checkZipLengths(block.zip);
     const Seeds seeds = readSeeds(block.seeds, axes);
     plan.seedsSwept = seeds.swept;
     expandRuns(plan, block, zipLength, seeds);
+    // Seeds from the settings alone: the base config's seed is known only once a run's config has been read.
+    assignUnvalidatedSeeds(plan, std::vector<bool>(plan.runs.size(), false));
+    return plan;
+}
+
+SweepPlan planSweep(const std::string& file, const std::vector<std::string>& overrides, const PluginHost& host,
+                    const Shard& shard) {
+    SweepPlan plan = expandSweep(file, readFile(file), overrides);
     validateRuns(plan, host, shard);
     return plan;
 }
 
 std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, const std::string& tracePath,
                               const PluginHost& host) {
-    std::vector<std::string> overrides = plan.overridesFor(run);
-    overrides.push_back("name=" + quotedYaml(run.name));
-    // As given: the sweep gives it relative to the study folder, so that a moved study folder keeps its configs.
-    overrides.push_back("output=" + quotedYaml(std::filesystem::path(tracePath).lexically_normal().string()));
-    // Loaded from its absolute path, the config resolves its relative file paths to absolute ones.
-    const std::string absoluteFile = std::filesystem::absolute(plan.configFile).lexically_normal().string();
     try {
-        return readRunConfig(loadConfigFile(absoluteFile, overrides), host).resolvedYaml;
+        return readResolvedRunConfig(plan, run, tracePath, host).resolvedYaml;
     } catch (const Error& error) {
         const std::string attributed = attributeError(error.what(), run, false);
         throw ConfigError(attributed.empty() ? error.what() + std::string(" [in sweep ") + describeRun(run) + "]"
@@ -553,7 +578,9 @@ StudyIndex newStudyIndex(const SweepPlan& plan, const Shard& shard) {
     index.shardCount = shard.count;
     index.createdAt = utcTimestamp();
     index.updatedAt = index.createdAt;
+    index.runsTotal = static_cast<std::int64_t>(plan.runs.size());
     for (const auto& run : plan.runs) {
+        if (!shard.selects(run.index)) continue;  // another shard's: its own index lists it
         StudyRow row;
         row.name = run.name;
         row.index = run.index;
@@ -571,12 +598,14 @@ ResumePlan planResume(const SweepPlan& plan, const std::vector<const PlannedRun*
     ResumePlan result;
     for (const PlannedRun* run : selected) {
         RunJob job;
-        job.row = static_cast<std::size_t>(run->index);
+        job.row = index.rowOf(run->index);
         job.configPath = folder.config(run->name);
         job.tracePath = folder.trace(run->name);
         job.logPath = folder.log(run->name);
         // The config names its trace relative to the study folder: moved or copied whole, the study is still done.
-        job.config = resolvedRunConfig(plan, *run, StudyFolder::relativeTrace(run->name).string(), host);
+        job.config = run->resolvedConfig.empty()
+                         ? resolvedRunConfig(plan, *run, StudyFolder::relativeTrace(run->name).string(), host)
+                         : run->resolvedConfig;
         // A run whose lock is held is being written by a live process (another sweep's, or a `gradlab run`):
         // neither its trace nor its checkpoint is touched.
         const std::string lockPath = files::lockPathFor(job.tracePath.string());

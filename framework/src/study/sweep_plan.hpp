@@ -45,6 +45,8 @@ struct PlannedRun {
     std::string name;                    ///< readable and safe as a file name, e.g. "repeat=8,activation=relu,seed=2"
     std::vector<SweepSetting> settings;  ///< grid values, then zip values, then the seed (when seeds are swept)
     std::uint64_t seed = 0;              ///< the run's resolved `seed`
+    /// resolvedRunConfig(plan, run, StudyFolder::relativeTrace(name)) as validation read it; "" when not validated
+    std::string resolvedConfig;
 
     /// The value this run gives to `key` ("" when it does not set it).
     std::string valueOf(const std::string& key) const;
@@ -64,6 +66,12 @@ struct SweepPlan {
     std::vector<std::string> overridesFor(const PlannedRun& run) const;
 };
 
+/// Expands the study config `text` (read from `file`, which names it in errors) after `overrides` into its runs, as
+/// planSweep does, without reading any run's config: a run's `seed` is its seed setting, 0 without one. For the runs
+/// of a study whose config is known only as its index keeps it (a merge naming the runs of a shard that wrote no
+/// index). Throws ConfigError.
+SweepPlan expandSweep(const std::string& file, const std::string& text, const std::vector<std::string>& overrides);
+
 /// Reads the `sweep:` block of `file` (after applying `overrides`), expands it, and validates every run's
 /// config with readRunConfig against `host`; for a shard (shard.count > 0), the runs of that shard only (each shard
 /// validates its own, so S shards cost O(runs), not O(runs * S)). Errors name the sweep key, its value and their
@@ -80,13 +88,13 @@ SweepPlan planSweep(const std::string& file, const std::vector<std::string>& ove
 std::string resolvedRunConfig(const SweepPlan& plan, const PlannedRun& run, const std::string& tracePath,
                               const PluginHost& host);
 
-/// A new index of the plan's study for `shard` (count 0: the whole study): every run a row, pending, with its
-/// swept values, seed and file names; createdAt and updatedAt are now.
+/// A new index of the plan's study for `shard` (count 0: the whole study): every run of the shard a row, pending,
+/// with its swept values, seed and file names; runsTotal the study's runs; createdAt and updatedAt are now.
 StudyIndex newStudyIndex(const SweepPlan& plan, const Shard& shard);
 
 /// One run to execute: its row in the index and its files.
 struct RunJob {
-    std::size_t row = 0;  ///< the run's index, its row in the StudyIndex
+    std::size_t row = 0;  ///< the run's row in the StudyIndex (StudyIndex::rowOf its index)
     std::string config;   ///< resolved YAML text, written to configPath before the run starts
     std::filesystem::path configPath, tracePath, logPath;
     bool resume = false;  ///< continue the killed or interrupted run (gradlab run --resume)

@@ -57,8 +57,6 @@ study::StudyIndex sampleIndex() {
     index.overrides = {"training.steps=5", "seed=3"};
     index.createdAt = "2026-01-01T00:00:00Z";
     index.updatedAt = "2026-01-01T00:02:00Z";
-    index.shardIndex = 1;
-    index.shardCount = 3;
     index.keys = {"optimizer.lr", "model.layers.0.units"};
     for (int i = 0; i < 3; ++i) {
         study::StudyRow row;
@@ -119,7 +117,7 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
     const std::filesystem::path folder = testing::scratchPath("index_round_trip");
     std::filesystem::create_directories(folder / "runs");
     writeTrace((folder / "runs" / "run0.h5").string(), {1.0, 0.25}, {}, RunStatus::completed);
-    writeTrace((folder / "runs" / "run2.h5").string(), {1.0}, {}, RunStatus::completed);  // shard 3's run
+    writeTrace((folder / "runs" / "run2.h5").string(), {1.0}, {}, RunStatus::completed);  // pending in the index
     const study::StudyIndex written = sampleIndex();
     const std::string path = (folder / "study.h5").string();
     study::writeStudyIndex(path, written);
@@ -130,8 +128,9 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
     CHECK(read.configFile == written.configFile);
     CHECK(read.overrides == written.overrides);
     CHECK(read.createdAt == written.createdAt);
-    CHECK(read.shardIndex == 1);
-    CHECK(read.shardCount == 3);
+    CHECK(read.shardIndex == 0);
+    CHECK(read.shardCount == 0);
+    CHECK(read.runsTotal == 3);
     CHECK(read.keys == written.keys);
     REQUIRE(read.rows.size() == 3);
     for (std::size_t i = 0; i < 3; ++i) {
@@ -164,7 +163,7 @@ TEST_CASE("A study index round-trips and links the traces that exist", "[study]"
     CHECK(H5Lexists(file, "/runs/param/model.layers.0.units", H5P_DEFAULT) > 0);
     CHECK(H5Lexists(file, "/links/run0", H5P_DEFAULT) > 0);
     CHECK(H5Lexists(file, "/links/run1", H5P_DEFAULT) == 0);  // no trace file, no link
-    CHECK(H5Lexists(file, "/links/run2", H5P_DEFAULT) == 0);  // a shard index links its own runs only
+    CHECK(H5Lexists(file, "/links/run2", H5P_DEFAULT) > 0);
     const hid_t loss = H5Dopen2(file, "/links/run0/trace/loss", H5P_DEFAULT);
     REQUIRE(loss >= 0);
     double values[2] = {0, 0};
@@ -280,17 +279,15 @@ TEST_CASE("readStudyIndexRows reads the rows of one shard, equal to the same row
     for (std::int64_t count : {1, 2, 3, 7, 10}) {
         for (std::int64_t number = 1; number <= count; ++number) {
             CAPTURE(number, count);
-            const study::StudyIndexPart part = study::readStudyIndexRows(path, study::Shard{number, count});
+            const study::StudyIndex part = study::readStudyIndexRows(path, study::Shard{number, count});
             CHECK(part.runsTotal == 7);
-            CHECK(part.firstRow == static_cast<std::size_t>(number - 1));
-            CHECK(part.rowStride == static_cast<std::size_t>(count));
-            CHECK(part.index.config == whole.config);
-            CHECK(part.index.keys == whole.keys);
+            CHECK(part.config == whole.config);
+            CHECK(part.keys == whole.keys);
             std::vector<std::int64_t> expected;
             for (std::int64_t row = number - 1; row < 7; row += count) expected.push_back(row);
-            REQUIRE(part.index.rows.size() == expected.size());
+            REQUIRE(part.rows.size() == expected.size());
             for (std::size_t i = 0; i < expected.size(); ++i) {
-                const study::StudyRow& got = part.index.rows[i];
+                const study::StudyRow& got = part.rows[i];
                 const study::StudyRow& reference = whole.rows[static_cast<std::size_t>(expected[i])];
                 CHECK(got.index == expected[i]);
                 CHECK(got.name == reference.name);
@@ -305,4 +302,93 @@ TEST_CASE("readStudyIndexRows reads the rows of one shard, equal to the same row
             }
         }
     }
+}
+
+namespace {
+
+/// Sets an integer root attribute of an HDF5 file, as another tool (or an older gradlab) might have written it.
+void setIntegerAttribute(const std::string& path, const char* name, std::int64_t value) {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(file >= 0);
+    const hid_t attribute = H5Aopen(file, name, H5P_DEFAULT);
+    REQUIRE(attribute >= 0);
+    CHECK(H5Awrite(attribute, H5T_NATIVE_INT64, &value) >= 0);
+    H5Aclose(attribute);
+    H5Fclose(file);
+}
+
+/// sampleIndex() grown to `runs` runs run0, run1, ...
+study::StudyIndex sampleStudy(int runs) {
+    study::StudyIndex index = sampleIndex();
+    for (int i = 3; i < runs; ++i) {
+        study::StudyRow row = index.rows[2];
+        row.name = "run" + std::to_string(i);
+        row.index = i;
+        row.seed = 10 + i;
+        index.rows.push_back(row);
+    }
+    return index;
+}
+
+}  // namespace
+
+TEST_CASE("A shard index holds its own runs only, and says how many the study has", "[study][shard]") {
+    const std::string path = testing::scratchPath("index_shard_own.h5");
+    const study::StudyIndex whole = sampleStudy(7);
+    study::StudyIndex shard = whole;
+    shard.shardIndex = 2;
+    shard.shardCount = 3;
+    shard.runsTotal = 7;
+    shard.rows = {whole.rows[1], whole.rows[4]};
+    study::writeStudyIndex(path, shard);
+    const study::StudyIndex read = study::readStudyIndex(path);
+    CHECK(read.runsTotal == 7);
+    CHECK(read.studyRuns() == 7);
+    REQUIRE(read.rows.size() == 2);
+    CHECK(read.rows[0].name == "run1");
+    CHECK(read.rows[1].name == "run4");
+    CHECK(read.rowOf(4) == 1);
+    const study::StudyIndex selected = study::readStudyIndexRows(path, study::Shard{2, 3});
+    REQUIRE(selected.rows.size() == 2);
+    CHECK(selected.rows[1].index == 4);
+    CHECK(study::readStudyIndexRows(path, study::Shard{1, 3}).rows.empty());
+    {
+        trace::Hdf5Handle file = trace::openHdf5ReadOnly(path);
+        std::int64_t total = 0;
+        const hid_t attribute = H5Aopen(file.get(), "runs_total", H5P_DEFAULT);
+        REQUIRE(attribute >= 0);
+        CHECK(H5Aread(attribute, H5T_NATIVE_INT64, &total) >= 0);
+        H5Aclose(attribute);
+        CHECK(total == 7);
+    }
+
+    // Another shard's run, or rows that are not the shard's share of the study, are refused.
+    study::StudyIndex wrong = shard;
+    wrong.rows[1] = whole.rows[5];
+    CHECK_THROWS_WITH(study::writeStudyIndex(path, wrong), Contains("run 'run5' (index 5) is not one of shard 2/3's"));
+    wrong.rows = {whole.rows[1]};
+    CHECK_THROWS_WITH(study::writeStudyIndex(path, wrong),
+                      Contains("shard 2/3 of a study of 7 runs has 2 runs, not 1 rows"));
+    CHECK(study::readStudyIndex(path).rows.size() == 2);  // the refused writes left the index as it was
+
+    // A rows count that fits neither form is a damaged index.
+    setIntegerAttribute(path, "runs_total", 9);
+    CHECK_THROWS_WITH(study::readStudyIndex(path), Contains("it has 2 rows for runs_total 9 (shard 2/3)"));
+}
+
+TEST_CASE("A shard index that lists every run of the study (as older ones did) reads as its own runs",
+          "[study][shard]") {
+    const std::string path = testing::scratchPath("index_shard_old.h5");
+    study::writeStudyIndex(path, sampleStudy(7));
+    setIntegerAttribute(path, "shard_index", 3);
+    setIntegerAttribute(path, "shard_count", 3);
+    const study::StudyIndex read = study::readStudyIndex(path);
+    CHECK(read.runsTotal == 7);
+    REQUIRE(read.rows.size() == 2);  // runs 2 and 5
+    CHECK(read.rows[0].name == "run2");
+    CHECK(read.rows[1].name == "run5");
+    CHECK(read.rows[1].seed == 15);
+    const study::StudyIndex selected = study::readStudyIndexRows(path, study::Shard{3, 3});
+    REQUIRE(selected.rows.size() == 2);
+    CHECK(selected.rows[0].index == 2);
 }

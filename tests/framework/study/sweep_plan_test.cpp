@@ -332,12 +332,13 @@ void writeRunConfig(const study::StudyFolder& folder, const study::SweepPlan& sw
 
 TEST_CASE("A new study index has a pending row per run, with its swept values and files", "[study][resume]") {
     const study::SweepPlan sweep = plan("index_rows.yaml", "sweep: {grid: {optimizer.lr: [0.1, 0.2]}, seeds: 2}\n");
-    const study::StudyIndex index = study::newStudyIndex(sweep, study::Shard{2, 3});
+    const study::StudyIndex index = study::newStudyIndex(sweep, study::Shard{});
     CHECK(index.configFile == sweep.configFile);
     CHECK(index.config == sweep.configText);
     CHECK(index.keys == std::vector<std::string>{"optimizer.lr"});
-    CHECK(index.shardIndex == 2);
-    CHECK(index.shardCount == 3);
+    CHECK(index.shardIndex == 0);
+    CHECK(index.shardCount == 0);
+    CHECK(index.studyRuns() == 4);
     REQUIRE(index.rows.size() == 4);
     CHECK(index.rows[3].name == "lr=0.2,seed=1");
     CHECK(index.rows[3].index == 3);
@@ -346,6 +347,48 @@ TEST_CASE("A new study index has a pending row per run, with its swept values an
     CHECK(index.rows[3].log == "logs/lr=0.2,seed=1.log");
     CHECK(index.rows[3].seed == 1);
     CHECK(index.rows[3].parameters == std::vector<std::string>{"0.2"});
+}
+
+TEST_CASE("A shard's new index has the shard's own runs only", "[study][resume][shard]") {
+    const study::SweepPlan sweep =
+        plan("index_rows_shard.yaml", "sweep: {grid: {optimizer.lr: [0.1, 0.2, 0.3]}, seeds: 2}\n");
+    const study::StudyIndex index = study::newStudyIndex(sweep, study::Shard{2, 4});
+    CHECK(index.shardIndex == 2);
+    CHECK(index.shardCount == 4);
+    CHECK(index.runsTotal == 6);
+    CHECK(index.studyRuns() == 6);
+    REQUIRE(index.rows.size() == 2);  // runs 1 and 5
+    CHECK(index.rows[0].index == 1);
+    CHECK(index.rows[0].name == "lr=0.1,seed=1");
+    CHECK(index.rows[1].index == 5);
+    CHECK(index.rows[1].name == "lr=0.3,seed=1");
+    CHECK(index.rowOf(5) == 1);
+    CHECK(index.rows[1].parameters == std::vector<std::string>{"0.3"});
+}
+
+TEST_CASE("expandSweep lists the runs of a kept study config without reading a run's config", "[study][shard]") {
+    // The model is not valid and the file does not exist: neither is looked at. The override is applied.
+    const std::string text = "model: {layers: [{kind: nonsense}]}\nsweep: {grid: {optimizer.lr: [0.1, 0.2]}, seeds: 2}\n";
+    const study::SweepPlan expanded = study::expandSweep("gone/study.yaml", text, {"sweep.seeds=[3, 8]"});
+    CHECK(expanded.configText == text);
+    CHECK(expanded.commandOverrides == std::vector<std::string>{"sweep.seeds=[3, 8]"});
+    CHECK(expanded.keys == std::vector<std::string>{"optimizer.lr"});
+    REQUIRE(expanded.runs.size() == 4);
+    CHECK(expanded.runs[1].name == "lr=0.1,seed=8");
+    CHECK(expanded.runs[1].seed == 8);
+    CHECK(expanded.runs[2].name == "lr=0.2,seed=3");
+    // The same names as planSweep gives the same text from a file.
+    const std::string file = writeStudy("expand_same.yaml", "sweep: {grid: {optimizer.lr: [0.1, 0.2]}, seeds: 2}\n");
+    const study::SweepPlan planned = study::planSweep(file, {"sweep.seeds=[3, 8]"}, testing::builtinPlugins());
+    const study::SweepPlan again = study::expandSweep(file, planned.configText, {"sweep.seeds=[3, 8]"});
+    REQUIRE(again.runs.size() == planned.runs.size());
+    for (std::size_t run = 0; run < again.runs.size(); ++run) {
+        CHECK(again.runs[run].name == planned.runs[run].name);
+        CHECK(again.runs[run].seed == planned.runs[run].seed);
+    }
+    // Without swept seeds the seed is unknown until a run's config is read: 0.
+    CHECK(study::expandSweep("s.yaml", "sweep: {grid: {optimizer.lr: [0.1]}}\n", {}).runs[0].seed == 0);
+    CHECK_THROWS_WITH(study::expandSweep("kept.yaml", "seed: 1\n", {}), Contains("kept.yaml: no 'sweep:' block"));
 }
 
 TEST_CASE("Resume planning skips finished runs, resumes killed ones and reruns the rest", "[study][resume]") {
