@@ -93,8 +93,8 @@ TEST_CASE("a run with probes is bit for bit the run without them", "[e2e][probes
     const trace::TraceReader expected(plain), actual(probed);
     const std::vector<std::string> datasets = testing::listDatasets(expected);
     REQUIRE(datasets.size() > 20);
-    for (const std::string& path : {"/model/parameters/layers.0.dense.W", "/model/buffers/layers.1.batchnorm.running_mean",
-                                    "/eval/loss", "/trace/signal_grad_norm"})
+    for (const char* path : {"/model/parameters/layers.0.dense.W", "/model/buffers/layers.1.batchnorm.running_mean",
+                              "/eval/loss", "/trace/signal_grad_norm"})
         CHECK(std::find(datasets.begin(), datasets.end(), path) != datasets.end());
     for (const std::string& path : datasets) {
         INFO(path);

@@ -22,6 +22,33 @@ constexpr double nan = std::numeric_limits<double>::quiet_NaN();
 
 /// The config's `name`, or "" when the text is not YAML or has no name.
 std::string configName(const std::string& config) {
+    // A trace's config is gradlab's resolved YAML, a block map whose keys start lines at column 0: its one top-level
+    // `name:` line is read alone (parsing the whole text was a fifth of diagnosing a small trace). Any other text,
+    // or a line that does not read as {name: scalar}, is parsed whole.
+    const bool blockMap = !config.empty() && config.front() != '{' && config.front() != '-' &&
+                          config.front() != '%' && config.front() != ' ';
+    std::size_t found = std::string::npos;
+    for (std::size_t at = 0; blockMap && at < config.size();) {
+        if (config.compare(at, 5, "name:") == 0) {
+            if (found != std::string::npos) {  // two: not a plain map (a second document?): parse it whole
+                found = std::string::npos;
+                break;
+            }
+            found = at;
+        }
+        const std::size_t end = config.find('\n', at);
+        at = end == std::string::npos ? config.size() : end + 1;
+    }
+    const std::size_t end = found == std::string::npos ? found : config.find('\n', found);
+    const bool continued = end != std::string::npos && end + 1 < config.size() &&
+                           (config[end + 1] == ' ' || config[end + 1] == '\t');  // a value on the next lines too
+    if (found != std::string::npos && !continued) {
+        try {
+            const YAML::Node line = YAML::Load(config.substr(found, end == std::string::npos ? end : end - found));
+            if (line.IsMap() && line.size() == 1 && line["name"].IsScalar()) return line["name"].as<std::string>();
+        } catch (const std::exception&) {
+        }
+    }
     try {
         const YAML::Node root = YAML::Load(config);
         if (root.IsMap() && root["name"] && root["name"].IsScalar()) return root["name"].as<std::string>();

@@ -275,10 +275,20 @@ std::vector<std::string> TraceReader::readStrings(const std::string& path) const
         throw Error("trace file " + quoted(path_) + ": dataset " + quoted(path) + " has shape " + shapeText(shape) +
                     ", expected 1-D strings");
     const hid_t datasetId = dataset.get();
+    // HDF5 converts strings through a buffer it zeroes on every read, 1 MiB unless told: for the few names a trace
+    // holds that zeroing was most of the read (a sweep reads every finished run's). A buffer for the whole dataset
+    // converts it in one pass all the same.
+    const auto count = static_cast<std::size_t>(shape[0]);
+    Hdf5Handle transfer = Hdf5Handle::propertyList(checkHdf5(H5Pcreate(H5P_DATASET_XFER), what));
+    const std::size_t element = std::max(H5Tget_size(type.get()), sizeof(hvl_t));
+    checkHdf5Status(H5Pset_buffer(transfer.get(), std::min<std::size_t>(std::max<std::size_t>(count, 1) * element,
+                                                                           std::size_t(1) << 20) + 64,
+                                  nullptr, nullptr),
+                    what);
     return readStringData(
-        type.get(), static_cast<std::size_t>(shape[0]), space.get(), H5Dget_storage_size(datasetId),
+        type.get(), count, space.get(), H5Dget_storage_size(datasetId),
         [&](hid_t memoryType, void* buffer) {
-            return H5Dread(datasetId, memoryType, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer);
+            return H5Dread(datasetId, memoryType, H5S_ALL, H5S_ALL, transfer.get(), buffer);
         },
         what);
 }

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <hdf5.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstdio>
@@ -439,4 +440,39 @@ TEST_CASE("a trace without rows still gets a diagnosis", "[analysis]") {
     const std::string text = analysis::formatText(diagnosis);
     CHECK_THAT(text, Contains("steps       none traced"));
     CHECK_THAT(text, Contains("signal gradient norm: not traced"));
+}
+
+TEST_CASE("the config name is the one a YAML parser reads, however the config text is laid out", "[analysis]") {
+    const std::string path = testing::scratchPath("diagnosis_names.h5");
+    // Each text, and what parsing it whole gives: the diagnosis reads a lone `name:` line only when that is the same.
+    const std::vector<std::string> texts = {
+        "name: first\nseed: 1\n",
+        "seed: 1\nmodel:\n  name: inner\n  layers: []\nname: 'a: quoted, name'\ntrace: {every: 1}\n",
+        "name: \"with \\\"escapes\\\"\"  # and a comment\n",
+        "name: |\n  two\n  lines\nseed: 2\n",
+        "name: folded\n  onto the next line\nseed: 2\n",
+        "{name: flow, seed: 1}\n",
+        "model:\n  name: only_nested\n",
+        "name: [not, a, scalar]\n",
+        "name:\n",
+        "seed: 3\n",
+        "not: [valid",
+        "",
+    };
+    for (const std::string& text : texts) {
+        CAPTURE(text);
+        std::string expected;
+        try {
+            const YAML::Node root = YAML::Load(text);
+            if (root.IsMap() && root["name"] && root["name"].IsScalar()) expected = root["name"].as<std::string>();
+        } catch (const YAML::Exception&) {
+        }
+        {
+            trace::TraceHeader header;
+            header.precision = "float32";
+            header.config = text;
+            trace::TraceWriter writer(path, header);
+        }
+        CHECK(analysis::diagnose(path).configName == expected);
+    }
 }
