@@ -386,6 +386,12 @@ TEST_CASE("expandSweep lists the runs of a kept study config without reading a r
         CHECK(again.runs[run].name == planned.runs[run].name);
         CHECK(again.runs[run].seed == planned.runs[run].seed);
     }
+    // A seed set in the grid reads as YAML reads it, decimal or not.
+    const study::SweepPlan grid = study::expandSweep("g.yaml", "sweep: {grid: {seed: [12, 0x10, 0]}}\n", {});
+    REQUIRE(grid.runs.size() == 3);
+    CHECK(grid.runs[0].seed == 12);
+    CHECK(grid.runs[1].seed == YAML::Load("0x10").as<std::uint64_t>());
+    CHECK(grid.runs[2].seed == 0);
     // Without swept seeds the seed is unknown until a run's config is read: 0.
     CHECK(study::expandSweep("s.yaml", "sweep: {grid: {optimizer.lr: [0.1]}}\n", {}).runs[0].seed == 0);
     CHECK_THROWS_WITH(study::expandSweep("kept.yaml", "seed: 1\n", {}), Contains("kept.yaml: no 'sweep:' block"));
