@@ -67,19 +67,15 @@ void requireSameStudy(const StudyIndex& reference, const std::string& referenceN
                     "' (" + difference + ")");
 }
 
-/// Every run of the study a shard index belongs to, pending, named from the study config it keeps (expanded as the
-/// sweep expands it), so that a shard that wrote no index still has its rows. Throws Error.
-StudyIndex wholeStudyOf(const StudyIndex& shard, const std::string& shardName) {
-    SweepPlan plan;
+/// The runs of the study a shard index belongs to, expanded from the study config it keeps as the sweep expands
+/// it, so that a shard that wrote no index still has its rows. Throws Error.
+SweepPlan studyPlanOf(const StudyIndex& shard, const std::string& shardName) {
     try {
-        plan = expandSweep(shard.configFile, shard.config, shard.overrides);
+        return expandSweep(shard.configFile, shard.config, shard.overrides);
     } catch (const Error& error) {
         throw Error("cannot list the runs of the study from '" + shardName + "': its study config does not expand (" +
                     error.what() + ")");
     }
-    StudyIndex whole = newStudyIndex(plan, Shard{});
-    whole.createdAt = shard.createdAt;
-    return whole;
 }
 
 /// A file's modification time, or nothing when it is not a regular file.
@@ -108,6 +104,7 @@ MergedStudy mergeShardIndexes(const StudyFolder& folder) {
     // Each shard index holds its own runs: S shards of R runs are R rows in all. The study's runs (names, swept
     // values) come from the config text the first one keeps, so that a shard without an index has its rows too.
     StudyIndex& merged = result.index;
+    SweepPlan plan;
     std::string referenceName;
     std::size_t runs = 0;
     // When each row's shard index was written: a trace modified since then may have ended since.
@@ -123,7 +120,9 @@ MergedStudy mergeShardIndexes(const StudyFolder& folder) {
                         std::to_string(result.shardCount));
         if (referenceName.empty()) {
             referenceName = name;
-            merged = wholeStudyOf(part, name);
+            plan = studyPlanOf(part, name);
+            merged = newStudyIndex(plan, Shard{});
+            merged.createdAt = part.createdAt;
             runs = merged.rows.size();
             rowWritten.assign(runs, std::nullopt);
             owned.assign(runs, false);
@@ -133,7 +132,7 @@ MergedStudy mergeShardIndexes(const StudyFolder& folder) {
         const std::optional<struct timespec> written = modificationTime(path);
         for (StudyRow& row : part.rows) {
             const auto at = static_cast<std::size_t>(row.index);
-            if (!baseSeed && merged.rows[at].seed == 0 && row.seed != 0) baseSeed = row.seed;
+            if (!baseSeed && plan.runs[at].valueOf("seed").empty()) baseSeed = row.seed;
             merged.rows[at] = std::move(row);
             owned[at] = true;
             rowWritten[at] = written;
@@ -150,7 +149,7 @@ MergedStudy mergeShardIndexes(const StudyFolder& folder) {
         StudyRow& mergedRow = merged.rows[row];
         // A run of a missing shard without a seed setting has the base config's seed, which every run that ran
         // without one had.
-        if (!owned[row] && mergedRow.seed == 0 && baseSeed) mergedRow.seed = *baseSeed;
+        if (!owned[row] && plan.runs[row].valueOf("seed").empty() && baseSeed) mergedRow.seed = *baseSeed;
         // The traces are the ground truth: a trace that ended since its shard wrote its index wins. A finished row
         // whose trace is older than its shard index was read from that trace: it is not read again.
         if (mergedRow.trace.empty()) continue;

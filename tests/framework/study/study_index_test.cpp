@@ -371,9 +371,12 @@ TEST_CASE("A shard index holds its own runs only, and says how many the study ha
                       Contains("shard 2/3 of a study of 7 runs has 2 runs, not 1 rows"));
     CHECK(study::readStudyIndex(path).rows.size() == 2);  // the refused writes left the index as it was
 
-    // A rows count that fits neither form is a damaged index.
+    // A rows count that fits neither form is a damaged index, and so is a shard number outside 1..count.
     setIntegerAttribute(path, "runs_total", 9);
     CHECK_THROWS_WITH(study::readStudyIndex(path), Contains("it has 2 rows for runs_total 9 (shard 2/3)"));
+    setIntegerAttribute(path, "shard_index", 5);
+    CHECK_THROWS_WITH(study::readStudyIndex(path),
+                      Contains("says it is shard 5/3 (expected 1 <= shard_index <= shard_count)"));
 }
 
 TEST_CASE("A shard index that lists every run of the study (as older ones did) reads as its own runs",
